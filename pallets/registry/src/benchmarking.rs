@@ -1,0 +1,169 @@
+//! Benchmarks of the registry's calls, each at its worst case: the longest fields allowed and
+//! the slowest validation path.
+
+use super::*;
+use crate::Pallet as Registry;
+use alloc::vec;
+use frame_benchmarking::v2::*;
+use frame_support::traits::fungible::Mutate;
+use frame_system::RawOrigin;
+use sp_runtime::{traits::Bounded, Percent};
+
+/// An ed25519 peer id, the longest common form.
+const PEER: &[u8] = b"12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
+
+fn input(bytes: &[u8]) -> InputBytes {
+	bytes.to_vec().try_into().expect("benchmark input fits")
+}
+
+/// The longest registration the pallet stores: every list full, every string at its limit.
+fn worst_registration<T: Config>() -> Registration<BalanceOf<T>> {
+	let addr = [b"/dns4/".as_slice(), &[b'a'; 40], b".example/tcp/4001/ws/p2p/", PEER].concat();
+	Registration {
+		capacity: CapacityInput {
+			resources: Resources {
+				cpu_millicores: 64_000,
+				memory_mib: 262_144,
+				storage_gib: 4096,
+				gpus: 8,
+			},
+			gpu_model: input(&[b'G'; MAX_GPU_MODEL_LEN as usize]),
+		},
+		prices: Prices {
+			cpu_per_millicore_second: 1u32.into(),
+			memory_per_mib_second: 1u32.into(),
+			storage_per_gib_second: 1u32.into(),
+			gpu_per_second: 1u32.into(),
+			egress_per_byte: 1u32.into(),
+		},
+		rent_discount: Percent::from_percent(10),
+		region: RegionInput {
+			country: *b"ZW",
+			location: Some(input(&[b'L'; MAX_LOCATION_LEN as usize])),
+		},
+		endpoint: EndpointInput {
+			peer_id: input(PEER),
+			multiaddrs: vec![input(&addr); MAX_MULTIADDRS as usize].try_into().expect("fits"),
+		},
+		health_url: input(&[b"https://".as_slice(), &[b'h'; MAX_URL_LEN as usize - 8]].concat()),
+		attestation: Some(AttestationInput {
+			tee: TeeType::AmdSevSnp,
+			measurement: input(&[9u8; MAX_MEASUREMENT_LEN as usize]),
+		}),
+	}
+}
+
+fn funded_provider<T: Config>() -> T::AccountId {
+	let who: T::AccountId = whitelisted_caller();
+	T::Currency::set_balance(&who, BalanceOf::<T>::max_value() / 2u32.into());
+	who
+}
+
+fn registered_provider<T: Config>() -> T::AccountId {
+	let who = funded_provider::<T>();
+	Pallet::<T>::do_register(who.clone(), worst_registration::<T>()).expect("registers");
+	who
+}
+
+#[benchmarks]
+mod benchmarks {
+	use super::*;
+
+	#[benchmark]
+	fn register_provider() {
+		let who = funded_provider::<T>();
+		let registration = worst_registration::<T>();
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(who.clone()), registration);
+
+		assert!(Providers::<T>::contains_key(&who));
+	}
+
+	#[benchmark]
+	fn update_provider() {
+		let who = registered_provider::<T>();
+		let full = worst_registration::<T>();
+		let update = ProviderUpdate {
+			capacity: Some(full.capacity),
+			prices: Some(full.prices),
+			rent_discount: Some(Percent::from_percent(30)),
+			endpoint: Some(full.endpoint),
+			health_url: Some(full.health_url),
+			attestation: Some(full.attestation),
+		};
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(who.clone()), update);
+
+		assert_eq!(
+			Providers::<T>::get(&who).expect("registered").rent_discount,
+			Percent::from_percent(30)
+		);
+	}
+
+	#[benchmark]
+	fn pause_provider() {
+		let who = registered_provider::<T>();
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(who.clone()));
+
+		assert_eq!(Providers::<T>::get(&who).expect("registered").status, ProviderStatus::Paused);
+	}
+
+	#[benchmark]
+	fn resume_provider() {
+		let who = registered_provider::<T>();
+		Pallet::<T>::set_status(who.clone(), ProviderStatus::Paused).expect("pauses");
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(who.clone()));
+
+		assert_eq!(Providers::<T>::get(&who).expect("registered").status, ProviderStatus::Active);
+	}
+
+	#[benchmark]
+	fn deregister_provider() {
+		let who = registered_provider::<T>();
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(who.clone()));
+
+		assert!(!Providers::<T>::contains_key(&who));
+	}
+
+	#[benchmark]
+	fn allow_measurement() -> Result<(), BenchmarkError> {
+		let origin = T::AttestationOrigin::try_successful_origin()
+			.map_err(|_| BenchmarkError::Weightless)?;
+		let measurement = input(&[9u8; MAX_MEASUREMENT_LEN as usize]);
+
+		#[extrinsic_call]
+		_(origin as T::RuntimeOrigin, TeeType::IntelTdx, measurement);
+
+		assert_eq!(AllowedMeasurements::<T>::iter().count(), 1);
+		Ok(())
+	}
+
+	#[benchmark]
+	fn revoke_measurement() -> Result<(), BenchmarkError> {
+		let origin = T::AttestationOrigin::try_successful_origin()
+			.map_err(|_| BenchmarkError::Weightless)?;
+		let measurement = input(&[9u8; MAX_MEASUREMENT_LEN as usize]);
+		let stored = Pallet::<T>::bounded_measurement(measurement.clone())?;
+		AllowedMeasurements::<T>::insert((TeeType::IntelTdx, stored), ());
+
+		#[extrinsic_call]
+		_(origin as T::RuntimeOrigin, TeeType::IntelTdx, measurement);
+
+		assert_eq!(AllowedMeasurements::<T>::iter().count(), 0);
+		Ok(())
+	}
+
+	impl_benchmark_test_suite!(
+		Registry,
+		crate::mock::build_ext_for_benchmarks(),
+		crate::mock::Test
+	);
+}

@@ -1,0 +1,322 @@
+//! The registry's logic behind its calls, its runtime API and the traits it offers the market.
+
+use crate::{validation, *};
+use alloc::vec::Vec;
+use frame_support::{
+	ensure,
+	pallet_prelude::*,
+	traits::{fungible::MutateHold, tokens::Precision},
+};
+use frame_system::pallet_prelude::BlockNumberFor;
+use sp_runtime::traits::CheckedMul;
+
+/// Seconds in an hour, the period of the runtime API's quotes.
+const SECONDS_PER_HOUR: u32 = 3600;
+
+impl<T: Config> Pallet<T> {
+	pub(crate) fn do_register(
+		who: T::AccountId,
+		registration: Registration<BalanceOf<T>>,
+	) -> DispatchResult {
+		ensure!(!Providers::<T>::contains_key(&who), Error::<T>::AlreadyRegistered);
+		let count = ProviderCount::<T>::get();
+		ensure!(count < T::MaxProviders::get(), Error::<T>::TooManyProviders);
+
+		let capacity = Self::checked_capacity(registration.capacity)?;
+		Self::ensure_priceable(&registration.prices, &capacity.resources)?;
+		let region = Self::checked_region(registration.region)?;
+		let endpoint = Self::checked_endpoint(registration.endpoint)?;
+		let health_url = Self::checked_health_url(registration.health_url)?;
+		let attestation = registration.attestation.map(Self::checked_attestation).transpose()?;
+
+		let deposit = T::RegistrationDeposit::get();
+		T::Currency::hold(&HoldReason::ProviderDeposit.into(), &who, deposit)
+			.map_err(|_| Error::<T>::InsufficientDeposit)?;
+
+		let info = ProviderInfo {
+			capacity,
+			reserved: Resources::default(),
+			prices: registration.prices,
+			rent_discount: registration.rent_discount,
+			region,
+			endpoint,
+			health_url,
+			attestation,
+			status: ProviderStatus::Active,
+			deposit,
+			registered_at: frame_system::Pallet::<T>::block_number(),
+		};
+		let attested = Self::is_attested(&info);
+		Providers::<T>::insert(&who, info);
+		ProviderCount::<T>::put(count.saturating_add(1));
+		Self::deposit_event(Event::ProviderRegistered { provider: who, deposit, attested });
+		Ok(())
+	}
+
+	pub(crate) fn do_update(
+		who: T::AccountId,
+		update: ProviderUpdate<BalanceOf<T>>,
+	) -> DispatchResult {
+		let mut info = Providers::<T>::get(&who).ok_or(Error::<T>::NotProvider)?;
+		// Validate everything before the single write.
+		if let Some(capacity) = update.capacity {
+			let capacity = Self::checked_capacity(capacity)?;
+			ensure!(info.reserved.fits_in(&capacity.resources), Error::<T>::CapacityBelowReserved);
+			info.capacity = capacity;
+		}
+		if let Some(prices) = update.prices {
+			info.prices = prices;
+		}
+		Self::ensure_priceable(&info.prices, &info.capacity.resources)?;
+		if let Some(discount) = update.rent_discount {
+			info.rent_discount = discount;
+		}
+		if let Some(endpoint) = update.endpoint {
+			info.endpoint = Self::checked_endpoint(endpoint)?;
+		}
+		if let Some(url) = update.health_url {
+			info.health_url = Self::checked_health_url(url)?;
+		}
+		if let Some(attestation) = update.attestation {
+			info.attestation = attestation.map(Self::checked_attestation).transpose()?;
+		}
+		let attested = Self::is_attested(&info);
+		Providers::<T>::insert(&who, info);
+		Self::deposit_event(Event::ProviderUpdated { provider: who, attested });
+		Ok(())
+	}
+
+	pub(crate) fn set_status(who: T::AccountId, status: ProviderStatus) -> DispatchResult {
+		Providers::<T>::try_mutate(&who, |maybe| {
+			let info = maybe.as_mut().ok_or(Error::<T>::NotProvider)?;
+			match (info.status, status) {
+				(ProviderStatus::Paused, ProviderStatus::Paused) => {
+					Err(Error::<T>::AlreadyPaused.into())
+				}
+				(ProviderStatus::Active, ProviderStatus::Active) => {
+					Err(Error::<T>::NotPaused.into())
+				}
+				_ => {
+					info.status = status;
+					Ok::<_, DispatchError>(())
+				}
+			}
+		})?;
+		let event = match status {
+			ProviderStatus::Paused => Event::ProviderPaused { provider: who },
+			ProviderStatus::Active => Event::ProviderResumed { provider: who },
+		};
+		Self::deposit_event(event);
+		Ok(())
+	}
+
+	pub(crate) fn do_deregister(who: T::AccountId) -> DispatchResult {
+		let info = Providers::<T>::get(&who).ok_or(Error::<T>::NotProvider)?;
+		ensure!(T::Deals::open_deals(&who) == 0, Error::<T>::HasOpenDeals);
+		let returned = T::Currency::release(
+			&HoldReason::ProviderDeposit.into(),
+			&who,
+			info.deposit,
+			Precision::BestEffort,
+		)?;
+		Providers::<T>::remove(&who);
+		ProviderCount::<T>::mutate(|count| *count = count.saturating_sub(1));
+		Self::deposit_event(Event::ProviderDeregistered {
+			provider: who,
+			deposit_returned: returned,
+		});
+		Ok(())
+	}
+
+	fn checked_capacity(input: CapacityInput) -> Result<Capacity, DispatchError> {
+		let resources = input.resources;
+		ensure!(
+			resources.cpu_millicores > 0 || resources.memory_mib > 0 || resources.storage_gib > 0,
+			Error::<T>::ZeroCapacity
+		);
+		ensure!((resources.gpus > 0) == !input.gpu_model.is_empty(), Error::<T>::GpuModelMismatch);
+		if !input.gpu_model.is_empty() {
+			ensure!(validation::is_label(&input.gpu_model), Error::<T>::InvalidGpuModel);
+		}
+		let gpu_model =
+			input.gpu_model.into_inner().try_into().map_err(|_| Error::<T>::InvalidGpuModel)?;
+		Ok(Capacity { resources, gpu_model })
+	}
+
+	/// Refuses prices whose cost for the full capacity over the price horizon overflows, so
+	/// quotes and bills computed from them later cannot.
+	fn ensure_priceable(prices: &Prices<BalanceOf<T>>, capacity: &Resources) -> DispatchResult {
+		let horizon = T::PriceHorizonSeconds::get();
+		prices.for_duration(capacity, horizon).ok_or(Error::<T>::PriceOverflow)?;
+		// Egress is billed per byte: a full horizon at 10 GiB/s must be priceable too.
+		let egress_bytes: BalanceOf<T> = (10u32 << 30).into();
+		prices
+			.egress_per_byte
+			.checked_mul(&egress_bytes)
+			.and_then(|per_second| per_second.checked_mul(&horizon.into()))
+			.ok_or(Error::<T>::PriceOverflow)?;
+		Ok(())
+	}
+
+	fn checked_region(input: RegionInput) -> Result<Region, DispatchError> {
+		ensure!(validation::is_country_code(&input.country), Error::<T>::InvalidCountryCode);
+		let location = match input.location {
+			None => None,
+			Some(label) => {
+				ensure!(validation::is_label(&label), Error::<T>::InvalidLocation);
+				Some(label.into_inner().try_into().map_err(|_| Error::<T>::InvalidLocation)?)
+			}
+		};
+		Ok(Region { country: input.country, location })
+	}
+
+	fn checked_endpoint(input: EndpointInput) -> Result<Endpoint, DispatchError> {
+		ensure!(validation::is_peer_id(&input.peer_id), Error::<T>::InvalidPeerId);
+		let peer_id: PeerIdText =
+			input.peer_id.into_inner().try_into().map_err(|_| Error::<T>::InvalidPeerId)?;
+		ensure!(!input.multiaddrs.is_empty(), Error::<T>::NoMultiaddr);
+		ensure!(input.multiaddrs.len() <= MAX_MULTIADDRS as usize, Error::<T>::TooManyMultiaddrs);
+		let multiaddrs = input
+			.multiaddrs
+			.into_iter()
+			.map(|addr| {
+				ensure!(validation::is_multiaddr(&addr, &peer_id), Error::<T>::InvalidMultiaddr);
+				MultiaddrText::try_from(addr.into_inner()).map_err(|_| Error::<T>::InvalidMultiaddr)
+			})
+			.collect::<Result<Vec<_>, _>>()?;
+		let multiaddrs = multiaddrs.try_into().map_err(|_| Error::<T>::TooManyMultiaddrs)?;
+		Ok(Endpoint { peer_id, multiaddrs })
+	}
+
+	fn checked_health_url(input: InputBytes) -> Result<HealthUrl, DispatchError> {
+		ensure!(validation::is_health_url(&input), Error::<T>::InvalidHealthUrl);
+		Ok(input.into_inner().try_into().map_err(|_| Error::<T>::InvalidHealthUrl)?)
+	}
+
+	fn checked_attestation(input: AttestationInput) -> Result<Attestation, DispatchError> {
+		Ok(Attestation {
+			tee: input.tee,
+			measurement: Self::bounded_measurement(input.measurement)?,
+		})
+	}
+
+	pub(crate) fn bounded_measurement(input: InputBytes) -> Result<Measurement, DispatchError> {
+		ensure!(!input.is_empty(), Error::<T>::InvalidMeasurement);
+		Ok(input.into_inner().try_into().map_err(|_| Error::<T>::InvalidMeasurement)?)
+	}
+
+	/// Whether the provider's attestation measurement is on the allowlist now.
+	pub fn is_attested(info: &ProviderInfoOf<T>) -> bool {
+		info.attestation
+			.as_ref()
+			.is_some_and(|a| AllowedMeasurements::<T>::contains_key((a.tee, a.measurement.clone())))
+	}
+
+	/// A provider with its attestation judged against the allowlist now (runtime API).
+	pub fn provider_view(
+		who: &T::AccountId,
+	) -> Option<ProviderView<BalanceOf<T>, BlockNumberFor<T>>> {
+		Providers::<T>::get(who)
+			.map(|info| ProviderView { attested: Self::is_attested(&info), info })
+	}
+
+	/// Active providers able to host `req` now, cheapest first (runtime API, off-chain only: it
+	/// reads every provider, at most [`Config::MaxProviders`]).
+	pub fn match_providers(
+		req: WorkloadRequirements<BalanceOf<T>>,
+	) -> Vec<ProviderMatch<T::AccountId, BalanceOf<T>>> {
+		let gpu_filter = req.gpu_model.as_ref().map(|m| m.to_ascii_lowercase());
+		let mut matches: Vec<_> = Providers::<T>::iter()
+			.filter_map(|(provider, info)| {
+				if info.status != ProviderStatus::Active {
+					return None;
+				}
+				let free = info.free();
+				if !req.resources.fits_in(&free) {
+					return None;
+				}
+				if req.country.is_some_and(|c| c != info.region.country) {
+					return None;
+				}
+				if let Some(wanted) = &gpu_filter {
+					let model = info.capacity.gpu_model.to_ascii_lowercase();
+					if wanted.is_empty() || !model.windows(wanted.len()).any(|w| w == &wanted[..]) {
+						return None;
+					}
+				}
+				let attested = Self::is_attested(&info);
+				if req.attested_only && !attested {
+					return None;
+				}
+				let price_per_hour = info.prices.for_duration(&req.resources, SECONDS_PER_HOUR)?;
+				if req.max_price_per_hour.is_some_and(|max| price_per_hour > max) {
+					return None;
+				}
+				Some(ProviderMatch {
+					provider,
+					price_per_hour,
+					prices: info.prices,
+					free,
+					country: info.region.country,
+					attested,
+				})
+			})
+			.collect();
+		// Cheapest first; attested before unattested at the same price; then by account so the
+		// order is deterministic.
+		matches.sort_by(|a, b| {
+			a.price_per_hour
+				.cmp(&b.price_per_hour)
+				.then(b.attested.cmp(&a.attested))
+				.then_with(|| a.provider.encode().cmp(&b.provider.encode()))
+		});
+		if req.limit > 0 {
+			matches.truncate(req.limit as usize);
+		}
+		matches
+	}
+
+	/// Checks the invariants listed in the crate docs.
+	#[cfg(any(feature = "try-runtime", test))]
+	pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
+		use frame_support::traits::fungible::InspectHold;
+		let mut count = 0u32;
+		for (who, info) in Providers::<T>::iter() {
+			count = count.saturating_add(1);
+			ensure!(
+				info.reserved.fits_in(&info.capacity.resources),
+				"a provider's reserved capacity exceeds its capacity"
+			);
+			let held = T::Currency::balance_on_hold(&HoldReason::ProviderDeposit.into(), &who);
+			ensure!(held == info.deposit, "a provider's held deposit differs from its record");
+		}
+		ensure!(count == ProviderCount::<T>::get(), "ProviderCount differs from the providers");
+		ensure!(count <= T::MaxProviders::get(), "more providers than MaxProviders");
+		Ok(())
+	}
+}
+
+impl<T: Config> CapacityLedger<T::AccountId> for Pallet<T> {
+	fn reserve(provider: &T::AccountId, resources: &Resources) -> DispatchResult {
+		Providers::<T>::try_mutate(provider, |maybe| {
+			let info = maybe.as_mut().ok_or(Error::<T>::NotProvider)?;
+			let reserved =
+				info.reserved.checked_add(resources).ok_or(Error::<T>::InsufficientCapacity)?;
+			ensure!(reserved.fits_in(&info.capacity.resources), Error::<T>::InsufficientCapacity);
+			info.reserved = reserved;
+			Ok(())
+		})
+	}
+
+	fn release(provider: &T::AccountId, resources: &Resources) {
+		Providers::<T>::mutate(provider, |maybe| {
+			if let Some(info) = maybe {
+				defensive_assert!(
+					resources.fits_in(&info.reserved),
+					"released more capacity than was reserved"
+				);
+				info.reserved = info.reserved.saturating_sub(resources);
+			}
+		});
+	}
+}

@@ -1,0 +1,349 @@
+//! Types of the provider registry: what a provider sells, where, and how to reach it.
+
+use alloc::vec::Vec;
+use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
+use frame_support::{traits::ConstU32, BoundedVec};
+use scale_info::TypeInfo;
+use sp_runtime::{
+	traits::{CheckedAdd, CheckedMul, Zero},
+	Percent,
+};
+
+pub use podchain_primitives::Resources;
+
+/// Largest string a call accepts. Longer input cannot even be decoded; input between the stored
+/// limit of a field and this cap is refused with that field's named error.
+pub const MAX_INPUT_BYTES: u32 = 1024;
+/// Largest list a call accepts (see [`MAX_INPUT_BYTES`]).
+pub const MAX_INPUT_ITEMS: u32 = 64;
+
+/// Stored length limits. They are exposed as pallet constants so clients can check input early.
+pub const MAX_GPU_MODEL_LEN: u32 = 64;
+/// Longest coarse location label ("Frankfurt", "us-east").
+pub const MAX_LOCATION_LEN: u32 = 64;
+/// Longest libp2p peer id in its base58 text form.
+pub const MAX_PEER_ID_LEN: u32 = 64;
+/// Longest multiaddr in its text form.
+pub const MAX_MULTIADDR_LEN: u32 = 128;
+/// Most multiaddrs per provider.
+pub const MAX_MULTIADDRS: u32 = 8;
+/// Longest health URL.
+pub const MAX_URL_LEN: u32 = 256;
+/// Longest TEE measurement (SEV-SNP and TDX measurements are 48 bytes, SGX's 32).
+pub const MAX_MEASUREMENT_LEN: u32 = 64;
+
+/// Bytes of a call argument, capped at [`MAX_INPUT_BYTES`].
+pub type InputBytes = BoundedVec<u8, ConstU32<MAX_INPUT_BYTES>>;
+/// A list in a call argument, capped at [`MAX_INPUT_ITEMS`].
+pub type InputList<T> = BoundedVec<T, ConstU32<MAX_INPUT_ITEMS>>;
+
+/// GPU model name as stored.
+pub type GpuModel = BoundedVec<u8, ConstU32<MAX_GPU_MODEL_LEN>>;
+/// Coarse location label as stored.
+pub type Location = BoundedVec<u8, ConstU32<MAX_LOCATION_LEN>>;
+/// libp2p peer id (base58 text) as stored.
+pub type PeerIdText = BoundedVec<u8, ConstU32<MAX_PEER_ID_LEN>>;
+/// One multiaddr (text form) as stored.
+pub type MultiaddrText = BoundedVec<u8, ConstU32<MAX_MULTIADDR_LEN>>;
+/// A provider's multiaddrs as stored.
+pub type Multiaddrs = BoundedVec<MultiaddrText, ConstU32<MAX_MULTIADDRS>>;
+/// Health URL as stored.
+pub type HealthUrl = BoundedVec<u8, ConstU32<MAX_URL_LEN>>;
+/// TEE measurement as stored.
+pub type Measurement = BoundedVec<u8, ConstU32<MAX_MEASUREMENT_LEN>>;
+
+/// The trusted execution environment a provider's cluster runs in.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	PartialOrd,
+	Ord,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+)]
+pub enum TeeType {
+	/// AMD SEV-SNP confidential VMs.
+	AmdSevSnp,
+	/// Intel TDX trust domains.
+	IntelTdx,
+	/// Intel SGX enclaves.
+	IntelSgx,
+	/// AWS Nitro enclaves.
+	AwsNitro,
+}
+
+/// Attestation evidence: which TEE, and the launch measurement of the provider's stack.
+#[derive(
+	Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
+)]
+pub struct Attestation {
+	/// The TEE technology.
+	pub tee: TeeType,
+	/// The launch measurement the TEE reports.
+	pub measurement: Measurement,
+}
+
+/// Attestation evidence as given to a call.
+#[derive(
+	Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
+)]
+pub struct AttestationInput {
+	/// The TEE technology.
+	pub tee: TeeType,
+	/// The launch measurement the TEE reports.
+	pub measurement: InputBytes,
+}
+
+/// Prices in the smallest unit of POD (planck, 10^-12 POD) per resource unit and second.
+///
+/// A deal locks in the prices of the provider at its creation: later changes never touch it.
+#[derive(
+	Clone,
+	Copy,
+	Default,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+)]
+pub struct Prices<Balance> {
+	/// Per CPU millicore and second.
+	pub cpu_per_millicore_second: Balance,
+	/// Per MiB of memory and second.
+	pub memory_per_mib_second: Balance,
+	/// Per GiB of storage and second.
+	pub storage_per_gib_second: Balance,
+	/// Per GPU and second.
+	pub gpu_per_second: Balance,
+	/// Per byte of egress traffic.
+	pub egress_per_byte: Balance,
+}
+
+impl<Balance: Copy + Zero + CheckedAdd + CheckedMul + From<u32>> Prices<Balance> {
+	/// Price of holding `resources` for one second, `None` on overflow.
+	pub fn per_second(&self, resources: &Resources) -> Option<Balance> {
+		let cpu = self.cpu_per_millicore_second.checked_mul(&resources.cpu_millicores.into())?;
+		let memory = self.memory_per_mib_second.checked_mul(&resources.memory_mib.into())?;
+		let storage = self.storage_per_gib_second.checked_mul(&resources.storage_gib.into())?;
+		let gpu = self.gpu_per_second.checked_mul(&resources.gpus.into())?;
+		cpu.checked_add(&memory)?.checked_add(&storage)?.checked_add(&gpu)
+	}
+
+	/// Price of holding `resources` for `seconds`, `None` on overflow.
+	pub fn for_duration(&self, resources: &Resources, seconds: u32) -> Option<Balance> {
+		self.per_second(resources)?.checked_mul(&seconds.into())
+	}
+}
+
+/// Where a provider's machines are.
+#[derive(
+	Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
+)]
+pub struct Region {
+	/// ISO 3166-1 alpha-2 country code, upper case ("DE", "US").
+	pub country: [u8; 2],
+	/// Optional coarse location: a city or a zone name, never an address.
+	pub location: Option<Location>,
+}
+
+/// Region as given to a call.
+#[derive(
+	Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
+)]
+pub struct RegionInput {
+	/// ISO 3166-1 alpha-2 country code, upper case.
+	pub country: [u8; 2],
+	/// Optional coarse location.
+	pub location: Option<InputBytes>,
+}
+
+/// How publishers reach the provider agent over libp2p.
+#[derive(
+	Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
+)]
+pub struct Endpoint {
+	/// The agent's libp2p peer id, base58 text ("12D3KooW...").
+	pub peer_id: PeerIdText,
+	/// Addresses the agent listens on, text form ("/ip4/203.0.113.7/tcp/4001").
+	pub multiaddrs: Multiaddrs,
+}
+
+/// libp2p endpoint as given to a call.
+#[derive(
+	Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
+)]
+pub struct EndpointInput {
+	/// The agent's libp2p peer id, base58 text.
+	pub peer_id: InputBytes,
+	/// Addresses the agent listens on, text form.
+	pub multiaddrs: InputList<InputBytes>,
+}
+
+/// What a provider sells: capacity and GPU model.
+#[derive(
+	Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
+)]
+pub struct Capacity {
+	/// Total resources offered to deals.
+	pub resources: Resources,
+	/// GPU model ("NVIDIA H100 80GB"); empty when no GPU is offered.
+	pub gpu_model: GpuModel,
+}
+
+/// Capacity as given to a call.
+#[derive(
+	Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
+)]
+pub struct CapacityInput {
+	/// Total resources offered to deals.
+	pub resources: Resources,
+	/// GPU model; empty when no GPU is offered.
+	pub gpu_model: InputBytes,
+}
+
+/// Everything `register_provider` needs.
+#[derive(
+	Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
+)]
+pub struct Registration<Balance> {
+	/// Capacity offered.
+	pub capacity: CapacityInput,
+	/// Prices per resource unit and second.
+	pub prices: Prices<Balance>,
+	/// Discount on the list price when a publisher rents the whole provider.
+	pub rent_discount: Percent,
+	/// Where the machines are.
+	pub region: RegionInput,
+	/// libp2p endpoint of the agent.
+	pub endpoint: EndpointInput,
+	/// HTTP(S) URL that SLA probes check ("https://provider.example/healthz").
+	pub health_url: InputBytes,
+	/// TEE attestation evidence, if the cluster runs in a TEE.
+	pub attestation: Option<AttestationInput>,
+}
+
+/// The changes `update_provider` makes; `None` keeps a field as it is.
+#[derive(
+	Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
+)]
+pub struct ProviderUpdate<Balance> {
+	/// New capacity; never below what running deals reserve.
+	pub capacity: Option<CapacityInput>,
+	/// New prices; running deals keep the prices they locked in.
+	pub prices: Option<Prices<Balance>>,
+	/// New rent discount.
+	pub rent_discount: Option<Percent>,
+	/// New libp2p endpoint.
+	pub endpoint: Option<EndpointInput>,
+	/// New health URL.
+	pub health_url: Option<InputBytes>,
+	/// New attestation: `Some(None)` removes it.
+	pub attestation: Option<Option<AttestationInput>>,
+}
+
+/// Whether a provider takes new deals.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+)]
+pub enum ProviderStatus {
+	/// Takes new deals.
+	Active,
+	/// Serves its running deals but takes no new ones.
+	Paused,
+}
+
+/// A registered provider, as stored.
+#[derive(Clone, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo, Debug)]
+pub struct ProviderInfo<Balance, BlockNumber> {
+	/// Capacity offered.
+	pub capacity: Capacity,
+	/// Capacity reserved by accepted deals; never more than `capacity`.
+	pub reserved: Resources,
+	/// Current prices (the quote new deals lock in).
+	pub prices: Prices<Balance>,
+	/// Discount on the list price for a rent of the whole provider.
+	pub rent_discount: Percent,
+	/// Where the machines are.
+	pub region: Region,
+	/// libp2p endpoint of the agent.
+	pub endpoint: Endpoint,
+	/// URL the SLA probes check.
+	pub health_url: HealthUrl,
+	/// TEE attestation evidence; counts only while its measurement is on the allowlist.
+	pub attestation: Option<Attestation>,
+	/// Whether new deals are taken.
+	pub status: ProviderStatus,
+	/// Registration deposit held from the provider.
+	pub deposit: Balance,
+	/// Block of registration.
+	pub registered_at: BlockNumber,
+}
+
+impl<Balance, BlockNumber> ProviderInfo<Balance, BlockNumber> {
+	/// Capacity not reserved by deals.
+	pub fn free(&self) -> Resources {
+		self.capacity.resources.saturating_sub(&self.reserved)
+	}
+}
+
+/// A workload's requirements, for capacity planning (the runtime API).
+#[derive(Clone, PartialEq, Eq, Encode, Decode, TypeInfo, Debug)]
+pub struct WorkloadRequirements<Balance> {
+	/// Resources the workload needs.
+	pub resources: Resources,
+	/// Only providers in this country (ISO 3166-1 alpha-2).
+	pub country: Option<[u8; 2]>,
+	/// Only providers whose GPU model contains this text (case-insensitive).
+	pub gpu_model: Option<Vec<u8>>,
+	/// Only providers whose attestation measurement is on the allowlist.
+	pub attested_only: bool,
+	/// Only providers whose price for the workload is at most this much per hour.
+	pub max_price_per_hour: Option<Balance>,
+	/// Most matches to return (0: all).
+	pub limit: u32,
+}
+
+/// A provider matching a workload, with its quote.
+#[derive(Clone, PartialEq, Eq, Encode, Decode, TypeInfo, Debug)]
+pub struct ProviderMatch<AccountId, Balance> {
+	/// The provider's account.
+	pub provider: AccountId,
+	/// Price of the workload's resources per hour at the provider's current prices.
+	pub price_per_hour: Balance,
+	/// The provider's prices: the quote a deal created now would lock in.
+	pub prices: Prices<Balance>,
+	/// Capacity still free.
+	pub free: Resources,
+	/// Country of the provider.
+	pub country: [u8; 2],
+	/// Whether the provider's attestation is on the allowlist.
+	pub attested: bool,
+}
+
+/// A provider as the runtime API shows it.
+#[derive(Clone, PartialEq, Eq, Encode, Decode, TypeInfo, Debug)]
+pub struct ProviderView<Balance, BlockNumber> {
+	/// The stored record.
+	pub info: ProviderInfo<Balance, BlockNumber>,
+	/// Whether the attestation's measurement is on the allowlist now.
+	pub attested: bool,
+}

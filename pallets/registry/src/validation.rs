@@ -1,0 +1,202 @@
+//! Checks of the text a provider registers: country codes, libp2p peer ids and multiaddrs,
+//! health URLs and labels. Each returns `false` on bad input; the pallet turns that into a
+//! named error.
+
+use core::str::FromStr;
+
+/// ISO 3166-1 alpha-2 codes officially assigned, sorted.
+const COUNTRY_CODES: [[u8; 2]; 249] = [
+	*b"AD", *b"AE", *b"AF", *b"AG", *b"AI", *b"AL", *b"AM", *b"AO", *b"AQ", *b"AR", *b"AS", *b"AT",
+	*b"AU", *b"AW", *b"AX", *b"AZ", *b"BA", *b"BB", *b"BD", *b"BE", *b"BF", *b"BG", *b"BH", *b"BI",
+	*b"BJ", *b"BL", *b"BM", *b"BN", *b"BO", *b"BQ", *b"BR", *b"BS", *b"BT", *b"BV", *b"BW", *b"BY",
+	*b"BZ", *b"CA", *b"CC", *b"CD", *b"CF", *b"CG", *b"CH", *b"CI", *b"CK", *b"CL", *b"CM", *b"CN",
+	*b"CO", *b"CR", *b"CU", *b"CV", *b"CW", *b"CX", *b"CY", *b"CZ", *b"DE", *b"DJ", *b"DK", *b"DM",
+	*b"DO", *b"DZ", *b"EC", *b"EE", *b"EG", *b"EH", *b"ER", *b"ES", *b"ET", *b"FI", *b"FJ", *b"FK",
+	*b"FM", *b"FO", *b"FR", *b"GA", *b"GB", *b"GD", *b"GE", *b"GF", *b"GG", *b"GH", *b"GI", *b"GL",
+	*b"GM", *b"GN", *b"GP", *b"GQ", *b"GR", *b"GS", *b"GT", *b"GU", *b"GW", *b"GY", *b"HK", *b"HM",
+	*b"HN", *b"HR", *b"HT", *b"HU", *b"ID", *b"IE", *b"IL", *b"IM", *b"IN", *b"IO", *b"IQ", *b"IR",
+	*b"IS", *b"IT", *b"JE", *b"JM", *b"JO", *b"JP", *b"KE", *b"KG", *b"KH", *b"KI", *b"KM", *b"KN",
+	*b"KP", *b"KR", *b"KW", *b"KY", *b"KZ", *b"LA", *b"LB", *b"LC", *b"LI", *b"LK", *b"LR", *b"LS",
+	*b"LT", *b"LU", *b"LV", *b"LY", *b"MA", *b"MC", *b"MD", *b"ME", *b"MF", *b"MG", *b"MH", *b"MK",
+	*b"ML", *b"MM", *b"MN", *b"MO", *b"MP", *b"MQ", *b"MR", *b"MS", *b"MT", *b"MU", *b"MV", *b"MW",
+	*b"MX", *b"MY", *b"MZ", *b"NA", *b"NC", *b"NE", *b"NF", *b"NG", *b"NI", *b"NL", *b"NO", *b"NP",
+	*b"NR", *b"NU", *b"NZ", *b"OM", *b"PA", *b"PE", *b"PF", *b"PG", *b"PH", *b"PK", *b"PL", *b"PM",
+	*b"PN", *b"PR", *b"PS", *b"PT", *b"PW", *b"PY", *b"QA", *b"RE", *b"RO", *b"RS", *b"RU", *b"RW",
+	*b"SA", *b"SB", *b"SC", *b"SD", *b"SE", *b"SG", *b"SH", *b"SI", *b"SJ", *b"SK", *b"SL", *b"SM",
+	*b"SN", *b"SO", *b"SR", *b"SS", *b"ST", *b"SV", *b"SX", *b"SY", *b"SZ", *b"TC", *b"TD", *b"TF",
+	*b"TG", *b"TH", *b"TJ", *b"TK", *b"TL", *b"TM", *b"TN", *b"TO", *b"TR", *b"TT", *b"TV", *b"TW",
+	*b"TZ", *b"UA", *b"UG", *b"UM", *b"US", *b"UY", *b"UZ", *b"VA", *b"VC", *b"VE", *b"VG", *b"VI",
+	*b"VN", *b"VU", *b"WF", *b"WS", *b"YE", *b"YT", *b"ZA", *b"ZM", *b"ZW",
+];
+
+/// Whether `code` is an assigned ISO 3166-1 alpha-2 country code (upper case).
+pub fn is_country_code(code: &[u8; 2]) -> bool {
+	COUNTRY_CODES.binary_search(code).is_ok()
+}
+
+const BASE58_ALPHABET: &[u8; 58] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+
+/// Decodes base58btc text into at most `N` bytes; `None` on a bad character or overflow.
+fn base58_decode<const N: usize>(text: &[u8]) -> Option<([u8; N], usize)> {
+	// Big-endian number in `out[N - len..]`, grown digit by digit.
+	let mut out = [0u8; N];
+	let mut len = 0usize;
+	for &ch in text {
+		let mut carry = BASE58_ALPHABET.iter().position(|&a| a == ch)? as u32;
+		for byte in out[N - len..].iter_mut().rev() {
+			carry += (*byte as u32) * 58;
+			*byte = (carry & 0xff) as u8;
+			carry >>= 8;
+		}
+		while carry > 0 {
+			if len == N {
+				return None;
+			}
+			len += 1;
+			out[N - len] = (carry & 0xff) as u8;
+			carry >>= 8;
+		}
+	}
+	// Each leading '1' stands for a leading zero byte.
+	let zeros = text.iter().take_while(|&&c| c == b'1').count();
+	let total = len.checked_add(zeros).filter(|&t| t <= N)?;
+	let mut decoded = [0u8; N];
+	decoded[zeros..total].copy_from_slice(&out[N - len..]);
+	Some((decoded, total))
+}
+
+/// Whether `text` is a libp2p peer id in base58 form: a multihash of the public key, either
+/// inlined (identity, at most 42 bytes: ed25519 and secp256k1 keys, "12D3KooW...") or
+/// sha2-256 ("Qm...").
+pub fn is_peer_id(text: &[u8]) -> bool {
+	let Some((bytes, len)) = base58_decode::<64>(text) else { return false };
+	match &bytes[..len] {
+		[0x00, digest_len, digest @ ..] => {
+			*digest_len as usize == digest.len() && digest.len() <= 42
+		}
+		[0x12, 0x20, digest @ ..] => digest.len() == 32,
+		_ => false,
+	}
+}
+
+/// Whether `text` is a dialable multiaddr in text form. The components supported are the ones a
+/// provider agent listens on; a `/p2p/` component must name `peer_id`.
+pub fn is_multiaddr(text: &[u8], peer_id: &[u8]) -> bool {
+	let Ok(text) = core::str::from_utf8(text) else { return false };
+	let Some(rest) = text.strip_prefix('/') else { return false };
+	let mut parts = rest.split('/');
+	let mut has_host = false;
+	let mut has_transport = false;
+	while let Some(protocol) = parts.next() {
+		let ok = match protocol {
+			"ip4" => parts.next().is_some_and(|a| core::net::Ipv4Addr::from_str(a).is_ok()),
+			"ip6" => parts.next().is_some_and(|a| core::net::Ipv6Addr::from_str(a).is_ok()),
+			"dns" | "dns4" | "dns6" | "dnsaddr" => parts.next().is_some_and(is_dns_name),
+			"tcp" | "udp" => {
+				has_transport = true;
+				parts.next().is_some_and(|p| u16::from_str(p).is_ok())
+			}
+			"quic" | "quic-v1" | "ws" | "wss" | "tls" | "noise" | "webrtc-direct" => true,
+			"p2p" => parts.next().is_some_and(|p| p.as_bytes() == peer_id),
+			_ => false,
+		};
+		if !ok {
+			return false;
+		}
+		has_host |= matches!(protocol, "ip4" | "ip6" | "dns" | "dns4" | "dns6" | "dnsaddr");
+	}
+	has_host && has_transport
+}
+
+/// Whether `name` is a DNS host name: dot-separated labels of letters, digits and inner hyphens.
+fn is_dns_name(name: &str) -> bool {
+	!name.is_empty()
+		&& name.len() <= 253
+		&& name.split('.').all(|label| {
+			!label.is_empty()
+				&& label.len() <= 63
+				&& !label.starts_with('-')
+				&& !label.ends_with('-')
+				&& label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+		})
+}
+
+/// Whether `url` is an absolute http(s) URL with a host, in printable ASCII without spaces.
+pub fn is_health_url(url: &[u8]) -> bool {
+	let rest = if let Some(rest) = url.strip_prefix(b"https://") {
+		rest
+	} else if let Some(rest) = url.strip_prefix(b"http://") {
+		rest
+	} else {
+		return false;
+	};
+	let host_len = rest.iter().position(|&b| b == b'/' || b == b'?').unwrap_or(rest.len());
+	host_len > 0 && url.iter().all(|b| b.is_ascii_graphic())
+}
+
+/// Whether `label` is a non-empty, human-readable label (UTF-8, no control characters).
+pub fn is_label(label: &[u8]) -> bool {
+	core::str::from_utf8(label)
+		.is_ok_and(|s| !s.trim().is_empty() && !s.chars().any(char::is_control))
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	const ED25519_PEER: &[u8] = b"12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
+
+	#[test]
+	fn country_codes_are_sorted_and_checked() {
+		assert!(COUNTRY_CODES.windows(2).all(|w| w[0] < w[1]));
+		assert!(is_country_code(b"DE"));
+		assert!(is_country_code(b"US"));
+		assert!(!is_country_code(b"de"));
+		assert!(!is_country_code(b"XX"));
+		assert!(!is_country_code(b"UK"));
+	}
+
+	#[test]
+	fn peer_ids() {
+		assert!(is_peer_id(ED25519_PEER));
+		assert!(is_peer_id(b"QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"));
+		assert!(!is_peer_id(b"12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5S"));
+		assert!(!is_peer_id(b"not-a-peer-id"));
+		assert!(!is_peer_id(b"0OIl"));
+		assert!(!is_peer_id(b""));
+	}
+
+	#[test]
+	fn multiaddrs() {
+		assert!(is_multiaddr(b"/ip4/203.0.113.7/tcp/4001", ED25519_PEER));
+		assert!(is_multiaddr(b"/ip6/::1/tcp/4001/ws", ED25519_PEER));
+		assert!(is_multiaddr(b"/dns4/provider.example/udp/4001/quic-v1", ED25519_PEER));
+		let with_peer = [b"/ip4/127.0.0.1/tcp/1/p2p/".as_slice(), ED25519_PEER].concat();
+		assert!(is_multiaddr(&with_peer, ED25519_PEER));
+		assert!(!is_multiaddr(&with_peer, b"12D3KooWother"));
+		assert!(!is_multiaddr(b"ip4/1.2.3.4/tcp/1", ED25519_PEER));
+		assert!(!is_multiaddr(b"/ip4/1.2.3/tcp/1", ED25519_PEER));
+		assert!(!is_multiaddr(b"/ip4/1.2.3.4/tcp/70000", ED25519_PEER));
+		assert!(!is_multiaddr(b"/ip4/1.2.3.4", ED25519_PEER));
+		assert!(!is_multiaddr(b"/tcp/1", ED25519_PEER));
+		assert!(!is_multiaddr(b"/dns4/-bad-/tcp/1", ED25519_PEER));
+		assert!(!is_multiaddr(b"/carrier-pigeon/1", ED25519_PEER));
+	}
+
+	#[test]
+	fn health_urls() {
+		assert!(is_health_url(b"https://provider.example/healthz"));
+		assert!(is_health_url(b"http://127.0.0.1:8080/healthz"));
+		assert!(!is_health_url(b"ftp://provider.example/"));
+		assert!(!is_health_url(b"https:///healthz"));
+		assert!(!is_health_url(b"https://provider example/"));
+	}
+
+	#[test]
+	fn labels() {
+		assert!(is_label("Zürich".as_bytes()));
+		assert!(!is_label(b"  "));
+		assert!(!is_label(b"a\nb"));
+		assert!(!is_label(&[0xff, 0xfe]));
+	}
+}

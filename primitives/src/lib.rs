@@ -1,0 +1,104 @@
+//! Types and traits shared by podchain's pallets.
+//!
+//! Pallets never read each other's storage: the market asks the registry to reserve capacity,
+//! and the registry asks the market whether a provider still has deals, through the traits here.
+//! Each trait has a `()` implementation so a pallet can run alone in tests and early runtimes.
+
+#![cfg_attr(not(feature = "std"), no_std)]
+
+use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
+use scale_info::TypeInfo;
+use sp_runtime::DispatchError;
+
+/// Compute resources: what a provider sells, what a workload asks for, what a deal reserves.
+#[derive(
+	Clone,
+	Copy,
+	Default,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+)]
+#[cfg_attr(feature = "std", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "std", serde(rename_all = "camelCase"))]
+pub struct Resources {
+	/// CPU in millicores (1000 = one core).
+	pub cpu_millicores: u32,
+	/// Memory in MiB.
+	pub memory_mib: u32,
+	/// Persistent storage in GiB.
+	pub storage_gib: u32,
+	/// Number of GPUs.
+	pub gpus: u32,
+}
+
+impl Resources {
+	/// True when no resource is asked for at all.
+	pub fn is_zero(&self) -> bool {
+		*self == Self::default()
+	}
+
+	/// True when every resource of `self` fits in `other`.
+	pub fn fits_in(&self, other: &Self) -> bool {
+		self.cpu_millicores <= other.cpu_millicores
+			&& self.memory_mib <= other.memory_mib
+			&& self.storage_gib <= other.storage_gib
+			&& self.gpus <= other.gpus
+	}
+
+	/// Sum of two resource sets, `None` on overflow.
+	pub fn checked_add(&self, other: &Self) -> Option<Self> {
+		Some(Self {
+			cpu_millicores: self.cpu_millicores.checked_add(other.cpu_millicores)?,
+			memory_mib: self.memory_mib.checked_add(other.memory_mib)?,
+			storage_gib: self.storage_gib.checked_add(other.storage_gib)?,
+			gpus: self.gpus.checked_add(other.gpus)?,
+		})
+	}
+
+	/// Difference of two resource sets, `None` if any resource would go below zero.
+	pub fn checked_sub(&self, other: &Self) -> Option<Self> {
+		Some(Self {
+			cpu_millicores: self.cpu_millicores.checked_sub(other.cpu_millicores)?,
+			memory_mib: self.memory_mib.checked_sub(other.memory_mib)?,
+			storage_gib: self.storage_gib.checked_sub(other.storage_gib)?,
+			gpus: self.gpus.checked_sub(other.gpus)?,
+		})
+	}
+
+	/// Difference of two resource sets, each resource floored at zero.
+	pub fn saturating_sub(&self, other: &Self) -> Self {
+		Self {
+			cpu_millicores: self.cpu_millicores.saturating_sub(other.cpu_millicores),
+			memory_mib: self.memory_mib.saturating_sub(other.memory_mib),
+			storage_gib: self.storage_gib.saturating_sub(other.storage_gib),
+			gpus: self.gpus.saturating_sub(other.gpus),
+		}
+	}
+}
+
+/// What the registry needs to know about a provider's deals. Implemented by the market.
+pub trait ProviderDeals<AccountId> {
+	/// Number of deals of `provider` that are not closed yet (pending or running).
+	fn open_deals(provider: &AccountId) -> u32;
+}
+
+/// No market in the runtime: no provider has deals.
+impl<AccountId> ProviderDeals<AccountId> for () {
+	fn open_deals(_provider: &AccountId) -> u32 {
+		0
+	}
+}
+
+/// Capacity bookkeeping the market asks of the registry when deals start and end.
+pub trait CapacityLedger<AccountId> {
+	/// Reserve `resources` of `provider`'s free capacity, or fail without changing anything.
+	fn reserve(provider: &AccountId, resources: &Resources) -> Result<(), DispatchError>;
+	/// Give `resources` back to `provider`'s free capacity.
+	fn release(provider: &AccountId, resources: &Resources);
+}

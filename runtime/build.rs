@@ -1,0 +1,17 @@
+//! Builds the runtime's WebAssembly blob that the node embeds as its genesis code.
+
+#[cfg(all(feature = "std", feature = "metadata-hash"))]
+fn main() {
+	substrate_wasm_builder::WasmBuilder::init_with_defaults()
+		.enable_metadata_hash("POD", 12)
+		.build();
+}
+
+#[cfg(all(feature = "std", not(feature = "metadata-hash")))]
+fn main() {
+	substrate_wasm_builder::WasmBuilder::build_using_defaults();
+}
+
+/// The wasm builder is deactivated when compiling for wasm itself.
+#[cfg(not(feature = "std"))]
+fn main() {}

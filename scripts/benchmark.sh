@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Regenerates the pallets' weights.rs from their benchmarks, run in the real runtime (wasm) by
+# a node built with the `runtime-benchmarks` feature.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+"$REPO_ROOT/scripts/setup.sh"
+cd "$REPO_ROOT"
+
+PALLETS=("${@:-pallet_registry}")
+log "building podchain-node with runtime-benchmarks (its own features: expect a long first build)"
+timed "benchmark node build" cargo build --release --locked -p podchain-node --features runtime-benchmarks
+# Keep the benchmarking build apart: the plain node binary must never carry benchmark code.
+BENCH_BIN="$CARGO_TARGET_DIR/release/podchain-node-benchmarks"
+cp "$NODE_BIN" "$BENCH_BIN"
+
+for pallet in "${PALLETS[@]}"; do
+	dir="pallets/${pallet#pallet_}"
+	dir="${dir//_/-}"
+	[ -d "$dir" ] || die "no folder $dir for $pallet"
+	log "benchmarking $pallet into $dir/src/weights.rs"
+	"$BENCH_BIN" benchmark pallet \
+		--chain dev \
+		--pallet "$pallet" \
+		--extrinsic '*' \
+		--steps 50 \
+		--repeat 20 \
+		--wasm-execution compiled \
+		--heap-pages 4096 \
+		--template "$REPO_ROOT/scripts/weight-template.hbs" \
+		--output "$dir/src/weights.rs"
+done
+log "weights regenerated; review them with git diff"

@@ -1,0 +1,158 @@
+// A dev node driven through @polkadot/api (the library polkadot.js Apps is built on): read the
+// metadata, register a provider as Alice, read it back from storage and through the runtime API,
+// and check the events.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ApiPromise, WsProvider } from '@polkadot/api';
+import { Keyring } from '@polkadot/keyring';
+import { u8aToString } from '@polkadot/util';
+import { PodchainNode } from '../lib/node.mjs';
+
+const POD = 10n ** 12n;
+const PEER_ID = '12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA';
+
+let node;
+let api;
+let alice;
+
+before(async () => {
+  node = await new PodchainNode({ name: 'e2e-dev', args: ['--dev'] }).start();
+  api = await ApiPromise.create({ provider: new WsProvider(node.wsUrl), noInitWarn: true });
+  alice = new Keyring({ type: 'sr25519' }).addFromUri('//Alice');
+});
+
+after(async () => {
+  await api?.disconnect();
+  await node?.stop();
+});
+
+/** Signs and submits `tx` as `signer`; resolves with the events once the block is finalized. */
+function submitFinalized (tx, signer) {
+  return new Promise((resolve, reject) => {
+    tx.signAndSend(signer, ({ status, events, dispatchError }) => {
+      if (dispatchError) {
+        const detail = dispatchError.isModule
+          ? (({ section, name }) => `${section}.${name}`)(api.registry.findMetaError(dispatchError.asModule))
+          : dispatchError.toString();
+        reject(new Error(`extrinsic failed: ${detail}`));
+      } else if (status.isFinalized) {
+        resolve(events.map(({ event }) => event));
+      } else if (status.isInvalid || status.isDropped || status.isUsurped) {
+        reject(new Error(`extrinsic ${status.type}`));
+      }
+    }).catch(reject);
+  });
+}
+
+function registration () {
+  return {
+    capacity: {
+      resources: { cpuMillicores: 8000, memoryMib: 16384, storageGib: 200, gpus: 0 },
+      gpuModel: ''
+    },
+    prices: {
+      cpuPerMillicoreSecond: 3,
+      memoryPerMibSecond: 1,
+      storagePerGibSecond: 2,
+      gpuPerSecond: 0,
+      egressPerByte: 1
+    },
+    rentDiscount: 15,
+    region: { country: 'DE', location: 'Frankfurt' },
+    endpoint: { peerId: PEER_ID, multiaddrs: ['/ip4/127.0.0.1/tcp/4001'] },
+    healthUrl: 'http://127.0.0.1:8080/healthz',
+    attestation: { tee: 'AmdSevSnp', measurement: '0x' + '11'.repeat(48) }
+  };
+}
+
+test('chain properties name the POD token with 12 decimals', async () => {
+  const props = await api.rpc.system.properties();
+  assert.equal(props.tokenSymbol.unwrap()[0].toString(), 'POD');
+  assert.equal(props.tokenDecimals.unwrap()[0].toNumber(), 12);
+  assert.equal(props.ss58Format.unwrap().toNumber(), 42);
+});
+
+test('metadata documents the registry calls, events, errors and storage', async () => {
+  const call = api.tx.registry.registerProvider;
+  assert.ok(call, 'registry.registerProvider is in the metadata');
+  assert.match(call.meta.docs.join(' '), /Register the caller as a provider/);
+  for (const name of ['updateProvider', 'pauseProvider', 'resumeProvider', 'deregisterProvider', 'allowMeasurement', 'revokeMeasurement']) {
+    assert.ok(api.tx.registry[name].meta.docs.length > 0, `${name} has docs`);
+  }
+  const pallet = api.runtimeMetadata.asLatest.pallets.find((p) => p.name.toString() === 'Registry');
+  const lookup = api.registry.lookup;
+  for (const kind of ['calls', 'events', 'errors']) {
+    const variants = lookup.getSiType(pallet[kind].unwrap().type).def.asVariant.variants;
+    assert.ok(variants.length > 0, `${kind} exist`);
+    for (const v of variants) assert.ok(v.docs.length > 0, `${kind} ${v.name} has docs`);
+  }
+  for (const item of pallet.storage.unwrap().items) {
+    assert.ok(item.docs.length > 0, `storage ${item.name} has docs`);
+  }
+  assert.ok(api.call.registryApi?.matchProviders, 'the RegistryApi runtime API is in the metadata');
+  assert.equal(api.consts.registry.registrationDeposit.toBigInt(), 100n * POD);
+});
+
+test('Alice registers as a provider; storage, runtime API and events agree', async () => {
+  const reservedBefore = (await api.query.system.account(alice.address)).data.reserved.toBigInt();
+  const events = await submitFinalized(api.tx.registry.registerProvider(registration()), alice);
+
+  const registered = events.find((e) => api.events.registry.ProviderRegistered.is(e));
+  assert.ok(registered, `ProviderRegistered among ${events.map((e) => `${e.section}.${e.method}`)}`);
+  assert.equal(registered.data.provider.toString(), alice.address);
+  assert.equal(registered.data.deposit.toBigInt(), 100n * POD);
+  assert.equal(registered.data.attested.isTrue, false);
+  assert.ok(events.some((e) => api.events.system.ExtrinsicSuccess.is(e)));
+  assert.ok(events.some((e) => api.events.balances.Held.is(e)), 'the deposit is held');
+
+  const info = (await api.query.registry.providers(alice.address)).unwrap();
+  assert.equal(info.capacity.resources.cpuMillicores.toNumber(), 8000);
+  assert.equal(u8aToString(info.region.country), 'DE');
+  assert.equal(u8aToString(info.region.location.unwrap()), 'Frankfurt');
+  assert.equal(u8aToString(info.endpoint.peerId), PEER_ID);
+  assert.equal(info.status.toString(), 'Active');
+  assert.equal(info.deposit.toBigInt(), 100n * POD);
+  assert.equal((await api.query.registry.providerCount()).toNumber(), 1);
+
+  const reservedAfter = (await api.query.system.account(alice.address)).data.reserved.toBigInt();
+  assert.equal(reservedAfter - reservedBefore, 100n * POD, 'deposit shows as reserved');
+
+  const view = (await api.call.registryApi.provider(alice.address)).unwrap();
+  assert.equal(view.attested.isTrue, false);
+  assert.equal(view.info.prices.cpuPerMillicoreSecond.toBigInt(), 3n);
+
+  const requirements = {
+    resources: { cpuMillicores: 2000, memoryMib: 4096, storageGib: 20, gpus: 0 },
+    country: 'DE',
+    gpuModel: null,
+    attestedOnly: false,
+    maxPricePerHour: null,
+    limit: 10
+  };
+  const matches = await api.call.registryApi.matchProviders(requirements);
+  assert.equal(matches.length, 1);
+  assert.equal(matches[0].provider.toString(), alice.address);
+  // (3 * 2000 + 1 * 4096 + 2 * 20) planck per second, for an hour.
+  assert.equal(matches[0].pricePerHour.toBigInt(), (3n * 2000n + 4096n + 40n) * 3600n);
+
+  const elsewhere = await api.call.registryApi.matchProviders({ ...requirements, country: 'FR' });
+  assert.equal(elsewhere.length, 0);
+  const attestedOnly = await api.call.registryApi.matchProviders({ ...requirements, attestedOnly: true });
+  assert.equal(attestedOnly.length, 0);
+});
+
+test('a second registration fails with the named error AlreadyRegistered', async () => {
+  await assert.rejects(
+    submitFinalized(api.tx.registry.registerProvider(registration()), alice),
+    /registry\.AlreadyRegistered/
+  );
+});
+
+test('Root allows the measurement through sudo and Alice becomes attested', async () => {
+  const allow = api.tx.registry.allowMeasurement('AmdSevSnp', '0x' + '11'.repeat(48));
+  const events = await submitFinalized(api.tx.sudo.sudo(allow), alice);
+  assert.ok(events.some((e) => api.events.registry.MeasurementAllowed.is(e)));
+  const view = (await api.call.registryApi.provider(alice.address)).unwrap();
+  assert.equal(view.attested.isTrue, true);
+});

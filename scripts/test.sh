@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every test: pallet and runtime unit tests, the benchmark test suites, and the end-to-end
+# tests against real nodes (dev chain through @polkadot/api; four local validators).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+"$REPO_ROOT/scripts/setup.sh"
+cd "$REPO_ROOT"
+
+# One profile (release) for the unit tests and the e2e node, so dependencies compile once.
+log "unit tests (cargo test --release --workspace)"
+timed "unit tests" cargo test --release --locked --workspace
+
+log "benchmark test suites (runtime-benchmarks feature)"
+timed "benchmark tests" cargo test --release --locked -p pallet-registry --features runtime-benchmarks benchmarking
+
+"$REPO_ROOT/scripts/build.sh"
+
+log "end-to-end tests against $NODE_BIN"
+cd "$REPO_ROOT/scripts/e2e"
+PODCHAIN_NODE="$NODE_BIN" timed "end-to-end tests" node --test --test-concurrency=1 tests/
