@@ -5,7 +5,7 @@ use super::*;
 use crate::Pallet as Registry;
 use alloc::vec;
 use frame_benchmarking::v2::*;
-use frame_support::traits::fungible::Mutate;
+use frame_support::traits::{fungible::Mutate, EnsureOrigin};
 use frame_system::RawOrigin;
 use sp_runtime::{traits::Bounded, Percent};
 

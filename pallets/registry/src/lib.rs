@@ -71,7 +71,7 @@ pub mod pallet {
 	use super::*;
 	use frame_support::{
 		pallet_prelude::*,
-		traits::fungible::{Inspect, MutateHold},
+		traits::fungible::{Inspect, Mutate, MutateHold},
 	};
 	use frame_system::pallet_prelude::*;
 
@@ -86,6 +86,7 @@ pub mod pallet {
 	pub trait Config: frame_system::Config {
 		/// Currency the registration deposit is held in.
 		type Currency: Inspect<Self::AccountId>
+			+ Mutate<Self::AccountId>
 			+ MutateHold<Self::AccountId, Reason = Self::RuntimeHoldReason>;
 
 		/// The overarching hold reason.

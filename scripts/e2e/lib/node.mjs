@@ -28,7 +28,10 @@ export function freePort () {
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Polls `check` until it returns a truthy value or `timeoutMs` passes. */
+/**
+ * Polls `check` until it returns a truthy value or `timeoutMs` passes. Errors from `check` count
+ * as "not yet", except those marked `fatal`, which end the wait at once.
+ */
 export async function waitFor (what, check, { timeoutMs = 60_000, intervalMs = 500 } = {}) {
   const deadline = Date.now() + timeoutMs;
   let lastError;
@@ -37,6 +40,7 @@ export async function waitFor (what, check, { timeoutMs = 60_000, intervalMs = 5
       const value = await check();
       if (value) return value;
     } catch (err) {
+      if (err.fatal) throw err;
       lastError = err;
     }
     await sleep(intervalMs);
@@ -96,7 +100,10 @@ export class PodchainNode {
     this.process.stderr.pipe(log);
     this.exited = new Promise((resolve) => this.process.on('exit', resolve));
     await waitFor(`${this.name} to answer RPC on 127.0.0.1:${this.rpcPort}`, async () => {
-      if (this.process.exitCode !== null) throw new Error(`${this.name} exited\n${this.describe()}`);
+      if (this.process.exitCode !== null) {
+        await this.exited;
+        throw Object.assign(new Error(`${this.name} exited with ${this.process.exitCode}\n${this.describe()}`), { fatal: true });
+      }
       return rpc(this.rpcPort, 'system_health');
     }, { timeoutMs: 120_000 });
     return this;

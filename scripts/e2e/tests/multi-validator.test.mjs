@@ -7,6 +7,9 @@ import assert from 'node:assert/strict';
 import { PodchainNode, blockNumber, waitFor } from '../lib/node.mjs';
 
 const VALIDATORS = ['alice', 'bob', 'charlie', 'dave'];
+// Fixed libp2p keys: a restarted validator keeps its peer id, as on a real network.
+const nodeKey = (i) => (i + 1).toString(16).padStart(64, '0');
+const validatorArgs = (i) => ['--chain', 'local', `--${VALIDATORS[i]}`, '--node-key', nodeKey(i)];
 // 6 s blocks: allow generous time for each phase, but fail rather than hang.
 const PHASE_TIMEOUT_MS = 120_000;
 
@@ -21,11 +24,11 @@ async function finalizedEverywhere (running) {
 }
 
 test('four validators finalize, survive one stopping, and the stopped one catches up', { timeout: 600_000 }, async (t) => {
-  const first = await new PodchainNode({ name: VALIDATORS[0], args: ['--chain', 'local', `--${VALIDATORS[0]}`] }).start();
+  const first = await new PodchainNode({ name: VALIDATORS[0], args: validatorArgs(0) }).start();
   nodes.push(first);
   const bootnode = await first.multiaddr();
-  for (const name of VALIDATORS.slice(1)) {
-    nodes.push(await new PodchainNode({ name, args: ['--chain', 'local', `--${name}`, '--bootnodes', bootnode] }).start());
+  for (let i = 1; i < VALIDATORS.length; i++) {
+    nodes.push(await new PodchainNode({ name: VALIDATORS[i], args: [...validatorArgs(i), '--bootnodes', bootnode] }).start());
   }
   const [alice, , , dave] = nodes;
 
@@ -48,9 +51,9 @@ test('four validators finalize, survive one stopping, and the stopped one catche
     await dave.stop();
     const atStop = await blockNumber(alice.rpcPort, 'finalized');
     const running = nodes.slice(0, 3);
-    const withThree = await waitFor('three validators to finalize 3 more blocks', async () => {
+    const withThree = await waitFor('three validators to finalize 5 more blocks', async () => {
       const finalized = await finalizedEverywhere(running);
-      return finalized.every((n) => n >= atStop + 3) && finalized;
+      return finalized.every((n) => n >= atStop + 5) && finalized;
     }, { timeoutMs: PHASE_TIMEOUT_MS });
     t.diagnostic(`finalized with dave stopped: ${withThree.join(', ')} (was ${atStop})`);
 
