@@ -5,15 +5,16 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 "$REPO_ROOT/scripts/setup.sh"
 cd "$REPO_ROOT"
 
-# One profile (release) for the unit tests and the e2e node, so dependencies compile once.
-log "unit tests (cargo test --release --workspace)"
+# One profile (release) for the unit tests and the e2e node, so dependencies compile once. The
+# node's integration tests make this build $NODE_BIN too, with the very artifacts the tests use,
+# so the end-to-end tests below need no second build.
+log "unit and integration tests (cargo test --release --workspace)"
 timed "unit tests" cargo test --release --locked --workspace
 
 log "benchmark test suites (runtime-benchmarks feature)"
 timed "benchmark tests" cargo test --release --locked -p pallet-registry --features runtime-benchmarks benchmarking
 
-"$REPO_ROOT/scripts/build.sh"
-
+[ -x "$NODE_BIN" ] || die "cargo test did not leave $NODE_BIN"
 log "end-to-end tests against $NODE_BIN"
 cd "$REPO_ROOT/scripts/e2e"
 PODCHAIN_NODE="$NODE_BIN" timed "end-to-end tests" node --test --test-concurrency=1 tests/

@@ -27,6 +27,8 @@ pub mod apis;
 mod benchmarks;
 pub mod configs;
 mod genesis_config_presets;
+#[cfg(test)]
+mod tests;
 
 pub use genesis_config_presets::{DEVELOPMENT_PRESET, LOCAL_TESTNET_PRESET};
 

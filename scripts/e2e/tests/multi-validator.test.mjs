@@ -4,7 +4,7 @@
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PodchainNode, blockNumber, waitFor } from '../lib/node.mjs';
+import { PodchainNode, blockNumber, rpc, waitFor } from '../lib/node.mjs';
 
 const VALIDATORS = ['alice', 'bob', 'charlie', 'dave'];
 // Fixed libp2p keys: a restarted validator keeps its peer id, as on a real network.
@@ -34,12 +34,8 @@ test('four validators finalize, survive one stopping, and the stopped one catche
 
   try {
     await waitFor('every node to have 3 peers', async () => {
-      const health = await Promise.all(nodes.map((n) => fetch(`http://127.0.0.1:${n.rpcPort}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'system_health', params: [] })
-      }).then((r) => r.json())));
-      return health.every((h) => h.result.peers >= 3);
+      const health = await Promise.all(nodes.map((n) => rpc(n.rpcPort, 'system_health')));
+      return health.every((h) => h.peers >= 3);
     }, { timeoutMs: PHASE_TIMEOUT_MS });
 
     const initial = await waitFor('all four nodes to finalize block 3', async () => {

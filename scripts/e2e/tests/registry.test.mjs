@@ -2,6 +2,8 @@
 // metadata, register a provider as Alice, read it back from storage and through the runtime API,
 // and check the events.
 
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiPromise, WsProvider } from '@polkadot/api';
@@ -71,6 +73,12 @@ test('chain properties name the POD token with 12 decimals', async () => {
   assert.equal(props.tokenSymbol.unwrap()[0].toString(), 'POD');
   assert.equal(props.tokenDecimals.unwrap()[0].toNumber(), 12);
   assert.equal(props.ss58Format.unwrap().toNumber(), 42);
+});
+
+test('the node stores its state in ParityDB and serves Prometheus metrics', async () => {
+  assert.ok(existsSync(join(node.basePath, 'chains/podchain_dev/paritydb')), 'paritydb directory exists');
+  const metrics = await (await fetch(`http://127.0.0.1:${node.prometheusPort}/metrics`)).text();
+  assert.match(metrics, /substrate_block_height\{status="finalized"/);
 });
 
 test('metadata documents the registry calls, events, errors and storage', async () => {
@@ -147,6 +155,15 @@ test('a second registration fails with the named error AlreadyRegistered', async
     submitFinalized(api.tx.registry.registerProvider(registration()), alice),
     /registry\.AlreadyRegistered/
   );
+});
+
+test('bad input is refused with a named error', async () => {
+  const bob = new Keyring({ type: 'sr25519' }).addFromUri('//Bob');
+  const badCountry = { ...registration(), region: { country: 'XX', location: null } };
+  await assert.rejects(submitFinalized(api.tx.registry.registerProvider(badCountry), bob), /registry\.InvalidCountryCode/);
+  const badAddr = { ...registration(), endpoint: { peerId: PEER_ID, multiaddrs: ['/ip4/300.1.1.1/tcp/1'] } };
+  await assert.rejects(submitFinalized(api.tx.registry.registerProvider(badAddr), bob), /registry\.InvalidMultiaddr/);
+  assert.ok((await api.query.registry.providers(bob.address)).isNone);
 });
 
 test('Root allows the measurement through sudo and Alice becomes attested', async () => {
