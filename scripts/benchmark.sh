@@ -15,6 +15,8 @@ timed "benchmark node build" cargo build --release --locked -p podchain-node --f
 # Keep the benchmarking build apart: the plain node binary must never carry benchmark code.
 BENCH_BIN="$CARGO_TARGET_DIR/release/podchain-node-benchmarks"
 cp "$NODE_BIN" "$BENCH_BIN"
+# Put the plain node back where scripts and tests look for it (cached: only relinks).
+cargo build --release --locked -p podchain-node
 
 for pallet in "${PALLETS[@]}"; do
 	dir="pallets/${pallet#pallet_}"

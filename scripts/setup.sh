@@ -22,7 +22,8 @@ installed_targets="$(rustup target list --installed)"
 for target in wasm32-unknown-unknown wasm32v1-none; do
 	grep -qx "$target" <<<"$installed_targets" || { log "adding Rust target $target"; rustup target add "$target"; }
 done
-rustup component list --installed | grep -q '^rust-src' || { log "adding rust-src"; rustup component add rust-src; }
+installed_components="$(rustup component list --installed)"
+grep -q '^rust-src' <<<"$installed_components" || { log "adding rust-src"; rustup component add rust-src; }
 
 command -v node >/dev/null || die "node not found: install Node.js 20 or newer"
 if [ ! -d "$REPO_ROOT/scripts/e2e/node_modules/@polkadot/api" ]; then

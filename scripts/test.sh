@@ -12,9 +12,10 @@ log "unit and integration tests (cargo test --release --workspace)"
 timed "unit tests" cargo test --release --locked --workspace
 
 log "benchmark test suites (runtime-benchmarks feature)"
-timed "benchmark tests" cargo test --release --locked -p pallet-registry --features runtime-benchmarks benchmarking
+timed "benchmark tests" cargo test --release --locked -p pallet-registry -p pallet-market \
+	--features pallet-registry/runtime-benchmarks,pallet-market/runtime-benchmarks benchmarking
 
 [ -x "$NODE_BIN" ] || die "cargo test did not leave $NODE_BIN"
 log "end-to-end tests against $NODE_BIN"
 cd "$REPO_ROOT/scripts/e2e"
-PODCHAIN_NODE="$NODE_BIN" timed "end-to-end tests" node --test --test-concurrency=1 tests/
+PODCHAIN_NODE="$NODE_BIN" timed "end-to-end tests" node --test --test-concurrency=1 tests/*.test.mjs

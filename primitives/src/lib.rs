@@ -8,7 +8,10 @@
 
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use scale_info::TypeInfo;
-use sp_runtime::DispatchError;
+use sp_runtime::{
+	traits::{CheckedAdd, CheckedMul, Zero},
+	DispatchError,
+};
 
 /// Compute resources: what a provider sells, what a workload asks for, what a deal reserves.
 #[derive(
@@ -82,6 +85,51 @@ impl Resources {
 	}
 }
 
+/// Prices in the smallest unit of POD (planck, 10^-12 POD) per resource unit and second.
+///
+/// A deal locks in the prices of the provider at its creation: later changes never touch it.
+#[derive(
+	Clone,
+	Copy,
+	Default,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+)]
+pub struct Prices<Balance> {
+	/// Per CPU millicore and second.
+	pub cpu_per_millicore_second: Balance,
+	/// Per MiB of memory and second.
+	pub memory_per_mib_second: Balance,
+	/// Per GiB of storage and second.
+	pub storage_per_gib_second: Balance,
+	/// Per GPU and second.
+	pub gpu_per_second: Balance,
+	/// Per byte of egress traffic.
+	pub egress_per_byte: Balance,
+}
+
+impl<Balance: Copy + Zero + CheckedAdd + CheckedMul + From<u32>> Prices<Balance> {
+	/// Price of holding `resources` for one second, `None` on overflow.
+	pub fn per_second(&self, resources: &Resources) -> Option<Balance> {
+		let cpu = self.cpu_per_millicore_second.checked_mul(&resources.cpu_millicores.into())?;
+		let memory = self.memory_per_mib_second.checked_mul(&resources.memory_mib.into())?;
+		let storage = self.storage_per_gib_second.checked_mul(&resources.storage_gib.into())?;
+		let gpu = self.gpu_per_second.checked_mul(&resources.gpus.into())?;
+		cpu.checked_add(&memory)?.checked_add(&storage)?.checked_add(&gpu)
+	}
+
+	/// Price of holding `resources` for `seconds`, `None` on overflow.
+	pub fn for_duration(&self, resources: &Resources, seconds: u32) -> Option<Balance> {
+		self.per_second(resources)?.checked_mul(&seconds.into())
+	}
+}
+
 /// What the registry needs to know about a provider's deals. Implemented by the market.
 pub trait ProviderDeals<AccountId> {
 	/// Number of deals of `provider` that are not closed yet (pending or running).
@@ -93,6 +141,12 @@ impl<AccountId> ProviderDeals<AccountId> for () {
 	fn open_deals(_provider: &AccountId) -> u32 {
 		0
 	}
+}
+
+/// What the market needs to know about providers. Implemented by the registry.
+pub trait ProviderCatalog<AccountId, Balance> {
+	/// The provider's current prices if it takes new deals now (registered and not paused).
+	fn quote(provider: &AccountId) -> Option<Prices<Balance>>;
 }
 
 /// Capacity bookkeeping the market asks of the registry when deals start and end.

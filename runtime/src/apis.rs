@@ -1,9 +1,9 @@
 //! The runtime APIs the node and clients call.
 
 use crate::{
-	AccountId, Aura, Balance, Block, BlockNumber, Executive, Grandpa, InherentDataExt, Nonce,
-	Registry, Runtime, RuntimeCall, RuntimeGenesisConfig, SessionKeys, System, TransactionPayment,
-	VERSION,
+	AccountId, Aura, Balance, Block, BlockNumber, Executive, Grandpa, InherentDataExt, Market,
+	Nonce, Registry, Runtime, RuntimeCall, RuntimeGenesisConfig, SessionKeys, System,
+	TransactionPayment, VERSION,
 };
 use alloc::vec::Vec;
 use frame_support::{
@@ -207,6 +207,18 @@ impl_runtime_apis! {
 
 		fn provider(who: AccountId) -> Option<ProviderView<Balance, BlockNumber>> {
 			Registry::provider_view(&who)
+		}
+	}
+
+	impl pallet_market_runtime_api::MarketApi<Block, AccountId, Balance, BlockNumber> for Runtime {
+		fn bill(id: pallet_market::DeploymentId) -> Option<pallet_market::Bill<Balance, BlockNumber>> {
+			Market::bill(id)
+		}
+
+		fn deployment(
+			id: pallet_market::DeploymentId,
+		) -> Option<pallet_market::Deployment<AccountId, Balance, BlockNumber>> {
+			pallet_market::Deployments::<Runtime>::get(id)
 		}
 	}
 

@@ -1,6 +1,7 @@
 //! Genesis presets: `development` (one validator, 1 s blocks) and `local_testnet` (four
 //! validators, 6 s blocks, so GRANDPA keeps finalizing with one of them down).
 
+use crate::configs::TreasuryAccount;
 use crate::{
 	currency::POD, AccountId, Balance, BalancesConfig, BlockTimeConfig, RuntimeGenesisConfig,
 	SudoConfig, DEV_SLOT_DURATION, NETWORK_SLOT_DURATION,
@@ -21,6 +22,8 @@ pub const LOCAL_TESTNET_PRESET: &str = sp_genesis_builder::LOCAL_TESTNET_RUNTIME
 
 /// Balance of each endowed development account: one million POD.
 const ENDOWMENT: Balance = 1_000_000 * POD;
+/// The treasury starts with one POD, so it exists and takes fees of any size.
+const TREASURY_ENDOWMENT: Balance = POD;
 
 fn genesis(
 	authorities: Vec<(AuraId, GrandpaId)>,
@@ -30,7 +33,12 @@ fn genesis(
 ) -> Value {
 	build_struct_json_patch!(RuntimeGenesisConfig {
 		balances: BalancesConfig {
-			balances: endowed.iter().cloned().map(|k| (k, ENDOWMENT)).collect::<Vec<_>>(),
+			balances: endowed
+				.iter()
+				.cloned()
+				.map(|k| (k, ENDOWMENT))
+				.chain([(TreasuryAccount::get(), TREASURY_ENDOWMENT)])
+				.collect::<Vec<_>>(),
 		},
 		aura: pallet_aura::GenesisConfig {
 			authorities: authorities.iter().map(|(aura, _)| aura.clone()).collect::<Vec<_>>(),

@@ -8,6 +8,7 @@
 //!   chain, 6 s on a network).
 //! - `Registry` ([`pallet_registry`]): compute providers, their capacity, prices, region,
 //!   endpoints and TEE attestation.
+//! - `Market` ([`pallet_market`]): deployments, escrow, metered and reserved billing.
 //!
 //! The native token is POD, with 12 decimals.
 
@@ -41,6 +42,7 @@ use sp_version::RuntimeVersion;
 
 pub use frame_system::Call as SystemCall;
 pub use pallet_balances::Call as BalancesCall;
+pub use pallet_market::Call as MarketCall;
 pub use pallet_registry::Call as RegistryCall;
 pub use pallet_timestamp::Call as TimestampCall;
 #[cfg(any(feature = "std", test))]
@@ -213,4 +215,7 @@ mod runtime {
 
 	#[runtime::pallet_index(10)]
 	pub type Registry = pallet_registry;
+
+	#[runtime::pallet_index(11)]
+	pub type Market = pallet_market;
 }

@@ -54,6 +54,11 @@ fn development_preset_has_one_validator_and_fast_blocks() {
 			pallet_balances::Pallet::<Runtime>::balance(&Sr25519Keyring::Ferdie.to_account_id()),
 			1_000_000 * POD
 		);
+		// The treasury exists from genesis, so protocol fees of any size can be paid in.
+		assert_eq!(
+			pallet_balances::Pallet::<Runtime>::balance(&crate::configs::TreasuryAccount::get()),
+			POD
+		);
 	});
 }
 

@@ -8,8 +8,8 @@
 //! ## Invariants
 //! - The slot duration never changes after genesis: Aura's slot arithmetic depends on it. There
 //!   is no call to change it.
-//! - It is never zero: genesis refuses zero, and a chain without the value falls back to
-//!   [`Config::DefaultSlotDuration`].
+//! - It is never zero: a genesis value of zero (or none) leaves storage empty and the runtime's
+//!   [`Config::DefaultSlotDuration`] applies.
 
 #![cfg_attr(not(feature = "std"), no_std)]
 

@@ -2,7 +2,6 @@
 //! the slowest validation path.
 
 use super::*;
-use crate::Pallet as Registry;
 use alloc::vec;
 use frame_benchmarking::v2::*;
 use frame_support::traits::{fungible::Mutate, EnsureOrigin};
@@ -45,7 +44,9 @@ fn worst_registration<T: Config>() -> Registration<BalanceOf<T>> {
 			peer_id: input(PEER),
 			multiaddrs: vec![input(&addr); MAX_MULTIADDRS as usize].try_into().expect("fits"),
 		},
-		health_url: input(&[b"https://".as_slice(), &[b'h'; MAX_URL_LEN as usize - 8]].concat()),
+		health_url: input(
+			&[b"https://provider.example/".as_slice(), &[b'h'; MAX_URL_LEN as usize - 25]].concat(),
+		),
 		attestation: Some(AttestationInput {
 			tee: TeeType::AmdSevSnp,
 			measurement: input(&[9u8; MAX_MEASUREMENT_LEN as usize]),
@@ -161,9 +162,5 @@ mod benchmarks {
 		Ok(())
 	}
 
-	impl_benchmark_test_suite!(
-		Registry,
-		crate::mock::build_ext_for_benchmarks(),
-		crate::mock::Test
-	);
+	impl_benchmark_test_suite!(Pallet, crate::mock::build_ext_for_benchmarks(), crate::mock::Test);
 }

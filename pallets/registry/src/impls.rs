@@ -149,10 +149,12 @@ impl<T: Config> Pallet<T> {
 		let horizon = T::PriceHorizonSeconds::get();
 		prices.for_duration(capacity, horizon).ok_or(Error::<T>::PriceOverflow)?;
 		// Egress is billed per byte: a full horizon at 10 GiB/s must be priceable too.
-		let egress_bytes: BalanceOf<T> = (10u32 << 30).into();
+		let egress_bytes_per_second = BalanceOf::<T>::from(10u32)
+			.checked_mul(&BalanceOf::<T>::from(1u32 << 30))
+			.ok_or(Error::<T>::PriceOverflow)?;
 		prices
 			.egress_per_byte
-			.checked_mul(&egress_bytes)
+			.checked_mul(&egress_bytes_per_second)
 			.and_then(|per_second| per_second.checked_mul(&horizon.into()))
 			.ok_or(Error::<T>::PriceOverflow)?;
 		Ok(())
@@ -277,7 +279,7 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// Checks the invariants listed in the crate docs.
-	#[cfg(any(feature = "try-runtime", test))]
+	#[cfg(any(feature = "try-runtime", feature = "std", test))]
 	pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
 		use frame_support::traits::fungible::InspectHold;
 		let mut count = 0u32;
@@ -318,5 +320,48 @@ impl<T: Config> CapacityLedger<T::AccountId> for Pallet<T> {
 				info.reserved = info.reserved.saturating_sub(resources);
 			}
 		});
+	}
+}
+
+impl<T: Config> podchain_primitives::ProviderCatalog<T::AccountId, BalanceOf<T>> for Pallet<T> {
+	fn quote(provider: &T::AccountId) -> Option<Prices<BalanceOf<T>>> {
+		Providers::<T>::get(provider)
+			.filter(|info| info.status == ProviderStatus::Active)
+			.map(|info| info.prices)
+	}
+}
+
+#[cfg(feature = "runtime-benchmarks")]
+impl<T: Config> Pallet<T> {
+	/// Registers `who` (already funded for the deposit) with `capacity` and a price of 1 per unit
+	/// and second, so other pallets' benchmarks can set up a provider.
+	pub fn register_for_benchmarks(who: T::AccountId, capacity: Resources) -> DispatchResult {
+		let input = |bytes: &[u8]| {
+			InputBytes::try_from(bytes.to_vec()).map_err(|_| Error::<T>::InvalidPeerId)
+		};
+		let one: BalanceOf<T> = 1u32.into();
+		Self::do_register(
+			who,
+			Registration {
+				capacity: CapacityInput { resources: capacity, gpu_model: input(b"")? },
+				prices: Prices {
+					cpu_per_millicore_second: one,
+					memory_per_mib_second: one,
+					storage_per_gib_second: one,
+					gpu_per_second: one,
+					egress_per_byte: one,
+				},
+				rent_discount: Default::default(),
+				region: RegionInput { country: *b"DE", location: None },
+				endpoint: EndpointInput {
+					peer_id: input(b"12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA")?,
+					multiaddrs: alloc::vec![input(b"/ip4/127.0.0.1/tcp/4001")?]
+						.try_into()
+						.map_err(|_| Error::<T>::TooManyMultiaddrs)?,
+				},
+				health_url: input(b"http://127.0.0.1:8080/healthz")?,
+				attestation: None,
+			},
+		)
 	}
 }

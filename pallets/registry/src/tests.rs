@@ -219,6 +219,17 @@ fn register_refuses_prices_that_overflow() {
 		let mut reg = registration(1, b"DE");
 		reg.prices.egress_per_byte = Balance::MAX / 1000;
 		register_err(reg, Error::PriceOverflow);
+
+		// Egress must stay priceable at 10 GiB/s for the whole horizon, not just at 2 GiB/s.
+		let horizon = PriceHorizon::get() as Balance;
+		let fits_2_gib = Balance::MAX / (horizon * (2 << 30)) - 1;
+		let mut reg = registration(1, b"DE");
+		reg.prices.egress_per_byte = fits_2_gib;
+		register_err(reg, Error::PriceOverflow);
+		let fits_10_gib = Balance::MAX / (horizon * (10 << 30));
+		let mut reg = registration(1, b"DE");
+		reg.prices.egress_per_byte = fits_10_gib;
+		assert_ok!(Registry::register_provider(RuntimeOrigin::signed(ALICE), reg));
 	});
 }
 

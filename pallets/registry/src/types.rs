@@ -4,12 +4,9 @@ use alloc::vec::Vec;
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use frame_support::{traits::ConstU32, BoundedVec};
 use scale_info::TypeInfo;
-use sp_runtime::{
-	traits::{CheckedAdd, CheckedMul, Zero},
-	Percent,
-};
+use sp_runtime::Percent;
 
-pub use podchain_primitives::Resources;
+pub use podchain_primitives::{Prices, Resources};
 
 /// Largest string a call accepts. Longer input cannot even be decoded; input between the stored
 /// limit of a field and this cap is refused with that field's named error.
@@ -98,51 +95,6 @@ pub struct AttestationInput {
 	pub tee: TeeType,
 	/// The launch measurement the TEE reports.
 	pub measurement: InputBytes,
-}
-
-/// Prices in the smallest unit of POD (planck, 10^-12 POD) per resource unit and second.
-///
-/// A deal locks in the prices of the provider at its creation: later changes never touch it.
-#[derive(
-	Clone,
-	Copy,
-	Default,
-	PartialEq,
-	Eq,
-	Encode,
-	Decode,
-	DecodeWithMemTracking,
-	MaxEncodedLen,
-	TypeInfo,
-	Debug,
-)]
-pub struct Prices<Balance> {
-	/// Per CPU millicore and second.
-	pub cpu_per_millicore_second: Balance,
-	/// Per MiB of memory and second.
-	pub memory_per_mib_second: Balance,
-	/// Per GiB of storage and second.
-	pub storage_per_gib_second: Balance,
-	/// Per GPU and second.
-	pub gpu_per_second: Balance,
-	/// Per byte of egress traffic.
-	pub egress_per_byte: Balance,
-}
-
-impl<Balance: Copy + Zero + CheckedAdd + CheckedMul + From<u32>> Prices<Balance> {
-	/// Price of holding `resources` for one second, `None` on overflow.
-	pub fn per_second(&self, resources: &Resources) -> Option<Balance> {
-		let cpu = self.cpu_per_millicore_second.checked_mul(&resources.cpu_millicores.into())?;
-		let memory = self.memory_per_mib_second.checked_mul(&resources.memory_mib.into())?;
-		let storage = self.storage_per_gib_second.checked_mul(&resources.storage_gib.into())?;
-		let gpu = self.gpu_per_second.checked_mul(&resources.gpus.into())?;
-		cpu.checked_add(&memory)?.checked_add(&storage)?.checked_add(&gpu)
-	}
-
-	/// Price of holding `resources` for `seconds`, `None` on overflow.
-	pub fn for_duration(&self, resources: &Resources, seconds: u32) -> Option<Balance> {
-		self.per_second(resources)?.checked_mul(&seconds.into())
-	}
 }
 
 /// Where a provider's machines are.

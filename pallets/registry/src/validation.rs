@@ -65,47 +65,75 @@ fn base58_decode<const N: usize>(text: &[u8]) -> Option<([u8; N], usize)> {
 	Some((decoded, total))
 }
 
-/// Whether `text` is a libp2p peer id in base58 form: a multihash of the public key, either
-/// inlined (identity, at most 42 bytes: ed25519 and secp256k1 keys, "12D3KooW...") or
-/// sha2-256 ("Qm...").
+/// Whether `text` is a libp2p peer id in base58 form: either an inlined public key (identity
+/// multihash of a protobuf-encoded ed25519 or secp256k1 key, "12D3KooW..." / "16Uiu2...") or the
+/// sha2-256 hash of a larger key ("Qm...").
 pub fn is_peer_id(text: &[u8]) -> bool {
 	let Some((bytes, len)) = base58_decode::<64>(text) else { return false };
 	match &bytes[..len] {
-		[0x00, digest_len, digest @ ..] => {
-			*digest_len as usize == digest.len() && digest.len() <= 42
+		// identity multihash: [0x00, length, PublicKey { Type = 1, Data = key }]
+		[0x00, digest_len, 0x08, key_type, 0x12, key_len, key @ ..] => {
+			*digest_len as usize == key.len() + 4
+				&& *key_len as usize == key.len()
+				&& matches!((*key_type, key.len()), (1, 32) | (2, 33))
 		}
 		[0x12, 0x20, digest @ ..] => digest.len() == 32,
 		_ => false,
 	}
 }
 
-/// Whether `text` is a dialable multiaddr in text form. The components supported are the ones a
-/// provider agent listens on; a `/p2p/` component must name `peer_id`.
+/// Whether `text` is a dialable multiaddr in text form, read in order: a host (`/ip4/`,
+/// `/ip6/`, `/dns/`, `/dns4/`, `/dns6/`), then a transport (`/tcp/<port>` with optional `/tls`
+/// and `/ws` or `/wss`; or `/udp/<port>` with `/quic-v1`, `/quic` or `/webrtc-direct`), then
+/// optionally `/p2p/<peer_id>` naming this provider. `/dnsaddr/<name>` resolves to full
+/// addresses by itself and may only be followed by `/p2p/`.
 pub fn is_multiaddr(text: &[u8], peer_id: &[u8]) -> bool {
 	let Ok(text) = core::str::from_utf8(text) else { return false };
 	let Some(rest) = text.strip_prefix('/') else { return false };
-	let mut parts = rest.split('/');
-	let mut has_host = false;
-	let mut has_transport = false;
-	while let Some(protocol) = parts.next() {
-		let ok = match protocol {
-			"ip4" => parts.next().is_some_and(|a| core::net::Ipv4Addr::from_str(a).is_ok()),
-			"ip6" => parts.next().is_some_and(|a| core::net::Ipv6Addr::from_str(a).is_ok()),
-			"dns" | "dns4" | "dns6" | "dnsaddr" => parts.next().is_some_and(is_dns_name),
-			"tcp" | "udp" => {
-				has_transport = true;
-				parts.next().is_some_and(|p| u16::from_str(p).is_ok())
-			}
-			"quic" | "quic-v1" | "ws" | "wss" | "tls" | "noise" | "webrtc-direct" => true,
-			"p2p" => parts.next().is_some_and(|p| p.as_bytes() == peer_id),
-			_ => false,
-		};
-		if !ok {
-			return false;
-		}
-		has_host |= matches!(protocol, "ip4" | "ip6" | "dns" | "dns4" | "dns6" | "dnsaddr");
+	let mut parts = rest.split('/').peekable();
+
+	let host_ok = match (parts.next(), parts.next()) {
+		(Some("ip4"), Some(addr)) => core::net::Ipv4Addr::from_str(addr).is_ok(),
+		(Some("ip6"), Some(addr)) => core::net::Ipv6Addr::from_str(addr).is_ok(),
+		(Some("dns" | "dns4" | "dns6"), Some(name)) => is_dns_name(name),
+		(Some("dnsaddr"), Some(name)) => return is_dns_name(name) && is_p2p_tail(parts, peer_id),
+		_ => false,
+	};
+	if !host_ok {
+		return false;
 	}
-	has_host && has_transport
+	let transport_ok = match (parts.next(), parts.next()) {
+		(Some("tcp"), Some(port)) => {
+			parts.next_if_eq(&"tls");
+			let _ = parts.next_if(|p| *p == "ws" || *p == "wss");
+			is_port(port)
+		}
+		(Some("udp"), Some(port)) => {
+			is_port(port)
+				&& parts.next().is_some_and(|p| matches!(p, "quic-v1" | "quic" | "webrtc-direct"))
+		}
+		_ => false,
+	};
+	transport_ok && is_p2p_tail(parts, peer_id)
+}
+
+/// Whether what is left of a multiaddr is nothing, or `/p2p/<peer_id>` of this provider.
+fn is_p2p_tail<'a>(mut parts: impl Iterator<Item = &'a str>, peer_id: &[u8]) -> bool {
+	match parts.next() {
+		None => true,
+		Some("p2p") => {
+			parts.next().is_some_and(|p| p.as_bytes() == peer_id) && parts.next().is_none()
+		}
+		Some(_) => false,
+	}
+}
+
+/// Whether `port` is a TCP/UDP port number from 1 to 65535, in plain digits.
+fn is_port(port: &str) -> bool {
+	!port.is_empty()
+		&& port.len() <= 5
+		&& port.bytes().all(|b| b.is_ascii_digit())
+		&& u16::from_str(port).is_ok_and(|p| p > 0)
 }
 
 /// Whether `name` is a DNS host name: dot-separated labels of letters, digits and inner hyphens.
@@ -121,17 +149,42 @@ fn is_dns_name(name: &str) -> bool {
 		})
 }
 
-/// Whether `url` is an absolute http(s) URL with a host, in printable ASCII without spaces.
+/// Whether `url` is an absolute http(s) URL in printable ASCII: a non-empty host (name, IPv4,
+/// or bracketed IPv6), an optional port, no user credentials.
 pub fn is_health_url(url: &[u8]) -> bool {
-	let rest = if let Some(rest) = url.strip_prefix(b"https://") {
-		rest
-	} else if let Some(rest) = url.strip_prefix(b"http://") {
-		rest
-	} else {
+	if !url.iter().all(|b| b.is_ascii_graphic()) {
+		return false;
+	}
+	let Ok(url) = core::str::from_utf8(url) else { return false };
+	let Some(rest) = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")) else {
 		return false;
 	};
-	let host_len = rest.iter().position(|&b| b == b'/' || b == b'?').unwrap_or(rest.len());
-	host_len > 0 && url.iter().all(|b| b.is_ascii_graphic())
+	let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+	if authority.contains('@') {
+		return false;
+	}
+	let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+		let Some((addr, after)) = bracketed.split_once(']') else { return false };
+		if core::net::Ipv6Addr::from_str(addr).is_err() {
+			return false;
+		}
+		match after {
+			"" => (addr, None),
+			_ => match after.strip_prefix(':') {
+				Some(port) => (addr, Some(port)),
+				None => return false,
+			},
+		}
+	} else {
+		match authority.split_once(':') {
+			Some((host, port)) => (host, Some(port)),
+			None => (authority, None),
+		}
+	};
+	let host_ok = authority.starts_with('[')
+		|| core::net::Ipv4Addr::from_str(host).is_ok()
+		|| is_dns_name(host);
+	host_ok && port.is_none_or(is_port)
 }
 
 /// Whether `label` is a non-empty, human-readable label (UTF-8, no control characters).
@@ -159,8 +212,10 @@ mod tests {
 	#[test]
 	fn peer_ids() {
 		assert!(is_peer_id(ED25519_PEER));
+		assert!(is_peer_id(b"16Uiu2HAmLhLvBoYaoZfaMUKuibM6ac163GwKY74c5kiSLg5KvLpY"));
 		assert!(is_peer_id(b"QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"));
 		assert!(!is_peer_id(b"12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5S"));
+		assert!(!is_peer_id(b"11"), "an empty inlined key");
 		assert!(!is_peer_id(b"not-a-peer-id"));
 		assert!(!is_peer_id(b"0OIl"));
 		assert!(!is_peer_id(b""));
@@ -168,28 +223,47 @@ mod tests {
 
 	#[test]
 	fn multiaddrs() {
-		assert!(is_multiaddr(b"/ip4/203.0.113.7/tcp/4001", ED25519_PEER));
-		assert!(is_multiaddr(b"/ip6/::1/tcp/4001/ws", ED25519_PEER));
-		assert!(is_multiaddr(b"/dns4/provider.example/udp/4001/quic-v1", ED25519_PEER));
+		let ok = |a: &[u8]| is_multiaddr(a, ED25519_PEER);
+		assert!(ok(b"/ip4/203.0.113.7/tcp/4001"));
+		assert!(ok(b"/ip6/::1/tcp/4001/ws"));
+		assert!(ok(b"/ip4/203.0.113.7/tcp/443/tls/wss"));
+		assert!(ok(b"/dns4/provider.example/udp/4001/quic-v1"));
+		assert!(ok(b"/dnsaddr/provider.example"));
 		let with_peer = [b"/ip4/127.0.0.1/tcp/1/p2p/".as_slice(), ED25519_PEER].concat();
-		assert!(is_multiaddr(&with_peer, ED25519_PEER));
+		assert!(ok(&with_peer));
 		assert!(!is_multiaddr(&with_peer, b"12D3KooWother"));
-		assert!(!is_multiaddr(b"ip4/1.2.3.4/tcp/1", ED25519_PEER));
-		assert!(!is_multiaddr(b"/ip4/1.2.3/tcp/1", ED25519_PEER));
-		assert!(!is_multiaddr(b"/ip4/1.2.3.4/tcp/70000", ED25519_PEER));
-		assert!(!is_multiaddr(b"/ip4/1.2.3.4", ED25519_PEER));
-		assert!(!is_multiaddr(b"/tcp/1", ED25519_PEER));
-		assert!(!is_multiaddr(b"/dns4/-bad-/tcp/1", ED25519_PEER));
-		assert!(!is_multiaddr(b"/carrier-pigeon/1", ED25519_PEER));
+		assert!(!ok(&[with_peer.as_slice(), b"/ws"].concat()), "p2p must come last");
+		assert!(!ok(b"ip4/1.2.3.4/tcp/1"));
+		assert!(!ok(b"/ip4/1.2.3/tcp/1"));
+		assert!(!ok(b"/ip4/1.2.3.4/tcp/70000"));
+		assert!(!ok(b"/ip4/1.2.3.4/tcp/0"));
+		assert!(!ok(b"/ip4/1.2.3.4/tcp/+80"));
+		assert!(!ok(b"/ip4/1.2.3.4"));
+		assert!(!ok(b"/tcp/1"));
+		assert!(!ok(b"/tcp/1/ip4/1.2.3.4"), "out of order");
+		assert!(!ok(b"/ip4/1.2.3.4/udp/1"), "bare UDP");
+		assert!(!ok(b"/ip4/1.2.3.4/tcp/1/quic-v1"), "QUIC over TCP");
+		assert!(!ok(b"/ip4/1.2.3.4/ip4/5.6.7.8/tcp/1"), "two hosts");
+		assert!(!ok(b"/dns4/-bad-/tcp/1"));
+		assert!(!ok(b"/dnsaddr/provider.example/tcp/1"));
+		assert!(!ok(b"/carrier-pigeon/1"));
 	}
 
 	#[test]
 	fn health_urls() {
 		assert!(is_health_url(b"https://provider.example/healthz"));
 		assert!(is_health_url(b"http://127.0.0.1:8080/healthz"));
+		assert!(is_health_url(b"http://[::1]:8080/healthz"));
+		assert!(is_health_url(b"https://provider.example"));
 		assert!(!is_health_url(b"ftp://provider.example/"));
 		assert!(!is_health_url(b"https:///healthz"));
+		assert!(!is_health_url(b"https://:8080/"));
+		assert!(!is_health_url(b"https://@/"));
+		assert!(!is_health_url(b"https://#x"));
+		assert!(!is_health_url(b"https://user:pass@provider.example/"));
+		assert!(!is_health_url(b"https://provider.example:99999/"));
 		assert!(!is_health_url(b"https://provider example/"));
+		assert!(!is_health_url(b"http://[::1/healthz"));
 	}
 
 	#[test]

@@ -6,6 +6,7 @@ use crate::{
 	RuntimeCall, RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason, RuntimeOrigin, RuntimeTask,
 	System, NETWORK_SLOT_DURATION, VERSION,
 };
+use frame_support::PalletId;
 use frame_support::{
 	derive_impl,
 	dispatch::DispatchClass,
@@ -19,7 +20,10 @@ use frame_support::{
 use frame_system::{limits::BlockWeights as SystemBlockWeights, EnsureRoot};
 use pallet_transaction_payment::{ConstFeeMultiplier, FungibleAdapter, Multiplier};
 use sp_consensus_aura::sr25519::AuthorityId as AuraId;
-use sp_runtime::{traits::One, Perbill};
+use sp_runtime::{
+	traits::{AccountIdConversion, One},
+	Perbill,
+};
 use sp_version::RuntimeVersion;
 
 /// Share of a block's weight and length that normal (non-operational) extrinsics may use.
@@ -145,7 +149,59 @@ impl pallet_registry::Config for Runtime {
 	type MaxProviders = ConstU32<10_000>;
 	type PriceHorizonSeconds = PriceHorizonSeconds;
 	type AttestationOrigin = EnsureRoot<AccountId>;
-	// No market yet: no provider has open deals.
-	type Deals = ();
+	type Deals = crate::Market;
 	type WeightInfo = pallet_registry::weights::SubstrateWeight<Runtime>;
+}
+
+parameter_types! {
+	/// Account the protocol fee goes to. Endowed at genesis so fees below the existential
+	/// deposit can still be paid in.
+	pub TreasuryAccount: AccountId = TREASURY_PALLET_ID.into_account_truncating();
+	/// Smallest deposit a deployment can be created with.
+	pub const MinDeploymentDeposit: Balance = POD;
+	/// Egress a report may claim per second: 10 GiB/s, as the registry's price check assumes.
+	pub const MaxEgressBytesPerSecond: u64 = 10 << 30;
+}
+
+/// Id of the treasury that collects the protocol fee.
+pub const TREASURY_PALLET_ID: PalletId = PalletId(*b"pod/trsy");
+
+impl pallet_market::Config for Runtime {
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type Providers = crate::Registry;
+	type Capacity = crate::Registry;
+	type BlockDurationMillis = pallet_block_time::SlotDuration<Runtime>;
+	/// Ten minutes at 6 s blocks.
+	type AcceptanceTimeout = ConstU32<100>;
+	/// An hour at 6 s blocks.
+	type GracePeriod = ConstU32<600>;
+	/// Ten minutes at 6 s blocks.
+	type SettlementWindow = ConstU32<100>;
+	type MinDeposit = MinDeploymentDeposit;
+	type MaxEgressBytesPerSecond = MaxEgressBytesPerSecond;
+	type MaxReportsPerCall = ConstU32<1000>;
+	type MaxExpiriesPerBlock = ConstU32<64>;
+	type TreasuryAccount = TreasuryAccount;
+	type FeeOrigin = EnsureRoot<AccountId>;
+	type WeightInfo = pallet_market::weights::SubstrateWeight<Runtime>;
+	#[cfg(feature = "runtime-benchmarks")]
+	type BenchmarkHelper = RegistryBenchmarkHelper;
+}
+
+/// Registers benchmark providers in the registry, for the market's benchmarks.
+#[cfg(feature = "runtime-benchmarks")]
+pub struct RegistryBenchmarkHelper;
+#[cfg(feature = "runtime-benchmarks")]
+impl pallet_market::BenchmarkHelper<AccountId> for RegistryBenchmarkHelper {
+	fn register_provider(who: &AccountId) {
+		let capacity = podchain_primitives::Resources {
+			cpu_millicores: u32::MAX,
+			memory_mib: u32::MAX,
+			storage_gib: u32::MAX,
+			gpus: 0,
+		};
+		crate::Registry::register_for_benchmarks(who.clone(), capacity)
+			.expect("a funded account registers as a benchmark provider");
+	}
 }

@@ -13,17 +13,25 @@ export function nodeBinary () {
   return join(target, 'release/podchain-node');
 }
 
-/** A TCP port on 127.0.0.1 that is free right now. */
-export function freePort () {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
+/**
+ * `count` distinct TCP ports on 127.0.0.1 that are free right now. All are held open until
+ * every one is chosen, so one call never returns the same port twice.
+ */
+export async function freePorts (count) {
+  const servers = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const server = createServer();
+      servers.push(server);
+      await new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', resolve);
+      });
+    }
+    return servers.map((s) => s.address().port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  }
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -53,7 +61,8 @@ export async function rpc (port, method, params = []) {
   const res = await fetch(`http://127.0.0.1:${port}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params })
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+    signal: AbortSignal.timeout(5_000)
   });
   const body = await res.json();
   if (body.error) throw new Error(`${method}: ${body.error.message}`);
@@ -79,10 +88,9 @@ export class PodchainNode {
     this.logPath = join(this.basePath, 'node.log');
   }
 
+  /** Starts the node (again, on the same ports and database, after `stop()`). */
   async start () {
-    this.rpcPort ||= await freePort();
-    this.p2pPort ||= await freePort();
-    this.prometheusPort ||= await freePort();
+    if (!this.rpcPort) [this.rpcPort, this.p2pPort, this.prometheusPort] = await freePorts(3);
     const args = [
       ...this.args,
       '--base-path', this.basePath,
@@ -95,17 +103,27 @@ export class PodchainNode {
       '--rpc-cors', 'all'
     ];
     const log = createWriteStream(this.logPath, { flags: 'a' });
-    this.process = spawn(nodeBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.process.stdout.pipe(log);
-    this.process.stderr.pipe(log);
-    this.exited = new Promise((resolve) => this.process.on('exit', resolve));
-    await waitFor(`${this.name} to answer RPC on 127.0.0.1:${this.rpcPort}`, async () => {
-      if (this.process.exitCode !== null) {
-        await this.exited;
-        throw Object.assign(new Error(`${this.name} exited with ${this.process.exitCode}\n${this.describe()}`), { fatal: true });
-      }
-      return rpc(this.rpcPort, 'system_health');
-    }, { timeoutMs: 120_000 });
+    const proc = spawn(nodeBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.process = proc;
+    proc.stdout.pipe(log);
+    proc.stderr.pipe(log);
+    this.exited = new Promise((resolve) => proc.once('close', resolve));
+    let spawnError;
+    proc.once('error', (err) => { spawnError = err; });
+    try {
+      await waitFor(`${this.name} to answer RPC on 127.0.0.1:${this.rpcPort}`, async () => {
+        if (spawnError) throw Object.assign(spawnError, { fatal: true });
+        if (proc.exitCode !== null || proc.signalCode !== null) {
+          await this.exited;
+          const how = proc.exitCode ?? proc.signalCode;
+          throw Object.assign(new Error(`${this.name} exited (${how})\n${this.describe()}`), { fatal: true });
+        }
+        return rpc(this.rpcPort, 'system_health');
+      }, { timeoutMs: 120_000 });
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
     return this;
   }
 
@@ -119,12 +137,14 @@ export class PodchainNode {
     return `ws://127.0.0.1:${this.rpcPort}`;
   }
 
+  /** Stops the node: SIGTERM, then SIGKILL if it is still running after 20 s. */
   async stop () {
-    if (!this.process || this.process.exitCode !== null) return;
-    this.process.kill('SIGTERM');
-    const timeout = sleep(20_000).then(() => this.process.kill('SIGKILL'));
-    await Promise.race([this.exited, timeout]);
+    const proc = this.process;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 20_000);
     await this.exited;
+    clearTimeout(timer);
   }
 
   describe () {

@@ -24,12 +24,14 @@ async function finalizedEverywhere (running) {
 }
 
 test('four validators finalize, survive one stopping, and the stopped one catches up', { timeout: 600_000 }, async (t) => {
-  const first = await new PodchainNode({ name: VALIDATORS[0], args: validatorArgs(0) }).start();
-  nodes.push(first);
-  const bootnode = await first.multiaddr();
-  for (let i = 1; i < VALIDATORS.length; i++) {
-    nodes.push(await new PodchainNode({ name: VALIDATORS[i], args: [...validatorArgs(i), '--bootnodes', bootnode] }).start());
-  }
+  // Registered before starting, so `after` stops whatever did start if a start fails.
+  const start = (i, extra = []) => {
+    const node = new PodchainNode({ name: VALIDATORS[i], args: [...validatorArgs(i), ...extra] });
+    nodes.push(node);
+    return node.start();
+  };
+  const bootnode = await (await start(0)).multiaddr();
+  for (let i = 1; i < VALIDATORS.length; i++) await start(i, ['--bootnodes', bootnode]);
   const [alice, , , dave] = nodes;
 
   try {

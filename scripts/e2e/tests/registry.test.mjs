@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { ApiPromise, WsProvider } from '@polkadot/api';
 import { Keyring } from '@polkadot/keyring';
 import { u8aToString } from '@polkadot/util';
+import { submitFinalized as submitChain } from '../lib/chain.mjs';
 import { PodchainNode } from '../lib/node.mjs';
 
 const POD = 10n ** 12n;
@@ -19,7 +20,8 @@ let api;
 let alice;
 
 before(async () => {
-  node = await new PodchainNode({ name: 'e2e-dev', args: ['--dev'] }).start();
+  node = new PodchainNode({ name: 'e2e-dev', args: ['--dev'] });
+  await node.start();
   api = await ApiPromise.create({ provider: new WsProvider(node.wsUrl), noInitWarn: true });
   alice = new Keyring({ type: 'sr25519' }).addFromUri('//Alice');
 });
@@ -29,23 +31,7 @@ after(async () => {
   await node?.stop();
 });
 
-/** Signs and submits `tx` as `signer`; resolves with the events once the block is finalized. */
-function submitFinalized (tx, signer) {
-  return new Promise((resolve, reject) => {
-    tx.signAndSend(signer, ({ status, events, dispatchError }) => {
-      if (dispatchError) {
-        const detail = dispatchError.isModule
-          ? (({ section, name }) => `${section}.${name}`)(api.registry.findMetaError(dispatchError.asModule))
-          : dispatchError.toString();
-        reject(new Error(`extrinsic failed: ${detail}`));
-      } else if (status.isFinalized) {
-        resolve(events.map(({ event }) => event));
-      } else if (status.isInvalid || status.isDropped || status.isUsurped) {
-        reject(new Error(`extrinsic ${status.type}`));
-      }
-    }).catch(reject);
-  });
-}
+const submitFinalized = (tx, signer) => submitChain(api, tx, signer);
 
 function registration () {
   return {

@@ -1,0 +1,259 @@
+//! Benchmarks of the market's calls and hook, each at its worst case.
+
+use super::*;
+use crate::Pallet as Market;
+use alloc::vec::Vec;
+use frame_benchmarking::v2::*;
+use frame_support::{
+	pallet_prelude::*,
+	traits::{fungible::Mutate, EnsureOrigin, Hooks},
+};
+use frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
+use sp_runtime::{
+	traits::{Bounded, Saturating},
+	Perbill,
+};
+
+fn funded<T: Config>(name: &'static str, index: u32) -> T::AccountId {
+	let who: T::AccountId = account(name, index, 0);
+	// Enough for any deposit, small enough that thousands of accounts never overflow issuance.
+	T::Currency::set_balance(&who, BalanceOf::<T>::max_value() / 1_000_000u32.into());
+	who
+}
+
+fn provider<T: Config>() -> T::AccountId {
+	let who = funded::<T>("provider", 0);
+	T::BenchmarkHelper::register_provider(&who);
+	who
+}
+
+fn resources() -> Resources {
+	Resources { cpu_millicores: 1000, memory_mib: 1024, storage_gib: 10, gpus: 0 }
+}
+
+fn deposit<T: Config>() -> BalanceOf<T> {
+	T::MinDeposit::get().max(1_000_000_000u32.into()).saturating_mul(1_000u32.into())
+}
+
+/// Creates a deployment of `publisher` on `provider`, accepted at the current block.
+fn active<T: Config>(
+	publisher: &T::AccountId,
+	provider: &T::AccountId,
+	billing: BillingMode,
+	deposit: BalanceOf<T>,
+) -> DeploymentId {
+	let id = NextDeploymentId::<T>::get();
+	Market::<T>::do_create(
+		publisher.clone(),
+		provider.clone(),
+		[1u8; 32],
+		resources(),
+		billing,
+		None,
+		deposit,
+	)
+	.expect("creates");
+	Market::<T>::do_accept(provider.clone(), id).expect("accepts");
+	id
+}
+
+fn advance<T: Config>(blocks: u32) -> BlockNumberFor<T> {
+	let now = frame_system::Pallet::<T>::block_number() + blocks.into();
+	frame_system::Pallet::<T>::set_block_number(now);
+	now
+}
+
+#[benchmarks]
+mod benchmarks {
+	use super::*;
+
+	#[benchmark]
+	fn create_deployment() {
+		let provider = provider::<T>();
+		let publisher = funded::<T>("publisher", 0);
+		let sla = Some(SlaTerms {
+			uptime_target: sp_runtime::Permill::from_percent(99),
+			window_blocks: 600,
+			penalty_per_window: 1u32.into(),
+		});
+
+		#[extrinsic_call]
+		_(
+			RawOrigin::Signed(publisher),
+			provider,
+			[1u8; 32],
+			resources(),
+			BillingMode::Reserved,
+			sla,
+			deposit::<T>(),
+		);
+
+		assert!(Deployments::<T>::contains_key(0));
+	}
+
+	#[benchmark]
+	fn accept_deployment() {
+		let provider = provider::<T>();
+		let publisher = funded::<T>("publisher", 0);
+		Market::<T>::do_create(
+			publisher,
+			provider.clone(),
+			[1u8; 32],
+			resources(),
+			BillingMode::Reserved,
+			None,
+			deposit::<T>(),
+		)
+		.expect("creates");
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(provider), 0);
+
+		assert!(matches!(
+			Deployments::<T>::get(0).map(|d| d.state),
+			Some(DeploymentState::Active { .. })
+		));
+	}
+
+	/// Worst case: a reserved deployment settled, paid to provider and treasury, and refunded.
+	#[benchmark]
+	fn close_deployment() {
+		ProtocolFee::<T>::put(Perbill::from_percent(5));
+		let provider = provider::<T>();
+		let publisher = funded::<T>("publisher", 0);
+		let id = active::<T>(&publisher, &provider, BillingMode::Reserved, deposit::<T>());
+		advance::<T>(10);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(publisher), id, CloseReason::PublisherRequest);
+
+		assert!(!Deployments::<T>::contains_key(id));
+	}
+
+	/// Worst case: an out-of-funds reserved deployment restored.
+	#[benchmark]
+	fn top_up() {
+		ProtocolFee::<T>::put(Perbill::from_percent(5));
+		let provider = provider::<T>();
+		let publisher = funded::<T>("publisher", 0);
+		let id = active::<T>(&publisher, &provider, BillingMode::Reserved, T::MinDeposit::get());
+		let now = advance::<T>(1_000);
+		Market::<T>::do_settle(id).expect("settles");
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(publisher), id, deposit::<T>());
+
+		assert_eq!(Deployments::<T>::get(id).map(|d| d.settled_until), Some(now));
+	}
+
+	#[benchmark]
+	fn update_manifest() {
+		let provider = provider::<T>();
+		let publisher = funded::<T>("publisher", 0);
+		let id = active::<T>(&publisher, &provider, BillingMode::Metered, deposit::<T>());
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(publisher), id, [2u8; 32]);
+
+		assert_eq!(Deployments::<T>::get(id).and_then(|d| d.pending_manifest), Some([2u8; 32]));
+	}
+
+	/// `n` reports, each for its own deployment, each paid to provider and treasury.
+	#[benchmark]
+	fn report_usage(n: Linear<1, { T::MaxReportsPerCall::get() }>) -> Result<(), BenchmarkError> {
+		ProtocolFee::<T>::put(Perbill::from_percent(5));
+		let provider = provider::<T>();
+		let start = frame_system::Pallet::<T>::block_number();
+		let ids: Vec<_> = (0..n)
+			.map(|i| {
+				let publisher = funded::<T>("publisher", i);
+				active::<T>(&publisher, &provider, BillingMode::Metered, deposit::<T>())
+			})
+			.collect();
+		let end = advance::<T>(10);
+		let reports: Vec<_> = ids
+			.into_iter()
+			.map(|deployment| UsageReport {
+				deployment,
+				period_start: start,
+				period_end: end,
+				cpu_millicore_seconds: 1_000,
+				memory_mib_seconds: 1_000,
+				storage_gib_seconds: 10,
+				gpu_seconds: 0,
+				egress_bytes: 1_000,
+			})
+			.collect();
+		let reports: BoundedVec<_, T::MaxReportsPerCall> =
+			reports.try_into().map_err(|_| BenchmarkError::Weightless)?;
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(provider), reports);
+
+		assert_eq!(Deployments::<T>::get(0).map(|d| d.settled_until), Some(end));
+		Ok(())
+	}
+
+	#[benchmark]
+	fn settle() {
+		ProtocolFee::<T>::put(Perbill::from_percent(5));
+		let provider = provider::<T>();
+		let publisher = funded::<T>("publisher", 0);
+		let id = active::<T>(&publisher, &provider, BillingMode::Reserved, deposit::<T>());
+		let now = advance::<T>(10);
+		let caller = funded::<T>("caller", 0);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(caller), id);
+
+		assert_eq!(Deployments::<T>::get(id).map(|d| d.settled_until), Some(now));
+	}
+
+	#[benchmark]
+	fn set_protocol_fee() -> Result<(), BenchmarkError> {
+		let origin =
+			T::FeeOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
+
+		#[extrinsic_call]
+		_(origin as T::RuntimeOrigin, Perbill::from_percent(3));
+
+		assert_eq!(ProtocolFee::<T>::get(), Perbill::from_percent(3));
+		Ok(())
+	}
+
+	/// `n` out-of-funds deployments whose grace ends this block, each closed and refunded.
+	#[benchmark]
+	fn on_initialize(n: Linear<0, { T::MaxExpiriesPerBlock::get() }>) {
+		let provider = provider::<T>();
+		let start = frame_system::Pallet::<T>::block_number();
+		let ids: Vec<_> = (0..n)
+			.map(|i| {
+				let publisher = funded::<T>("publisher", i);
+				active::<T>(&publisher, &provider, BillingMode::Metered, T::MinDeposit::get())
+			})
+			.collect();
+		let grace_ends = start + T::GracePeriod::get();
+		for id in &ids {
+			Deployments::<T>::mutate(id, |deal| {
+				if let Some(deal) = deal {
+					deal.state = DeploymentState::OutOfFunds {
+						accepted_at: start,
+						since: start,
+						grace_ends,
+					};
+				}
+			});
+		}
+		Expiries::<T>::insert(grace_ends, BoundedVec::truncate_from(ids));
+		frame_system::Pallet::<T>::set_block_number(grace_ends);
+
+		#[block]
+		{
+			Market::<T>::on_initialize(grace_ends);
+		}
+
+		assert_eq!(Deployments::<T>::iter().count(), 0);
+	}
+
+	impl_benchmark_test_suite!(Market, crate::mock::build_ext_for_benchmarks(), crate::mock::Test);
+}

@@ -1,0 +1,477 @@
+//! # Market pallet
+//!
+//! Deployments (deals) between publishers and providers: escrow, billing and settlement.
+//!
+//! ## Overview
+//!
+//! A publisher creates a deployment on a provider, naming the manifest hash, the resources,
+//! the billing mode and a deposit. The provider's current quote is locked into the deal and the
+//! deposit is held from the publisher as escrow ([`HoldReason::Escrow`], "reserved" in
+//! polkadot.js). The provider accepts (its capacity is reserved in the registry) or rejects.
+//!
+//! Billing moves escrow to the provider, minus a Root-set protocol fee that goes to the
+//! treasury:
+//! - **Metered**: the provider reports measured usage in batches (`report_usage`). Periods
+//!   must be contiguous and lie in the deal's active time; usage is capped at the reserved
+//!   resources over the period, so a provider cannot drain a publisher.
+//! - **Reserved**: price x reserved resources x elapsed time, settled lazily whenever the deal
+//!   is touched (top-up, close, or `settle`, which anyone may call).
+//!
+//! When the escrow runs out, what is left is charged and the deal enters a grace period; a
+//! top-up restores it, otherwise it closes as out of funds.
+//!
+//! ## Design
+//!
+//! Nothing iterates over deals in a hook: the per-block cost is the same with a million
+//! active deals. The only timed work (grace and settlement deadlines) goes through
+//! [`Expiries`], a per-block queue bounded by [`Config::MaxExpiriesPerBlock`]; a deadline that
+//! does not fit there is still enforced lazily by `settle`.
+//!
+//! ## Invariants (checked by `try_state`)
+//!
+//! - For every publisher, the funds held under [`HoldReason::Escrow`] equal the sum of the
+//!   escrow of its open deployments.
+//! - [`OpenDeals`] of a provider equals the number of its deployments.
+//! - Every deployment's id is below [`NextDeploymentId`].
+
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+pub use pallet::*;
+
+pub mod types;
+pub mod weights;
+
+mod billing;
+mod lifecycle;
+
+#[cfg(feature = "runtime-benchmarks")]
+mod benchmarking;
+#[cfg(test)]
+mod mock;
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;
+
+pub use podchain_primitives::{CapacityLedger, ProviderCatalog, ProviderDeals};
+pub use types::*;
+pub use weights::WeightInfo;
+
+use frame_support::traits::fungible;
+
+/// Balance type of the currency escrow is held in.
+pub type BalanceOf<T> =
+	<<T as Config>::Currency as fungible::Inspect<<T as frame_system::Config>::AccountId>>::Balance;
+
+/// A deployment as stored for runtime `T`.
+pub type DeploymentOf<T> = Deployment<
+	<T as frame_system::Config>::AccountId,
+	BalanceOf<T>,
+	frame_system::pallet_prelude::BlockNumberFor<T>,
+>;
+
+#[frame_support::pallet]
+pub mod pallet {
+	use super::*;
+	use frame_support::{
+		pallet_prelude::*,
+		traits::fungible::{Inspect, Mutate, MutateHold},
+	};
+	use frame_system::pallet_prelude::*;
+	use sp_runtime::Perbill;
+
+	const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);
+
+	#[pallet::pallet]
+	#[pallet::storage_version(STORAGE_VERSION)]
+	pub struct Pallet<T>(_);
+
+	#[pallet::config]
+	pub trait Config: frame_system::Config {
+		/// Currency escrow is held in.
+		type Currency: Inspect<Self::AccountId>
+			+ Mutate<Self::AccountId>
+			+ MutateHold<Self::AccountId, Reason = Self::RuntimeHoldReason>;
+
+		/// The overarching hold reason.
+		type RuntimeHoldReason: From<HoldReason>;
+
+		/// The registry: providers' current quotes.
+		type Providers: ProviderCatalog<Self::AccountId, BalanceOf<Self>>;
+
+		/// The registry: capacity reserved by accepted deals.
+		type Capacity: CapacityLedger<Self::AccountId>;
+
+		/// Milliseconds per block, to turn blocks into billed seconds.
+		type BlockDurationMillis: Get<u64>;
+
+		/// Blocks a provider has to accept a deployment before its publisher may cancel it.
+		#[pallet::constant]
+		type AcceptanceTimeout: Get<BlockNumberFor<Self>>;
+
+		/// Blocks an out-of-funds deployment waits for a top-up before it closes.
+		#[pallet::constant]
+		type GracePeriod: Get<BlockNumberFor<Self>>;
+
+		/// Blocks a provider has, after the publisher closes a metered deployment, to report
+		/// the last usage.
+		#[pallet::constant]
+		type SettlementWindow: Get<BlockNumberFor<Self>>;
+
+		/// Smallest deposit a deployment can be created with.
+		#[pallet::constant]
+		type MinDeposit: Get<BalanceOf<Self>>;
+
+		/// Most egress a report may claim per second of its period.
+		#[pallet::constant]
+		type MaxEgressBytesPerSecond: Get<u64>;
+
+		/// Most reports in one `report_usage` call.
+		#[pallet::constant]
+		type MaxReportsPerCall: Get<u32>;
+
+		/// Most deadlines processed in one block.
+		#[pallet::constant]
+		type MaxExpiriesPerBlock: Get<u32>;
+
+		/// Account the protocol fee goes to.
+		type TreasuryAccount: Get<Self::AccountId>;
+
+		/// Origin that sets the protocol fee.
+		type FeeOrigin: EnsureOrigin<Self::RuntimeOrigin>;
+
+		/// Weights of this pallet's calls and hook.
+		type WeightInfo: WeightInfo;
+
+		/// Sets up providers for the benchmarks.
+		#[cfg(feature = "runtime-benchmarks")]
+		type BenchmarkHelper: BenchmarkHelper<Self::AccountId>;
+	}
+
+	/// Reasons the market holds funds.
+	#[pallet::composite_enum]
+	pub enum HoldReason {
+		/// Escrow of a publisher's deployment.
+		#[codec(index = 0)]
+		Escrow,
+	}
+
+	/// Id the next deployment gets.
+	#[pallet::storage]
+	pub type NextDeploymentId<T> = StorageValue<_, DeploymentId, ValueQuery>;
+
+	/// Open deployments (pending, active, out of funds or closing) by id.
+	#[pallet::storage]
+	pub type Deployments<T: Config> =
+		StorageMap<_, Twox64Concat, DeploymentId, DeploymentOf<T>, OptionQuery>;
+
+	/// Number of open deployments per provider.
+	#[pallet::storage]
+	pub type OpenDeals<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, u32, ValueQuery>;
+
+	/// Share of every payment that goes to the treasury.
+	#[pallet::storage]
+	pub type ProtocolFee<T> = StorageValue<_, Perbill, ValueQuery>;
+
+	/// Deployments with a deadline (grace end, settlement end) at a block.
+	#[pallet::storage]
+	pub type Expiries<T: Config> = StorageMap<
+		_,
+		Twox64Concat,
+		BlockNumberFor<T>,
+		BoundedVec<DeploymentId, T::MaxExpiriesPerBlock>,
+		ValueQuery,
+	>;
+
+	#[pallet::event]
+	#[pallet::generate_deposit(pub(super) fn deposit_event)]
+	pub enum Event<T: Config> {
+		/// A publisher created a deployment; `deposit` is held as escrow.
+		DeploymentCreated {
+			id: DeploymentId,
+			publisher: T::AccountId,
+			provider: T::AccountId,
+			deposit: BalanceOf<T>,
+		},
+		/// The provider accepted; billing starts.
+		DeploymentAccepted { id: DeploymentId },
+		/// The publisher added funds to the escrow.
+		ToppedUp { id: DeploymentId, amount: BalanceOf<T> },
+		/// The publisher asked for a new manifest.
+		ManifestUpdateRequested { id: DeploymentId, manifest_hash: ManifestHash },
+		/// The provider runs the new manifest.
+		ManifestAcknowledged { id: DeploymentId, manifest_hash: ManifestHash },
+		/// An itemised bill: what a period cost, per resource. `total` moved from escrow,
+		/// `fee` of it to the treasury and the rest to the provider.
+		Settled {
+			id: DeploymentId,
+			period_start: BlockNumberFor<T>,
+			period_end: BlockNumberFor<T>,
+			charges: Charges<BalanceOf<T>>,
+			total: BalanceOf<T>,
+			fee: BalanceOf<T>,
+		},
+		/// A usage report was refused; the others in its batch settled.
+		UsageReportRejected { id: DeploymentId, error: DispatchError },
+		/// The escrow ran out; the deployment closes at `grace_ends` unless topped up.
+		OutOfFunds { id: DeploymentId, grace_ends: BlockNumberFor<T> },
+		/// A top-up brought an out-of-funds deployment back.
+		Restored { id: DeploymentId },
+		/// The publisher closed a metered deployment; the provider may report its last usage
+		/// until `settle_by`.
+		Closing { id: DeploymentId, settle_by: BlockNumberFor<T> },
+		/// A deployment ended; `refunded` went back to the publisher.
+		DeploymentClosed { id: DeploymentId, reason: CloseReason, refunded: BalanceOf<T> },
+		/// Root set the protocol fee.
+		ProtocolFeeSet { fee: Perbill },
+	}
+
+	#[pallet::error]
+	pub enum Error<T> {
+		/// No open deployment has this id.
+		UnknownDeployment,
+		/// Only the deployment's publisher may do this.
+		NotPublisher,
+		/// Only the deployment's provider may do this.
+		NotProvider,
+		/// The provider is not registered or takes no new deals.
+		ProviderUnavailable,
+		/// A deployment must reserve some CPU, memory or storage.
+		ZeroResources,
+		/// The deposit is below the minimum.
+		DepositTooLow,
+		/// The publisher cannot cover the deposit or top-up.
+		InsufficientBalance,
+		/// The deployment is not waiting for acceptance.
+		NotPending,
+		/// The deployment is not running.
+		NotActive,
+		/// The provider still has time to accept.
+		AcceptanceNotTimedOut,
+		/// This close reason is not the caller's to give, or not in this state.
+		InvalidCloseReason,
+		/// No manifest update waits for acknowledgement, or it has another hash.
+		ManifestMismatch,
+		/// The new manifest is the one running.
+		SameManifest,
+		/// Usage reports are for metered deployments.
+		NotMetered,
+		/// The period does not start where the last settled one ended.
+		PeriodNotContiguous,
+		/// The period is empty, reversed, or reaches past the deployment's active time.
+		InvalidPeriod,
+		/// The usage exceeds the reserved resources over the period.
+		UsageAboveReserved,
+		/// Pricing the usage overflows.
+		ChargeOverflow,
+		/// A top-up must add something.
+		ZeroTopUp,
+	}
+
+	#[pallet::hooks]
+	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
+		/// Closes the deployments whose deadline is this block; at most
+		/// [`Config::MaxExpiriesPerBlock`], never a scan.
+		fn on_initialize(now: BlockNumberFor<T>) -> Weight {
+			let due = Expiries::<T>::take(now);
+			let count = due.len() as u32;
+			for id in due {
+				Self::expire(id, now);
+			}
+			T::WeightInfo::on_initialize(count)
+		}
+
+		fn integrity_test() {
+			assert!(T::BlockDurationMillis::get() > 0, "BlockDurationMillis must be positive");
+			assert!(T::MaxReportsPerCall::get() > 0, "MaxReportsPerCall must be positive");
+			assert!(T::MaxExpiriesPerBlock::get() > 0, "MaxExpiriesPerBlock must be positive");
+		}
+
+		#[cfg(feature = "try-runtime")]
+		fn try_state(_n: BlockNumberFor<T>) -> Result<(), sp_runtime::TryRuntimeError> {
+			Self::do_try_state()
+		}
+	}
+
+	#[pallet::call]
+	impl<T: Config> Pallet<T> {
+		/// Create a deployment on `provider`, locking in its current prices and holding
+		/// `deposit` from the caller as escrow.
+		///
+		/// Emits `DeploymentCreated`. Fails with `ProviderUnavailable`, `ZeroResources`,
+		/// `DepositTooLow` or `InsufficientBalance`.
+		#[pallet::call_index(0)]
+		#[pallet::weight(T::WeightInfo::create_deployment())]
+		pub fn create_deployment(
+			origin: OriginFor<T>,
+			provider: T::AccountId,
+			manifest_hash: ManifestHash,
+			resources: Resources,
+			billing: BillingMode,
+			sla: Option<SlaTerms<BalanceOf<T>>>,
+			deposit: BalanceOf<T>,
+		) -> DispatchResult {
+			let publisher = ensure_signed(origin)?;
+			Self::do_create(publisher, provider, manifest_hash, resources, billing, sla, deposit)
+		}
+
+		/// Accept a pending deployment (its provider): reserves the capacity and starts billing.
+		///
+		/// Emits `DeploymentAccepted`. Fails with `NotProvider`, `NotPending`, or the registry's
+		/// `InsufficientCapacity`.
+		#[pallet::call_index(1)]
+		#[pallet::weight(T::WeightInfo::accept_deployment())]
+		pub fn accept_deployment(origin: OriginFor<T>, id: DeploymentId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_accept(who, id)
+		}
+
+		/// Reject a pending deployment (its provider): the publisher gets the whole escrow back.
+		///
+		/// Emits `DeploymentClosed` with reason `Rejected`. Fails with `NotProvider` or
+		/// `NotPending`.
+		#[pallet::call_index(2)]
+		#[pallet::weight(T::WeightInfo::close_deployment())]
+		pub fn reject_deployment(origin: OriginFor<T>, id: DeploymentId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_reject(who, id)
+		}
+
+		/// Cancel a deployment the provider did not accept within
+		/// [`Config::AcceptanceTimeout`] (its publisher): full refund.
+		///
+		/// Emits `DeploymentClosed` with reason `AcceptanceTimeout`. Fails with `NotPublisher`,
+		/// `NotPending` or `AcceptanceNotTimedOut`.
+		#[pallet::call_index(3)]
+		#[pallet::weight(T::WeightInfo::close_deployment())]
+		pub fn cancel_deployment(origin: OriginFor<T>, id: DeploymentId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_cancel(who, id)
+		}
+
+		/// Add `amount` to the escrow (its publisher). Settles reserved billing first; brings an
+		/// out-of-funds deployment back.
+		///
+		/// Emits `ToppedUp` (and `Restored`). Fails with `NotPublisher`, `ZeroTopUp` or
+		/// `InsufficientBalance`.
+		#[pallet::call_index(4)]
+		#[pallet::weight(T::WeightInfo::top_up())]
+		pub fn top_up(
+			origin: OriginFor<T>,
+			id: DeploymentId,
+			amount: BalanceOf<T>,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_top_up(who, id, amount)
+		}
+
+		/// Ask the provider to run a new manifest (its publisher). Takes effect when the
+		/// provider acknowledges it.
+		///
+		/// Emits `ManifestUpdateRequested`. Fails with `NotPublisher` or `SameManifest`.
+		#[pallet::call_index(5)]
+		#[pallet::weight(T::WeightInfo::update_manifest())]
+		pub fn update_manifest(
+			origin: OriginFor<T>,
+			id: DeploymentId,
+			manifest_hash: ManifestHash,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_update_manifest(who, id, manifest_hash)
+		}
+
+		/// Acknowledge the manifest update the publisher asked for (its provider).
+		///
+		/// Emits `ManifestAcknowledged`. Fails with `NotProvider` or `ManifestMismatch`.
+		#[pallet::call_index(6)]
+		#[pallet::weight(T::WeightInfo::update_manifest())]
+		pub fn acknowledge_manifest(
+			origin: OriginFor<T>,
+			id: DeploymentId,
+			manifest_hash: ManifestHash,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_acknowledge_manifest(who, id, manifest_hash)
+		}
+
+		/// Close a running deployment. The publisher closes with `PublisherRequest`; the
+		/// provider with `PublisherRequest`, `ManifestTimeout`, `ProviderDecommission`, `Sla`,
+		/// or `OutOfFunds` (only once the escrow ran out). What is owed is settled, the
+		/// capacity released and the rest refunded; a metered deployment closed by its
+		/// publisher first waits [`Config::SettlementWindow`] for the provider's last report.
+		///
+		/// Emits `DeploymentClosed` or `Closing`. Fails with `NotPublisher`/`NotProvider`,
+		/// `NotActive` or `InvalidCloseReason`.
+		#[pallet::call_index(7)]
+		#[pallet::weight(T::WeightInfo::close_deployment())]
+		pub fn close_deployment(
+			origin: OriginFor<T>,
+			id: DeploymentId,
+			reason: CloseReason,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_close_call(who, id, reason)
+		}
+
+		/// Report measured usage of metered deployments (their provider). Each report is
+		/// checked alone: a bad one is refused with `UsageReportRejected` and the others settle.
+		///
+		/// Emits `Settled` per accepted report.
+		#[pallet::call_index(8)]
+		#[pallet::weight(T::WeightInfo::report_usage(reports.len() as u32))]
+		pub fn report_usage(
+			origin: OriginFor<T>,
+			reports: BoundedVec<UsageReport<BlockNumberFor<T>>, T::MaxReportsPerCall>,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			for report in reports {
+				if let Err(error) = Self::apply_report(&who, &report) {
+					Self::deposit_event(Event::UsageReportRejected {
+						id: report.deployment,
+						error,
+					});
+				}
+			}
+			Ok(())
+		}
+
+		/// Settle a deployment now (anyone): bills reserved time, and closes a deployment whose
+		/// grace period or settlement window has ended.
+		///
+		/// Emits `Settled`, `OutOfFunds` or `DeploymentClosed` as they happen. Fails with
+		/// `UnknownDeployment`.
+		#[pallet::call_index(9)]
+		#[pallet::weight(T::WeightInfo::settle())]
+		pub fn settle(origin: OriginFor<T>, id: DeploymentId) -> DispatchResult {
+			ensure_signed(origin)?;
+			Self::do_settle(id)
+		}
+
+		/// Set the share of every payment that goes to the treasury ([`Config::FeeOrigin`]).
+		///
+		/// Emits `ProtocolFeeSet`.
+		#[pallet::call_index(10)]
+		#[pallet::weight(T::WeightInfo::set_protocol_fee())]
+		pub fn set_protocol_fee(origin: OriginFor<T>, fee: Perbill) -> DispatchResult {
+			T::FeeOrigin::ensure_origin(origin)?;
+			ProtocolFee::<T>::put(fee);
+			Self::deposit_event(Event::ProtocolFeeSet { fee });
+			Ok(())
+		}
+	}
+}
+
+/// What the benchmarks need from the runtime: a registered provider with room for many deals.
+#[cfg(feature = "runtime-benchmarks")]
+pub trait BenchmarkHelper<AccountId> {
+	/// Registers `who`, already funded, as a provider with ample capacity.
+	fn register_provider(who: &AccountId);
+}
+
+impl<T: Config> ProviderDeals<T::AccountId> for Pallet<T> {
+	fn open_deals(provider: &T::AccountId) -> u32 {
+		OpenDeals::<T>::get(provider)
+	}
+}

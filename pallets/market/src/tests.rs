@@ -1,0 +1,567 @@
+use crate::{mock::*, *};
+use frame_support::{
+	assert_noop, assert_ok,
+	traits::fungible::{Inspect, InspectHold},
+	BoundedVec,
+};
+use sp_runtime::{DispatchError, Perbill, Permill};
+
+const MANIFEST: ManifestHash = [7u8; 32];
+
+fn create(billing: BillingMode, deposit: Balance) -> DeploymentId {
+	let id = NextDeploymentId::<Test>::get();
+	assert_ok!(Market::create_deployment(
+		RuntimeOrigin::signed(PUBLISHER),
+		PROVIDER,
+		MANIFEST,
+		small(),
+		billing,
+		None,
+		deposit,
+	));
+	id
+}
+
+fn create_active(billing: BillingMode, deposit: Balance) -> DeploymentId {
+	let id = create(billing, deposit);
+	assert_ok!(Market::accept_deployment(RuntimeOrigin::signed(PROVIDER), id));
+	id
+}
+
+fn escrow_held(who: AccountId) -> Balance {
+	Balances::balance_on_hold(&HoldReason::Escrow.into(), &who)
+}
+
+fn report(id: DeploymentId, start: BlockNumber, end: BlockNumber) -> UsageReport<BlockNumber> {
+	UsageReport {
+		deployment: id,
+		period_start: start,
+		period_end: end,
+		cpu_millicore_seconds: 50 * 6 * (end - start),
+		memory_mib_seconds: 10 * 6 * (end - start),
+		storage_gib_seconds: 6 * (end - start),
+		gpu_seconds: 0,
+		egress_bytes: 100,
+	}
+}
+
+fn submit(reports: Vec<UsageReport<BlockNumber>>) {
+	assert_ok!(Market::report_usage(RuntimeOrigin::signed(PROVIDER), reports.try_into().unwrap()));
+}
+
+fn reserved(provider: AccountId) -> Resources {
+	pallet_registry::Providers::<Test>::get(provider).unwrap().reserved
+}
+
+#[test]
+fn create_locks_quote_and_holds_deposit() {
+	build_and_execute(|| {
+		let id = create(BillingMode::Reserved, 10_000);
+		let deal = Deployments::<Test>::get(id).unwrap();
+		assert_eq!(deal.prices, prices());
+		assert_eq!(deal.escrow, 10_000);
+		assert_eq!(deal.state, DeploymentState::Pending { created_at: 1 });
+		assert_eq!(escrow_held(PUBLISHER), 10_000);
+		assert_eq!(OpenDeals::<Test>::get(PROVIDER), 1);
+		System::assert_last_event(
+			Event::DeploymentCreated {
+				id,
+				publisher: PUBLISHER,
+				provider: PROVIDER,
+				deposit: 10_000,
+			}
+			.into(),
+		);
+		// A later price change does not touch the deal.
+		let update = pallet_registry::ProviderUpdate {
+			capacity: None,
+			prices: Some(Prices { cpu_per_millicore_second: 50, ..prices() }),
+			rent_discount: None,
+			endpoint: None,
+			health_url: None,
+			attestation: None,
+		};
+		assert_ok!(Registry::update_provider(RuntimeOrigin::signed(PROVIDER), update));
+		assert_eq!(Deployments::<Test>::get(id).unwrap().prices, prices());
+	});
+}
+
+#[test]
+fn create_refuses_bad_input() {
+	build_and_execute(|| {
+		let origin = RuntimeOrigin::signed(PUBLISHER);
+		let go = |provider, resources, deposit| {
+			Market::create_deployment(
+				origin.clone(),
+				provider,
+				MANIFEST,
+				resources,
+				BillingMode::Metered,
+				None,
+				deposit,
+			)
+		};
+		assert_noop!(go(PUBLISHER, small(), 1_000), Error::<Test>::ProviderUnavailable);
+		assert_noop!(go(PROVIDER, Resources::default(), 1_000), Error::<Test>::ZeroResources);
+		assert_noop!(go(PROVIDER, small(), 99), Error::<Test>::DepositTooLow);
+		assert_noop!(go(PROVIDER, small(), ENDOWMENT), Error::<Test>::InsufficientBalance);
+		assert_ok!(Registry::pause_provider(RuntimeOrigin::signed(PROVIDER)));
+		assert_noop!(go(PROVIDER, small(), 1_000), Error::<Test>::ProviderUnavailable);
+	});
+}
+
+#[test]
+fn accept_reserves_capacity_and_reject_refunds() {
+	build_and_execute(|| {
+		let id = create(BillingMode::Reserved, 10_000);
+		assert_noop!(
+			Market::accept_deployment(RuntimeOrigin::signed(OTHER_PROVIDER), id),
+			Error::<Test>::NotProvider
+		);
+		assert_noop!(
+			Market::accept_deployment(RuntimeOrigin::signed(PROVIDER), 42),
+			Error::<Test>::UnknownDeployment
+		);
+		assert_ok!(Market::accept_deployment(RuntimeOrigin::signed(PROVIDER), id));
+		assert_eq!(reserved(PROVIDER), small());
+		assert_noop!(
+			Market::accept_deployment(RuntimeOrigin::signed(PROVIDER), id),
+			Error::<Test>::NotPending
+		);
+		assert_noop!(
+			Market::reject_deployment(RuntimeOrigin::signed(PROVIDER), id),
+			Error::<Test>::NotPending
+		);
+
+		let other = create(BillingMode::Reserved, 5_000);
+		assert_noop!(
+			Market::reject_deployment(RuntimeOrigin::signed(PUBLISHER), other),
+			Error::<Test>::NotProvider
+		);
+		assert_ok!(Market::reject_deployment(RuntimeOrigin::signed(PROVIDER), other));
+		System::assert_last_event(
+			Event::DeploymentClosed { id: other, reason: CloseReason::Rejected, refunded: 5_000 }
+				.into(),
+		);
+		assert_eq!(escrow_held(PUBLISHER), 10_000);
+	});
+}
+
+#[test]
+fn accept_fails_without_free_capacity() {
+	build_and_execute(|| {
+		let big = Resources { cpu_millicores: 900, memory_mib: 10, storage_gib: 1, gpus: 0 };
+		for _ in 0..2 {
+			assert_ok!(Market::create_deployment(
+				RuntimeOrigin::signed(PUBLISHER),
+				PROVIDER,
+				MANIFEST,
+				big,
+				BillingMode::Reserved,
+				None,
+				1_000,
+			));
+		}
+		assert_ok!(Market::accept_deployment(RuntimeOrigin::signed(PROVIDER), 0));
+		assert_noop!(
+			Market::accept_deployment(RuntimeOrigin::signed(PROVIDER), 1),
+			pallet_registry::Error::<Test>::InsufficientCapacity
+		);
+	});
+}
+
+#[test]
+fn cancel_only_after_acceptance_timeout() {
+	build_and_execute(|| {
+		let id = create(BillingMode::Metered, 1_000);
+		assert_noop!(
+			Market::cancel_deployment(RuntimeOrigin::signed(OTHER_PUBLISHER), id),
+			Error::<Test>::NotPublisher
+		);
+		assert_noop!(
+			Market::cancel_deployment(RuntimeOrigin::signed(PUBLISHER), id),
+			Error::<Test>::AcceptanceNotTimedOut
+		);
+		run_to_block(11);
+		let before = Balances::balance(&PUBLISHER);
+		assert_ok!(Market::cancel_deployment(RuntimeOrigin::signed(PUBLISHER), id));
+		assert_eq!(Balances::balance(&PUBLISHER), before + 1_000);
+		assert_eq!(OpenDeals::<Test>::get(PROVIDER), 0);
+		assert!(Deployments::<Test>::get(id).is_none());
+
+		let accepted = create_active(BillingMode::Metered, 1_000);
+		assert_noop!(
+			Market::cancel_deployment(RuntimeOrigin::signed(PUBLISHER), accepted),
+			Error::<Test>::NotPending
+		);
+	});
+}
+
+#[test]
+fn reserved_billing_is_lazy_and_itemised() {
+	build_and_execute(|| {
+		ProtocolFee::<Test>::put(Perbill::from_percent(10));
+		let id = create_active(BillingMode::Reserved, 100_000);
+		run_to_block(11);
+		let provider_before = Balances::balance(&PROVIDER);
+		let treasury_before = Balances::balance(&TREASURY);
+		assert_eq!(Market::bill(id).unwrap().accrued, 10 * SMALL_PER_BLOCK);
+		assert_ok!(Market::settle(RuntimeOrigin::signed(OTHER_PUBLISHER), id));
+		let total = 10 * SMALL_PER_BLOCK;
+		let fee = total / 10;
+		System::assert_last_event(
+			Event::Settled {
+				id,
+				period_start: 1,
+				period_end: 11,
+				charges: Charges { cpu: 6_000, memory: 600, storage: 120, gpu: 0, egress: 0 },
+				total,
+				fee,
+			}
+			.into(),
+		);
+		assert_eq!(Balances::balance(&PROVIDER), provider_before + total - fee);
+		assert_eq!(Balances::balance(&TREASURY), treasury_before + fee);
+		assert_eq!(escrow_held(PUBLISHER), 100_000 - total);
+		let bill = Market::bill(id).unwrap();
+		assert_eq!(
+			(bill.total, bill.escrow, bill.settled_until, bill.accrued),
+			(total, 100_000 - total, 11, 0)
+		);
+		// Settling twice in a block charges nothing more.
+		assert_ok!(Market::settle(RuntimeOrigin::signed(PUBLISHER), id));
+		assert_eq!(Market::bill(id).unwrap().total, total);
+	});
+}
+
+#[test]
+fn out_of_funds_enters_grace_and_closes_through_the_queue() {
+	build_and_execute(|| {
+		let id = create_active(BillingMode::Reserved, 3 * SMALL_PER_BLOCK);
+		run_to_block(6);
+		assert_ok!(Market::settle(RuntimeOrigin::signed(PUBLISHER), id));
+		System::assert_has_event(Event::OutOfFunds { id, grace_ends: 11 }.into());
+		assert_eq!(Market::bill(id).unwrap().total, 3 * SMALL_PER_BLOCK);
+		assert_eq!(reserved(PROVIDER), small());
+		run_to_block(11);
+		assert!(Deployments::<Test>::get(id).is_none());
+		System::assert_last_event(
+			Event::DeploymentClosed { id, reason: CloseReason::OutOfFunds, refunded: 0 }.into(),
+		);
+		assert_eq!(reserved(PROVIDER), Resources::default());
+		assert_eq!(escrow_held(PUBLISHER), 0);
+	});
+}
+
+#[test]
+fn top_up_restores_an_out_of_funds_deployment() {
+	build_and_execute(|| {
+		let id = create_active(BillingMode::Reserved, 2 * SMALL_PER_BLOCK);
+		run_to_block(4);
+		assert_ok!(Market::settle(RuntimeOrigin::signed(PUBLISHER), id));
+		assert!(matches!(
+			Deployments::<Test>::get(id).unwrap().state,
+			DeploymentState::OutOfFunds { .. }
+		));
+		assert_noop!(
+			Market::top_up(RuntimeOrigin::signed(PUBLISHER), id, 0),
+			Error::<Test>::ZeroTopUp
+		);
+		assert_noop!(
+			Market::top_up(RuntimeOrigin::signed(OTHER_PUBLISHER), id, 10),
+			Error::<Test>::NotPublisher
+		);
+		run_to_block(6);
+		assert_ok!(Market::top_up(RuntimeOrigin::signed(PUBLISHER), id, 50_000));
+		System::assert_last_event(Event::Restored { id }.into());
+		let deal = Deployments::<Test>::get(id).unwrap();
+		assert_eq!(deal.state, DeploymentState::Active { accepted_at: 1 });
+		assert_eq!((deal.settled_until, deal.escrow), (6, 50_000));
+		// The stale queue entry at the old grace end does nothing.
+		run_to_block(12);
+		assert!(Deployments::<Test>::get(id).is_some());
+		assert_ok!(Market::settle(RuntimeOrigin::signed(PUBLISHER), id));
+		assert_eq!(Market::bill(id).unwrap().escrow, 50_000 - 6 * SMALL_PER_BLOCK);
+	});
+}
+
+#[test]
+fn settle_closes_after_grace_when_the_queue_was_full() {
+	build_and_execute(|| {
+		// Fill the queue at the grace end and the slots after it.
+		for block in 9..9 + 8 {
+			Expiries::<Test>::insert(block, BoundedVec::try_from(vec![1000, 1001]).unwrap());
+		}
+		let id = create_active(BillingMode::Reserved, SMALL_PER_BLOCK);
+		run_to_block(4);
+		assert_ok!(Market::settle(RuntimeOrigin::signed(PUBLISHER), id));
+		System::assert_has_event(Event::OutOfFunds { id, grace_ends: 9 }.into());
+		run_to_block(20);
+		assert!(Deployments::<Test>::get(id).is_some(), "not queued");
+		assert_ok!(Market::settle(RuntimeOrigin::signed(OTHER_PUBLISHER), id));
+		assert!(Deployments::<Test>::get(id).is_none());
+	});
+}
+
+#[test]
+fn metered_reports_are_checked_one_by_one() {
+	build_and_execute(|| {
+		ProtocolFee::<Test>::put(Perbill::from_percent(5));
+		let id = create_active(BillingMode::Metered, 1_000_000);
+		let reserved_id = create_active(BillingMode::Reserved, 1_000);
+		run_to_block(5);
+		let provider_before = Balances::balance(&PROVIDER);
+		let mut too_much = report(id, 3, 5);
+		too_much.cpu_millicore_seconds = 100 * 6 * 2 + 1;
+		submit(vec![
+			report(id, 1, 3),
+			report(id, 1, 3),
+			report(id, 4, 5),
+			report(id, 3, 6),
+			too_much,
+			report(reserved_id, 1, 2),
+			report(77, 1, 2),
+			report(id, 3, 5),
+		]);
+		let rejected = |error: DispatchError| {
+			System::assert_has_event(Event::UsageReportRejected { id, error }.into())
+		};
+		rejected(Error::<Test>::PeriodNotContiguous.into());
+		rejected(Error::<Test>::InvalidPeriod.into());
+		rejected(Error::<Test>::UsageAboveReserved.into());
+		System::assert_has_event(
+			Event::UsageReportRejected { id: reserved_id, error: Error::<Test>::NotMetered.into() }
+				.into(),
+		);
+		System::assert_has_event(
+			Event::UsageReportRejected { id: 77, error: Error::<Test>::UnknownDeployment.into() }
+				.into(),
+		);
+		// Two good periods: 1..3 and 3..5, 2 blocks (12 s) each.
+		let per_period = 50 * 12 + 10 * 12 + 2 * 12 + 100;
+		let deal = Deployments::<Test>::get(id).unwrap();
+		assert_eq!(deal.settled_until, 5);
+		assert_eq!(deal.charged.total(), 2 * per_period);
+		assert_eq!(deal.charged.egress, 200);
+		let fee = Perbill::from_percent(5) * per_period;
+		assert_eq!(Balances::balance(&PROVIDER), provider_before + 2 * (per_period - fee));
+	});
+}
+
+#[test]
+fn only_the_provider_reports() {
+	build_and_execute(|| {
+		let id = create_active(BillingMode::Metered, 10_000);
+		run_to_block(3);
+		assert_ok!(Market::report_usage(
+			RuntimeOrigin::signed(OTHER_PROVIDER),
+			vec![report(id, 1, 2)].try_into().unwrap()
+		));
+		System::assert_last_event(
+			Event::UsageReportRejected { id, error: Error::<Test>::NotProvider.into() }.into(),
+		);
+		let pending = create(BillingMode::Metered, 10_000);
+		submit(vec![report(pending, 3, 3)]);
+		System::assert_last_event(
+			Event::UsageReportRejected { id: pending, error: Error::<Test>::NotActive.into() }
+				.into(),
+		);
+	});
+}
+
+#[test]
+fn a_report_larger_than_the_escrow_charges_what_is_left() {
+	build_and_execute(|| {
+		let id = create_active(BillingMode::Metered, 500);
+		run_to_block(3);
+		submit(vec![report(id, 1, 3)]);
+		let deal = Deployments::<Test>::get(id).unwrap();
+		assert_eq!(deal.escrow, 0);
+		assert_eq!(deal.charged.total(), 500);
+		assert!(matches!(deal.state, DeploymentState::OutOfFunds { .. }));
+		assert_eq!(escrow_held(PUBLISHER), 0);
+	});
+}
+
+#[test]
+fn publisher_closes_metered_deal_after_the_last_report() {
+	build_and_execute(|| {
+		let id = create_active(BillingMode::Metered, 100_000);
+		run_to_block(4);
+		assert_noop!(
+			Market::close_deployment(RuntimeOrigin::signed(PUBLISHER), id, CloseReason::Sla),
+			Error::<Test>::InvalidCloseReason
+		);
+		assert_ok!(Market::close_deployment(
+			RuntimeOrigin::signed(PUBLISHER),
+			id,
+			CloseReason::PublisherRequest
+		));
+		System::assert_last_event(Event::Closing { id, settle_by: 8 }.into());
+		assert_eq!(reserved(PROVIDER), Resources::default());
+		run_to_block(6);
+		// The provider reports up to the close, not beyond.
+		submit(vec![report(id, 1, 5)]);
+		System::assert_last_event(
+			Event::UsageReportRejected { id, error: Error::<Test>::InvalidPeriod.into() }.into(),
+		);
+		let before = Balances::balance(&PUBLISHER);
+		submit(vec![report(id, 1, 4)]);
+		let charged = 3 * (50 * 6 + 10 * 6 + 2 * 6) + 100;
+		System::assert_last_event(
+			Event::DeploymentClosed {
+				id,
+				reason: CloseReason::PublisherRequest,
+				refunded: 100_000 - charged,
+			}
+			.into(),
+		);
+		assert_eq!(Balances::balance(&PUBLISHER), before + 100_000 - charged);
+	});
+}
+
+#[test]
+fn closing_deal_refunds_when_the_provider_stays_silent() {
+	build_and_execute(|| {
+		let id = create_active(BillingMode::Metered, 100_000);
+		run_to_block(3);
+		assert_ok!(Market::close_deployment(
+			RuntimeOrigin::signed(PUBLISHER),
+			id,
+			CloseReason::PublisherRequest
+		));
+		assert_noop!(
+			Market::top_up(RuntimeOrigin::signed(PUBLISHER), id, 10),
+			Error::<Test>::NotActive
+		);
+		run_to_block(7);
+		System::assert_last_event(
+			Event::DeploymentClosed {
+				id,
+				reason: CloseReason::PublisherRequest,
+				refunded: 100_000,
+			}
+			.into(),
+		);
+	});
+}
+
+#[test]
+fn provider_close_reasons() {
+	build_and_execute(|| {
+		let id = create_active(BillingMode::Reserved, 100_000);
+		let close = |who, reason| Market::close_deployment(RuntimeOrigin::signed(who), id, reason);
+		assert_noop!(close(OTHER_PROVIDER, CloseReason::Sla), Error::<Test>::NotProvider);
+		assert_noop!(close(PROVIDER, CloseReason::Rejected), Error::<Test>::InvalidCloseReason);
+		assert_noop!(close(PROVIDER, CloseReason::OutOfFunds), Error::<Test>::InvalidCloseReason);
+		run_to_block(3);
+		let before = Balances::balance(&PUBLISHER);
+		assert_ok!(close(PROVIDER, CloseReason::ProviderDecommission));
+		let charged = 2 * SMALL_PER_BLOCK;
+		System::assert_last_event(
+			Event::DeploymentClosed {
+				id,
+				reason: CloseReason::ProviderDecommission,
+				refunded: 100_000 - charged,
+			}
+			.into(),
+		);
+		assert_eq!(Balances::balance(&PUBLISHER), before + 100_000 - charged);
+		assert_eq!(reserved(PROVIDER), Resources::default());
+		assert_noop!(close(PROVIDER, CloseReason::Sla), Error::<Test>::UnknownDeployment);
+
+		let pending = create(BillingMode::Reserved, 1_000);
+		assert_noop!(
+			Market::close_deployment(RuntimeOrigin::signed(PROVIDER), pending, CloseReason::Sla),
+			Error::<Test>::NotActive
+		);
+	});
+}
+
+#[test]
+fn manifest_updates_need_the_providers_acknowledgement() {
+	build_and_execute(|| {
+		let id = create_active(BillingMode::Metered, 1_000);
+		let new = [9u8; 32];
+		assert_noop!(
+			Market::update_manifest(RuntimeOrigin::signed(PROVIDER), id, new),
+			Error::<Test>::NotPublisher
+		);
+		assert_noop!(
+			Market::update_manifest(RuntimeOrigin::signed(PUBLISHER), id, MANIFEST),
+			Error::<Test>::SameManifest
+		);
+		assert_ok!(Market::update_manifest(RuntimeOrigin::signed(PUBLISHER), id, new));
+		System::assert_last_event(Event::ManifestUpdateRequested { id, manifest_hash: new }.into());
+		assert_noop!(
+			Market::acknowledge_manifest(RuntimeOrigin::signed(PROVIDER), id, [1u8; 32]),
+			Error::<Test>::ManifestMismatch
+		);
+		assert_noop!(
+			Market::acknowledge_manifest(RuntimeOrigin::signed(PUBLISHER), id, new),
+			Error::<Test>::NotProvider
+		);
+		assert_ok!(Market::acknowledge_manifest(RuntimeOrigin::signed(PROVIDER), id, new));
+		let deal = Deployments::<Test>::get(id).unwrap();
+		assert_eq!((deal.manifest_hash, deal.pending_manifest), (new, None));
+	});
+}
+
+#[test]
+fn protocol_fee_is_root_only() {
+	build_and_execute(|| {
+		assert_noop!(
+			Market::set_protocol_fee(RuntimeOrigin::signed(PUBLISHER), Perbill::from_percent(1)),
+			DispatchError::BadOrigin
+		);
+		assert_ok!(Market::set_protocol_fee(RuntimeOrigin::root(), Perbill::from_percent(1)));
+		assert_eq!(Market::protocol_fee(), Perbill::from_percent(1));
+	});
+}
+
+#[test]
+fn registry_refuses_to_deregister_a_provider_with_deals() {
+	build_and_execute(|| {
+		let id = create(BillingMode::Metered, 1_000);
+		assert_noop!(
+			Registry::deregister_provider(RuntimeOrigin::signed(PROVIDER)),
+			pallet_registry::Error::<Test>::HasOpenDeals
+		);
+		assert_ok!(Market::reject_deployment(RuntimeOrigin::signed(PROVIDER), id));
+		assert_ok!(Registry::deregister_provider(RuntimeOrigin::signed(PROVIDER)));
+	});
+}
+
+#[test]
+fn sla_terms_are_stored() {
+	build_and_execute(|| {
+		let terms = SlaTerms {
+			uptime_target: Permill::from_percent(99),
+			window_blocks: 100,
+			penalty_per_window: 50,
+		};
+		assert_ok!(Market::create_deployment(
+			RuntimeOrigin::signed(PUBLISHER),
+			PROVIDER,
+			MANIFEST,
+			small(),
+			BillingMode::Reserved,
+			Some(terms),
+			1_000,
+		));
+		assert_eq!(Deployments::<Test>::get(0).unwrap().sla, Some(terms));
+	});
+}
+
+#[test]
+fn try_state_catches_broken_accounting() {
+	build_and_execute(|| {
+		let id = create(BillingMode::Metered, 1_000);
+		Deployments::<Test>::mutate(id, |d| d.as_mut().unwrap().escrow = 999);
+		assert!(Market::do_try_state().is_err());
+		Deployments::<Test>::mutate(id, |d| d.as_mut().unwrap().escrow = 1_000);
+		OpenDeals::<Test>::insert(PROVIDER, 3);
+		assert!(Market::do_try_state().is_err());
+		OpenDeals::<Test>::insert(PROVIDER, 1);
+	});
+}

@@ -1,0 +1,254 @@
+//! Types of the market: deployments, their billing, and usage reports.
+
+use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
+use scale_info::TypeInfo;
+use sp_runtime::{traits::Saturating, Permill};
+
+pub use podchain_primitives::{Prices, Resources};
+
+/// Identifier of a deployment (a deal), assigned in creation order.
+pub type DeploymentId = u64;
+
+/// blake2-256 hash of a deployment's canonical manifest.
+pub type ManifestHash = [u8; 32];
+
+/// How a deployment is billed.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+)]
+pub enum BillingMode {
+	/// The provider reports measured usage; the publisher pays for what was used, never more
+	/// than the reserved resources over the period.
+	Metered,
+	/// The publisher pays for the reserved resources over time, whatever was used.
+	Reserved,
+}
+
+/// SLA terms a deal carries. Enforced by the SLA pallet; the market only stores them.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+)]
+pub struct SlaTerms<Balance> {
+	/// Share of a measurement window the deployment must be up.
+	pub uptime_target: Permill,
+	/// Length of a measurement window, in blocks.
+	pub window_blocks: u32,
+	/// Penalty per missed window, paid from the provider's stake to the publisher.
+	pub penalty_per_window: Balance,
+}
+
+/// Where a deployment is in its life. Closed deployments are removed from storage.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+)]
+pub enum DeploymentState<BlockNumber> {
+	/// Waiting for the provider to accept; the publisher may cancel after the acceptance timeout.
+	Pending {
+		/// Block of creation.
+		created_at: BlockNumber,
+	},
+	/// Running and billed.
+	Active {
+		/// Block of acceptance: billing starts here.
+		accepted_at: BlockNumber,
+	},
+	/// The escrow ran out. A top-up restores the deployment; otherwise it closes when the grace
+	/// period ends.
+	OutOfFunds {
+		/// Block of acceptance.
+		accepted_at: BlockNumber,
+		/// Block the escrow ran out.
+		since: BlockNumber,
+		/// Block at which the deployment closes unless topped up.
+		grace_ends: BlockNumber,
+	},
+	/// The publisher closed a metered deployment: the pods are gone and the capacity released;
+	/// the provider may still report usage up to `closed_at` until `settle_by`, then the rest of
+	/// the escrow goes back to the publisher.
+	Closing {
+		/// Block the publisher closed it.
+		closed_at: BlockNumber,
+		/// Last block for the provider's final reports.
+		settle_by: BlockNumber,
+	},
+}
+
+/// Why a deployment closed.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+)]
+pub enum CloseReason {
+	/// The publisher asked for it.
+	PublisherRequest,
+	/// The provider never received a valid manifest.
+	ManifestTimeout,
+	/// The provider is leaving the market.
+	ProviderDecommission,
+	/// The provider broke the SLA.
+	Sla,
+	/// The escrow ran out and the grace period ended.
+	OutOfFunds,
+	/// The provider rejected the pending deployment.
+	Rejected,
+	/// The publisher cancelled a deployment the provider never accepted.
+	AcceptanceTimeout,
+}
+
+/// Amounts charged, per resource. Used for one settlement and for running totals.
+#[derive(
+	Clone,
+	Copy,
+	Default,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+)]
+pub struct Charges<Balance> {
+	/// For CPU.
+	pub cpu: Balance,
+	/// For memory.
+	pub memory: Balance,
+	/// For storage.
+	pub storage: Balance,
+	/// For GPUs.
+	pub gpu: Balance,
+	/// For egress traffic.
+	pub egress: Balance,
+}
+
+impl<Balance: Saturating + Copy> Charges<Balance> {
+	/// Sum of all resources, saturating (each part is bounded by the escrow it is paid from).
+	pub fn total(&self) -> Balance {
+		self.cpu
+			.saturating_add(self.memory)
+			.saturating_add(self.storage)
+			.saturating_add(self.gpu)
+			.saturating_add(self.egress)
+	}
+
+	/// Adds `other` to these totals, saturating.
+	pub fn accumulate(&mut self, other: &Self) {
+		self.cpu = self.cpu.saturating_add(other.cpu);
+		self.memory = self.memory.saturating_add(other.memory);
+		self.storage = self.storage.saturating_add(other.storage);
+		self.gpu = self.gpu.saturating_add(other.gpu);
+		self.egress = self.egress.saturating_add(other.egress);
+	}
+}
+
+/// A deal between a publisher and a provider.
+#[derive(Clone, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo, Debug)]
+pub struct Deployment<AccountId, Balance, BlockNumber> {
+	/// Who pays.
+	pub publisher: AccountId,
+	/// Who runs the pods.
+	pub provider: AccountId,
+	/// Hash of the manifest the provider runs.
+	pub manifest_hash: ManifestHash,
+	/// A new manifest hash the publisher asked for, until the provider acknowledges it.
+	pub pending_manifest: Option<ManifestHash>,
+	/// Resources reserved on the provider.
+	pub resources: Resources,
+	/// How the deployment is billed.
+	pub billing: BillingMode,
+	/// SLA terms, if any.
+	pub sla: Option<SlaTerms<Balance>>,
+	/// Prices locked in at creation: later price changes never touch this deal.
+	pub prices: Prices<Balance>,
+	/// Where the deployment is in its life.
+	pub state: DeploymentState<BlockNumber>,
+	/// Funds held from the publisher for this deployment.
+	pub escrow: Balance,
+	/// Billing is settled up to this block (exclusive): the next period starts here.
+	pub settled_until: BlockNumber,
+	/// Everything charged so far, per resource.
+	pub charged: Charges<Balance>,
+}
+
+/// Usage the provider measured for one deployment over one period.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+)]
+pub struct UsageReport<BlockNumber> {
+	/// The deployment.
+	pub deployment: DeploymentId,
+	/// First block of the period; must equal the deployment's `settled_until`.
+	pub period_start: BlockNumber,
+	/// Block after the period; at most the current block.
+	pub period_end: BlockNumber,
+	/// CPU used, in millicore-seconds.
+	pub cpu_millicore_seconds: u64,
+	/// Memory used, in MiB-seconds.
+	pub memory_mib_seconds: u64,
+	/// Storage used, in GiB-seconds.
+	pub storage_gib_seconds: u64,
+	/// GPU used, in GPU-seconds.
+	pub gpu_seconds: u64,
+	/// Egress traffic, in bytes.
+	pub egress_bytes: u64,
+}
+
+/// A deployment's bill so far (runtime API).
+#[derive(Clone, PartialEq, Eq, Encode, Decode, TypeInfo, Debug)]
+pub struct Bill<Balance, BlockNumber> {
+	/// Charged so far, per resource.
+	pub charged: Charges<Balance>,
+	/// Sum of `charged`.
+	pub total: Balance,
+	/// Escrow left.
+	pub escrow: Balance,
+	/// Billing is settled up to this block.
+	pub settled_until: BlockNumber,
+	/// For reserved billing: what settling now would charge (not yet charged).
+	pub accrued: Balance,
+}

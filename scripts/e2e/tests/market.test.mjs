@@ -1,0 +1,130 @@
+// A deal on a dev node through @polkadot/api: a provider registers, a publisher creates a metered
+// deployment, the provider accepts it and reports usage; balances move by exactly the bill.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ApiPromise, WsProvider } from '@polkadot/api';
+import { Keyring } from '@polkadot/keyring';
+import { stringToU8a, u8aConcat } from '@polkadot/util';
+import { encodeAddress } from '@polkadot/util-crypto';
+import { PodchainNode } from '../lib/node.mjs';
+import { submitFinalized } from '../lib/chain.mjs';
+
+const POD = 10n ** 12n;
+const PEER_ID = '12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA';
+// The treasury: PalletId(*b"pod/trsy") as an account ("modl" + id, zero-padded to 32 bytes).
+const TREASURY = encodeAddress(u8aConcat(stringToU8a('modlpod/trsy'), new Uint8Array(20)), 42);
+
+let node, api, alice, provider, publisher;
+
+before(async () => {
+  node = new PodchainNode({ name: 'e2e-market', args: ['--dev'] });
+  await node.start();
+  api = await ApiPromise.create({ provider: new WsProvider(node.wsUrl), noInitWarn: true });
+  const keyring = new Keyring({ type: 'sr25519' });
+  [alice, provider, publisher] = ['//Alice', '//Bob', '//Charlie'].map((uri) => keyring.addFromUri(uri));
+});
+
+after(async () => {
+  await api?.disconnect();
+  await node?.stop();
+});
+
+const free = async (who) => (await api.query.system.account(who)).data.free.toBigInt();
+const reserved = async (who) => (await api.query.system.account(who)).data.reserved.toBigInt();
+const find = (events, event) => events.find((e) => event.is(e));
+
+test('a metered deal bills exactly what the provider reports', async () => {
+  await submitFinalized(api, api.tx.registry.registerProvider({
+    capacity: { resources: { cpuMillicores: 4000, memoryMib: 8192, storageGib: 100, gpus: 0 }, gpuModel: '' },
+    prices: { cpuPerMillicoreSecond: 1000, memoryPerMibSecond: 100, storagePerGibSecond: 10, gpuPerSecond: 0, egressPerByte: 1 },
+    rentDiscount: 10,
+    region: { country: 'NL', location: null },
+    endpoint: { peerId: PEER_ID, multiaddrs: ['/ip4/127.0.0.1/tcp/4001'] },
+    healthUrl: 'http://127.0.0.1:8080/healthz',
+    attestation: null
+  }), provider);
+  await submitFinalized(api, api.tx.sudo.sudo(api.tx.market.setProtocolFee(100_000_000)), alice); // 10%
+
+  const resources = { cpuMillicores: 500, memoryMib: 512, storageGib: 1, gpus: 0 };
+  const created = await submitFinalized(api,
+    api.tx.market.createDeployment(provider.address, '0x' + 'ab'.repeat(32), resources, 'Metered', null, 10n * POD),
+    publisher);
+  const id = find(created, api.events.market.DeploymentCreated).data.id.toNumber();
+  assert.equal(await reserved(publisher.address), 10n * POD, 'the deposit is held as escrow');
+
+  await submitFinalized(api, api.tx.market.acceptDeployment(id), provider);
+  const accepted = (await api.query.market.deployments(id)).unwrap();
+  assert.equal(accepted.state.isActive, true);
+  const start = accepted.settledUntil.toNumber();
+
+  // Let a few blocks pass, then report a period of them.
+  const head = await new Promise((resolve) => {
+    const unsub = api.rpc.chain.subscribeFinalizedHeads((h) => {
+      if (h.number.toNumber() >= start + 4) { unsub.then((u) => u()); resolve(h.number.toNumber()); }
+    });
+  });
+  const seconds = BigInt(head - start); // 1 s blocks on the dev chain
+  const usage = {
+    deployment: id,
+    periodStart: start,
+    periodEnd: head,
+    cpuMillicoreSeconds: 250n * seconds,
+    memoryMibSeconds: 256n * seconds,
+    storageGibSeconds: seconds,
+    gpuSeconds: 0,
+    egressBytes: 5000
+  };
+  const expected = 1000n * 250n * seconds + 100n * 256n * seconds + 10n * seconds + 5000n;
+
+  const [providerBefore, publisherReservedBefore, treasuryBefore] =
+    [await free(provider.address), await reserved(publisher.address), await free(TREASURY)];
+  const events = await submitFinalized(api, api.tx.market.reportUsage([usage]), provider);
+  const settled = find(events, api.events.market.Settled);
+  assert.ok(settled, `Settled among ${events.map((e) => `${e.section}.${e.method}`)}`);
+  const total = settled.data.total.toBigInt();
+  const fee = settled.data.fee.toBigInt();
+  assert.equal(total, expected, 'the bill is price x usage');
+  assert.equal(fee, total / 10n, 'the protocol fee is 10%');
+  assert.equal(settled.data.charges.egress.toBigInt(), 5000n);
+
+  const paid = find(events, api.events.transactionPayment.TransactionFeePaid);
+  const txFee = paid.data.actualFee.toBigInt() + paid.data.tip.toBigInt();
+  assert.equal(await free(provider.address) - providerBefore, total - fee - txFee,
+    'the provider got the bill less the protocol fee (and paid its transaction fee)');
+  assert.equal(publisherReservedBefore - await reserved(publisher.address), total,
+    'the publisher\'s escrow fell by the bill');
+  assert.equal(await free(TREASURY) - treasuryBefore, fee, 'the treasury got the fee');
+
+  const bill = (await api.call.marketApi.bill(id)).unwrap();
+  assert.equal(bill.total.toBigInt(), total);
+  assert.equal(bill.settledUntil.toNumber(), head);
+
+  // The provider decommissions: the rest of the escrow goes back.
+  const closed = await submitFinalized(api, api.tx.market.closeDeployment(id, 'ProviderDecommission'), provider);
+  const event = find(closed, api.events.market.DeploymentClosed);
+  assert.equal(event.data.refunded.toBigInt(), 10n * POD - total);
+  assert.equal(await reserved(publisher.address), 0n);
+  assert.ok((await api.query.market.deployments(id)).isNone);
+});
+
+test('a report above the reserved resources is refused alone', async () => {
+  const resources = { cpuMillicores: 100, memoryMib: 64, storageGib: 1, gpus: 0 };
+  const created = await submitFinalized(api,
+    api.tx.market.createDeployment(provider.address, '0x' + 'cd'.repeat(32), resources, 'Metered', null, 5n * POD),
+    publisher);
+  const id = find(created, api.events.market.DeploymentCreated).data.id.toNumber();
+  await submitFinalized(api, api.tx.market.acceptDeployment(id), provider);
+  const start = (await api.query.market.deployments(id)).unwrap().settledUntil.toNumber();
+  const now = (await api.rpc.chain.getHeader()).number.toNumber();
+  const greedy = {
+    deployment: id, periodStart: start, periodEnd: now, cpuMillicoreSeconds: 10n ** 12n,
+    memoryMibSeconds: 0, storageGibSeconds: 0, gpuSeconds: 0, egressBytes: 0
+  };
+  const events = await submitFinalized(api, api.tx.market.reportUsage([greedy]), provider);
+  const rejected = find(events, api.events.market.UsageReportRejected);
+  assert.ok(rejected);
+  const error = api.registry.findMetaError(rejected.data.error.asModule);
+  assert.equal(`${error.section}.${error.name}`, 'market.UsageAboveReserved');
+  assert.equal(await reserved(publisher.address), 5n * POD, 'nothing was charged');
+});
