@@ -130,15 +130,15 @@ mod benchmarks {
 		assert!(!Deployments::<T>::contains_key(id));
 	}
 
-	/// Worst case: an out-of-funds reserved deployment restored.
+	/// Worst case: a reserved deployment whose elapsed time is settled (paid to provider and
+	/// treasury) before the funds are added.
 	#[benchmark]
 	fn top_up() {
 		ProtocolFee::<T>::put(Perbill::from_percent(5));
 		let provider = provider::<T>();
 		let publisher = funded::<T>("publisher", 0);
-		let id = active::<T>(&publisher, &provider, BillingMode::Reserved, T::MinDeposit::get());
-		let now = advance::<T>(1_000);
-		Market::<T>::do_settle(id).expect("settles");
+		let id = active::<T>(&publisher, &provider, BillingMode::Reserved, deposit::<T>());
+		let now = advance::<T>(10);
 
 		#[extrinsic_call]
 		_(RawOrigin::Signed(publisher), id, deposit::<T>());
@@ -253,6 +253,41 @@ mod benchmarks {
 		}
 
 		assert_eq!(Deployments::<T>::iter().count(), 0);
+	}
+
+	#[benchmark]
+	fn register_name() -> Result<(), BenchmarkError> {
+		let provider = provider::<T>();
+		let publisher = funded::<T>("publisher", 0);
+		let id = active::<T>(&publisher, &provider, BillingMode::Metered, deposit::<T>());
+		let name: NameInput = [b'a'; MAX_NAME_LEN as usize]
+			.to_vec()
+			.try_into()
+			.map_err(|_| BenchmarkError::Weightless)?;
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(publisher), id, name);
+
+		assert!(DeploymentNames::<T>::contains_key(id));
+		Ok(())
+	}
+
+	#[benchmark]
+	fn release_name() -> Result<(), BenchmarkError> {
+		let provider = provider::<T>();
+		let publisher = funded::<T>("publisher", 0);
+		let id = active::<T>(&publisher, &provider, BillingMode::Metered, deposit::<T>());
+		let name: NameInput = [b'a'; MAX_NAME_LEN as usize]
+			.to_vec()
+			.try_into()
+			.map_err(|_| BenchmarkError::Weightless)?;
+		Market::<T>::do_register_name(publisher.clone(), id, name)?;
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(publisher), id);
+
+		assert!(!DeploymentNames::<T>::contains_key(id));
+		Ok(())
 	}
 
 	impl_benchmark_test_suite!(Market, crate::mock::build_ext_for_benchmarks(), crate::mock::Test);

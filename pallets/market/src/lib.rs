@@ -80,7 +80,7 @@ pub mod pallet {
 		traits::fungible::{Inspect, Mutate, MutateHold},
 	};
 	use frame_system::pallet_prelude::*;
-	use sp_runtime::Perbill;
+	use sp_runtime::{traits::Zero, Perbill};
 
 	const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);
 
@@ -124,6 +124,10 @@ pub mod pallet {
 		#[pallet::constant]
 		type MinDeposit: Get<BalanceOf<Self>>;
 
+		/// Deposit held for a name bound to a deployment.
+		#[pallet::constant]
+		type NameDeposit: Get<BalanceOf<Self>>;
+
 		/// Most egress a report may claim per second of its period.
 		#[pallet::constant]
 		type MaxEgressBytesPerSecond: Get<u64>;
@@ -156,6 +160,9 @@ pub mod pallet {
 		/// Escrow of a publisher's deployment.
 		#[codec(index = 0)]
 		Escrow,
+		/// Deposit for a name bound to a deployment.
+		#[codec(index = 1)]
+		NameDeposit,
 	}
 
 	/// Id the next deployment gets.
@@ -184,6 +191,16 @@ pub mod pallet {
 		BoundedVec<DeploymentId, T::MaxExpiriesPerBlock>,
 		ValueQuery,
 	>;
+
+	/// Deployment bound to each registered name.
+	#[pallet::storage]
+	pub type Names<T: Config> =
+		StorageMap<_, Blake2_128Concat, DnsLabel, DeploymentId, OptionQuery>;
+
+	/// Name of a deployment, with the deposit held for it.
+	#[pallet::storage]
+	pub type DeploymentNames<T: Config> =
+		StorageMap<_, Twox64Concat, DeploymentId, (DnsLabel, BalanceOf<T>), OptionQuery>;
 
 	#[pallet::event]
 	#[pallet::generate_deposit(pub(super) fn deposit_event)]
@@ -226,6 +243,10 @@ pub mod pallet {
 		DeploymentClosed { id: DeploymentId, reason: CloseReason, refunded: BalanceOf<T> },
 		/// Root set the protocol fee.
 		ProtocolFeeSet { fee: Perbill },
+		/// A name now points to a deployment; the agent serves it as the deployment's host.
+		NameRegistered { id: DeploymentId, name: DnsLabel },
+		/// A name was released (by its publisher, or when its deployment closed).
+		NameReleased { id: DeploymentId, name: DnsLabel },
 	}
 
 	#[pallet::error]
@@ -268,6 +289,14 @@ pub mod pallet {
 		ChargeOverflow,
 		/// A top-up must add something.
 		ZeroTopUp,
+		/// The name is not a lower-case RFC 1123 DNS label of 1 to 63 characters.
+		InvalidName,
+		/// The name belongs to another deployment.
+		NameTaken,
+		/// The deployment has a name already.
+		AlreadyNamed,
+		/// The deployment has no name.
+		NotNamed,
 	}
 
 	#[pallet::hooks]
@@ -287,6 +316,9 @@ pub mod pallet {
 			assert!(T::BlockDurationMillis::get() > 0, "BlockDurationMillis must be positive");
 			assert!(T::MaxReportsPerCall::get() > 0, "MaxReportsPerCall must be positive");
 			assert!(T::MaxExpiriesPerBlock::get() > 0, "MaxExpiriesPerBlock must be positive");
+			// A deadline must fall in a later block, whose hook has not run yet.
+			assert!(!T::GracePeriod::get().is_zero(), "GracePeriod must be positive");
+			assert!(!T::SettlementWindow::get().is_zero(), "SettlementWindow must be positive");
 		}
 
 		#[cfg(feature = "try-runtime")]
@@ -447,6 +479,36 @@ pub mod pallet {
 		pub fn settle(origin: OriginFor<T>, id: DeploymentId) -> DispatchResult {
 			ensure_signed(origin)?;
 			Self::do_settle(id)
+		}
+
+		/// Bind a unique DNS label to a deployment (its publisher), holding
+		/// [`Config::NameDeposit`]. Released when the deployment closes.
+		///
+		/// Emits `NameRegistered`. Fails with `NotPublisher`, `NotActive`, `InvalidName`,
+		/// `NameTaken`, `AlreadyNamed` or `InsufficientBalance`.
+		#[pallet::call_index(11)]
+		#[pallet::weight(T::WeightInfo::register_name())]
+		pub fn register_name(
+			origin: OriginFor<T>,
+			id: DeploymentId,
+			name: NameInput,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_register_name(who, id, name)
+		}
+
+		/// Release a deployment's name (its publisher) and its deposit.
+		///
+		/// Emits `NameReleased`. Fails with `NotPublisher` or `NotNamed`.
+		#[pallet::call_index(12)]
+		#[pallet::weight(T::WeightInfo::release_name())]
+		pub fn release_name(origin: OriginFor<T>, id: DeploymentId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			let deal = Deployments::<T>::get(id).ok_or(Error::<T>::UnknownDeployment)?;
+			ensure!(deal.publisher == who, Error::<T>::NotPublisher);
+			ensure!(DeploymentNames::<T>::contains_key(id), Error::<T>::NotNamed);
+			Self::release_name_of(id, &deal.publisher);
+			Ok(())
 		}
 
 		/// Set the share of every payment that goes to the treasury ([`Config::FeeOrigin`]).

@@ -208,6 +208,44 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
+	pub(crate) fn do_register_name(
+		who: T::AccountId,
+		id: DeploymentId,
+		name: NameInput,
+	) -> DispatchResult {
+		let deal = Deployments::<T>::get(id).ok_or(Error::<T>::UnknownDeployment)?;
+		ensure!(deal.publisher == who, Error::<T>::NotPublisher);
+		ensure!(!matches!(deal.state, DeploymentState::Closing { .. }), Error::<T>::NotActive);
+		ensure!(is_dns_label(&name), Error::<T>::InvalidName);
+		let name: DnsLabel = name.into_inner().try_into().map_err(|_| Error::<T>::InvalidName)?;
+		ensure!(!Names::<T>::contains_key(&name), Error::<T>::NameTaken);
+		ensure!(!DeploymentNames::<T>::contains_key(id), Error::<T>::AlreadyNamed);
+		let deposit = T::NameDeposit::get();
+		T::Currency::hold(&HoldReason::NameDeposit.into(), &who, deposit)
+			.map_err(|_| Error::<T>::InsufficientBalance)?;
+		Names::<T>::insert(&name, id);
+		DeploymentNames::<T>::insert(id, (name.clone(), deposit));
+		Self::deposit_event(Event::NameRegistered { id, name });
+		Ok(())
+	}
+
+	/// Unbinds a deployment's name, if any, and returns its deposit to `publisher`.
+	pub(crate) fn release_name_of(id: DeploymentId, publisher: &T::AccountId) {
+		let Some((name, deposit)) = DeploymentNames::<T>::take(id) else { return };
+		Names::<T>::remove(&name);
+		if T::Currency::release(
+			&HoldReason::NameDeposit.into(),
+			publisher,
+			deposit,
+			Precision::BestEffort,
+		)
+		.is_err()
+		{
+			defensive!("a name's deposit is held while it is registered");
+		}
+		Self::deposit_event(Event::NameReleased { id, name });
+	}
+
 	/// Whether the deployment's grace period or settlement window is over at `now`.
 	fn deadline_passed(deal: &DeploymentOf<T>, now: BlockNumberFor<T>) -> bool {
 		match deal.state {
@@ -248,6 +286,7 @@ impl<T: Config> Pallet<T> {
 			defensive!("escrow is held for every open deployment");
 			Zero::zero()
 		});
+		Self::release_name_of(id, &deal.publisher);
 		Deployments::<T>::remove(id);
 		OpenDeals::<T>::mutate_exists(&deal.provider, |n| {
 			*n = n.and_then(|n| n.checked_sub(1)).filter(|n| *n > 0);
@@ -302,6 +341,21 @@ impl<T: Config> Pallet<T> {
 			deals.iter().all(|(p, n)| OpenDeals::<T>::get(p) == *n),
 			"a provider's deployments are not counted in OpenDeals"
 		);
+		let mut name_deposits: BTreeMap<T::AccountId, BalanceOf<T>> = BTreeMap::new();
+		for (id, (name, deposit)) in DeploymentNames::<T>::iter() {
+			let deal = Deployments::<T>::get(id).ok_or("a name points to a closed deployment")?;
+			ensure!(Names::<T>::get(&name) == Some(id), "Names and DeploymentNames disagree");
+			let held = name_deposits.entry(deal.publisher).or_insert_with(Zero::zero);
+			*held = held.saturating_add(deposit);
+		}
+		ensure!(
+			Names::<T>::iter().count() == DeploymentNames::<T>::iter().count(),
+			"a name is not bound both ways"
+		);
+		for (publisher, total) in name_deposits {
+			let held = T::Currency::balance_on_hold(&HoldReason::NameDeposit.into(), &publisher);
+			ensure!(held == total, "name deposits held differ from the names registered");
+		}
 		Ok(())
 	}
 }

@@ -565,3 +565,49 @@ fn try_state_catches_broken_accounting() {
 		OpenDeals::<Test>::insert(PROVIDER, 1);
 	});
 }
+
+fn name(label: &[u8]) -> NameInput {
+	label.to_vec().try_into().unwrap()
+}
+
+#[test]
+fn names_are_unique_valid_and_released_on_close() {
+	build_and_execute(|| {
+		let id = create_active(BillingMode::Reserved, 10_000);
+		let other = create_active(BillingMode::Reserved, 10_000);
+		let register = |who, id, label: &[u8]| {
+			Market::register_name(RuntimeOrigin::signed(who), id, name(label))
+		};
+		for bad in [&b""[..], b"Web", b"-web", b"web-", b"web.app", b"caf\xc3\xa9", &[b'a'; 64]] {
+			assert_noop!(register(PUBLISHER, id, bad), Error::<Test>::InvalidName);
+		}
+		assert_noop!(register(PROVIDER, id, b"web"), Error::<Test>::NotPublisher);
+		assert_ok!(register(PUBLISHER, id, b"web-1"));
+		let web: DnsLabel = b"web-1".to_vec().try_into().unwrap();
+		System::assert_last_event(Event::NameRegistered { id, name: web }.into());
+		assert_eq!(
+			Balances::balance_on_hold(&HoldReason::NameDeposit.into(), &PUBLISHER),
+			NAME_DEPOSIT
+		);
+		assert_noop!(register(PUBLISHER, other, b"web-1"), Error::<Test>::NameTaken);
+		assert_noop!(register(PUBLISHER, id, b"web-2"), Error::<Test>::AlreadyNamed);
+		assert_ok!(register(PUBLISHER, other, b"api"));
+
+		assert_noop!(
+			Market::release_name(RuntimeOrigin::signed(PROVIDER), other),
+			Error::<Test>::NotPublisher
+		);
+		assert_ok!(Market::release_name(RuntimeOrigin::signed(PUBLISHER), other));
+		assert_noop!(
+			Market::release_name(RuntimeOrigin::signed(PUBLISHER), other),
+			Error::<Test>::NotNamed
+		);
+		let api: DnsLabel = b"api".to_vec().try_into().unwrap();
+		assert!(Names::<Test>::get(api).is_none());
+
+		// Closing the deployment frees its name for others.
+		assert_ok!(Market::close_deployment(RuntimeOrigin::signed(PROVIDER), id, CloseReason::Sla));
+		assert_eq!(Balances::balance_on_hold(&HoldReason::NameDeposit.into(), &PUBLISHER), 0);
+		assert_ok!(register(PUBLISHER, other, b"web-1"));
+	});
+}

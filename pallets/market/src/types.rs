@@ -252,3 +252,22 @@ pub struct Bill<Balance, BlockNumber> {
 	/// For reserved billing: what settling now would charge (not yet charged).
 	pub accrued: Balance,
 }
+
+/// Longest DNS label (RFC 1123).
+pub const MAX_NAME_LEN: u32 = 63;
+
+/// A DNS label bound to a deployment: the host name the agent serves it under.
+pub type DnsLabel = frame_support::BoundedVec<u8, frame_support::traits::ConstU32<MAX_NAME_LEN>>;
+
+/// A name as given to `register_name`; anything longer than a label is refused by name.
+pub type NameInput = frame_support::BoundedVec<u8, frame_support::traits::ConstU32<255>>;
+
+/// Whether `label` is an RFC 1123 DNS label in lower case: 1 to 63 of `a-z`, `0-9` and `-`,
+/// not starting or ending with `-`.
+pub fn is_dns_label(label: &[u8]) -> bool {
+	!label.is_empty()
+		&& label.len() <= MAX_NAME_LEN as usize
+		&& label.first() != Some(&b'-')
+		&& label.last() != Some(&b'-')
+		&& label.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+}

@@ -54,13 +54,13 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Registry::ProviderCount` (r:1 w:1)
 	/// Proof: `Registry::ProviderCount` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(67), added: 2542, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
 	/// Storage: `Registry::AllowedMeasurements` (r:1 w:0)
 	/// Proof: `Registry::AllowedMeasurements` (`max_values`: None, `max_size`: Some(83), added: 2558, mode: `MaxEncodedLen`)
 	fn register_provider() -> Weight {
 		// Proof size: measured `6`, estimated `5215`.
-		// Fastest run: 67_360_000 picoseconds.
-		Weight::from_parts(70_485_000, 5215)
+		// Fastest run: 69_083_000 picoseconds.
+		Weight::from_parts(71_937_000, 5215)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
@@ -70,8 +70,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Registry::AllowedMeasurements` (`max_values`: None, `max_size`: Some(83), added: 2558, mode: `MaxEncodedLen`)
 	fn update_provider() -> Weight {
 		// Proof size: measured `1755`, estimated `5215`.
-		// Fastest run: 27_922_000 picoseconds.
-		Weight::from_parts(29_865_000, 5215)
+		// Fastest run: 28_553_000 picoseconds.
+		Weight::from_parts(30_325_000, 5215)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -79,8 +79,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Registry::Providers` (`max_values`: None, `max_size`: Some(1750), added: 4225, mode: `MaxEncodedLen`)
 	fn pause_provider() -> Weight {
 		// Proof size: measured `1755`, estimated `5215`.
-		// Fastest run: 17_536_000 picoseconds.
-		Weight::from_parts(19_119_000, 5215)
+		// Fastest run: 17_587_000 picoseconds.
+		Weight::from_parts(19_068_000, 5215)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -88,30 +88,32 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Registry::Providers` (`max_values`: None, `max_size`: Some(1750), added: 4225, mode: `MaxEncodedLen`)
 	fn resume_provider() -> Weight {
 		// Proof size: measured `1755`, estimated `5215`.
-		// Fastest run: 17_346_000 picoseconds.
-		Weight::from_parts(18_858_000, 5215)
+		// Fastest run: 17_356_000 picoseconds.
+		Weight::from_parts(18_999_000, 5215)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 	/// Storage: `Registry::Providers` (r:1 w:1)
 	/// Proof: `Registry::Providers` (`max_values`: None, `max_size`: Some(1750), added: 4225, mode: `MaxEncodedLen`)
+	/// Storage: `Market::OpenDeals` (r:1 w:0)
+	/// Proof: `Market::OpenDeals` (`max_values`: None, `max_size`: Some(52), added: 2527, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(67), added: 2542, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
 	/// Storage: `Registry::ProviderCount` (r:1 w:1)
 	/// Proof: `Registry::ProviderCount` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
 	fn deregister_provider() -> Weight {
-		// Proof size: measured `1810`, estimated `5215`.
-		// Fastest run: 55_072_000 picoseconds.
-		Weight::from_parts(57_966_000, 5215)
-			.saturating_add(T::DbWeight::get().reads(3_u64))
+		// Proof size: measured `1919`, estimated `5215`.
+		// Fastest run: 60_009_000 picoseconds.
+		Weight::from_parts(63_284_000, 5215)
+			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
 	/// Storage: `Registry::AllowedMeasurements` (r:1 w:1)
 	/// Proof: `Registry::AllowedMeasurements` (`max_values`: None, `max_size`: Some(83), added: 2558, mode: `MaxEncodedLen`)
 	fn allow_measurement() -> Weight {
 		// Proof size: measured `6`, estimated `3548`.
-		// Fastest run: 9_935_000 picoseconds.
-		Weight::from_parts(10_876_000, 3548)
+		// Fastest run: 10_025_000 picoseconds.
+		Weight::from_parts(10_866_000, 3548)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -119,7 +121,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Registry::AllowedMeasurements` (`max_values`: None, `max_size`: Some(83), added: 2558, mode: `MaxEncodedLen`)
 	fn revoke_measurement() -> Weight {
 		// Proof size: measured `114`, estimated `3548`.
-		// Fastest run: 12_098_000 picoseconds.
+		// Fastest run: 12_108_000 picoseconds.
 		Weight::from_parts(13_139_000, 3548)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
@@ -129,32 +131,32 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 /// The same measurements with ParityDB costs, for tests and mock runtimes.
 impl WeightInfo for () {
 	fn register_provider() -> Weight {
-		Weight::from_parts(70_485_000, 5215)
+		Weight::from_parts(71_937_000, 5215)
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
 	}
 	fn update_provider() -> Weight {
-		Weight::from_parts(29_865_000, 5215)
+		Weight::from_parts(30_325_000, 5215)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn pause_provider() -> Weight {
-		Weight::from_parts(19_119_000, 5215)
+		Weight::from_parts(19_068_000, 5215)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn resume_provider() -> Weight {
-		Weight::from_parts(18_858_000, 5215)
+		Weight::from_parts(18_999_000, 5215)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn deregister_provider() -> Weight {
-		Weight::from_parts(57_966_000, 5215)
-			.saturating_add(ParityDbWeight::get().reads(3_u64))
+		Weight::from_parts(63_284_000, 5215)
+			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
 	}
 	fn allow_measurement() -> Weight {
-		Weight::from_parts(10_876_000, 3548)
+		Weight::from_parts(10_866_000, 3548)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}

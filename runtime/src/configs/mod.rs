@@ -159,6 +159,8 @@ parameter_types! {
 	pub TreasuryAccount: AccountId = TREASURY_PALLET_ID.into_account_truncating();
 	/// Smallest deposit a deployment can be created with.
 	pub const MinDeploymentDeposit: Balance = POD;
+	/// Deposit held for a name bound to a deployment.
+	pub const NameDeposit: Balance = POD;
 	/// Egress a report may claim per second: 10 GiB/s, as the registry's price check assumes.
 	pub const MaxEgressBytesPerSecond: u64 = 10 << 30;
 }
@@ -179,6 +181,7 @@ impl pallet_market::Config for Runtime {
 	/// Ten minutes at 6 s blocks.
 	type SettlementWindow = ConstU32<100>;
 	type MinDeposit = MinDeploymentDeposit;
+	type NameDeposit = NameDeposit;
 	type MaxEgressBytesPerSecond = MaxEgressBytesPerSecond;
 	type MaxReportsPerCall = ConstU32<1000>;
 	type MaxExpiriesPerBlock = ConstU32<64>;
