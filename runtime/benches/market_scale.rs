@@ -7,11 +7,7 @@
 //! that storage. Run: `cargo bench -p podchain-runtime --bench market_scale`
 //! (`MARKET_SCALE_SIZES=10000,100000` for other sizes).
 
-use frame_support::{
-	dispatch::DispatchClass,
-	traits::{Get, Hooks},
-	weights::Weight,
-};
+use frame_support::{dispatch::DispatchClass, traits::Hooks, weights::Weight};
 use pallet_market::{
 	BillingMode, DeploymentState, Deployments, NextDeploymentId, UsageReport, WeightInfo,
 };
@@ -171,7 +167,7 @@ fn main() {
 	println!();
 	println!(
 		"{:>10} | {:>18} | {:>16} | {:>22} | {:>18}",
-		"deals", "hook weight (ns)", "hook time (us)", "1000 reports time (ms)", "per report (us)"
+		"deals", "hook weight (us)", "hook time (us)", "1000 reports time (ms)", "per report (us)"
 	);
 
 	let mut ext = genesis();
@@ -200,9 +196,9 @@ fn main() {
 		});
 		ext.commit_all().expect("storage commits");
 		println!(
-			"{:>10} | {:>18} | {:>16.1} | {:>22.1} | {:>18.2}   (filled in {:.1} s)",
+			"{:>10} | {:>18.1} | {:>16.1} | {:>22.1} | {:>18.2}   (filled in {:.1} s)",
 			size,
-			hook_weight.ref_time(),
+			hook_weight.ref_time() as f64 / 1e6,
 			hook_time.as_secs_f64() * 1e6,
 			report_time.as_secs_f64() * 1e3,
 			report_time.as_secs_f64() * 1e6 / REPORTING_DEALS as f64,
