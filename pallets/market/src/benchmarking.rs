@@ -63,6 +63,11 @@ fn advance<T: Config>(blocks: u32) -> BlockNumberFor<T> {
 	now
 }
 
+/// A name of the greatest length allowed.
+fn longest_name() -> Result<NameInput, BenchmarkError> {
+	[b'a'; MAX_NAME_LEN as usize].to_vec().try_into().map_err(|_| BenchmarkError::Weightless)
+}
+
 #[benchmarks]
 mod benchmarks {
 	use super::*;
@@ -260,10 +265,7 @@ mod benchmarks {
 		let provider = provider::<T>();
 		let publisher = funded::<T>("publisher", 0);
 		let id = active::<T>(&publisher, &provider, BillingMode::Metered, deposit::<T>());
-		let name: NameInput = [b'a'; MAX_NAME_LEN as usize]
-			.to_vec()
-			.try_into()
-			.map_err(|_| BenchmarkError::Weightless)?;
+		let name = longest_name()?;
 
 		#[extrinsic_call]
 		_(RawOrigin::Signed(publisher), id, name);
@@ -277,10 +279,7 @@ mod benchmarks {
 		let provider = provider::<T>();
 		let publisher = funded::<T>("publisher", 0);
 		let id = active::<T>(&publisher, &provider, BillingMode::Metered, deposit::<T>());
-		let name: NameInput = [b'a'; MAX_NAME_LEN as usize]
-			.to_vec()
-			.try_into()
-			.map_err(|_| BenchmarkError::Weightless)?;
+		let name = longest_name()?;
 		Market::<T>::do_register_name(publisher.clone(), id, name)?;
 
 		#[extrinsic_call]

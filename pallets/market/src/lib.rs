@@ -51,8 +51,6 @@ mod benchmarking;
 #[cfg(test)]
 mod mock;
 #[cfg(test)]
-mod proptests;
-#[cfg(test)]
 mod tests;
 
 pub use podchain_primitives::{CapacityLedger, ProviderCatalog, ProviderDeals};

@@ -1,3 +1,5 @@
+//! Unit tests of every call and named error; `properties` drives random call sequences.
+
 use crate::{mock::*, *};
 use frame_support::{
 	assert_noop, assert_ok,
@@ -5,6 +7,8 @@ use frame_support::{
 	BoundedVec,
 };
 use sp_runtime::{DispatchError, Perbill, Permill};
+
+mod properties;
 
 const MANIFEST: ManifestHash = [7u8; 32];
 
