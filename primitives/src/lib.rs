@@ -46,6 +46,11 @@ impl Resources {
 		*self == Self::default()
 	}
 
+	/// True when some CPU, memory or storage is present: GPUs alone cannot run a pod.
+	pub fn has_compute(&self) -> bool {
+		self.cpu_millicores > 0 || self.memory_mib > 0 || self.storage_gib > 0
+	}
+
 	/// True when every resource of `self` fits in `other`.
 	pub fn fits_in(&self, other: &Self) -> bool {
 		self.cpu_millicores <= other.cpu_millicores

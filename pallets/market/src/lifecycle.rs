@@ -26,10 +26,7 @@ impl<T: Config> Pallet<T> {
 		deposit: BalanceOf<T>,
 	) -> DispatchResult {
 		let prices = T::Providers::quote(&provider).ok_or(Error::<T>::ProviderUnavailable)?;
-		ensure!(
-			resources.cpu_millicores > 0 || resources.memory_mib > 0 || resources.storage_gib > 0,
-			Error::<T>::ZeroResources
-		);
+		ensure!(resources.has_compute(), Error::<T>::ZeroResources);
 		ensure!(deposit >= T::MinDeposit::get(), Error::<T>::DepositTooLow);
 		Self::hold_escrow(&publisher, deposit)?;
 

@@ -130,10 +130,7 @@ impl<T: Config> Pallet<T> {
 
 	fn checked_capacity(input: CapacityInput) -> Result<Capacity, DispatchError> {
 		let resources = input.resources;
-		ensure!(
-			resources.cpu_millicores > 0 || resources.memory_mib > 0 || resources.storage_gib > 0,
-			Error::<T>::ZeroCapacity
-		);
+		ensure!(resources.has_compute(), Error::<T>::ZeroCapacity);
 		ensure!((resources.gpus > 0) != input.gpu_model.is_empty(), Error::<T>::GpuModelMismatch);
 		if !input.gpu_model.is_empty() {
 			ensure!(validation::is_label(&input.gpu_model), Error::<T>::InvalidGpuModel);
