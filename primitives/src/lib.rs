@@ -139,6 +139,9 @@ impl<Balance: Copy + Zero + CheckedAdd + CheckedMul + From<u32>> Prices<Balance>
 pub trait ProviderDeals<AccountId> {
 	/// Number of deals of `provider` that are not closed yet (pending or running).
 	fn open_deals(provider: &AccountId) -> u32;
+
+	/// Whether a publisher rents `provider` whole, so nobody else can place deals on it.
+	fn is_rented(provider: &AccountId) -> bool;
 }
 
 /// No market in the runtime: no provider has deals.
@@ -146,12 +149,20 @@ impl<AccountId> ProviderDeals<AccountId> for () {
 	fn open_deals(_provider: &AccountId) -> u32 {
 		0
 	}
+
+	fn is_rented(_provider: &AccountId) -> bool {
+		false
+	}
 }
 
 /// What the market needs to know about providers. Implemented by the registry.
 pub trait ProviderCatalog<AccountId, Balance> {
 	/// The provider's current prices if it takes new deals now (registered and not paused).
 	fn quote(provider: &AccountId) -> Option<Prices<Balance>>;
+
+	/// What renting `provider` whole costs now: its whole capacity, and its prices with its
+	/// rent discount taken off. `None` if it takes no new deals.
+	fn rent_offer(provider: &AccountId) -> Option<(Resources, Prices<Balance>)>;
 }
 
 /// Capacity bookkeeping the market asks of the registry when deals start and end.

@@ -72,10 +72,14 @@ fn longest_name() -> Result<NameInput, BenchmarkError> {
 mod benchmarks {
 	use super::*;
 
+	/// Worst case: a deployment placed in the caller's rent (the rent is read and written).
 	#[benchmark]
-	fn create_deployment() {
+	fn create_deployment() -> Result<(), BenchmarkError> {
 		let provider = provider::<T>();
 		let publisher = funded::<T>("publisher", 0);
+		let rent = NextDeploymentId::<T>::get();
+		Market::<T>::do_create_rent(publisher.clone(), provider.clone(), deposit::<T>())?;
+		Market::<T>::do_accept(provider.clone(), rent)?;
 		let sla = Some(SlaTerms {
 			uptime_target: sp_runtime::Permill::from_percent(99),
 			window_blocks: 600,
@@ -88,36 +92,29 @@ mod benchmarks {
 			provider,
 			[1u8; 32],
 			resources(),
-			BillingMode::Reserved,
+			BillingMode::Metered,
 			sla,
 			deposit::<T>(),
 		);
 
-		assert!(Deployments::<T>::contains_key(0));
+		let placed = Deployments::<T>::get(rent + 1).map(|d| d.kind);
+		assert_eq!(placed, Some(DealKind::InRent { rent }));
+		Ok(())
 	}
 
+	/// Worst case: accepting a rent (the provider's deal count is checked, its whole capacity
+	/// reserved and the rent recorded).
 	#[benchmark]
-	fn accept_deployment() {
+	fn accept_deployment() -> Result<(), BenchmarkError> {
 		let provider = provider::<T>();
-		let publisher = funded::<T>("publisher", 0);
-		Market::<T>::do_create(
-			publisher,
-			provider.clone(),
-			[1u8; 32],
-			resources(),
-			BillingMode::Reserved,
-			None,
-			deposit::<T>(),
-		)
-		.expect("creates");
+		let renter = funded::<T>("renter", 0);
+		Market::<T>::do_create_rent(renter, provider.clone(), deposit::<T>())?;
 
 		#[extrinsic_call]
-		_(RawOrigin::Signed(provider), 0);
+		_(RawOrigin::Signed(provider.clone()), 0);
 
-		assert!(matches!(
-			Deployments::<T>::get(0).map(|d| d.state),
-			Some(DeploymentState::Active { .. })
-		));
+		assert_eq!(Rents::<T>::get(&provider), Some(0));
+		Ok(())
 	}
 
 	/// Worst case: a reserved deployment settled, paid to provider and treasury, and refunded.
@@ -286,6 +283,52 @@ mod benchmarks {
 		_(RawOrigin::Signed(publisher), id);
 
 		assert!(!DeploymentNames::<T>::contains_key(id));
+		Ok(())
+	}
+
+	#[benchmark]
+	fn create_rent() {
+		let provider = provider::<T>();
+		let renter = funded::<T>("renter", 0);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(renter), provider, deposit::<T>());
+
+		assert!(Deployments::<T>::get(0).is_some_and(|d| d.is_rent()));
+	}
+
+	/// The renter closes a rent holding `c` deployments, each named and refunded as it ends.
+	#[benchmark]
+	fn close_rent(c: Linear<0, MAX_DEPLOYMENTS_PER_RENT>) -> Result<(), BenchmarkError> {
+		ProtocolFee::<T>::put(Perbill::from_percent(5));
+		let provider = provider::<T>();
+		let renter = funded::<T>("renter", 0);
+		let rent = NextDeploymentId::<T>::get();
+		Market::<T>::do_create_rent(renter.clone(), provider.clone(), deposit::<T>())?;
+		Market::<T>::do_accept(provider.clone(), rent)?;
+		// Pending deployments are the dearest to end: each is refunded and its name released
+		// at once (a running one only moves to `Closing`).
+		for i in 0..c {
+			let id = NextDeploymentId::<T>::get();
+			Market::<T>::do_create(
+				renter.clone(),
+				provider.clone(),
+				[1u8; 32],
+				resources(),
+				BillingMode::Metered,
+				None,
+				deposit::<T>(),
+			)?;
+			let name = alloc::format!("deployment-{i}").into_bytes();
+			let name = name.try_into().map_err(|_| BenchmarkError::Weightless)?;
+			Market::<T>::do_register_name(renter.clone(), id, name)?;
+		}
+		advance::<T>(10);
+
+		#[extrinsic_call]
+		close_deployment(RawOrigin::Signed(renter), rent, CloseReason::PublisherRequest);
+
+		assert_eq!(Deployments::<T>::iter().count(), 0);
 		Ok(())
 	}
 

@@ -131,9 +131,9 @@ impl<T: Config> Pallet<T> {
 			Self::metered_charges(&deal.prices, report).ok_or(Error::<T>::ChargeOverflow)?;
 		Self::charge(id, &mut deal, charges, report.period_end, now);
 		// A closing deployment whose usage is reported in full is done.
-		if let DeploymentState::Closing { closed_at, .. } = deal.state {
+		if let DeploymentState::Closing { closed_at, reason, .. } = deal.state {
 			if deal.settled_until >= closed_at {
-				Self::finish(id, deal, CloseReason::PublisherRequest);
+				Self::finish(id, deal, reason);
 				return Ok(());
 			}
 		}

@@ -20,6 +20,11 @@
 //! When the escrow runs out, what is left is charged and the deal enters a grace period; a
 //! top-up restores it, otherwise it closes as out of funds.
 //!
+//! A publisher may also **rent** a provider whole (`create_rent`): the provider's whole
+//! capacity at its rent discount, billed like a reserved deployment. While the rent is open
+//! nobody else can place deals on the provider; the renter's own deployments there run inside
+//! the rent's capacity and pay only for egress, and end when the rent ends.
+//!
 //! ## Design
 //!
 //! Nothing iterates over deals in a hook: the per-block cost is the same with a million
@@ -31,8 +36,12 @@
 //!
 //! - For every publisher, the funds held under [`HoldReason::Escrow`] equal the sum of the
 //!   escrow of its open deployments.
-//! - [`OpenDeals`] of a provider equals the number of its deployments.
+//! - [`OpenDeals`] of a provider equals the number of its deployments, and
+//!   [`ProviderDeployments`] and [`PublisherDeployments`] list exactly the open deals.
 //! - Every deployment's id is below [`NextDeploymentId`].
+//! - [`Rents`] maps each rented provider to its accepted rent and nothing else; a rent lists exactly the
+//!   deployments inside it, and its capacity in use is the sum of their running resources,
+//!   within the rent's resources.
 
 #![cfg_attr(not(feature = "std"), no_std)]
 
@@ -45,6 +54,7 @@ pub mod weights;
 
 mod billing;
 mod lifecycle;
+mod rent;
 
 #[cfg(feature = "runtime-benchmarks")]
 mod benchmarking;
@@ -172,6 +182,30 @@ pub mod pallet {
 	pub type Deployments<T: Config> =
 		StorageMap<_, Twox64Concat, DeploymentId, DeploymentOf<T>, OptionQuery>;
 
+	/// Open deals of each provider: what its agent reads on start, without scanning all deals.
+	#[pallet::storage]
+	pub type ProviderDeployments<T: Config> = StorageDoubleMap<
+		_,
+		Blake2_128Concat,
+		T::AccountId,
+		Twox64Concat,
+		DeploymentId,
+		(),
+		OptionQuery,
+	>;
+
+	/// Open deals of each publisher: what its wallet or CLI lists.
+	#[pallet::storage]
+	pub type PublisherDeployments<T: Config> = StorageDoubleMap<
+		_,
+		Blake2_128Concat,
+		T::AccountId,
+		Twox64Concat,
+		DeploymentId,
+		(),
+		OptionQuery,
+	>;
+
 	/// Number of open deployments per provider.
 	#[pallet::storage]
 	pub type OpenDeals<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, u32, ValueQuery>;
@@ -189,6 +223,11 @@ pub mod pallet {
 		BoundedVec<DeploymentId, T::MaxExpiriesPerBlock>,
 		ValueQuery,
 	>;
+
+	/// The accepted rent of each rented provider (a pending rent does not lock the provider).
+	#[pallet::storage]
+	pub type Rents<T: Config> =
+		StorageMap<_, Blake2_128Concat, T::AccountId, DeploymentId, OptionQuery>;
 
 	/// Deployment bound to each registered name.
 	#[pallet::storage]
@@ -208,6 +247,15 @@ pub mod pallet {
 			id: DeploymentId,
 			publisher: T::AccountId,
 			provider: T::AccountId,
+			deposit: BalanceOf<T>,
+		},
+		/// A publisher asked to rent a provider whole; `deposit` is held as escrow. Once the
+		/// provider accepts, `resources` (its whole capacity) are the renter's.
+		RentCreated {
+			id: DeploymentId,
+			renter: T::AccountId,
+			provider: T::AccountId,
+			resources: Resources,
 			deposit: BalanceOf<T>,
 		},
 		/// The provider accepted; billing starts.
@@ -295,6 +343,20 @@ pub mod pallet {
 		AlreadyNamed,
 		/// The deployment has no name.
 		NotNamed,
+		/// A provider can only be rented while it has no deals.
+		ProviderBusy,
+		/// Another publisher rents this provider.
+		ProviderRented,
+		/// The rent is not running yet (or any more): deployments cannot be placed in it.
+		RentNotActive,
+		/// The rent holds [`MAX_DEPLOYMENTS_PER_RENT`] deployments already.
+		RentFull,
+		/// The rent's capacity left cannot hold these resources.
+		InsufficientRentCapacity,
+		/// A rent runs no manifest and has no name: this is for deployments.
+		NotADeployment,
+		/// Deployments in a rent pay only for egress, which is measured: they must be metered.
+		MeteredOnlyInRent,
 	}
 
 	#[pallet::hooks]
@@ -304,10 +366,13 @@ pub mod pallet {
 		fn on_initialize(now: BlockNumberFor<T>) -> Weight {
 			let due = Expiries::<T>::take(now);
 			let count = due.len() as u32;
+			let mut weight = T::WeightInfo::on_initialize(count);
 			for id in due {
-				Self::expire(id, now);
+				if let Some(ended) = Self::expire(id, now) {
+					weight.saturating_accrue(T::WeightInfo::close_rent(ended));
+				}
 			}
-			T::WeightInfo::on_initialize(count)
+			weight
 		}
 
 		fn integrity_test() {
@@ -328,10 +393,12 @@ pub mod pallet {
 	#[pallet::call]
 	impl<T: Config> Pallet<T> {
 		/// Create a deployment on `provider`, locking in its current prices and holding
-		/// `deposit` from the caller as escrow.
+		/// `deposit` from the caller as escrow. On a provider the caller rents, the deployment
+		/// runs inside the rent and pays only for egress.
 		///
-		/// Emits `DeploymentCreated`. Fails with `ProviderUnavailable`, `ZeroResources`,
-		/// `DepositTooLow` or `InsufficientBalance`.
+		/// Emits `DeploymentCreated`. Fails with `ProviderUnavailable`, `ProviderRented`,
+		/// `RentNotActive`, `MeteredOnlyInRent`, `RentFull`, `InsufficientRentCapacity`,
+		/// `ZeroResources`, `DepositTooLow` or `InsufficientBalance`.
 		#[pallet::call_index(0)]
 		#[pallet::weight(T::WeightInfo::create_deployment())]
 		pub fn create_deployment(
@@ -349,8 +416,9 @@ pub mod pallet {
 
 		/// Accept a pending deployment (its provider): reserves the capacity and starts billing.
 		///
-		/// Emits `DeploymentAccepted`. Fails with `NotProvider`, `NotPending`, or the registry's
-		/// `InsufficientCapacity`.
+		/// Emits `DeploymentAccepted`. Fails with `NotProvider`, `NotPending`, the registry's
+		/// `InsufficientCapacity`, `InsufficientRentCapacity` inside a rent, or `ProviderBusy`
+		/// for a rent of a provider that took other deals meanwhile.
 		#[pallet::call_index(1)]
 		#[pallet::weight(T::WeightInfo::accept_deployment())]
 		pub fn accept_deployment(origin: OriginFor<T>, id: DeploymentId) -> DispatchResult {
@@ -432,17 +500,20 @@ pub mod pallet {
 		/// capacity released and the rest refunded; a metered deployment closed by its
 		/// publisher first waits [`Config::SettlementWindow`] for the provider's last report.
 		///
+		/// Closing a rent ends the deployments inside it (`RentEnded`).
+		///
 		/// Emits `DeploymentClosed` or `Closing`. Fails with `NotPublisher`/`NotProvider`,
 		/// `NotActive` or `InvalidCloseReason`.
 		#[pallet::call_index(7)]
-		#[pallet::weight(T::WeightInfo::close_deployment())]
+		#[pallet::weight(Pallet::<T>::weight_ending_a_rent(T::WeightInfo::close_deployment()))]
 		pub fn close_deployment(
 			origin: OriginFor<T>,
 			id: DeploymentId,
 			reason: CloseReason,
-		) -> DispatchResult {
+		) -> DispatchResultWithPostInfo {
 			let who = ensure_signed(origin)?;
-			Self::do_close_call(who, id, reason)
+			let ended = Self::do_close_call(who, id, reason)?;
+			Ok(Some(Self::actual_weight(T::WeightInfo::close_deployment(), ended)).into())
 		}
 
 		/// Report measured usage of metered deployments (their provider). Each report is
@@ -473,10 +544,11 @@ pub mod pallet {
 		/// Emits `Settled`, `OutOfFunds` or `DeploymentClosed` as they happen. Fails with
 		/// `UnknownDeployment`.
 		#[pallet::call_index(9)]
-		#[pallet::weight(T::WeightInfo::settle())]
-		pub fn settle(origin: OriginFor<T>, id: DeploymentId) -> DispatchResult {
+		#[pallet::weight(Pallet::<T>::weight_ending_a_rent(T::WeightInfo::settle()))]
+		pub fn settle(origin: OriginFor<T>, id: DeploymentId) -> DispatchResultWithPostInfo {
 			ensure_signed(origin)?;
-			Self::do_settle(id)
+			let ended = Self::do_settle(id)?;
+			Ok(Some(Self::actual_weight(T::WeightInfo::settle(), ended)).into())
 		}
 
 		/// Bind a unique DNS label to a deployment (its publisher), holding
@@ -509,6 +581,26 @@ pub mod pallet {
 			Ok(())
 		}
 
+		/// Rent `provider` whole (it must have no deals): its whole capacity at its rent
+		/// discount, billed like a reserved deployment from the provider's acceptance, with
+		/// `deposit` held from the caller as escrow. Once the provider accepts (it must still have
+		/// no other deal) nobody else can place deals on it; the caller's metered deployments
+		/// there run inside the rent and pay only for egress. Top-ups, `settle` and closing work
+		/// as for deployments.
+		///
+		/// Emits `RentCreated`. Fails with `ProviderUnavailable`, `ProviderBusy`,
+		/// `ZeroResources`, `DepositTooLow` or `InsufficientBalance`.
+		#[pallet::call_index(13)]
+		#[pallet::weight(T::WeightInfo::create_rent())]
+		pub fn create_rent(
+			origin: OriginFor<T>,
+			provider: T::AccountId,
+			deposit: BalanceOf<T>,
+		) -> DispatchResult {
+			let renter = ensure_signed(origin)?;
+			Self::do_create_rent(renter, provider, deposit)
+		}
+
 		/// Set the share of every payment that goes to the treasury ([`Config::FeeOrigin`]).
 		///
 		/// Emits `ProtocolFeeSet`.
@@ -533,5 +625,9 @@ pub trait BenchmarkHelper<AccountId> {
 impl<T: Config> ProviderDeals<T::AccountId> for Pallet<T> {
 	fn open_deals(provider: &T::AccountId) -> u32 {
 		OpenDeals::<T>::get(provider)
+	}
+
+	fn is_rented(provider: &T::AccountId) -> bool {
+		Rents::<T>::contains_key(provider)
 	}
 }

@@ -25,20 +25,32 @@ impl<T: Config> Pallet<T> {
 		sla: Option<SlaTerms<BalanceOf<T>>>,
 		deposit: BalanceOf<T>,
 	) -> DispatchResult {
-		let prices = T::Providers::quote(&provider).ok_or(Error::<T>::ProviderUnavailable)?;
+		let rent = Rents::<T>::get(&provider);
+		let prices = match rent {
+			Some(rent) => Self::prices_in_rent(rent, &publisher, &resources, billing)?,
+			None => T::Providers::quote(&provider).ok_or(Error::<T>::ProviderUnavailable)?,
+		};
 		ensure!(resources.has_compute(), Error::<T>::ZeroResources);
 		ensure!(deposit >= T::MinDeposit::get(), Error::<T>::DepositTooLow);
 		Self::hold_escrow(&publisher, deposit)?;
 
 		let id = NextDeploymentId::<T>::get();
 		let now = frame_system::Pallet::<T>::block_number();
+		let kind = match rent {
+			Some(rent) => {
+				Self::join_rent(rent, id);
+				DealKind::InRent { rent }
+			}
+			None => DealKind::Deployment,
+		};
 		NextDeploymentId::<T>::put(id.saturating_add(1));
-		OpenDeals::<T>::mutate(&provider, |n| *n = n.saturating_add(1));
+		Self::index_deal(id, &publisher, &provider);
 		Deployments::<T>::insert(
 			id,
 			Deployment {
 				publisher: publisher.clone(),
 				provider: provider.clone(),
+				kind,
 				manifest_hash,
 				pending_manifest: None,
 				resources,
@@ -59,7 +71,7 @@ impl<T: Config> Pallet<T> {
 		let mut deal = Deployments::<T>::get(id).ok_or(Error::<T>::UnknownDeployment)?;
 		ensure!(deal.provider == who, Error::<T>::NotProvider);
 		ensure!(matches!(deal.state, DeploymentState::Pending { .. }), Error::<T>::NotPending);
-		T::Capacity::reserve(&who, &deal.resources)?;
+		Self::reserve_capacity(id, &deal)?;
 		let now = frame_system::Pallet::<T>::block_number();
 		deal.state = DeploymentState::Active { accepted_at: now };
 		deal.settled_until = now;
@@ -124,6 +136,7 @@ impl<T: Config> Pallet<T> {
 		Deployments::<T>::try_mutate(id, |maybe| {
 			let deal = maybe.as_mut().ok_or(Error::<T>::UnknownDeployment)?;
 			ensure!(deal.publisher == who, Error::<T>::NotPublisher);
+			ensure!(!deal.is_rent(), Error::<T>::NotADeployment);
 			ensure!(!matches!(deal.state, DeploymentState::Closing { .. }), Error::<T>::NotActive);
 			ensure!(deal.manifest_hash != manifest_hash, Error::<T>::SameManifest);
 			deal.pending_manifest = Some(manifest_hash);
@@ -150,11 +163,12 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
+	/// Returns how many deployments closing a rent ended, `None` if no rent ended.
 	pub(crate) fn do_close_call(
 		who: T::AccountId,
 		id: DeploymentId,
 		reason: CloseReason,
-	) -> DispatchResult {
+	) -> Result<Option<u32>, DispatchError> {
 		let mut deal = Deployments::<T>::get(id).ok_or(Error::<T>::UnknownDeployment)?;
 		let out_of_funds = matches!(deal.state, DeploymentState::OutOfFunds { .. });
 		ensure!(
@@ -168,11 +182,14 @@ impl<T: Config> Pallet<T> {
 			ensure!(who == deal.provider, Error::<T>::NotProvider);
 			let allowed = match reason {
 				CloseReason::PublisherRequest
-				| CloseReason::ManifestTimeout
 				| CloseReason::ProviderDecommission
 				| CloseReason::Sla => true,
+				// A rent runs no manifest of its own.
+				CloseReason::ManifestTimeout => !deal.is_rent(),
 				CloseReason::OutOfFunds => out_of_funds,
-				CloseReason::Rejected | CloseReason::AcceptanceTimeout => false,
+				CloseReason::Rejected | CloseReason::AcceptanceTimeout | CloseReason::RentEnded => {
+					false
+				}
 			};
 			ensure!(allowed, Error::<T>::InvalidCloseReason);
 		}
@@ -180,29 +197,28 @@ impl<T: Config> Pallet<T> {
 		let now = frame_system::Pallet::<T>::block_number();
 		if by_publisher && deal.billing == BillingMode::Metered && !out_of_funds {
 			// The provider may still report usage up to now: wait for it before refunding.
-			T::Capacity::release(&deal.provider, &deal.resources);
+			Self::release_capacity(&deal);
 			let settle_by = now.saturating_add(T::SettlementWindow::get());
-			deal.state = DeploymentState::Closing { closed_at: now, settle_by };
+			deal.state = DeploymentState::Closing { closed_at: now, settle_by, reason };
 			Self::schedule_expiry(settle_by, id);
 			Deployments::<T>::insert(id, deal);
 			Self::deposit_event(Event::Closing { id, settle_by });
-			return Ok(());
+			return Ok(None);
 		}
 		Self::accrue_reserved(id, &mut deal, now);
-		Self::finish(id, deal, reason);
-		Ok(())
+		Ok(Self::finish(id, deal, reason))
 	}
 
-	pub(crate) fn do_settle(id: DeploymentId) -> DispatchResult {
+	/// Returns how many deployments a rent that ended held, `None` if no rent ended.
+	pub(crate) fn do_settle(id: DeploymentId) -> Result<Option<u32>, DispatchError> {
 		let mut deal = Deployments::<T>::get(id).ok_or(Error::<T>::UnknownDeployment)?;
 		let now = frame_system::Pallet::<T>::block_number();
 		if Self::deadline_passed(&deal, now) {
-			Self::expire(id, now);
-			return Ok(());
+			return Ok(Self::expire(id, now));
 		}
 		Self::accrue_reserved(id, &mut deal, now);
 		Deployments::<T>::insert(id, deal);
-		Ok(())
+		Ok(None)
 	}
 
 	pub(crate) fn do_register_name(
@@ -212,6 +228,7 @@ impl<T: Config> Pallet<T> {
 	) -> DispatchResult {
 		let deal = Deployments::<T>::get(id).ok_or(Error::<T>::UnknownDeployment)?;
 		ensure!(deal.publisher == who, Error::<T>::NotPublisher);
+		ensure!(!deal.is_rent(), Error::<T>::NotADeployment);
 		ensure!(!matches!(deal.state, DeploymentState::Closing { .. }), Error::<T>::NotActive);
 		ensure!(is_dns_label(&name), Error::<T>::InvalidName);
 		let name: DnsLabel = name.into_inner().try_into().map_err(|_| Error::<T>::InvalidName)?;
@@ -253,25 +270,32 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// Closes the deployment if its deadline is over (queue or `settle`); else does nothing,
-	/// so stale queue entries (a top-up came in) are harmless.
-	pub(crate) fn expire(id: DeploymentId, now: BlockNumberFor<T>) {
-		let Some(deal) = Deployments::<T>::get(id) else { return };
+	/// so stale queue entries (a top-up came in) are harmless. Returns how many deployments a
+	/// rent that ended held, `None` if no rent ended.
+	pub(crate) fn expire(id: DeploymentId, now: BlockNumberFor<T>) -> Option<u32> {
+		let deal = Deployments::<T>::get(id)?;
 		if !Self::deadline_passed(&deal, now) {
-			return;
+			return None;
 		}
 		let reason = match deal.state {
-			DeploymentState::Closing { .. } => CloseReason::PublisherRequest,
+			DeploymentState::Closing { reason, .. } => reason,
 			_ => CloseReason::OutOfFunds,
 		};
-		Self::finish(id, deal, reason);
+		Self::finish(id, deal, reason)
 	}
 
-	/// Ends a deployment: releases the capacity it still reserves, refunds the escrow left and
-	/// removes it. Settlement must have happened before.
-	pub(crate) fn finish(id: DeploymentId, deal: DeploymentOf<T>, reason: CloseReason) {
+	/// Ends a deal: ends the deployments of a rent, releases the capacity it still reserves,
+	/// refunds the escrow left and removes it. Settlement must have happened before. Returns
+	/// how many deployments a rent held, `None` for anything but a rent.
+	pub(crate) fn finish(
+		id: DeploymentId,
+		deal: DeploymentOf<T>,
+		reason: CloseReason,
+	) -> Option<u32> {
+		let ended_in_rent = Self::end_rent_ties(id, &deal);
 		if matches!(deal.state, DeploymentState::Active { .. } | DeploymentState::OutOfFunds { .. })
 		{
-			T::Capacity::release(&deal.provider, &deal.resources);
+			Self::release_capacity(&deal);
 		}
 		let refunded = T::Currency::release(
 			&HoldReason::Escrow.into(),
@@ -285,10 +309,25 @@ impl<T: Config> Pallet<T> {
 		});
 		Self::release_name_of(id, &deal.publisher);
 		Deployments::<T>::remove(id);
-		OpenDeals::<T>::mutate_exists(&deal.provider, |n| {
+		Self::unindex_deal(id, &deal.publisher, &deal.provider);
+		Self::deposit_event(Event::DeploymentClosed { id, reason, refunded });
+		ended_in_rent
+	}
+
+	/// Counts a new deal against its provider and lists it for both parties.
+	pub(crate) fn index_deal(id: DeploymentId, publisher: &T::AccountId, provider: &T::AccountId) {
+		OpenDeals::<T>::mutate(provider, |n| *n = n.saturating_add(1));
+		ProviderDeployments::<T>::insert(provider, id, ());
+		PublisherDeployments::<T>::insert(publisher, id, ());
+	}
+
+	/// Undoes [`Self::index_deal`] for a deal that ended.
+	fn unindex_deal(id: DeploymentId, publisher: &T::AccountId, provider: &T::AccountId) {
+		OpenDeals::<T>::mutate_exists(provider, |n| {
 			*n = n.and_then(|n| n.checked_sub(1)).filter(|n| *n > 0);
 		});
-		Self::deposit_event(Event::DeploymentClosed { id, reason, refunded });
+		ProviderDeployments::<T>::remove(provider, id);
+		PublisherDeployments::<T>::remove(publisher, id);
 	}
 
 	/// Puts `id` in the deadline queue at `at`, or at one of the next few blocks if `at` is
@@ -304,7 +343,7 @@ impl<T: Config> Pallet<T> {
 		log::warn!(target: "runtime::market", "deadline queue full; deployment {id} closes on settle");
 	}
 
-	fn hold_escrow(who: &T::AccountId, amount: BalanceOf<T>) -> DispatchResult {
+	pub(crate) fn hold_escrow(who: &T::AccountId, amount: BalanceOf<T>) -> DispatchResult {
 		let spendable =
 			T::Currency::reducible_balance(who, Preservation::Preserve, Fortitude::Polite);
 		ensure!(spendable >= amount, Error::<T>::InsufficientBalance);
@@ -338,6 +377,24 @@ impl<T: Config> Pallet<T> {
 			deals.iter().all(|(p, n)| OpenDeals::<T>::get(p) == *n),
 			"a provider's deployments are not counted in OpenDeals"
 		);
+		let listed = |id: &DeploymentId| Deployments::<T>::get(id);
+		ensure!(
+			ProviderDeployments::<T>::iter()
+				.all(|(p, id, ())| listed(&id).is_some_and(|d| d.provider == p)),
+			"ProviderDeployments lists a closed deal or another provider's"
+		);
+		ensure!(
+			PublisherDeployments::<T>::iter()
+				.all(|(p, id, ())| listed(&id).is_some_and(|d| d.publisher == p)),
+			"PublisherDeployments lists a closed deal or another publisher's"
+		);
+		ensure!(
+			Deployments::<T>::iter().all(|(id, d)| {
+				ProviderDeployments::<T>::contains_key(&d.provider, id)
+					&& PublisherDeployments::<T>::contains_key(&d.publisher, id)
+			}),
+			"an open deal is missing from ProviderDeployments or PublisherDeployments"
+		);
 		let mut name_deposits: BTreeMap<T::AccountId, BalanceOf<T>> = BTreeMap::new();
 		for (id, (name, deposit)) in DeploymentNames::<T>::iter() {
 			let deal = Deployments::<T>::get(id).ok_or("a name points to a closed deployment")?;
@@ -353,6 +410,6 @@ impl<T: Config> Pallet<T> {
 			let held = T::Currency::balance_on_hold(&HoldReason::NameDeposit.into(), &publisher);
 			ensure!(held == total, "name deposits held differ from the names registered");
 		}
-		Ok(())
+		Self::try_state_rents()
 	}
 }

@@ -68,7 +68,7 @@ impl pallet_market::Config for Test {
 	type SettlementWindow = ConstU64<4>;
 	type MinDeposit = ConstU128<100>;
 	type NameDeposit = ConstU128<NAME_DEPOSIT>;
-	type MaxEgressBytesPerSecond = ConstU64<1_000>;
+	type MaxEgressBytesPerSecond = ConstU64<MAX_EGRESS_PER_SECOND>;
 	type MaxReportsPerCall = ConstU32<8>;
 	type MaxExpiriesPerBlock = ConstU32<2>;
 	type TreasuryAccount = Treasury;
@@ -103,6 +103,8 @@ pub const OTHER_PUBLISHER: AccountId = 11;
 pub const TREASURY: AccountId = 99;
 pub const ENDOWMENT: Balance = 10_000_000;
 pub const NAME_DEPOSIT: Balance = 50;
+/// Most egress a report may claim per second.
+pub const MAX_EGRESS_PER_SECOND: u64 = 1_000;
 
 /// Prices of the test provider: per millicore-second 1, per MiB-second 1, per GiB-second 2,
 /// per GPU-second 0, per egress byte 1.

@@ -89,14 +89,16 @@ pub enum DeploymentState<BlockNumber> {
 		/// Block at which the deployment closes unless topped up.
 		grace_ends: BlockNumber,
 	},
-	/// The publisher closed a metered deployment: the pods are gone and the capacity released;
-	/// the provider may still report usage up to `closed_at` until `settle_by`, then the rest of
-	/// the escrow goes back to the publisher.
+	/// A metered deployment was closed by its publisher, or its rent ended: the pods are gone
+	/// and the capacity released; the provider may still report usage up to `closed_at` until
+	/// `settle_by`, then the rest of the escrow goes back to the publisher.
 	Closing {
-		/// Block the publisher closed it.
+		/// Block it was closed.
 		closed_at: BlockNumber,
 		/// Last block for the provider's final reports.
 		settle_by: BlockNumber,
+		/// Why it closed; reported when it ends.
+		reason: CloseReason,
 	},
 }
 
@@ -128,6 +130,38 @@ pub enum CloseReason {
 	Rejected,
 	/// The publisher cancelled a deployment the provider never accepted.
 	AcceptanceTimeout,
+	/// The rent the deployment ran in ended.
+	RentEnded,
+}
+
+/// Most deployments a renter may place in one rent. Ending a rent ends them all, so the bound
+/// keeps that work, and its weight, small.
+pub const MAX_DEPLOYMENTS_PER_RENT: u32 = 32;
+
+/// Deployments placed in a rent.
+pub type RentDeployments = frame_support::BoundedVec<
+	DeploymentId,
+	frame_support::traits::ConstU32<MAX_DEPLOYMENTS_PER_RENT>,
+>;
+
+/// What a deal is: pods at list prices, a rent of a whole provider, or pods inside a rent.
+#[derive(Clone, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo, Debug)]
+pub enum DealKind {
+	/// Pods on a share of the provider, billed at its prices.
+	Deployment,
+	/// The provider's whole capacity, rented at its rent discount. Nobody but the renter can
+	/// place deals on the provider; the renter's deployments there run inside the rent.
+	Rent {
+		/// The renter's deployments inside this rent (pending, running or closing).
+		deployments: RentDeployments,
+		/// Resources reserved by the running ones, out of the rent's resources.
+		in_use: Resources,
+	},
+	/// A renter's pods inside its rent: they use the rent's capacity and pay only for egress.
+	InRent {
+		/// The rent.
+		rent: DeploymentId,
+	},
 }
 
 /// Amounts charged, per resource. Used for one settlement and for running totals.
@@ -184,7 +218,9 @@ pub struct Deployment<AccountId, Balance, BlockNumber> {
 	pub publisher: AccountId,
 	/// Who runs the pods.
 	pub provider: AccountId,
-	/// Hash of the manifest the provider runs.
+	/// Pods, a rent, or pods inside a rent.
+	pub kind: DealKind,
+	/// Hash of the manifest the provider runs (all zero for a rent, which runs nothing itself).
 	pub manifest_hash: ManifestHash,
 	/// A new manifest hash the publisher asked for, until the provider acknowledges it.
 	pub pending_manifest: Option<ManifestHash>,
@@ -204,6 +240,13 @@ pub struct Deployment<AccountId, Balance, BlockNumber> {
 	pub settled_until: BlockNumber,
 	/// Everything charged so far, per resource.
 	pub charged: Charges<Balance>,
+}
+
+impl<AccountId, Balance, BlockNumber> Deployment<AccountId, Balance, BlockNumber> {
+	/// Whether this deal rents its provider whole.
+	pub fn is_rent(&self) -> bool {
+		matches!(self.kind, DealKind::Rent { .. })
+	}
 }
 
 /// Usage the provider measured for one deployment over one period.

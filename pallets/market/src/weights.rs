@@ -48,13 +48,17 @@ pub trait WeightInfo {
 	fn on_initialize(n: u32, ) -> Weight;
 	fn register_name() -> Weight;
 	fn release_name() -> Weight;
+	fn create_rent() -> Weight;
+	fn close_rent(c: u32, ) -> Weight;
 }
 
 /// Measured weights, with database costs taken from the runtime.
 pub struct SubstrateWeight<T>(PhantomData<T>);
 impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
-	/// Storage: `Registry::Providers` (r:1 w:0)
-	/// Proof: `Registry::Providers` (`max_values`: None, `max_size`: Some(1750), added: 4225, mode: `MaxEncodedLen`)
+	/// Storage: `Market::Rents` (r:1 w:0)
+	/// Proof: `Market::Rents` (`max_values`: None, `max_size`: Some(56), added: 2531, mode: `MaxEncodedLen`)
+	/// Storage: `Market::Deployments` (r:1 w:2)
+	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(654), added: 3129, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
@@ -63,28 +67,34 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Market::NextDeploymentId` (`max_values`: Some(1), `max_size`: Some(8), added: 503, mode: `MaxEncodedLen`)
 	/// Storage: `Market::OpenDeals` (r:1 w:1)
 	/// Proof: `Market::OpenDeals` (`max_values`: None, `max_size`: Some(52), added: 2527, mode: `MaxEncodedLen`)
-	/// Storage: `Market::Deployments` (r:0 w:1)
-	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(380), added: 2855, mode: `MaxEncodedLen`)
+	/// Storage: `Market::PublisherDeployments` (r:0 w:1)
+	/// Proof: `Market::PublisherDeployments` (`max_values`: None, `max_size`: Some(64), added: 2539, mode: `MaxEncodedLen`)
+	/// Storage: `Market::ProviderDeployments` (r:0 w:1)
+	/// Proof: `Market::ProviderDeployments` (`max_values`: None, `max_size`: Some(64), added: 2539, mode: `MaxEncodedLen`)
 	fn create_deployment() -> Weight {
-		// Proof size: measured `657`, estimated `5215`.
-		// Fastest run: 71_906_000 picoseconds.
-		Weight::from_parts(75_122_000, 5215)
-			.saturating_add(T::DbWeight::get().reads(5_u64))
-			.saturating_add(T::DbWeight::get().writes(5_u64))
+		// Proof size: measured `950`, estimated `4119`.
+		// Fastest run: 84_406_000 picoseconds.
+		Weight::from_parts(89_102_000, 4119)
+			.saturating_add(T::DbWeight::get().reads(6_u64))
+			.saturating_add(T::DbWeight::get().writes(8_u64))
 	}
 	/// Storage: `Market::Deployments` (r:1 w:1)
-	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(380), added: 2855, mode: `MaxEncodedLen`)
+	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(654), added: 3129, mode: `MaxEncodedLen`)
+	/// Storage: `Market::OpenDeals` (r:1 w:0)
+	/// Proof: `Market::OpenDeals` (`max_values`: None, `max_size`: Some(52), added: 2527, mode: `MaxEncodedLen`)
 	/// Storage: `Registry::Providers` (r:1 w:1)
 	/// Proof: `Registry::Providers` (`max_values`: None, `max_size`: Some(1750), added: 4225, mode: `MaxEncodedLen`)
+	/// Storage: `Market::Rents` (r:0 w:1)
+	/// Proof: `Market::Rents` (`max_values`: None, `max_size`: Some(56), added: 2531, mode: `MaxEncodedLen`)
 	fn accept_deployment() -> Weight {
-		// Proof size: measured `867`, estimated `5215`.
-		// Fastest run: 22_833_000 picoseconds.
-		Weight::from_parts(25_147_000, 5215)
-			.saturating_add(T::DbWeight::get().reads(2_u64))
-			.saturating_add(T::DbWeight::get().writes(2_u64))
+		// Proof size: measured `992`, estimated `5215`.
+		// Fastest run: 29_153_000 picoseconds.
+		Weight::from_parts(31_117_000, 5215)
+			.saturating_add(T::DbWeight::get().reads(3_u64))
+			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
 	/// Storage: `Market::Deployments` (r:1 w:1)
-	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(380), added: 2855, mode: `MaxEncodedLen`)
+	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(654), added: 3129, mode: `MaxEncodedLen`)
 	/// Storage: `BlockTime::SlotDurationMillis` (r:1 w:0)
 	/// Proof: `BlockTime::SlotDurationMillis` (`max_values`: Some(1), `max_size`: Some(8), added: 503, mode: `MaxEncodedLen`)
 	/// Storage: `Market::ProtocolFee` (r:1 w:0)
@@ -99,15 +109,19 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Market::DeploymentNames` (`max_values`: None, `max_size`: Some(96), added: 2571, mode: `MaxEncodedLen`)
 	/// Storage: `Market::OpenDeals` (r:1 w:1)
 	/// Proof: `Market::OpenDeals` (`max_values`: None, `max_size`: Some(52), added: 2527, mode: `MaxEncodedLen`)
+	/// Storage: `Market::PublisherDeployments` (r:0 w:1)
+	/// Proof: `Market::PublisherDeployments` (`max_values`: None, `max_size`: Some(64), added: 2539, mode: `MaxEncodedLen`)
+	/// Storage: `Market::ProviderDeployments` (r:0 w:1)
+	/// Proof: `Market::ProviderDeployments` (`max_values`: None, `max_size`: Some(64), added: 2539, mode: `MaxEncodedLen`)
 	fn close_deployment() -> Weight {
-		// Proof size: measured `1478`, estimated `8799`.
-		// Fastest run: 163_122_000 picoseconds.
-		Weight::from_parts(168_801_000, 8799)
+		// Proof size: measured `1545`, estimated `8799`.
+		// Fastest run: 168_160_000 picoseconds.
+		Weight::from_parts(174_399_000, 8799)
 			.saturating_add(T::DbWeight::get().reads(10_u64))
-			.saturating_add(T::DbWeight::get().writes(7_u64))
+			.saturating_add(T::DbWeight::get().writes(9_u64))
 	}
 	/// Storage: `Market::Deployments` (r:1 w:1)
-	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(380), added: 2855, mode: `MaxEncodedLen`)
+	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(654), added: 3129, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:3 w:3)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
@@ -117,23 +131,23 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Market::ProtocolFee` (r:1 w:0)
 	/// Proof: `Market::ProtocolFee` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
 	fn top_up() -> Weight {
-		// Proof size: measured `1086`, estimated `8799`.
-		// Fastest run: 157_724_000 picoseconds.
-		Weight::from_parts(163_142_000, 8799)
+		// Proof size: measured `1153`, estimated `8799`.
+		// Fastest run: 157_484_000 picoseconds.
+		Weight::from_parts(163_313_000, 8799)
 			.saturating_add(T::DbWeight::get().reads(7_u64))
 			.saturating_add(T::DbWeight::get().writes(5_u64))
 	}
 	/// Storage: `Market::Deployments` (r:1 w:1)
-	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(380), added: 2855, mode: `MaxEncodedLen`)
+	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(654), added: 3129, mode: `MaxEncodedLen`)
 	fn update_manifest() -> Weight {
-		// Proof size: measured `514`, estimated `3845`.
-		// Fastest run: 13_920_000 picoseconds.
-		Weight::from_parts(15_253_000, 3845)
+		// Proof size: measured `581`, estimated `4119`.
+		// Fastest run: 14_351_000 picoseconds.
+		Weight::from_parts(15_663_000, 4119)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 	/// Storage: `Market::Deployments` (r:999 w:999)
-	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(380), added: 2855, mode: `MaxEncodedLen`)
+	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(654), added: 3129, mode: `MaxEncodedLen`)
 	/// Storage: `BlockTime::SlotDurationMillis` (r:1 w:0)
 	/// Proof: `BlockTime::SlotDurationMillis` (`max_values`: Some(1), `max_size`: Some(8), added: 503, mode: `MaxEncodedLen`)
 	/// Storage: `Market::ProtocolFee` (r:1 w:0)
@@ -144,18 +158,18 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Component `n` ranges over `[1, 1000]`.
 	fn report_usage(n: u32, ) -> Weight {
-		// Proof size: measured `391 + n * (482 ±0)`, estimated `6196 + n * (2855 ±0)`.
-		// Fastest run: 114_300_000 picoseconds.
-		Weight::from_parts(115_411_000, 6196)
-			.saturating_add(Weight::from_parts(103_405_158, 0).saturating_mul(n.into()))
+		// Proof size: measured `457 + n * (483 ±0)`, estimated `6196 + n * (3129 ±0)`.
+		// Fastest run: 115_221_000 picoseconds.
+		Weight::from_parts(116_393_000, 6196)
+			.saturating_add(Weight::from_parts(102_619_163, 0).saturating_mul(n.into()))
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().reads((3_u64).saturating_mul(n.into())))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 			.saturating_add(T::DbWeight::get().writes((3_u64).saturating_mul(n.into())))
-			.saturating_add(Weight::from_parts(0, 2855).saturating_mul(n.into()))
+			.saturating_add(Weight::from_parts(0, 3129).saturating_mul(n.into()))
 	}
 	/// Storage: `Market::Deployments` (r:1 w:1)
-	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(380), added: 2855, mode: `MaxEncodedLen`)
+	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(654), added: 3129, mode: `MaxEncodedLen`)
 	/// Storage: `BlockTime::SlotDurationMillis` (r:1 w:0)
 	/// Proof: `BlockTime::SlotDurationMillis` (`max_values`: Some(1), `max_size`: Some(8), added: 503, mode: `MaxEncodedLen`)
 	/// Storage: `Market::ProtocolFee` (r:1 w:0)
@@ -165,9 +179,9 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:3 w:3)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	fn settle() -> Weight {
-		// Proof size: measured `1087`, estimated `8799`.
-		// Fastest run: 113_218_000 picoseconds.
-		Weight::from_parts(118_085_000, 8799)
+		// Proof size: measured `1154`, estimated `8799`.
+		// Fastest run: 112_197_000 picoseconds.
+		Weight::from_parts(116_393_000, 8799)
 			.saturating_add(T::DbWeight::get().reads(7_u64))
 			.saturating_add(T::DbWeight::get().writes(5_u64))
 	}
@@ -175,14 +189,14 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Market::ProtocolFee` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
 	fn set_protocol_fee() -> Weight {
 		// Proof size: measured `0`, estimated `0`.
-		// Fastest run: 5_097_000 picoseconds.
-		Weight::from_parts(5_709_000, 0)
+		// Fastest run: 5_348_000 picoseconds.
+		Weight::from_parts(5_938_000, 0)
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 	/// Storage: `Market::Expiries` (r:1 w:1)
 	/// Proof: `Market::Expiries` (`max_values`: None, `max_size`: Some(526), added: 3001, mode: `MaxEncodedLen`)
 	/// Storage: `Market::Deployments` (r:64 w:64)
-	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(380), added: 2855, mode: `MaxEncodedLen`)
+	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(654), added: 3129, mode: `MaxEncodedLen`)
 	/// Storage: `Registry::Providers` (r:1 w:1)
 	/// Proof: `Registry::Providers` (`max_values`: None, `max_size`: Some(1750), added: 4225, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:64 w:64)
@@ -193,20 +207,24 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Market::DeploymentNames` (`max_values`: None, `max_size`: Some(96), added: 2571, mode: `MaxEncodedLen`)
 	/// Storage: `Market::OpenDeals` (r:1 w:1)
 	/// Proof: `Market::OpenDeals` (`max_values`: None, `max_size`: Some(52), added: 2527, mode: `MaxEncodedLen`)
+	/// Storage: `Market::PublisherDeployments` (r:0 w:64)
+	/// Proof: `Market::PublisherDeployments` (`max_values`: None, `max_size`: Some(64), added: 2539, mode: `MaxEncodedLen`)
+	/// Storage: `Market::ProviderDeployments` (r:0 w:64)
+	/// Proof: `Market::ProviderDeployments` (`max_values`: None, `max_size`: Some(64), added: 2539, mode: `MaxEncodedLen`)
 	/// Component `n` ranges over `[0, 64]`.
 	fn on_initialize(n: u32, ) -> Weight {
-		// Proof size: measured `751 + n * (497 ±0)`, estimated `5215 + n * (2855 ±0)`.
-		// Fastest run: 5_398_000 picoseconds.
-		Weight::from_parts(13_534_159, 5215)
-			.saturating_add(Weight::from_parts(56_417_712, 0).saturating_mul(n.into()))
+		// Proof size: measured `817 + n * (498 ±0)`, estimated `5215 + n * (3129 ±0)`.
+		// Fastest run: 5_578_000 picoseconds.
+		Weight::from_parts(9_378_122, 5215)
+			.saturating_add(Weight::from_parts(60_272_969, 0).saturating_mul(n.into()))
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().reads((4_u64).saturating_mul(n.into())))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
-			.saturating_add(T::DbWeight::get().writes((3_u64).saturating_mul(n.into())))
-			.saturating_add(Weight::from_parts(0, 2855).saturating_mul(n.into()))
+			.saturating_add(T::DbWeight::get().writes((5_u64).saturating_mul(n.into())))
+			.saturating_add(Weight::from_parts(0, 3129).saturating_mul(n.into()))
 	}
 	/// Storage: `Market::Deployments` (r:1 w:0)
-	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(380), added: 2855, mode: `MaxEncodedLen`)
+	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(654), added: 3129, mode: `MaxEncodedLen`)
 	/// Storage: `Market::Names` (r:1 w:1)
 	/// Proof: `Market::Names` (`max_values`: None, `max_size`: Some(88), added: 2563, mode: `MaxEncodedLen`)
 	/// Storage: `Market::DeploymentNames` (r:1 w:1)
@@ -216,14 +234,14 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
 	fn register_name() -> Weight {
-		// Proof size: measured `747`, estimated `3845`.
-		// Fastest run: 70_976_000 picoseconds.
-		Weight::from_parts(73_890_000, 3845)
+		// Proof size: measured `814`, estimated `4119`.
+		// Fastest run: 71_627_000 picoseconds.
+		Weight::from_parts(74_391_000, 4119)
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
 	/// Storage: `Market::Deployments` (r:1 w:0)
-	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(380), added: 2855, mode: `MaxEncodedLen`)
+	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(654), added: 3129, mode: `MaxEncodedLen`)
 	/// Storage: `Market::DeploymentNames` (r:1 w:1)
 	/// Proof: `Market::DeploymentNames` (`max_values`: None, `max_size`: Some(96), added: 2571, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:1 w:1)
@@ -233,76 +251,149 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Market::Names` (r:0 w:1)
 	/// Proof: `Market::Names` (`max_values`: None, `max_size`: Some(88), added: 2563, mode: `MaxEncodedLen`)
 	fn release_name() -> Weight {
-		// Proof size: measured `892`, estimated `3845`.
-		// Fastest run: 62_552_000 picoseconds.
-		Weight::from_parts(65_678_000, 3845)
+		// Proof size: measured `959`, estimated `4119`.
+		// Fastest run: 62_813_000 picoseconds.
+		Weight::from_parts(65_967_000, 4119)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
+	}
+	/// Storage: `Registry::Providers` (r:1 w:0)
+	/// Proof: `Registry::Providers` (`max_values`: None, `max_size`: Some(1750), added: 4225, mode: `MaxEncodedLen`)
+	/// Storage: `Market::OpenDeals` (r:1 w:1)
+	/// Proof: `Market::OpenDeals` (`max_values`: None, `max_size`: Some(52), added: 2527, mode: `MaxEncodedLen`)
+	/// Storage: `System::Account` (r:1 w:1)
+	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `Balances::Holds` (r:1 w:1)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
+	/// Storage: `Market::NextDeploymentId` (r:1 w:1)
+	/// Proof: `Market::NextDeploymentId` (`max_values`: Some(1), `max_size`: Some(8), added: 503, mode: `MaxEncodedLen`)
+	/// Storage: `Market::Deployments` (r:0 w:1)
+	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(654), added: 3129, mode: `MaxEncodedLen`)
+	/// Storage: `Market::PublisherDeployments` (r:0 w:1)
+	/// Proof: `Market::PublisherDeployments` (`max_values`: None, `max_size`: Some(64), added: 2539, mode: `MaxEncodedLen`)
+	/// Storage: `Market::ProviderDeployments` (r:0 w:1)
+	/// Proof: `Market::ProviderDeployments` (`max_values`: None, `max_size`: Some(64), added: 2539, mode: `MaxEncodedLen`)
+	fn create_rent() -> Weight {
+		// Proof size: measured `657`, estimated `5215`.
+		// Fastest run: 78_186_000 picoseconds.
+		Weight::from_parts(81_451_000, 5215)
+			.saturating_add(T::DbWeight::get().reads(5_u64))
+			.saturating_add(T::DbWeight::get().writes(7_u64))
+	}
+	/// Storage: `Market::Deployments` (r:33 w:33)
+	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(654), added: 3129, mode: `MaxEncodedLen`)
+	/// Storage: `BlockTime::SlotDurationMillis` (r:1 w:0)
+	/// Proof: `BlockTime::SlotDurationMillis` (`max_values`: Some(1), `max_size`: Some(8), added: 503, mode: `MaxEncodedLen`)
+	/// Storage: `Market::ProtocolFee` (r:1 w:0)
+	/// Proof: `Market::ProtocolFee` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
+	/// Storage: `Balances::Holds` (r:1 w:1)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
+	/// Storage: `System::Account` (r:3 w:3)
+	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `Market::DeploymentNames` (r:33 w:32)
+	/// Proof: `Market::DeploymentNames` (`max_values`: None, `max_size`: Some(96), added: 2571, mode: `MaxEncodedLen`)
+	/// Storage: `Market::OpenDeals` (r:1 w:1)
+	/// Proof: `Market::OpenDeals` (`max_values`: None, `max_size`: Some(52), added: 2527, mode: `MaxEncodedLen`)
+	/// Storage: `Market::Rents` (r:1 w:1)
+	/// Proof: `Market::Rents` (`max_values`: None, `max_size`: Some(56), added: 2531, mode: `MaxEncodedLen`)
+	/// Storage: `Registry::Providers` (r:1 w:1)
+	/// Proof: `Registry::Providers` (`max_values`: None, `max_size`: Some(1750), added: 4225, mode: `MaxEncodedLen`)
+	/// Storage: `Market::Names` (r:0 w:32)
+	/// Proof: `Market::Names` (`max_values`: None, `max_size`: Some(88), added: 2563, mode: `MaxEncodedLen`)
+	/// Storage: `Market::PublisherDeployments` (r:0 w:33)
+	/// Proof: `Market::PublisherDeployments` (`max_values`: None, `max_size`: Some(64), added: 2539, mode: `MaxEncodedLen`)
+	/// Storage: `Market::ProviderDeployments` (r:0 w:33)
+	/// Proof: `Market::ProviderDeployments` (`max_values`: None, `max_size`: Some(64), added: 2539, mode: `MaxEncodedLen`)
+	/// Component `c` ranges over `[0, 32]`.
+	fn close_rent(c: u32, ) -> Weight {
+		// Proof size: measured `1958 + c * (111 ±0)`, estimated `8799 + c * (3129 ±0)`.
+		// Fastest run: 177_003_000 picoseconds.
+		Weight::from_parts(180_594_023, 8799)
+			.saturating_add(Weight::from_parts(96_113_470, 0).saturating_mul(c.into()))
+			.saturating_add(T::DbWeight::get().reads(11_u64))
+			.saturating_add(T::DbWeight::get().reads((2_u64).saturating_mul(c.into())))
+			.saturating_add(T::DbWeight::get().writes(10_u64))
+			.saturating_add(T::DbWeight::get().writes((5_u64).saturating_mul(c.into())))
+			.saturating_add(Weight::from_parts(0, 3129).saturating_mul(c.into()))
 	}
 }
 
 /// The same measurements with ParityDB costs, for tests and mock runtimes.
 impl WeightInfo for () {
 	fn create_deployment() -> Weight {
-		Weight::from_parts(75_122_000, 5215)
-			.saturating_add(ParityDbWeight::get().reads(5_u64))
-			.saturating_add(ParityDbWeight::get().writes(5_u64))
+		Weight::from_parts(89_102_000, 4119)
+			.saturating_add(ParityDbWeight::get().reads(6_u64))
+			.saturating_add(ParityDbWeight::get().writes(8_u64))
 	}
 	fn accept_deployment() -> Weight {
-		Weight::from_parts(25_147_000, 5215)
-			.saturating_add(ParityDbWeight::get().reads(2_u64))
-			.saturating_add(ParityDbWeight::get().writes(2_u64))
+		Weight::from_parts(31_117_000, 5215)
+			.saturating_add(ParityDbWeight::get().reads(3_u64))
+			.saturating_add(ParityDbWeight::get().writes(3_u64))
 	}
 	fn close_deployment() -> Weight {
-		Weight::from_parts(168_801_000, 8799)
+		Weight::from_parts(174_399_000, 8799)
 			.saturating_add(ParityDbWeight::get().reads(10_u64))
-			.saturating_add(ParityDbWeight::get().writes(7_u64))
+			.saturating_add(ParityDbWeight::get().writes(9_u64))
 	}
 	fn top_up() -> Weight {
-		Weight::from_parts(163_142_000, 8799)
+		Weight::from_parts(163_313_000, 8799)
 			.saturating_add(ParityDbWeight::get().reads(7_u64))
 			.saturating_add(ParityDbWeight::get().writes(5_u64))
 	}
 	fn update_manifest() -> Weight {
-		Weight::from_parts(15_253_000, 3845)
+		Weight::from_parts(15_663_000, 4119)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn report_usage(n: u32, ) -> Weight {
-		Weight::from_parts(115_411_000, 6196)
-			.saturating_add(Weight::from_parts(103_405_158, 0).saturating_mul(n.into()))
+		Weight::from_parts(116_393_000, 6196)
+			.saturating_add(Weight::from_parts(102_619_163, 0).saturating_mul(n.into()))
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().reads((3_u64).saturating_mul(n.into())))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 			.saturating_add(ParityDbWeight::get().writes((3_u64).saturating_mul(n.into())))
-			.saturating_add(Weight::from_parts(0, 2855).saturating_mul(n.into()))
+			.saturating_add(Weight::from_parts(0, 3129).saturating_mul(n.into()))
 	}
 	fn settle() -> Weight {
-		Weight::from_parts(118_085_000, 8799)
+		Weight::from_parts(116_393_000, 8799)
 			.saturating_add(ParityDbWeight::get().reads(7_u64))
 			.saturating_add(ParityDbWeight::get().writes(5_u64))
 	}
 	fn set_protocol_fee() -> Weight {
-		Weight::from_parts(5_709_000, 0)
+		Weight::from_parts(5_938_000, 0)
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn on_initialize(n: u32, ) -> Weight {
-		Weight::from_parts(13_534_159, 5215)
-			.saturating_add(Weight::from_parts(56_417_712, 0).saturating_mul(n.into()))
+		Weight::from_parts(9_378_122, 5215)
+			.saturating_add(Weight::from_parts(60_272_969, 0).saturating_mul(n.into()))
 			.saturating_add(ParityDbWeight::get().reads(3_u64))
 			.saturating_add(ParityDbWeight::get().reads((4_u64).saturating_mul(n.into())))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
-			.saturating_add(ParityDbWeight::get().writes((3_u64).saturating_mul(n.into())))
-			.saturating_add(Weight::from_parts(0, 2855).saturating_mul(n.into()))
+			.saturating_add(ParityDbWeight::get().writes((5_u64).saturating_mul(n.into())))
+			.saturating_add(Weight::from_parts(0, 3129).saturating_mul(n.into()))
 	}
 	fn register_name() -> Weight {
-		Weight::from_parts(73_890_000, 3845)
+		Weight::from_parts(74_391_000, 4119)
 			.saturating_add(ParityDbWeight::get().reads(5_u64))
 			.saturating_add(ParityDbWeight::get().writes(4_u64))
 	}
 	fn release_name() -> Weight {
-		Weight::from_parts(65_678_000, 3845)
+		Weight::from_parts(65_967_000, 4119)
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().writes(4_u64))
+	}
+	fn create_rent() -> Weight {
+		Weight::from_parts(81_451_000, 5215)
+			.saturating_add(ParityDbWeight::get().reads(5_u64))
+			.saturating_add(ParityDbWeight::get().writes(7_u64))
+	}
+	fn close_rent(c: u32, ) -> Weight {
+		Weight::from_parts(180_594_023, 8799)
+			.saturating_add(Weight::from_parts(96_113_470, 0).saturating_mul(c.into()))
+			.saturating_add(ParityDbWeight::get().reads(11_u64))
+			.saturating_add(ParityDbWeight::get().reads((2_u64).saturating_mul(c.into())))
+			.saturating_add(ParityDbWeight::get().writes(10_u64))
+			.saturating_add(ParityDbWeight::get().writes((5_u64).saturating_mul(c.into())))
+			.saturating_add(Weight::from_parts(0, 3129).saturating_mul(c.into()))
 	}
 }

@@ -8,7 +8,7 @@ use frame_support::{
 	traits::{fungible::MutateHold, tokens::Precision},
 };
 use frame_system::pallet_prelude::BlockNumberFor;
-use sp_runtime::traits::CheckedMul;
+use sp_runtime::{traits::CheckedMul, PerThing};
 
 /// Seconds in an hour, the period of the runtime API's quotes.
 const SECONDS_PER_HOUR: u32 = 3600;
@@ -227,7 +227,7 @@ impl<T: Config> Pallet<T> {
 		let gpu_filter = req.gpu_model.as_ref().map(|m| m.to_ascii_lowercase());
 		let mut matches: Vec<_> = Providers::<T>::iter()
 			.filter_map(|(provider, info)| {
-				if info.status != ProviderStatus::Active {
+				if info.status != ProviderStatus::Active || T::Deals::is_rented(&provider) {
 					return None;
 				}
 				let free = info.free();
@@ -325,6 +325,21 @@ impl<T: Config> podchain_primitives::ProviderCatalog<T::AccountId, BalanceOf<T>>
 		Providers::<T>::get(provider)
 			.filter(|info| info.status == ProviderStatus::Active)
 			.map(|info| info.prices)
+	}
+
+	fn rent_offer(provider: &T::AccountId) -> Option<(Resources, Prices<BalanceOf<T>>)> {
+		let info = Providers::<T>::get(provider).filter(|i| i.status == ProviderStatus::Active)?;
+		let keep = info.rent_discount.left_from_one();
+		let discounted = |price: BalanceOf<T>| keep.mul_ceil(price);
+		let p = info.prices;
+		let prices = Prices {
+			cpu_per_millicore_second: discounted(p.cpu_per_millicore_second),
+			memory_per_mib_second: discounted(p.memory_per_mib_second),
+			storage_per_gib_second: discounted(p.storage_per_gib_second),
+			gpu_per_second: discounted(p.gpu_per_second),
+			egress_per_byte: discounted(p.egress_per_byte),
+		};
+		Some((info.capacity.resources, prices))
 	}
 }
 

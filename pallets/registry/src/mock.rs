@@ -39,11 +39,16 @@ parameter_types! {
 
 thread_local! {
 	static OPEN_DEALS: RefCell<Vec<(AccountId, u32)>> = const { RefCell::new(Vec::new()) };
+	static RENTED: RefCell<Vec<AccountId>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Stands in for the market: tests set how many open deals a provider has.
 pub struct FakeMarket;
 impl FakeMarket {
+	pub fn set_rented(provider: AccountId) {
+		RENTED.with(|r| r.borrow_mut().push(provider));
+	}
+
 	pub fn set_open_deals(provider: AccountId, deals: u32) {
 		OPEN_DEALS.with(|d| {
 			let mut d = d.borrow_mut();
@@ -55,6 +60,10 @@ impl FakeMarket {
 impl crate::ProviderDeals<AccountId> for FakeMarket {
 	fn open_deals(provider: &AccountId) -> u32 {
 		OPEN_DEALS.with(|d| d.borrow().iter().find(|(p, _)| p == provider).map_or(0, |(_, n)| *n))
+	}
+
+	fn is_rented(provider: &AccountId) -> bool {
+		RENTED.with(|r| r.borrow().contains(provider))
 	}
 }
 

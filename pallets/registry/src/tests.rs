@@ -532,3 +532,31 @@ fn integrity_test_passes() {
 		<Registry as Hooks<u64>>::integrity_test();
 	});
 }
+
+#[test]
+fn rent_offer_is_whole_capacity_at_the_discount() {
+	build_and_execute(|| {
+		use podchain_primitives::ProviderCatalog;
+		assert_eq!(Registry::rent_offer(&ALICE), None);
+		register(ALICE, 10);
+		let (capacity, prices) = Registry::rent_offer(&ALICE).unwrap();
+		assert_eq!(capacity, resources(8000, 16384, 100));
+		// 20% off, rounded up in the provider's favour: 10 -> 8, 2 -> 2 (1.6), 3 -> 3 (2.4).
+		assert_eq!(prices.cpu_per_millicore_second, 8);
+		assert_eq!(prices.memory_per_mib_second, 2);
+		assert_eq!(prices.storage_per_gib_second, 3);
+		assert_eq!(prices.egress_per_byte, 1);
+		assert_ok!(Registry::pause_provider(RuntimeOrigin::signed(ALICE)));
+		assert_eq!(Registry::rent_offer(&ALICE), None);
+	});
+}
+
+#[test]
+fn rented_providers_are_not_offered() {
+	build_and_execute(|| {
+		register(ALICE, 1);
+		assert_eq!(Registry::match_providers(requirements(1000)).len(), 1);
+		FakeMarket::set_rented(ALICE);
+		assert!(Registry::match_providers(requirements(1000)).is_empty());
+	});
+}

@@ -59,8 +59,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Registry::AllowedMeasurements` (`max_values`: None, `max_size`: Some(83), added: 2558, mode: `MaxEncodedLen`)
 	fn register_provider() -> Weight {
 		// Proof size: measured `6`, estimated `5215`.
-		// Fastest run: 69_083_000 picoseconds.
-		Weight::from_parts(71_937_000, 5215)
+		// Fastest run: 69_323_000 picoseconds.
+		Weight::from_parts(72_337_000, 5215)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
@@ -70,8 +70,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Registry::AllowedMeasurements` (`max_values`: None, `max_size`: Some(83), added: 2558, mode: `MaxEncodedLen`)
 	fn update_provider() -> Weight {
 		// Proof size: measured `1755`, estimated `5215`.
-		// Fastest run: 28_553_000 picoseconds.
-		Weight::from_parts(30_325_000, 5215)
+		// Fastest run: 28_072_000 picoseconds.
+		Weight::from_parts(29_985_000, 5215)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -79,8 +79,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Registry::Providers` (`max_values`: None, `max_size`: Some(1750), added: 4225, mode: `MaxEncodedLen`)
 	fn pause_provider() -> Weight {
 		// Proof size: measured `1755`, estimated `5215`.
-		// Fastest run: 17_587_000 picoseconds.
-		Weight::from_parts(19_068_000, 5215)
+		// Fastest run: 17_726_000 picoseconds.
+		Weight::from_parts(19_289_000, 5215)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -88,8 +88,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Registry::Providers` (`max_values`: None, `max_size`: Some(1750), added: 4225, mode: `MaxEncodedLen`)
 	fn resume_provider() -> Weight {
 		// Proof size: measured `1755`, estimated `5215`.
-		// Fastest run: 17_356_000 picoseconds.
-		Weight::from_parts(18_999_000, 5215)
+		// Fastest run: 17_546_000 picoseconds.
+		Weight::from_parts(18_948_000, 5215)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -103,8 +103,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Registry::ProviderCount` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
 	fn deregister_provider() -> Weight {
 		// Proof size: measured `1919`, estimated `5215`.
-		// Fastest run: 60_009_000 picoseconds.
-		Weight::from_parts(63_284_000, 5215)
+		// Fastest run: 60_119_000 picoseconds.
+		Weight::from_parts(62_783_000, 5215)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
@@ -112,8 +112,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Registry::AllowedMeasurements` (`max_values`: None, `max_size`: Some(83), added: 2558, mode: `MaxEncodedLen`)
 	fn allow_measurement() -> Weight {
 		// Proof size: measured `6`, estimated `3548`.
-		// Fastest run: 10_025_000 picoseconds.
-		Weight::from_parts(10_866_000, 3548)
+		// Fastest run: 9_755_000 picoseconds.
+		Weight::from_parts(10_696_000, 3548)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -121,8 +121,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Registry::AllowedMeasurements` (`max_values`: None, `max_size`: Some(83), added: 2558, mode: `MaxEncodedLen`)
 	fn revoke_measurement() -> Weight {
 		// Proof size: measured `114`, estimated `3548`.
-		// Fastest run: 12_108_000 picoseconds.
-		Weight::from_parts(13_139_000, 3548)
+		// Fastest run: 11_867_000 picoseconds.
+		Weight::from_parts(12_819_000, 3548)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -131,37 +131,37 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 /// The same measurements with ParityDB costs, for tests and mock runtimes.
 impl WeightInfo for () {
 	fn register_provider() -> Weight {
-		Weight::from_parts(71_937_000, 5215)
+		Weight::from_parts(72_337_000, 5215)
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
 	}
 	fn update_provider() -> Weight {
-		Weight::from_parts(30_325_000, 5215)
+		Weight::from_parts(29_985_000, 5215)
 			.saturating_add(ParityDbWeight::get().reads(2_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn pause_provider() -> Weight {
-		Weight::from_parts(19_068_000, 5215)
+		Weight::from_parts(19_289_000, 5215)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn resume_provider() -> Weight {
-		Weight::from_parts(18_999_000, 5215)
+		Weight::from_parts(18_948_000, 5215)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn deregister_provider() -> Weight {
-		Weight::from_parts(63_284_000, 5215)
+		Weight::from_parts(62_783_000, 5215)
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().writes(3_u64))
 	}
 	fn allow_measurement() -> Weight {
-		Weight::from_parts(10_866_000, 3548)
+		Weight::from_parts(10_696_000, 3548)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn revoke_measurement() -> Weight {
-		Weight::from_parts(13_139_000, 3548)
+		Weight::from_parts(12_819_000, 3548)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}

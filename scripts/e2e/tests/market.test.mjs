@@ -128,3 +128,45 @@ test('a report above the reserved resources is refused alone', async () => {
   assert.equal(`${error.section}.${error.name}`, 'market.UsageAboveReserved');
   assert.equal(await reserved(publisher.address), 5n * POD, 'nothing was charged');
 });
+
+test('a rented provider serves only its renter, whose deployments pay only egress', async () => {
+  const keyring = new Keyring({ type: 'sr25519' });
+  const [host, renter, stranger] = ['//Dave', '//Eve', '//Ferdie'].map((uri) => keyring.addFromUri(uri));
+  await submitFinalized(api, api.tx.registry.registerProvider({
+    capacity: { resources: { cpuMillicores: 8000, memoryMib: 16384, storageGib: 200, gpus: 0 }, gpuModel: '' },
+    prices: { cpuPerMillicoreSecond: 1000, memoryPerMibSecond: 100, storagePerGibSecond: 10, gpuPerSecond: 0, egressPerByte: 10 },
+    rentDiscount: 20,
+    region: { country: 'DE', location: null },
+    endpoint: { peerId: PEER_ID, multiaddrs: ['/ip4/127.0.0.1/tcp/4002'] },
+    healthUrl: 'http://127.0.0.1:8081/healthz',
+    attestation: null
+  }), host);
+
+  const created = await submitFinalized(api, api.tx.market.createRent(host.address, 100n * POD), renter);
+  const rentId = find(created, api.events.market.RentCreated).data.id.toNumber();
+  await submitFinalized(api, api.tx.market.acceptDeployment(rentId), host);
+  const rent = (await api.query.market.deployments(rentId)).unwrap();
+  assert.equal(rent.kind.isRent, true);
+  assert.equal(rent.prices.cpuPerMillicoreSecond.toBigInt(), 800n, '20% off the list price');
+  assert.equal(rent.resources.cpuMillicores.toNumber(), 8000, 'the whole capacity');
+  assert.equal((await api.query.market.rents(host.address)).unwrap().toNumber(), rentId);
+
+  const resources = { cpuMillicores: 500, memoryMib: 512, storageGib: 1, gpus: 0 };
+  await assert.rejects(
+    submitFinalized(api, api.tx.market.createDeployment(host.address, '0x' + 'ef'.repeat(32), resources, 'Metered', null, POD), stranger),
+    /market\.ProviderRented/);
+  const placed = await submitFinalized(api,
+    api.tx.market.createDeployment(host.address, '0x' + 'ef'.repeat(32), resources, 'Metered', null, POD), renter);
+  const id = find(placed, api.events.market.DeploymentCreated).data.id.toNumber();
+  const deal = (await api.query.market.deployments(id)).unwrap();
+  assert.equal(deal.kind.asInRent.rent.toNumber(), rentId);
+  assert.equal(deal.prices.cpuPerMillicoreSecond.toBigInt(), 0n, 'compute is paid by the rent');
+  assert.equal(deal.prices.egressPerByte.toBigInt(), 8n, 'egress at the rent\'s price');
+
+  // Ending the rent ends the deployments in it.
+  const closed = await submitFinalized(api, api.tx.market.closeDeployment(rentId, 'PublisherRequest'), renter);
+  const reasons = closed.filter((e) => api.events.market.DeploymentClosed.is(e))
+    .map((e) => [e.data.id.toNumber(), e.data.reason.type]);
+  assert.deepEqual(reasons.sort(), [[id, 'RentEnded'], [rentId, 'PublisherRequest']].sort());
+  assert.ok((await api.query.market.rents(host.address)).isNone);
+});

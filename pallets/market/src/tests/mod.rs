@@ -9,6 +9,7 @@ use frame_support::{
 use sp_runtime::{DispatchError, Perbill, Permill};
 
 mod properties;
+mod rent;
 
 const MANIFEST: ManifestHash = [7u8; 32];
 
@@ -67,6 +68,8 @@ fn create_locks_quote_and_holds_deposit() {
 		assert_eq!(deal.state, DeploymentState::Pending { created_at: 1 });
 		assert_eq!(escrow_held(PUBLISHER), 10_000);
 		assert_eq!(OpenDeals::<Test>::get(PROVIDER), 1);
+		assert!(ProviderDeployments::<Test>::contains_key(PROVIDER, id));
+		assert!(PublisherDeployments::<Test>::contains_key(PUBLISHER, id));
 		System::assert_last_event(
 			Event::DeploymentCreated {
 				id,

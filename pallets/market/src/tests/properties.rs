@@ -1,6 +1,6 @@
 //! Random sequences of market calls from several accounts. After every call: both pallets'
 //! invariants hold, total issuance is unchanged, every publisher has lost exactly what its
-//! deployments were billed, and no bill exceeds what the deal allows for its period.
+//! deployments and rents were billed, and no bill exceeds what the deal allows for its period.
 
 use crate::{mock::*, *};
 use frame_support::traits::fungible::{Inspect, InspectHold};
@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug)]
 enum Action {
 	Create { publisher: u8, provider: u8, metered: bool, deposit: u32 },
+	Rent { publisher: u8, provider: u8, deposit: u32 },
 	Accept { deal: u8 },
 	Reject { deal: u8 },
 	Cancel { deal: u8 },
@@ -30,6 +31,9 @@ fn action() -> impl Strategy<Value = Action> {
 				deposit
 			}
 		),
+		(0..2u8, 0..2u8, 100..40_000u32).prop_map(|(publisher, provider, deposit)| {
+			Action::Rent { publisher, provider, deposit }
+		}),
 		(0..8u8).prop_map(|deal| Action::Accept { deal }),
 		(0..8u8).prop_map(|deal| Action::Reject { deal }),
 		(0..8u8).prop_map(|deal| Action::Cancel { deal }),
@@ -48,10 +52,12 @@ fn action() -> impl Strategy<Value = Action> {
 const PUBLISHERS: [AccountId; 2] = [PUBLISHER, OTHER_PUBLISHER];
 const PROVIDERS: [AccountId; 2] = [PROVIDER, OTHER_PROVIDER];
 
-/// Most a period of `blocks` may cost for `small()` resources plus capped egress.
-fn period_cap(seconds: u64) -> Balance {
-	let per_second = prices().per_second(&small()).unwrap();
-	per_second * seconds as Balance + prices().egress_per_byte * 1_000 * seconds as Balance
+/// Most a period of `seconds` may cost a deal with these terms: its resources at its prices,
+/// plus egress at the most a report may claim.
+fn period_cap(terms: &(Resources, Prices<Balance>), seconds: u64) -> Balance {
+	let (resources, prices) = terms;
+	let egress = prices.egress_per_byte * MAX_EGRESS_PER_SECOND as Balance;
+	(prices.per_second(resources).unwrap() + egress) * seconds as Balance
 }
 
 fn run(action: &Action) {
@@ -66,6 +72,11 @@ fn run(action: &Action) {
 			small(),
 			if metered { BillingMode::Metered } else { BillingMode::Reserved },
 			None,
+			deposit.into(),
+		),
+		Action::Rent { publisher, provider, deposit } => Market::create_rent(
+			origin(PUBLISHERS[publisher as usize]),
+			PROVIDERS[provider as usize],
 			deposit.into(),
 		),
 		Action::Accept { deal } => deal_of(deal)
@@ -100,11 +111,11 @@ fn run(action: &Action) {
 			} else {
 				(d.publisher, CloseReason::PublisherRequest)
 			};
-			Market::close_deployment(origin(who), id, reason)
+			Market::close_deployment(origin(who), id, reason).map(|_| ()).map_err(|e| e.error)
 		}),
-		Action::Settle { deal } => {
-			deal_of(deal).map_or(Ok(()), |(id, _)| Market::settle(origin(PUBLISHER), id))
-		}
+		Action::Settle { deal } => deal_of(deal).map_or(Ok(()), |(id, _)| {
+			Market::settle(origin(PUBLISHER), id).map(|_| ()).map_err(|e| e.error)
+		}),
 		Action::Advance { blocks } => {
 			run_to_block(now + blocks as BlockNumber);
 			Ok(())
@@ -130,21 +141,25 @@ proptest! {
 				PUBLISHERS.iter().map(|&p| (p, Balances::total_balance(&p))).collect();
 			let mut billed: BTreeMap<AccountId, Balance> = BTreeMap::new();
 			let mut publisher_of: BTreeMap<DeploymentId, AccountId> = BTreeMap::new();
+			let mut terms_of: BTreeMap<DeploymentId, (Resources, Prices<Balance>)> = BTreeMap::new();
 
 			for action in &actions {
 				System::reset_events();
 				for (id, deal) in Deployments::<Test>::iter() {
 					publisher_of.insert(id, deal.publisher);
+					terms_of.insert(id, (deal.resources, deal.prices));
 				}
 				run(action);
 				for record in System::events() {
 					match record.event {
-						RuntimeEvent::Market(Event::DeploymentCreated { id, publisher, .. }) => {
+						RuntimeEvent::Market(Event::DeploymentCreated { id, publisher, .. })
+						| RuntimeEvent::Market(Event::RentCreated { id, renter: publisher, .. }) => {
 							publisher_of.insert(id, publisher);
 						},
 						RuntimeEvent::Market(Event::Settled { id, period_start, period_end, total, charges, .. }) => {
 							let seconds = 6 * (period_end - period_start);
-							assert!(total <= period_cap(seconds), "{action:?}: billed {total} for {seconds} s");
+							let cap = period_cap(&terms_of[&id], seconds);
+							assert!(total <= cap, "{action:?}: billed {total} for {seconds} s");
 							assert_eq!(charges.total(), total);
 							*billed.entry(publisher_of[&id]).or_default() += total;
 						},
