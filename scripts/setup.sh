@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building and testing podchain needs, skipping what is already there:
-# Debian packages (protobuf, clang), Rust wasm targets and rust-src, the e2e tests' npm packages.
+# Debian packages (protobuf and clang for the node; podman, runc, catatonit and busybox-static
+# for the agent's single-machine backend and its test image), Rust wasm targets and rust-src,
+# the e2e tests' npm packages.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-APT_PACKAGES=(protobuf-compiler clang libclang-dev)
+APT_PACKAGES=(protobuf-compiler clang libclang-dev podman runc catatonit busybox-static)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -14,7 +16,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 	SUDO=""
 	[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 	$SUDO apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 command -v cargo >/dev/null || die "cargo not found: install Rust with rustup first"

@@ -76,3 +76,29 @@ fn local_testnet_preset_has_four_validators_and_six_second_blocks() {
 fn unknown_preset_is_refused() {
 	assert!(crate::genesis_config_presets::get_preset(&"mainnet".into()).is_none());
 }
+
+/// Where the chain client's generated API (`client/chain`) takes the runtime's metadata from.
+const CLIENT_METADATA: &str =
+	concat!(env!("CARGO_MANIFEST_DIR"), "/../client/chain/metadata/podchain.scale");
+
+/// The agent and the CLI are compiled against `CLIENT_METADATA`: it must describe this runtime.
+/// `PODCHAIN_UPDATE_METADATA=1 cargo test --release -p podchain-runtime client_metadata`
+/// rewrites it after a runtime change.
+#[test]
+fn client_metadata_is_current() {
+	// Some constants (the slot duration) are read from storage: take them from the dev chain.
+	let metadata = genesis_of(DEVELOPMENT_PRESET)
+		.execute_with(|| Runtime::metadata_at_version(16))
+		.expect("the runtime serves metadata v16");
+	let metadata: &[u8] = &metadata;
+	assert!(metadata.starts_with(b"meta"), "metadata starts with its magic number");
+	if std::env::var_os("PODCHAIN_UPDATE_METADATA").is_some() {
+		std::fs::write(CLIENT_METADATA, metadata).expect("writes the client's metadata");
+	}
+	let committed = std::fs::read(CLIENT_METADATA).unwrap_or_default();
+	assert!(
+		committed == metadata,
+		"{CLIENT_METADATA} is not this runtime's metadata: rerun this test with \
+		 PODCHAIN_UPDATE_METADATA=1 and rebuild the clients"
+	);
+}

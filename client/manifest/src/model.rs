@@ -1,0 +1,265 @@
+//! The manifest as the agent and the CLI use it: decoded, defaults filled in, quantities exact.
+
+use std::{collections::BTreeMap, fmt};
+
+use crate::{
+	error::ResourceOverflow,
+	quantity::{ByteSize, Cpu},
+};
+
+/// The only manifest version this crate reads.
+pub const VERSION_V1: &str = "podchain/v1";
+
+/// A deployment manifest: the pod a deal runs, how many replicas, how it is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+	/// Format version, [`VERSION_V1`].
+	pub version: String,
+	/// Optional name for people (a DNS label); the deal's id or registered name identifies it.
+	pub name: Option<String>,
+	/// The pod's containers, in order; they share a network namespace and the volumes.
+	pub containers: Vec<Container>,
+	/// Volumes, shared by all replicas of the deal.
+	pub volumes: Vec<Volume>,
+	/// How many copies of the pod run.
+	pub replicas: Replicas,
+	/// How the pod is reached from outside.
+	pub expose: Vec<Exposure>,
+	/// Secrets the containers read through `env`.
+	pub secrets: Vec<Secret>,
+}
+
+/// One container of the pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+	/// Unique within the pod, a DNS label (`web`).
+	pub name: String,
+	/// Image reference (`localhost/podchain-demo:latest`, `docker.io/library/nginx@sha256:...`).
+	pub image: String,
+	/// Replaces the image's entrypoint when not empty.
+	pub command: Vec<String>,
+	/// Replaces the image's default arguments when not empty.
+	pub args: Vec<String>,
+	/// Environment variables, by name.
+	pub env: BTreeMap<String, EnvValue>,
+	/// Ports the container listens on.
+	pub ports: Vec<Port>,
+	/// What the container reserves; billing and quotas are computed from it.
+	pub resources: Resources,
+	/// Volumes mounted into the container.
+	pub mounts: Vec<Mount>,
+}
+
+/// The value of an environment variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvValue {
+	/// A literal value.
+	Value(String),
+	/// The value of `key` in the manifest's secret `secret`.
+	Secret {
+		/// Name of a secret in [`Manifest::secrets`].
+		secret: String,
+		/// A key of that secret's data.
+		key: String,
+	},
+}
+
+/// A port a container listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Port {
+	/// 1 to 65535.
+	pub port: u16,
+	/// Transport protocol.
+	pub protocol: Protocol,
+}
+
+/// Transport protocol of a port.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Protocol {
+	/// TCP, the default.
+	#[default]
+	Tcp,
+	/// UDP.
+	Udp,
+}
+
+impl Protocol {
+	/// `tcp` or `udp`, as written in manifests.
+	pub fn as_str(self) -> &'static str {
+		match self {
+			Protocol::Tcp => "tcp",
+			Protocol::Udp => "udp",
+		}
+	}
+}
+
+impl fmt::Display for Protocol {
+	fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+		f.write_str(self.as_str())
+	}
+}
+
+/// What one container requests. Requests are also the limits: a deal pays for what it reserves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resources {
+	/// CPU, more than 0.
+	pub cpu: Cpu,
+	/// Memory, more than 0.
+	pub memory: ByteSize,
+	/// Whole GPUs, 0 by default.
+	pub gpus: u32,
+}
+
+/// A volume mounted into a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+	/// Name of a volume in [`Manifest::volumes`].
+	pub volume: String,
+	/// Absolute path inside the container.
+	pub path: String,
+	/// Mount read-only; `false` by default.
+	pub read_only: bool,
+}
+
+/// A persistent volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+	/// Unique within the manifest, a DNS label.
+	pub name: String,
+	/// Capacity, more than 0.
+	pub size: ByteSize,
+}
+
+/// How many copies of the pod run. The deal reserves resources for `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replicas {
+	/// At least 1; defaults to 1.
+	pub min: u32,
+	/// At least `min`, at most [`MAX_REPLICAS`](crate::limits::MAX_REPLICAS); defaults to `min`.
+	pub max: u32,
+}
+
+impl Default for Replicas {
+	fn default() -> Self {
+		Replicas { min: 1, max: 1 }
+	}
+}
+
+/// A way the pod is reached from outside. The port must be a TCP port some container declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exposure {
+	/// HTTP(S) through the provider's ingress.
+	Http {
+		/// Host label; `None` uses the name registered for the deal (`register_name`).
+		host: Option<String>,
+		/// Container port the requests go to.
+		port: u16,
+	},
+	/// A raw TCP port.
+	Tcp {
+		/// Container port the connections go to.
+		port: u16,
+	},
+}
+
+impl Exposure {
+	/// The container port this exposure targets.
+	pub fn port(&self) -> u16 {
+		match self {
+			Exposure::Http { port, .. } | Exposure::Tcp { port } => *port,
+		}
+	}
+}
+
+/// A named set of secret values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Secret {
+	/// Unique within the manifest, a DNS label.
+	pub name: String,
+	/// Values by key; keys are `[-._a-zA-Z0-9]+`.
+	pub data: BTreeMap<String, SecretValue>,
+}
+
+/// A secret's value. `Debug` prints `<redacted>`, and there is no `Display`: reading it takes an
+/// explicit [`SecretValue::expose`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretValue(String);
+
+impl SecretValue {
+	/// Wraps a value.
+	pub fn new(value: impl Into<String>) -> Self {
+		SecretValue(value.into())
+	}
+
+	/// The value itself, to hand to the container runtime. Never log it.
+	pub fn expose(&self) -> &str {
+		&self.0
+	}
+}
+
+impl fmt::Debug for SecretValue {
+	fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+		f.write_str("<redacted>")
+	}
+}
+
+/// What a deal must reserve for a manifest, in the registry's units.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResourceTotals {
+	/// Millicores: the containers' sum times `replicas.max`.
+	pub cpu_millicores: u32,
+	/// MiB: the containers' sum (each rounded up to whole MiB) times `replicas.max`.
+	pub memory_mib: u32,
+	/// GiB: the volumes' sum, each rounded up to whole GiB (volumes are not per replica).
+	pub storage_gib: u32,
+	/// GPUs: the containers' sum times `replicas.max`.
+	pub gpus: u32,
+}
+
+impl Manifest {
+	/// What a deal for this manifest must reserve: each container's requests (memory rounded up
+	/// to whole MiB per container) summed over the pod and multiplied by `replicas.max`, plus
+	/// the volumes (rounded up to whole GiB each), which all replicas share.
+	///
+	/// Fails, rather than wrapping, if a total does not fit a `u32`; a parsed manifest never does.
+	pub fn resources(&self) -> Result<ResourceTotals, ResourceOverflow> {
+		let overflow = |resource| move || ResourceOverflow { resource };
+		let replicas = self.replicas.max;
+		let (mut cpu, mut memory, mut gpus) = (0u32, 0u32, 0u32);
+		for c in &self.containers {
+			let r = &c.resources;
+			cpu = cpu.checked_add(r.cpu.millis()).ok_or_else(overflow("cpu"))?;
+			let mib = u32::try_from(r.memory.mib_ceil()).map_err(|_| overflow("memory")())?;
+			memory = memory.checked_add(mib).ok_or_else(overflow("memory"))?;
+			gpus = gpus.checked_add(r.gpus).ok_or_else(overflow("gpus"))?;
+		}
+		let mut storage = 0u32;
+		for v in &self.volumes {
+			let gib = u32::try_from(v.size.gib_ceil()).map_err(|_| overflow("storage")())?;
+			storage = storage.checked_add(gib).ok_or_else(overflow("storage"))?;
+		}
+		Ok(ResourceTotals {
+			cpu_millicores: cpu.checked_mul(replicas).ok_or_else(overflow("cpu"))?,
+			memory_mib: memory.checked_mul(replicas).ok_or_else(overflow("memory"))?,
+			storage_gib: storage,
+			gpus: gpus.checked_mul(replicas).ok_or_else(overflow("gpus"))?,
+		})
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn secret_value_is_redacted() {
+		let secret = Secret {
+			name: "db".into(),
+			data: BTreeMap::from([("password".into(), SecretValue::new("hunter2"))]),
+		};
+		let debug = format!("{secret:?} {secret:#?}");
+		assert!(!debug.contains("hunter2"), "{debug}");
+		assert!(debug.contains("password") && debug.contains("<redacted>"), "{debug}");
+		assert_eq!(secret.data["password"].expose(), "hunter2");
+	}
+}

@@ -1,0 +1,190 @@
+//! Semantic rules and limits, on parsed manifests and on manifests built in code.
+
+use podchain_manifest::{
+	limits, ByteSize, Container, Cpu, Manifest, Replicas, ResourceOverflow, Resources, Volume,
+};
+
+/// One valid container, for building manifests in text.
+const CONTAINER: &str = "{name: c, image: busybox, resources: {cpu: 1, memory: 1Gi}}";
+
+fn problems(src: &str) -> Vec<String> {
+	match Manifest::parse(src) {
+		Ok(_) => Vec::new(),
+		Err(d) => d.items().iter().map(ToString::to_string).collect(),
+	}
+}
+
+fn web() -> Manifest {
+	Manifest::from_yaml(&format!("version: podchain/v1\ncontainers: [{CONTAINER}]\n")).unwrap()
+}
+
+#[test]
+fn validate_in_code_reports_paths_without_positions() {
+	let mut m = web();
+	assert_eq!(m.validate(), Ok(()));
+	m.replicas = Replicas { min: 0, max: 0 };
+	m.containers[0].ports.push(podchain_manifest::Port { port: 0, protocol: Default::default() });
+	let err = m.validate().unwrap_err();
+	assert!(err.items().iter().all(|d| d.pos.is_none()));
+	assert_eq!(
+		err.to_string(),
+		"containers[0].ports[0].port: must be an integer from 1 to 65535, found 0\n\
+		 replicas.min: must be at least 1"
+	);
+}
+
+#[test]
+fn count_limits() {
+	let many = vec![CONTAINER; limits::MAX_CONTAINERS + 1].join(", ");
+	let src = format!("version: podchain/v1\ncontainers: [{many}]\n");
+	let errs = problems(&src);
+	assert!(errs.contains(&"2:13: containers: too many containers: 17 (at most 16)".into()));
+	// The others are the duplicate names: every rule is still checked.
+	assert_eq!(errs.len(), 1 + limits::MAX_CONTAINERS);
+
+	let ok = format!("version: podchain/v1\ncontainers: [{CONTAINER}]\nreplicas: {{max: 100}}\n");
+	assert_eq!(problems(&ok), Vec::<String>::new());
+	let over = ok.replace("max: 100", "max: 101");
+	assert_eq!(problems(&over), ["3:17: replicas.max: must be at most 100"]);
+}
+
+#[test]
+fn resource_totals_that_overflow_are_refused() {
+	// 16 containers at the 4Ti per-container limit, 100 replicas: 6.7e9 MiB.
+	let big = (0..16)
+		.map(|i| format!("{{name: c{i}, image: busybox, resources: {{cpu: 1, memory: 4Ti}}}}"))
+		.collect::<Vec<_>>()
+		.join(", ");
+	let src = format!("version: podchain/v1\ncontainers: [{big}]\nreplicas: {{max: 100}}\n");
+	assert_eq!(
+		problems(&src),
+		["3:17: replicas.max: the deal's total memory does not fit the registry's units (u32); \
+		  lower replicas.max or the requests"]
+	);
+	// A manifest built in code is not checked until asked, so resources() checks itself.
+	let mut m = web();
+	m.containers[0].resources.cpu = Cpu::from_millis(u32::MAX);
+	m.replicas.max = 2;
+	assert_eq!(m.resources(), Err(ResourceOverflow { resource: "cpu" }));
+	m.replicas.max = 1;
+	m.containers.push(m.containers[0].clone());
+	assert_eq!(m.resources(), Err(ResourceOverflow { resource: "cpu" }));
+	let mut m = web();
+	m.volumes = vec![Volume { name: "v".into(), size: ByteSize::from_bytes(u64::MAX) }];
+	assert_eq!(m.resources(), Err(ResourceOverflow { resource: "storage" }));
+}
+
+#[test]
+fn resource_totals_round_up_per_container() {
+	let mut m = web();
+	let one = |cpu, memory| Container {
+		resources: Resources {
+			cpu: Cpu::from_millis(cpu),
+			memory: ByteSize::from_bytes(memory),
+			gpus: 1,
+		},
+		..m.containers[0].clone()
+	};
+	m.containers = vec![one(1, 1), one(999, (1 << 20) + 1)];
+	m.replicas = Replicas { min: 1, max: 3 };
+	m.volumes = vec![
+		Volume { name: "a".into(), size: ByteSize::from_bytes(1) },
+		Volume { name: "b".into(), size: ByteSize::from_bytes(1 << 30) },
+	];
+	let r = m.resources().unwrap();
+	assert_eq!((r.cpu_millicores, r.memory_mib, r.storage_gib, r.gpus), (3000, 9, 2, 6));
+}
+
+#[test]
+fn canonical_size_is_bounded() {
+	let mut m = web();
+	m.containers[0].args = vec!["x".repeat(limits::MAX_CANONICAL_BYTES)];
+	let err = m.validate().unwrap_err().to_string();
+	assert!(err.starts_with("the canonical manifest is 6"), "{err}");
+	assert!(err.ends_with("bytes, more than the limit of 65536"), "{err}");
+}
+
+#[test]
+fn names_references_and_duplicates() {
+	let src = r#"
+version: podchain/v1
+containers:
+  - name: c
+    image: busybox
+    args: ["a\0b"]
+    env: {X: {secret: s, key: k}}
+    resources: {cpu: 1, memory: 1Gi}
+    ports: [{port: 80}, {port: 80, protocol: udp}, {port: 53, protocol: udp}]
+    mounts:
+      - {volume: v, path: /data}
+      - {volume: v, path: /data}
+volumes:
+  - {name: v, size: 1Gi}
+  - {name: v, size: 0}
+expose:
+  - tcp: {port: 80}
+  - tcp: {port: 80}
+  - http: {host: a, port: 80}
+  - http: {host: a, port: 53}
+"#;
+	assert_eq!(
+		problems(src),
+		[
+			"6:12: containers[0].args[0]: an argument must not contain NUL characters",
+			"7:23: containers[0].env.X.secret: unknown secret \"s\" (none are declared)",
+			"12:27: containers[0].mounts[1].path: \"/data\" is already mounted at \
+			 containers[0].mounts[0].path",
+			"15:12: volumes[1].name: duplicate volume name \"v\" (also volumes[0].name)",
+			"15:21: volumes[1].size: must be more than 0",
+			"18:17: expose[1].tcp.port: TCP port 80 is already exposed by expose[0]",
+			"20:18: expose[3].http.host: host \"a\" is already exposed by expose[2]",
+			"20:27: expose[3].http.port: no container declares TCP port 53 (declared: 80)",
+		]
+	);
+}
+
+#[test]
+fn secrets_rules() {
+	let src = format!(
+		"version: podchain/v1\ncontainers: [{CONTAINER}]\nsecrets:\n  - name: s\n    data: \
+		 {{\"a/b\": x, ok: \"nul\\0here\"}}\n  - name: s\n    data: {{}}\n"
+	);
+	assert_eq!(
+		problems(&src),
+		[
+			"5:12: secrets[0].data[\"a/b\"]: \"a/b\" is not a valid secret key (letters, digits, \
+			 '-', '.' and '_')",
+			"5:22: secrets[0].data.ok: a secret value must not contain NUL characters",
+			"6:11: secrets[1].name: duplicate secret name \"s\" (also secrets[0].name)",
+		]
+	);
+}
+
+#[test]
+fn resource_limits_and_minimums() {
+	let src = "version: podchain/v1\ncontainers:\n  - {name: c, image: busybox, resources: {cpu: \
+	           256001m, memory: 4097Gi, gpus: 16}}\nvolumes: [{name: v, size: 65Ti}]\n";
+	assert_eq!(
+		problems(src),
+		[
+			"3:48: containers[0].resources.cpu: 256001m is more than the limit of 256 cores",
+			"3:65: containers[0].resources.memory: 4097Gi is more than the limit of 4Ti",
+			"4:27: volumes[0].size: 65Ti is more than the limit of 64Ti",
+		]
+	);
+}
+
+#[test]
+fn yaml_features_that_are_refused() {
+	let base = format!("version: podchain/v1\ncontainers: [{CONTAINER}]\n");
+	assert_eq!(
+		problems(&format!("{base}x: &a 1\n")),
+		["3:4: invalid YAML: YAML anchors (&name) are not supported in manifests"]
+	);
+	assert_eq!(
+		problems(&format!("{base}---\n{base}")),
+		["3:1: invalid YAML: only one YAML document is allowed"]
+	);
+	assert_eq!(problems("[]"), ["1:1: expected a mapping, found a list"]);
+	assert_eq!(problems("null"), ["1:1: expected a mapping, found nothing (null)"]);
+}

@@ -1,0 +1,31 @@
+//! podchain's peer-to-peer layer, shared by the provider agent and the publisher CLI.
+//!
+//! - [`identity`]: the node's ed25519 libp2p key, kept in a file.
+//! - [`seal`]: payloads encrypted to a provider's peer id, and the agent's encryption at rest.
+//! - [`auth`]: publisher (sr25519) signatures on requests, and replay protection.
+//! - [`protocol`]: the wire types of `/podchain/manifest/1` and `/podchain/logs/1`.
+//! - [`node`]: a libp2p node (TCP, Noise, Yamux) running those protocols on tokio behind a
+//!   clonable [`P2pHandle`].
+
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod error;
+pub mod identity;
+pub mod node;
+pub mod protocol;
+pub mod seal;
+
+pub use auth::PublisherSigner;
+pub use error::{AuthError, IdentityError, P2pError, SealError};
+pub use libp2p::{identity::Keypair, Multiaddr, PeerId};
+pub use node::{InboundLogs, InboundManifest, InboundRequest, P2pConfig, P2pHandle, P2pNode};
+pub use protocol::{
+	LogChunk, LogLine, LogsQuery, LogsRequest, LogsResponse, ManifestAck, ManifestRequest,
+	ManifestResponse, RejectReason,
+};
+pub use seal::{AtRestKey, OpeningKey, SealedPayload};
+
+/// Blake2b-256 as in Substrate: the hash a deal records for its manifest (one definition,
+/// the manifest crate's).
+pub use podchain_manifest::blake2_256;

@@ -1,0 +1,284 @@
+//! The Kubernetes objects of one deal, built from its manifest and its terms on chain.
+//!
+//! [`build`] turns a [`DealSpec`] into a [`DealObjects`]: everything a deal runs lives in its own
+//! namespace `podchain-deal-<id>`, and every object carries the deal and provider labels, the
+//! `app.kubernetes.io/managed-by: podchain-agent` label and the manifest hash annotation, so a
+//! backend can find, compare and prune a deal's objects by label alone.
+//!
+//! | object | name | what |
+//! | --- | --- | --- |
+//! | Namespace | `podchain-deal-<id>` | Pod Security `restricted` (enforce, warn, audit) |
+//! | ResourceQuota | `reserved` | the resources reserved on chain, pods `replicas.max + 1` |
+//! | LimitRange | `containers` | per-container default and max from the manifest |
+//! | NetworkPolicy | `isolate` | ingress from the namespace, the ingress controller, and to exposed TCP ports; egress to the namespace, non-deal namespaces and the internet, not the cloud metadata address |
+//! | Secret | `secret-<name>` | one per manifest secret |
+//! | PersistentVolumeClaim | `vol-<name>` | one per manifest volume, `ReadWriteOnce` |
+//! | Deployment | `app` | `replicas.min` pods, requests = limits, restricted security context |
+//! | Service | `http-<port>` / `tcp-<port>` | ClusterIP per HTTP port; NodePort (or LoadBalancer) per TCP port |
+//! | Ingress | `http` | the deal's registered host to its HTTP port |
+//!
+//! Kubernetes-specific consequences for publishers: containers run as a non-root user
+//! ([`BuildOptions::run_as_user`], 65534 by default) with no capabilities, because the
+//! `restricted` Pod Security level requires it, so images must work as non-root (listen on ports
+//! above 1023, write only where that user may). Replicas share `ReadWriteOnce` volumes, so a
+//! deal with volumes and several replicas has them scheduled on one node.
+
+use crate::DealId;
+use k8s_openapi::api::{
+	apps::v1::Deployment,
+	core::v1::{LimitRange, Namespace, PersistentVolumeClaim, ResourceQuota, Secret, Service},
+	networking::v1::{Ingress, NetworkPolicy},
+};
+use podchain_manifest::Manifest;
+
+mod names;
+mod network;
+mod policy;
+#[cfg(test)]
+pub(crate) mod tests;
+mod workload;
+
+pub use names::{
+	claim_name, http_service_name, manifest_hash_from_hex, manifest_hash_hex, namespace_name,
+	secret_name, tcp_service_name, DEPLOYMENT_NAME, INGRESS_NAME, LIMIT_RANGE_NAME,
+	MANAGED_BY_LABEL, NAMESPACE_PREFIX, NETWORK_POLICY_NAME, QUOTA_NAME,
+};
+
+/// Label carrying the deal id on every object of a deal.
+pub const DEAL_LABEL: &str = "podchain.io/deal-id";
+/// Label carrying the provider's account (SS58) on every object of a deal.
+pub const PROVIDER_LABEL: &str = "podchain.io/provider";
+/// Annotation carrying the hex blake2-256 of the manifest the objects were built from.
+pub const MANIFEST_HASH_ANNOTATION: &str = "podchain.io/manifest-hash";
+/// `app.kubernetes.io/managed-by` value, and the field manager of server-side apply.
+pub const MANAGER: &str = "podchain-agent";
+
+/// What a deal asks the cluster to run: its manifest and its terms on chain.
+#[derive(Clone, Debug)]
+pub struct DealSpec {
+	/// The deal.
+	pub deal: DealId,
+	/// The provider's account, SS58.
+	pub provider: String,
+	/// The publisher's account, SS58.
+	pub publisher: String,
+	/// The manifest, checked against the hash on chain.
+	pub manifest: Manifest,
+	/// blake2-256 of the manifest's canonical form (the deal's `manifest_hash`).
+	pub manifest_hash: [u8; 32],
+	/// Resources the deal reserved on chain: the namespace's quota.
+	pub reserved: Reserved,
+	/// Full HTTP host name for an HTTP exposure (the deal's registered name under the
+	/// provider's domain), if any.
+	pub http_host: Option<String>,
+}
+
+/// Resources reserved on chain, in the chain's units.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reserved {
+	/// CPU millicores.
+	pub cpu_millicores: u32,
+	/// Memory MiB.
+	pub memory_mib: u32,
+	/// Storage GiB.
+	pub storage_gib: u32,
+	/// GPUs.
+	pub gpus: u32,
+}
+
+/// One deal's objects. A backend applies the kinds it supports. `Debug` leaves out the objects
+/// themselves: secrets carry the tenant's values.
+#[derive(Clone)]
+pub struct DealObjects {
+	/// The deal.
+	pub deal: DealId,
+	/// blake2-256 of the manifest they were built from.
+	pub manifest_hash: [u8; 32],
+	/// The deal's namespace (`podchain-deal-<id>`), with Pod Security `restricted` labels.
+	pub namespace: Namespace,
+	/// Quota equal to the reserved resources.
+	pub quota: ResourceQuota,
+	/// Default and maximum container resources.
+	pub limit_range: LimitRange,
+	/// Traffic only from inside the namespace and from the ingress controller.
+	pub network_policy: NetworkPolicy,
+	/// The manifest's secrets.
+	pub secrets: Vec<Secret>,
+	/// One claim per manifest volume.
+	pub volumes: Vec<PersistentVolumeClaim>,
+	/// The pods.
+	pub deployment: Deployment,
+	/// Services for exposed ports.
+	pub services: Vec<Service>,
+	/// Ingress for an HTTP exposure with a host.
+	pub ingress: Option<Ingress>,
+}
+
+impl std::fmt::Debug for DealObjects {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		f.debug_struct("DealObjects")
+			.field("deal", &self.deal)
+			.field("manifest_hash", &manifest_hash_hex(&self.manifest_hash))
+			.field("secrets", &self.secrets.len())
+			.field("volumes", &self.volumes.len())
+			.field("services", &self.services.len())
+			.field("ingress", &self.ingress.is_some())
+			.finish_non_exhaustive()
+	}
+}
+
+/// Pods the quota allows beyond `replicas.max`: room for a pod that is still terminating while
+/// its replacement starts. CPU and memory get no such room (the quota is what the deal
+/// reserved), which is why rollouts replace pods one at a time instead of surging.
+pub const POD_SURGE: u32 = 1;
+
+/// How a TCP exposure is published.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TcpServiceType {
+	/// A port from the cluster's node port range on every node. Works on any cluster, bare
+	/// metal included, and costs nothing; the public port is allocated by the cluster and is
+	/// not the container port.
+	#[default]
+	NodePort,
+	/// An external load balancer per exposed port: needs a cloud provider or MetalLB, and each
+	/// one may cost the provider an address.
+	LoadBalancer,
+}
+
+impl TcpServiceType {
+	/// The Service `type`.
+	pub fn as_str(self) -> &'static str {
+		match self {
+			TcpServiceType::NodePort => "NodePort",
+			TcpServiceType::LoadBalancer => "LoadBalancer",
+		}
+	}
+}
+
+/// The provider's choices in building deals' objects. [`Default`] suits a cluster with
+/// ingress-nginx and the NVIDIA device plugin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuildOptions {
+	/// `ingressClassName` of HTTP ingresses.
+	pub ingress_class: String,
+	/// Namespace of the ingress controller, the only foreign namespace allowed to reach a
+	/// deal's pods.
+	pub ingress_namespace: String,
+	/// User (and group) the containers run as. The manifest has no user: Pod Security
+	/// `restricted` requires a non-root one.
+	pub run_as_user: i64,
+	/// Extended resource name of a GPU (`nvidia.com/gpu`); `None` on a cluster without GPUs,
+	/// where a manifest asking for one cannot be built.
+	pub gpu_resource: Option<String>,
+	/// StorageClass of the volumes; `None` uses the cluster's default class.
+	pub storage_class: Option<String>,
+	/// How TCP exposures are published.
+	pub tcp_service_type: TcpServiceType,
+	/// Addresses deals' pods may not reach (CIDRs), such as the cloud metadata service, whose
+	/// node credentials would otherwise be one request away.
+	pub egress_denied_cidrs: Vec<String>,
+}
+
+impl Default for BuildOptions {
+	fn default() -> Self {
+		BuildOptions {
+			ingress_class: "nginx".into(),
+			ingress_namespace: "ingress-nginx".into(),
+			run_as_user: 65534,
+			gpu_resource: Some("nvidia.com/gpu".into()),
+			storage_class: None,
+			tcp_service_type: TcpServiceType::NodePort,
+			egress_denied_cidrs: vec!["169.254.169.254/32".into()],
+		}
+	}
+}
+
+/// Why a deal's objects could not be built: something a valid manifest allows but this
+/// cluster or Kubernetes cannot run as asked.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+	/// A container asks for GPUs and [`BuildOptions::gpu_resource`] is `None`.
+	#[error("container {container} asks for GPUs and this cluster has no GPU resource configured")]
+	NoGpuResource {
+		/// The container.
+		container: String,
+	},
+	/// A value that must be a Kubernetes label value is not one.
+	#[error("{what} {value:?} is not a valid Kubernetes label value")]
+	InvalidLabelValue {
+		/// What the value is.
+		what: &'static str,
+		/// The value.
+		value: String,
+	},
+	/// The deal's HTTP host is not a DNS name.
+	#[error("HTTP host {0:?} is not a valid DNS name")]
+	InvalidHost(String),
+	/// Two HTTP exposures send the same host to different ports; an ingress rule has one
+	/// backend per path, and manifests have no paths.
+	#[error("HTTP host {host} is exposed on ports {first} and {second}; one host serves one port")]
+	ConflictingHttpPorts {
+		/// The host.
+		host: String,
+		/// One port.
+		first: u16,
+		/// Another port.
+		second: u16,
+	},
+	/// The manifest needs more than the deal reserved: its pods would never fit the quota.
+	#[error("the manifest needs {needed} {resource} but the deal reserved {reserved}")]
+	ExceedsReservation {
+		/// `cpu millicores`, `memory MiB`, `storage GiB` or `gpus`.
+		resource: &'static str,
+		/// What the manifest needs.
+		needed: u32,
+		/// What the deal reserved.
+		reserved: u32,
+	},
+	/// The manifest's resource totals overflow (a parsed manifest never does).
+	#[error("the manifest's {0} total overflows")]
+	Overflow(&'static str),
+}
+
+/// Builds a deal's objects. Deterministic: the same spec and options give the same objects,
+/// so applying them again changes nothing.
+///
+/// The Deployment runs `replicas.min` pods; the quota allows `replicas.max` (plus
+/// [`POD_SURGE`]), so the agent may scale within that range later by applying a different
+/// replica count.
+pub fn build(spec: &DealSpec, options: &BuildOptions) -> Result<DealObjects, BuildError> {
+	check_reservation(spec)?;
+	let common = names::Common::new(spec)?;
+	let http_route = network::http_route(spec)?;
+	Ok(DealObjects {
+		deal: spec.deal,
+		manifest_hash: spec.manifest_hash,
+		namespace: policy::namespace(&common),
+		quota: policy::quota(&common, spec, options),
+		limit_range: policy::limit_range(&common, &spec.manifest),
+		network_policy: policy::network_policy(&common, &spec.manifest, options),
+		secrets: workload::secrets(&common, &spec.manifest),
+		volumes: workload::claims(&common, &spec.manifest, options),
+		deployment: workload::deployment(&common, &spec.manifest, options)?,
+		services: network::services(&common, &spec.manifest, options),
+		ingress: network::ingress(&common, &http_route, options),
+	})
+}
+
+/// Refuses a manifest that cannot fit what the deal reserved: better a clear error now than
+/// pods the quota turns away.
+fn check_reservation(spec: &DealSpec) -> Result<(), BuildError> {
+	let needed = spec.manifest.resources().map_err(|e| BuildError::Overflow(e.resource))?;
+	let reserved = &spec.reserved;
+	for (resource, needed, reserved) in [
+		("cpu millicores", needed.cpu_millicores, reserved.cpu_millicores),
+		("memory MiB", needed.memory_mib, reserved.memory_mib),
+		("storage GiB", needed.storage_gib, reserved.storage_gib),
+		("gpus", needed.gpus, reserved.gpus),
+	] {
+		if needed > reserved {
+			return Err(BuildError::ExceedsReservation { resource, needed, reserved });
+		}
+	}
+	Ok(())
+}

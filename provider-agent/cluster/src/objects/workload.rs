@@ -1,0 +1,259 @@
+//! What the deal runs: its secrets, volumes and the Deployment of its pods.
+
+use super::{
+	names::{claim_name, secret_name, Common},
+	policy::{bytes, quantity},
+	BuildError, BuildOptions, DEPLOYMENT_NAME,
+};
+use k8s_openapi::{
+	api::{
+		apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment},
+		core::v1::{
+			Affinity, Capabilities, Container, ContainerPort, EnvVar, EnvVarSource,
+			PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource,
+			PodAffinity, PodAffinityTerm, PodSecurityContext, PodSpec, PodTemplateSpec,
+			ResourceRequirements, SeccompProfile, Secret, SecretKeySelector, SecurityContext,
+			Volume, VolumeMount, VolumeResourceRequirements,
+		},
+	},
+	apimachinery::pkg::{
+		apis::meta::v1::{LabelSelector, ObjectMeta},
+		util::intstr::IntOrString,
+	},
+	ByteString,
+};
+use podchain_manifest::{Container as ManifestContainer, EnvValue, Manifest, Protocol};
+use std::collections::BTreeMap;
+
+/// One Secret per manifest secret. Written as `data` rather than `stringData`: the API server
+/// folds `stringData` into `data` on write, so with server-side apply a key removed from the
+/// manifest would linger in `data`; owning `data` itself lets apply remove it.
+pub(super) fn secrets(common: &Common, manifest: &Manifest) -> Vec<Secret> {
+	manifest
+		.secrets
+		.iter()
+		.map(|secret| Secret {
+			metadata: common.meta(&secret_name(&secret.name)),
+			type_: Some("Opaque".into()),
+			data: Some(
+				secret
+					.data
+					.iter()
+					.map(|(key, value)| {
+						(key.clone(), ByteString(value.expose().as_bytes().to_vec()))
+					})
+					.collect(),
+			),
+			..Secret::default()
+		})
+		.collect()
+}
+
+/// One `ReadWriteOnce` claim per manifest volume, of the manifest's exact size.
+pub(super) fn claims(
+	common: &Common,
+	manifest: &Manifest,
+	options: &BuildOptions,
+) -> Vec<PersistentVolumeClaim> {
+	manifest
+		.volumes
+		.iter()
+		.map(|volume| PersistentVolumeClaim {
+			metadata: common.meta(&claim_name(&volume.name)),
+			spec: Some(PersistentVolumeClaimSpec {
+				access_modes: Some(vec!["ReadWriteOnce".into()]),
+				storage_class_name: options.storage_class.clone(),
+				resources: Some(VolumeResourceRequirements {
+					requests: Some(BTreeMap::from([("storage".to_owned(), bytes(volume.size))])),
+					limits: None,
+				}),
+				..PersistentVolumeClaimSpec::default()
+			}),
+			..PersistentVolumeClaim::default()
+		})
+		.collect()
+}
+
+/// The Deployment: `replicas.min` pods of the manifest's containers.
+///
+/// Rollouts replace one pod at a time without surging (`maxSurge: 0`), since the quota leaves
+/// no CPU or memory for an extra pod, and a surging pod on another node could not attach the
+/// `ReadWriteOnce` volumes anyway. The pod template carries the manifest hash, so a new
+/// manifest rolls the pods even when only a secret changed.
+pub(super) fn deployment(
+	common: &Common,
+	manifest: &Manifest,
+	options: &BuildOptions,
+) -> Result<Deployment, BuildError> {
+	let containers =
+		manifest.containers.iter().map(|c| container(c, options)).collect::<Result<Vec<_>, _>>()?;
+	let volumes: Vec<Volume> = manifest
+		.volumes
+		.iter()
+		.map(|v| Volume {
+			name: v.name.clone(),
+			persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+				claim_name: claim_name(&v.name),
+				read_only: None,
+			}),
+			..Volume::default()
+		})
+		.collect();
+	let user = options.run_as_user;
+	let pod = PodSpec {
+		containers,
+		volumes: (!volumes.is_empty()).then_some(volumes),
+		affinity: colocate(common, manifest),
+		automount_service_account_token: Some(false),
+		// Service environment variables would leak the namespace's services into every
+		// container and can collide with the manifest's own variables.
+		enable_service_links: Some(false),
+		security_context: Some(PodSecurityContext {
+			run_as_non_root: Some(true),
+			run_as_user: Some(user),
+			run_as_group: Some(user),
+			fs_group: Some(user),
+			seccomp_profile: Some(SeccompProfile {
+				type_: "RuntimeDefault".into(),
+				localhost_profile: None,
+			}),
+			..PodSecurityContext::default()
+		}),
+		..PodSpec::default()
+	};
+	Ok(Deployment {
+		metadata: common.meta(DEPLOYMENT_NAME),
+		spec: Some(DeploymentSpec {
+			replicas: Some(i32::try_from(manifest.replicas.min).unwrap_or(i32::MAX)),
+			revision_history_limit: Some(2),
+			selector: LabelSelector {
+				match_labels: Some(common.selector.clone()),
+				..LabelSelector::default()
+			},
+			strategy: Some(DeploymentStrategy {
+				type_: Some("RollingUpdate".into()),
+				rolling_update: Some(RollingUpdateDeployment {
+					max_surge: Some(IntOrString::Int(0)),
+					max_unavailable: Some(IntOrString::Int(1)),
+				}),
+			}),
+			template: PodTemplateSpec {
+				metadata: Some(ObjectMeta {
+					labels: Some(common.labels.clone()),
+					annotations: Some(common.annotations.clone()),
+					..ObjectMeta::default()
+				}),
+				spec: Some(pod),
+			},
+			..DeploymentSpec::default()
+		}),
+		..Deployment::default()
+	})
+}
+
+/// Replicas sharing `ReadWriteOnce` volumes must run on one node: a pod affinity to the deal's
+/// own pods by node. (The first pod matches its own selector, so it can start anywhere.)
+fn colocate(common: &Common, manifest: &Manifest) -> Option<Affinity> {
+	if manifest.volumes.is_empty() || manifest.replicas.max < 2 {
+		return None;
+	}
+	Some(Affinity {
+		pod_affinity: Some(PodAffinity {
+			required_during_scheduling_ignored_during_execution: Some(vec![PodAffinityTerm {
+				label_selector: Some(LabelSelector {
+					match_labels: Some(common.selector.clone()),
+					..LabelSelector::default()
+				}),
+				topology_key: "kubernetes.io/hostname".into(),
+				..PodAffinityTerm::default()
+			}]),
+			..PodAffinity::default()
+		}),
+		..Affinity::default()
+	})
+}
+
+/// One container: requests equal to limits, exactly the manifest's quantities.
+fn container(c: &ManifestContainer, options: &BuildOptions) -> Result<Container, BuildError> {
+	let mut resources = BTreeMap::from([
+		("cpu".to_owned(), quantity(c.resources.cpu.to_string())),
+		("memory".to_owned(), bytes(c.resources.memory)),
+	]);
+	if c.resources.gpus > 0 {
+		let gpu = options
+			.gpu_resource
+			.as_ref()
+			.ok_or_else(|| BuildError::NoGpuResource { container: c.name.clone() })?;
+		resources.insert(gpu.clone(), quantity(c.resources.gpus.to_string()));
+	}
+	let env: Vec<EnvVar> = c.env.iter().map(|(name, value)| env_var(name, value)).collect();
+	let ports: Vec<ContainerPort> = c
+		.ports
+		.iter()
+		.map(|p| ContainerPort {
+			container_port: i32::from(p.port),
+			protocol: Some(
+				match p.protocol {
+					Protocol::Tcp => "TCP",
+					Protocol::Udp => "UDP",
+				}
+				.into(),
+			),
+			..ContainerPort::default()
+		})
+		.collect();
+	let mounts: Vec<VolumeMount> = c
+		.mounts
+		.iter()
+		.map(|m| VolumeMount {
+			name: m.volume.clone(),
+			mount_path: m.path.clone(),
+			read_only: m.read_only.then_some(true),
+			..VolumeMount::default()
+		})
+		.collect();
+	let some = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+	Ok(Container {
+		name: c.name.clone(),
+		image: Some(c.image.clone()),
+		command: some(&c.command),
+		args: some(&c.args),
+		env: (!env.is_empty()).then_some(env),
+		ports: (!ports.is_empty()).then_some(ports),
+		volume_mounts: (!mounts.is_empty()).then_some(mounts),
+		resources: Some(ResourceRequirements {
+			requests: Some(resources.clone()),
+			limits: Some(resources),
+			..ResourceRequirements::default()
+		}),
+		security_context: Some(SecurityContext {
+			allow_privilege_escalation: Some(false),
+			capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), add: None }),
+			..SecurityContext::default()
+		}),
+		// A crashing container's last log lines become its termination message, which the
+		// status of a failed deal reports.
+		termination_message_policy: Some("FallbackToLogsOnError".into()),
+		..Container::default()
+	})
+}
+
+fn env_var(name: &str, value: &EnvValue) -> EnvVar {
+	match value {
+		EnvValue::Value(value) => {
+			EnvVar { name: name.into(), value: Some(value.clone()), value_from: None }
+		}
+		EnvValue::Secret { secret, key } => EnvVar {
+			name: name.into(),
+			value: None,
+			value_from: Some(EnvVarSource {
+				secret_key_ref: Some(SecretKeySelector {
+					name: secret_name(secret),
+					key: key.clone(),
+					optional: None,
+				}),
+				..EnvVarSource::default()
+			}),
+		},
+	}
+}

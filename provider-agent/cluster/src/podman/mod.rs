@@ -1,0 +1,231 @@
+//! # podman backend
+//!
+//! Runs deals on one machine with podman 4.3's REST API: the agent starts its own
+//! `podman system service` on a project configuration ([`PodmanBackend::start`]), and plays each
+//! deal's objects with `play/kube`, rendered for podman (see `render.rs` for the rules: host
+//! networking, secrets inlined, volume names prefixed with the deal, Kubernetes-only kinds
+//! left out). Real containers, real limits: podman applies `limits.cpu` and `limits.memory`.
+//!
+//! ## Design
+//!
+//! - **Identity.** A deal's pods are `podchain-deal-<deal>-pod-<i>`, labelled with the deal,
+//!   the manager, the replica count and the manifest hash; its volumes are `d<deal>-<name>`.
+//!   Every question ("what runs?", "is it up?") is a listing by label.
+//! - **Idempotent apply.** `play/kube` is not idempotent (a second play fails with "already
+//!   exists"), so [`Backend::apply`] compares first: pods with the same hash that are up are left
+//!   alone; otherwise the deal's pods (not its volumes: data survives a manifest update) are
+//!   removed and the deal played again, without the claims whose volumes exist.
+//! - **Tenants outlive the agent.** Pods' parent is conmon, not the service: stopping the
+//!   service ([`PodmanBackend::shutdown`], or dropping the backend) leaves them running, and a
+//!   new service on the same state directory finds them.
+//! - **Errors.** No socket, no connection, a timeout or a 5xx: [`ClusterError::Unavailable`].
+//!   A 4xx, a container podman could not start, or objects podman cannot run faithfully:
+//!   [`ClusterError::Refused`]. An answer that does not parse: [`ClusterError::Other`].
+//!
+//! ## Limits (podman 4.3.1)
+//!
+//! - Egress is 0: host-network pods have no interface of their own to count.
+//! - `resources.requests.storage` is not enforced (no quota on ext4); storage is measured.
+//! - Log times have second precision (see `logs.rs`).
+//! - A failed play leaves what it made (a pod in `Created`): [`Backend::status`] reports it as
+//!   failed, and the next apply or remove clears it.
+
+mod api;
+mod calls;
+mod logs;
+mod model;
+mod render;
+mod service;
+mod state;
+mod stats;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use hyper::{Method, StatusCode};
+
+pub use service::{PodmanOptions, PodmanPaths};
+
+use self::{
+	api::{encode, label_filter, Api, LIBPOD},
+	model::{DiskUsage, Pod, Secret},
+	service::Service,
+};
+use crate::{
+	objects::{MANAGED_BY_LABEL, MANAGER},
+	Backend, ClusterError, DealId, DealObjects, DealStatus, Deployed, LogLine, Sample,
+};
+
+/// Label carrying the number of pods of the deal (podman keeps no Deployment object).
+pub(crate) const REPLICAS_LABEL: &str = "podchain.io/replicas";
+
+/// Name of a deal's Deployment; its pods are `<name>-pod-<i>`.
+pub(crate) fn deployment_name(deal: DealId) -> String {
+	format!("podchain-deal-{deal}")
+}
+
+/// Prefix of a deal's volume names (the dash keeps deal 4 from matching deal 42's).
+pub(crate) fn volume_prefix(deal: DealId) -> String {
+	format!("d{deal}-")
+}
+
+/// A [`Backend`] running deals with podman on this machine.
+#[derive(Debug)]
+pub struct PodmanBackend {
+	api: Api,
+	paths: Option<PodmanPaths>,
+	service: tokio::sync::Mutex<Option<Service>>,
+}
+
+impl PodmanBackend {
+	/// Writes the project configuration into `options.state_dir`, starts `podman system
+	/// service` on `<state_dir>/podman.sock` and waits until it answers. If a service already
+	/// answers there (left by a previous agent), it is used instead.
+	#[tracing::instrument(skip_all, fields(state_dir = %options.state_dir.display()))]
+	pub async fn start(options: PodmanOptions) -> Result<Self, ClusterError> {
+		let paths = service::configure(&options).await?;
+		let api = Api::new(paths.socket.clone());
+		let service = Service::start(&options, &paths, &api).await?;
+		Ok(PodmanBackend { api, paths: Some(paths), service: tokio::sync::Mutex::new(service) })
+	}
+
+	/// Uses a podman service already listening on `socket`.
+	#[tracing::instrument(skip_all, fields(socket = %socket.as_ref().display()))]
+	pub async fn connect(socket: impl AsRef<Path>) -> Result<Self, ClusterError> {
+		let api = Api::new(socket.as_ref().to_path_buf());
+		api.ping().await?;
+		Ok(PodmanBackend { api, paths: None, service: tokio::sync::Mutex::new(None) })
+	}
+
+	/// The configuration files and socket, if this backend configured the service.
+	pub fn paths(&self) -> Option<&PodmanPaths> {
+		self.paths.as_ref()
+	}
+
+	/// The socket of the service.
+	pub fn socket(&self) -> &Path {
+		self.api.socket()
+	}
+
+	/// Stops the service this backend started (SIGTERM); the deals' pods keep running. Calls
+	/// fail with [`ClusterError::Unavailable`] afterwards.
+	#[tracing::instrument(skip_all)]
+	pub async fn shutdown(&self) {
+		if let Some(service) = self.service.lock().await.take() {
+			service.stop().await;
+		}
+	}
+}
+
+#[async_trait]
+impl Backend for PodmanBackend {
+	#[tracing::instrument(skip_all, fields(deal = objects.deal))]
+	async fn apply(&self, objects: &DealObjects) -> Result<(), ClusterError> {
+		let rendered = render::render(objects)?;
+		let pods = self.pods(objects.deal).await?;
+		if state::is_current(&pods, &rendered) {
+			tracing::debug!("already running");
+			return Ok(());
+		}
+		if !pods.is_empty() {
+			tracing::info!(pods = pods.len(), "replacing the deal's pods");
+			self.remove_pods(&pods).await?;
+		}
+		self.play(&rendered).await?;
+		tracing::info!(replicas = rendered.replicas, hash = %rendered.hash, "deal played");
+		Ok(())
+	}
+
+	#[tracing::instrument(skip(self))]
+	async fn remove(&self, deal: DealId) -> Result<(), ClusterError> {
+		self.remove_pods(&self.pods(deal).await?).await?;
+		for volume in self.volumes(deal).await? {
+			let path = format!("{LIBPOD}/volumes/{}?force=true", encode(&volume));
+			self.delete(path, "delete volume").await?;
+		}
+		// The backend creates no podman secrets (see render.rs); any named for the deal are
+		// left over from elsewhere and go with it.
+		let secrets: Vec<Secret> =
+			self.api.get(&format!("{LIBPOD}/secrets/json"), "list secrets").await?;
+		let prefix = volume_prefix(deal);
+		for secret in secrets.iter().filter(|s| s.spec.name.starts_with(&prefix)) {
+			let path = format!("{LIBPOD}/secrets/{}", encode(&secret.spec.name));
+			self.delete(path, "delete secret").await?;
+		}
+		Ok(())
+	}
+
+	#[tracing::instrument(skip(self))]
+	async fn deployed(&self) -> Result<Vec<Deployed>, ClusterError> {
+		let filter = label_filter(&[format!("{MANAGED_BY_LABEL}={MANAGER}")]);
+		let pods: Vec<Pod> =
+			self.api.get(&format!("{LIBPOD}/pods/json?{filter}"), "list pods").await?;
+		Ok(state::deployed(&pods))
+	}
+
+	#[tracing::instrument(skip(self))]
+	async fn status(&self, deal: DealId) -> Result<DealStatus, ClusterError> {
+		let pods = self.pods(deal).await?;
+		if pods.is_empty() {
+			return Ok(DealStatus::Absent);
+		}
+		Ok(state::status(&pods, &self.containers(deal, true).await?))
+	}
+
+	#[tracing::instrument(skip(self))]
+	async fn sample(&self, deal: DealId) -> Result<Vec<(String, Sample)>, ClusterError> {
+		let containers = self.containers(deal, false).await?;
+		let Some(first) = containers.first() else { return Ok(Vec::new()) };
+		let stats = self.stats(&containers).await?;
+		let df: DiskUsage = self.api.get(&format!("{LIBPOD}/system/df"), "disk usage").await?;
+		let storage = stats::storage(&df, &volume_prefix(deal), &first.id);
+		Ok(stats::samples(&containers, &stats, &storage))
+	}
+
+	#[tracing::instrument(skip(self))]
+	async fn logs(
+		&self,
+		deal: DealId,
+		since_ms: u64,
+		max_lines: u32,
+	) -> Result<Vec<LogLine>, ClusterError> {
+		let max = usize::try_from(max_lines).unwrap_or(usize::MAX);
+		let mut lines = Vec::new();
+		if max == 0 {
+			return Ok(lines);
+		}
+		for container in self.containers(deal, true).await? {
+			let path = format!(
+				"{LIBPOD}/containers/{}/logs?stdout=true&stderr=true&timestamps=true&since={}",
+				encode(&container.id),
+				logs::since_param(since_ms)
+			);
+			let response = self.api.open(Method::GET, &path, None).await?;
+			match response.status() {
+				s if s.is_success() => {}
+				StatusCode::NOT_FOUND => continue, // Removed since it was listed.
+				s => {
+					let text =
+						format!("logs of {}: podman answered {}", container.key(), s.as_u16());
+					return Err(if s.is_server_error() {
+						ClusterError::Unavailable(text)
+					} else {
+						ClusterError::Refused(text)
+					});
+				}
+			}
+			let decoder = logs::Decoder::new(container.key());
+			let read = logs::read(response.into_body(), decoder, max);
+			let read = tokio::time::timeout(api::TIMEOUT, read).await.map_err(|_| {
+				ClusterError::Unavailable(format!("logs of {}: podman stalled", container.key()))
+			})?;
+			lines.extend(read?);
+		}
+		// Stable: lines of one container within the same second keep their order.
+		lines.sort_by_key(|l| l.timestamp_ms);
+		lines.truncate(max);
+		Ok(lines)
+	}
+}

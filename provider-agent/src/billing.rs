@@ -1,0 +1,123 @@
+//! Turning a deal's metered usage into a usage report the chain accepts.
+//!
+//! The chain refuses a report whose usage exceeds the reserved resources over its period, and
+//! refuses a period that does not start where the last one ended. So a line covers
+//! `[settled_until, billable_until)` exactly, and its usage is capped at what the chain allows:
+//! sampling jitter can make a busy container look a little busier than its limit, and that
+//! excess is dropped rather than carried into the next period.
+
+use crate::{metering::Usage, store::ReportLine};
+
+/// Resources a deal reserved, in the chain's units.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reserved {
+	/// CPU millicores.
+	pub cpu_millicores: u32,
+	/// Memory MiB.
+	pub memory_mib: u32,
+	/// Storage GiB.
+	pub storage_gib: u32,
+}
+
+/// The chain's rules for usage reports, read from its constants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReportRules {
+	/// Milliseconds per block (the chain bills `blocks x this / 1000` seconds).
+	pub block_millis: u64,
+	/// Most egress a report may claim per second.
+	pub max_egress_bytes_per_second: u64,
+}
+
+/// Where a deal's billing stands on chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Billable {
+	/// The deal.
+	pub deal: u64,
+	/// Billing is settled up to this block; the next period starts here.
+	pub settled_until: u32,
+	/// The last block a report may reach now (the finalized block for a running deal, the
+	/// close for a closing one).
+	pub until: u32,
+	/// Reserved resources.
+	pub reserved: Reserved,
+}
+
+/// The report line for `billable` given the usage measured since the last report, or `None`
+/// when there is no period to report yet.
+pub fn report_line(
+	billable: &Billable,
+	measured: Usage,
+	rules: &ReportRules,
+) -> Option<ReportLine> {
+	if billable.until <= billable.settled_until {
+		return None;
+	}
+	let blocks = u64::from(billable.until - billable.settled_until);
+	let seconds = blocks.saturating_mul(rules.block_millis) / 1000;
+	let cap = |reserved: u32| u64::from(reserved).saturating_mul(seconds);
+	let r = &billable.reserved;
+	let usage = Usage {
+		cpu_millicore_seconds: measured.cpu_millicore_seconds.min(cap(r.cpu_millicores)),
+		memory_mib_seconds: measured.memory_mib_seconds.min(cap(r.memory_mib)),
+		storage_gib_seconds: measured.storage_gib_seconds.min(cap(r.storage_gib)),
+		egress_bytes: measured
+			.egress_bytes
+			.min(rules.max_egress_bytes_per_second.saturating_mul(seconds)),
+	};
+	Some(ReportLine {
+		deal: billable.deal,
+		period_start: billable.settled_until,
+		period_end: billable.until,
+		usage,
+		measured,
+	})
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	const RULES: ReportRules = ReportRules { block_millis: 6000, max_egress_bytes_per_second: 100 };
+
+	fn billable(settled_until: u32, until: u32) -> Billable {
+		Billable {
+			deal: 3,
+			settled_until,
+			until,
+			reserved: Reserved { cpu_millicores: 500, memory_mib: 64, storage_gib: 1 },
+		}
+	}
+
+	#[test]
+	fn a_line_covers_the_unsettled_blocks() {
+		let measured =
+			Usage { cpu_millicore_seconds: 1_000, egress_bytes: 10, ..Default::default() };
+		let line = report_line(&billable(10, 20), measured, &RULES).unwrap();
+		assert_eq!((line.period_start, line.period_end), (10, 20));
+		assert_eq!(line.usage, measured);
+		assert_eq!(line.measured, measured);
+	}
+
+	#[test]
+	fn usage_is_capped_at_what_the_chain_allows() {
+		// 10 blocks of 6 s: 60 s x 500 millicores = 30,000; 60 s x 100 B/s = 6,000 B.
+		let measured = Usage {
+			cpu_millicore_seconds: 31_000,
+			memory_mib_seconds: 64 * 60 + 5,
+			storage_gib_seconds: 60,
+			egress_bytes: 7_000,
+		};
+		let line = report_line(&billable(10, 20), measured, &RULES).unwrap();
+		assert_eq!(line.usage.cpu_millicore_seconds, 30_000);
+		assert_eq!(line.usage.memory_mib_seconds, 64 * 60);
+		assert_eq!(line.usage.storage_gib_seconds, 60);
+		assert_eq!(line.usage.egress_bytes, 6_000);
+		assert_eq!(line.measured, measured, "the excess is dropped when the line commits");
+	}
+
+	#[test]
+	fn nothing_to_report_without_a_period() {
+		assert_eq!(report_line(&billable(20, 20), Usage::default(), &RULES), None);
+		assert_eq!(report_line(&billable(21, 20), Usage::default(), &RULES), None);
+	}
+}

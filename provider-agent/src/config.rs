@@ -1,0 +1,259 @@
+//! The agent's settings, from a TOML file, the environment and flags (flags win, then the
+//! environment, then the file, then defaults).
+
+use clap::{Parser, ValueEnum};
+use serde::Deserialize;
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+/// Where the agent runs pods.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+	/// podman on this machine, through its REST API (`podman system service`).
+	Podman,
+	/// A Kubernetes cluster, from a kubeconfig or in-cluster credentials.
+	Kubernetes,
+}
+
+/// podchain-agent: runs a provider's deals from podchain on Kubernetes or podman.
+///
+/// Every option can also be set in the TOML file given by `--config` (same names, with `_`
+/// for `-`) or in the environment (`PODCHAIN_AGENT_` and the name in capitals). Flags win over
+/// the environment, which wins over the file.
+#[derive(Debug, Default, Parser)]
+#[command(name = "podchain-agent", version, about, long_about)]
+pub struct Flags {
+	/// TOML file with settings.
+	#[arg(long, env = "PODCHAIN_AGENT_CONFIG")]
+	pub config: Option<PathBuf>,
+	/// WebSocket RPC URL of a podchain node [default: ws://127.0.0.1:9944].
+	#[arg(long, env = "PODCHAIN_AGENT_RPC_URL")]
+	pub rpc_url: Option<String>,
+	/// File holding the provider account's secret URI or mnemonic (mode 600).
+	#[arg(long, env = "PODCHAIN_AGENT_KEY_FILE")]
+	pub key_file: Option<PathBuf>,
+	/// Where pods run [default: podman].
+	#[arg(long, env = "PODCHAIN_AGENT_BACKEND")]
+	pub backend: Option<Backend>,
+	/// podman's API socket [default: <data-dir>/podman.sock, served by the agent's own
+	/// `podman system service`].
+	#[arg(long, env = "PODCHAIN_AGENT_PODMAN_SOCKET")]
+	pub podman_socket: Option<PathBuf>,
+	/// kubeconfig file [default: $KUBECONFIG, ~/.kube/config, or in-cluster credentials].
+	#[arg(long, env = "PODCHAIN_AGENT_KUBECONFIG")]
+	pub kubeconfig: Option<PathBuf>,
+	/// libp2p listen address for manifests and logs [default: /ip4/127.0.0.1/tcp/30555].
+	#[arg(long, env = "PODCHAIN_AGENT_P2P_LISTEN")]
+	pub p2p_listen: Option<String>,
+	/// Address of `/healthz` and `/metrics` [default: 127.0.0.1:9655].
+	#[arg(long, env = "PODCHAIN_AGENT_HTTP_LISTEN")]
+	pub http_listen: Option<SocketAddr>,
+	/// Directory for the agent's state: p2p identity, manifests, usage [default:
+	/// ./podchain-agent-data].
+	#[arg(long, env = "PODCHAIN_AGENT_DATA_DIR")]
+	pub data_dir: Option<PathBuf>,
+	/// Seconds between usage samples [default: 5].
+	#[arg(long, env = "PODCHAIN_AGENT_SAMPLE_SECONDS")]
+	pub sample_seconds: Option<u64>,
+	/// Blocks between usage reports on chain [default: 10].
+	#[arg(long, env = "PODCHAIN_AGENT_REPORT_EVERY_BLOCKS")]
+	pub report_every_blocks: Option<u32>,
+	/// Blocks after acceptance to wait for a valid manifest before closing the deal with
+	/// reason `ManifestTimeout` [default: 100].
+	#[arg(long, env = "PODCHAIN_AGENT_MANIFEST_TIMEOUT_BLOCKS")]
+	pub manifest_timeout_blocks: Option<u32>,
+	/// Accept pending deals that fit automatically [default: true].
+	#[arg(long, env = "PODCHAIN_AGENT_AUTO_ACCEPT")]
+	pub auto_accept: Option<bool>,
+}
+
+/// The same settings as read from a TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+	rpc_url: Option<String>,
+	key_file: Option<PathBuf>,
+	backend: Option<Backend>,
+	podman_socket: Option<PathBuf>,
+	kubeconfig: Option<PathBuf>,
+	p2p_listen: Option<String>,
+	http_listen: Option<SocketAddr>,
+	data_dir: Option<PathBuf>,
+	sample_seconds: Option<u64>,
+	report_every_blocks: Option<u32>,
+	manifest_timeout_blocks: Option<u32>,
+	auto_accept: Option<bool>,
+}
+
+/// The agent's resolved settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+	/// WebSocket RPC URL of a podchain node.
+	pub rpc_url: String,
+	/// File with the provider's secret; `None` reads `PODCHAIN_AGENT_KEY` instead.
+	pub key_file: Option<PathBuf>,
+	/// Where pods run.
+	pub backend: Backend,
+	/// podman's API socket; `None` starts the agent's own service.
+	pub podman_socket: Option<PathBuf>,
+	/// kubeconfig file; `None` uses the usual lookup.
+	pub kubeconfig: Option<PathBuf>,
+	/// libp2p listen address.
+	pub p2p_listen: String,
+	/// Address of `/healthz` and `/metrics`.
+	pub http_listen: SocketAddr,
+	/// State directory.
+	pub data_dir: PathBuf,
+	/// Interval between usage samples.
+	pub sample_interval: Duration,
+	/// Blocks between usage reports.
+	pub report_every_blocks: u32,
+	/// Blocks to wait for a manifest after acceptance.
+	pub manifest_timeout_blocks: u32,
+	/// Accept pending deals that fit automatically.
+	pub auto_accept: bool,
+}
+
+/// Settings that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+	/// The settings file could not be read.
+	#[error("cannot read settings file {path}: {source}")]
+	Read {
+		/// The file.
+		path: String,
+		/// What went wrong.
+		#[source]
+		source: std::io::Error,
+	},
+	/// The settings file is not valid TOML or has unknown or mistyped settings.
+	#[error("settings file {path}: {message}")]
+	Parse {
+		/// The file.
+		path: String,
+		/// The parser's message, with line and column.
+		message: String,
+	},
+	/// A setting is out of range.
+	#[error("{0}")]
+	Invalid(String),
+}
+
+impl Config {
+	/// Resolves `flags` (which already carry the environment) over the settings file they name.
+	pub fn resolve(flags: Flags) -> Result<Self, ConfigError> {
+		let file = match &flags.config {
+			Some(path) => {
+				let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+					path: path.display().to_string(),
+					source,
+				})?;
+				toml::from_str::<FileSettings>(&text).map_err(|e| ConfigError::Parse {
+					path: path.display().to_string(),
+					message: e.to_string(),
+				})?
+			}
+			None => FileSettings::default(),
+		};
+		let config = Config {
+			rpc_url: flags.rpc_url.or(file.rpc_url).unwrap_or_else(|| "ws://127.0.0.1:9944".into()),
+			key_file: flags.key_file.or(file.key_file),
+			backend: flags.backend.or(file.backend).unwrap_or(Backend::Podman),
+			podman_socket: flags.podman_socket.or(file.podman_socket),
+			kubeconfig: flags.kubeconfig.or(file.kubeconfig),
+			p2p_listen: flags
+				.p2p_listen
+				.or(file.p2p_listen)
+				.unwrap_or_else(|| "/ip4/127.0.0.1/tcp/30555".into()),
+			http_listen: flags
+				.http_listen
+				.or(file.http_listen)
+				.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9655))),
+			data_dir: flags
+				.data_dir
+				.or(file.data_dir)
+				.unwrap_or_else(|| PathBuf::from("podchain-agent-data")),
+			sample_interval: Duration::from_secs(
+				flags.sample_seconds.or(file.sample_seconds).unwrap_or(5),
+			),
+			report_every_blocks: flags
+				.report_every_blocks
+				.or(file.report_every_blocks)
+				.unwrap_or(10),
+			manifest_timeout_blocks: flags
+				.manifest_timeout_blocks
+				.or(file.manifest_timeout_blocks)
+				.unwrap_or(100),
+			auto_accept: flags.auto_accept.or(file.auto_accept).unwrap_or(true),
+		};
+		config.validate()?;
+		Ok(config)
+	}
+
+	fn validate(&self) -> Result<(), ConfigError> {
+		let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+		if !(self.rpc_url.starts_with("ws://") || self.rpc_url.starts_with("wss://")) {
+			return invalid("rpc-url must be a ws:// or wss:// URL");
+		}
+		if self.sample_interval.is_zero() || self.sample_interval > Duration::from_secs(3600) {
+			return invalid("sample-seconds must be between 1 and 3600");
+		}
+		if self.report_every_blocks == 0 {
+			return invalid("report-every-blocks must be at least 1");
+		}
+		if self.manifest_timeout_blocks == 0 {
+			return invalid("manifest-timeout-blocks must be at least 1");
+		}
+		Ok(())
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+	use std::io::Write;
+
+	fn settings_file(text: &str) -> tempfile::NamedTempFile {
+		let mut file = tempfile::NamedTempFile::new().unwrap();
+		file.write_all(text.as_bytes()).unwrap();
+		file
+	}
+
+	#[test]
+	fn defaults_serve_a_local_dev_chain_with_podman() {
+		let config = Config::resolve(Flags::default()).unwrap();
+		assert_eq!(config.rpc_url, "ws://127.0.0.1:9944");
+		assert_eq!(config.backend, Backend::Podman);
+		assert_eq!(config.http_listen, "127.0.0.1:9655".parse().unwrap());
+		assert_eq!(config.report_every_blocks, 10);
+		assert!(config.auto_accept);
+	}
+
+	#[test]
+	fn flags_win_over_the_file() {
+		let file = settings_file(
+			"rpc_url = \"ws://127.0.0.1:1\"\nbackend = \"kubernetes\"\nreport_every_blocks = 3\n",
+		);
+		let flags = Flags {
+			config: Some(file.path().to_owned()),
+			rpc_url: Some("ws://127.0.0.1:2".into()),
+			..Default::default()
+		};
+		let config = Config::resolve(flags).unwrap();
+		assert_eq!(config.rpc_url, "ws://127.0.0.1:2");
+		assert_eq!(config.backend, Backend::Kubernetes);
+		assert_eq!(config.report_every_blocks, 3);
+	}
+
+	#[test]
+	fn unknown_or_bad_settings_are_named() {
+		let file = settings_file("rpc_uri = \"ws://x\"\n");
+		let flags = Flags { config: Some(file.path().to_owned()), ..Default::default() };
+		let err = Config::resolve(flags).unwrap_err().to_string();
+		assert!(err.contains("rpc_uri"), "{err}");
+		let flags = Flags { report_every_blocks: Some(0), ..Default::default() };
+		assert!(Config::resolve(flags).unwrap_err().to_string().contains("report-every-blocks"));
+		let flags = Flags { rpc_url: Some("http://x".into()), ..Default::default() };
+		assert!(Config::resolve(flags).is_err());
+	}
+}
