@@ -9,7 +9,7 @@
 //!
 //! Messages stay under 256 bytes, so signers that pre-hash longer payloads sign them as is.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use schnorrkel::{signing_context, PublicKey, Signature};
 
@@ -85,28 +85,79 @@ pub fn logs_message(
 	message
 }
 
+/// How many recent requests of one publisher a [`ReplayGuard`] remembers by default.
+pub const DEFAULT_REPLAY_PER_PUBLISHER: usize = 64;
+
 /// Refuses requests whose timestamp is too far from local time, and requests seen before.
 ///
 /// A request is remembered until its timestamp leaves the window, after which the timestamp
-/// check refuses it anyway; so memory stays bounded by the request rate times the window.
+/// check refuses it anyway. The signature check before it does not keep strangers out: keys
+/// are free, so anyone can sign requests with throwaway keys before the application finds that
+/// they own no deal. Hence the bounds, each costing constant work per request:
+/// - at most `per_publisher` requests of one publisher are remembered. Past that its request
+///   with the oldest timestamp is forgotten and the publisher's timestamps must then be newer
+///   than it, so its replays are still refused (only the key holder signs these timestamps);
+/// - at most `capacity` requests in all. A full table forgets its oldest entries instead of
+///   refusing everyone; a replay is then refused only while its original is remembered, so
+///   keep `capacity` well above the expected request rate times twice the window.
 #[derive(Debug)]
 pub struct ReplayGuard {
 	max_skew_ms: u64,
 	capacity: usize,
-	/// `(publisher, nonce)` to the time (ms) after which the entry can be forgotten.
-	seen: HashMap<([u8; 32], [u8; 16]), u64>,
+	per_publisher: usize,
+	/// The requests remembered, per publisher (at most `per_publisher` each).
+	publishers: HashMap<[u8; 32], Recent>,
+	/// Every remembered request, oldest first; also holds some already forgotten per
+	/// publisher, skipped and compacted away.
+	order: VecDeque<Seen>,
+	/// How many requests are remembered (entries of `publishers`).
+	len: usize,
+}
+
+/// One remembered request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Seen {
+	publisher: [u8; 32],
+	nonce: [u8; 16],
+	timestamp_ms: u64,
+}
+
+/// The remembered requests of one publisher.
+#[derive(Debug, Default)]
+struct Recent {
+	/// `(nonce, timestamp_ms)`, at most `per_publisher` of them.
+	requests: Vec<([u8; 16], u64)>,
+	/// Requests with timestamps up to this one are refused: some of them were forgotten.
+	floor_ms: Option<u64>,
 }
 
 impl ReplayGuard {
 	/// A guard accepting timestamps within `max_skew` of local time, remembering at most
-	/// `capacity` requests.
-	pub fn new(max_skew: std::time::Duration, capacity: usize) -> Self {
+	/// `capacity` requests in all and `per_publisher` of one publisher.
+	pub fn new(max_skew: std::time::Duration, capacity: usize, per_publisher: usize) -> Self {
 		let max_skew_ms = u64::try_from(max_skew.as_millis()).unwrap_or(u64::MAX);
-		Self { max_skew_ms, capacity, seen: HashMap::new() }
+		Self {
+			max_skew_ms,
+			capacity: capacity.max(1),
+			per_publisher: per_publisher.max(1),
+			publishers: HashMap::new(),
+			order: VecDeque::new(),
+			len: 0,
+		}
 	}
 
-	/// Checks freshness and uniqueness of an authenticated request, and remembers it. Call only
-	/// after the signature verified, so others cannot fill the memory with made-up nonces.
+	/// How many requests are remembered.
+	pub fn len(&self) -> usize {
+		self.len
+	}
+
+	/// Whether no request is remembered.
+	pub fn is_empty(&self) -> bool {
+		self.len == 0
+	}
+
+	/// Checks freshness and uniqueness of a request whose signature verified, and remembers
+	/// it. Constant work per call (amortised), however full the guard is.
 	pub fn check(
 		&mut self,
 		publisher: &[u8; 32],
@@ -118,19 +169,100 @@ impl ReplayGuard {
 		if skew_ms > self.max_skew_ms {
 			return Err(AuthError::Stale { skew_ms, limit_ms: self.max_skew_ms });
 		}
-		let key = (*publisher, *nonce);
-		if self.seen.contains_key(&key) {
-			return Err(AuthError::Replayed);
-		}
-		if self.seen.len() >= self.capacity {
-			self.seen.retain(|_, forget_at| *forget_at > now_ms);
-			if self.seen.len() >= self.capacity {
-				return Err(AuthError::Busy);
+		self.expire(now_ms);
+
+		if let Some(recent) = self.publishers.get_mut(publisher) {
+			if recent.floor_ms.is_some_and(|floor| timestamp_ms <= floor)
+				|| recent.requests.iter().any(|(seen, _)| seen == nonce)
+			{
+				return Err(AuthError::Replayed);
+			}
+			if recent.requests.len() >= self.per_publisher {
+				// Forget the publisher's oldest request and refuse anything not newer.
+				let Some((oldest, &(_, oldest_ms))) =
+					recent.requests.iter().enumerate().min_by_key(|(_, (_, ms))| *ms)
+				else {
+					return Err(AuthError::Busy);
+				};
+				if timestamp_ms <= oldest_ms {
+					return Err(AuthError::Busy);
+				}
+				recent.requests.swap_remove(oldest);
+				recent.floor_ms = Some(recent.floor_ms.map_or(oldest_ms, |f| f.max(oldest_ms)));
+				self.len -= 1;
 			}
 		}
-		self.seen.insert(key, timestamp_ms.saturating_add(self.max_skew_ms));
+		while self.len >= self.capacity {
+			if !self.forget_oldest() {
+				break;
+			}
+		}
+
+		let recent = self.publishers.entry(*publisher).or_default();
+		recent.requests.push((*nonce, timestamp_ms));
+		self.order.push_back(Seen { publisher: *publisher, nonce: *nonce, timestamp_ms });
+		self.len += 1;
+		// Entries forgotten per publisher stay in `order` until they reach its front; sweep
+		// them when they could outnumber the live ones (amortised: at most once per
+		// `capacity` calls).
+		if self.order.len() > 2 * self.capacity {
+			let publishers = &self.publishers;
+			self.order.retain(|seen| is_live(publishers, seen));
+		}
 		Ok(())
 	}
+
+	/// Forgets requests whose timestamps left the window (they are refused as stale now).
+	fn expire(&mut self, now_ms: u64) {
+		while let Some(front) = self.order.front().copied() {
+			if !is_live(&self.publishers, &front) {
+				self.order.pop_front();
+			} else if front.timestamp_ms.saturating_add(self.max_skew_ms) < now_ms {
+				self.order.pop_front();
+				self.remove(&front);
+			} else {
+				break;
+			}
+		}
+	}
+
+	/// Forgets the oldest remembered request; false if there is none.
+	fn forget_oldest(&mut self) -> bool {
+		while let Some(front) = self.order.pop_front() {
+			if is_live(&self.publishers, &front) {
+				self.remove(&front);
+				return true;
+			}
+		}
+		false
+	}
+
+	/// Removes a live request from its publisher's entry.
+	fn remove(&mut self, seen: &Seen) {
+		let Some(recent) = self.publishers.get_mut(&seen.publisher) else { return };
+		if let Some(at) = recent
+			.requests
+			.iter()
+			.position(|&(nonce, ms)| nonce == seen.nonce && ms == seen.timestamp_ms)
+		{
+			recent.requests.swap_remove(at);
+			self.len -= 1;
+		}
+		// Once none is left the entry goes. When the last one expired, the floor has left the
+		// window too (every request kept after setting it was at least as new); when it was
+		// forgotten because the table was full, the floor goes with it (see the type's doc).
+		if recent.requests.is_empty() {
+			self.publishers.remove(&seen.publisher);
+		}
+	}
+}
+
+/// Whether `seen` is still remembered (not forgotten per publisher). At most
+/// `per_publisher` comparisons.
+fn is_live(publishers: &HashMap<[u8; 32], Recent>, seen: &Seen) -> bool {
+	publishers.get(&seen.publisher).is_some_and(|recent| {
+		recent.requests.iter().any(|&(nonce, ms)| nonce == seen.nonce && ms == seen.timestamp_ms)
+	})
 }
 
 /// Milliseconds since the Unix epoch, as the local clock says.
@@ -188,7 +320,7 @@ mod tests {
 
 	#[test]
 	fn replay_guard() {
-		let mut guard = ReplayGuard::new(std::time::Duration::from_secs(60), 2);
+		let mut guard = ReplayGuard::new(std::time::Duration::from_secs(60), 2, 64);
 		let now = 1_000_000;
 		assert_eq!(guard.check(&[1; 32], &[1; 16], now, now), Ok(()));
 		assert_eq!(guard.check(&[1; 32], &[1; 16], now, now), Err(AuthError::Replayed));
@@ -201,9 +333,69 @@ mod tests {
 			guard.check(&[1; 32], &[2; 16], now + 61_000, now),
 			Err(AuthError::Stale { .. })
 		));
-		// Full: nothing has expired yet.
-		assert_eq!(guard.check(&[1; 32], &[3; 16], now, now), Err(AuthError::Busy));
-		// Later the old entries are forgotten and room is made.
-		assert_eq!(guard.check(&[1; 32], &[3; 16], now + 60_000, now + 60_000), Ok(()));
+		// Full: the oldest is forgotten rather than the newcomer refused.
+		assert_eq!(guard.check(&[1; 32], &[3; 16], now, now), Ok(()));
+		assert_eq!(guard.len(), 2);
+		// The remembered ones are still refused.
+		assert_eq!(guard.check(&[2; 32], &[1; 16], now - 59_000, now), Err(AuthError::Replayed));
+		assert_eq!(guard.check(&[1; 32], &[3; 16], now, now), Err(AuthError::Replayed));
+		// Later the old entries expire.
+		assert_eq!(guard.check(&[3; 32], &[1; 16], now + 61_000, now + 120_001), Ok(()));
+		assert_eq!(guard.len(), 1);
+	}
+
+	/// Requests signed with throwaway keys (free to make) neither lock out real publishers nor
+	/// make each check scan the table.
+	#[test]
+	fn replay_guard_survives_throwaway_keys() {
+		let capacity = 100_000;
+		let mut guard = ReplayGuard::new(std::time::Duration::from_secs(60), capacity, 64);
+		let now = 1_000_000;
+		let throwaway = |i: u64| {
+			let mut key = [0; 32];
+			key[..8].copy_from_slice(&i.to_le_bytes());
+			key
+		};
+		// Three times the capacity within the window: a scan per check would take ~10^10
+		// steps here, and the old guard answered Busy to everyone once full.
+		let started = std::time::Instant::now();
+		for i in 0..3 * capacity as u64 {
+			assert_eq!(guard.check(&throwaway(i), &[0; 16], now + i % 1000, now), Ok(()), "{i}");
+		}
+		assert!(started.elapsed() < std::time::Duration::from_secs(20));
+		assert_eq!(guard.len(), capacity);
+		let real = [0xff; 32];
+		assert_eq!(guard.check(&real, &[1; 16], now, now), Ok(()));
+		assert_eq!(guard.check(&real, &[1; 16], now, now), Err(AuthError::Replayed));
+		assert!(guard.order.len() <= 2 * capacity);
+	}
+
+	#[test]
+	fn replay_guard_caps_each_publisher() {
+		let mut guard = ReplayGuard::new(std::time::Duration::from_secs(60), 100, 4);
+		let now = 1_000_000;
+		let key = [7; 32];
+		for i in 0..1000u64 {
+			let nonce =
+				[(i % 251) as u8, (i / 251) as u8, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+			assert_eq!(guard.check(&key, &nonce, now + i, now), Ok(()), "{i}");
+			assert!(guard.len() <= 4);
+		}
+		// Forgotten tail entries do not pile up.
+		assert!(guard.order.len() <= 200);
+		// Other publishers keep their room.
+		for i in 100..196u8 {
+			assert_eq!(guard.check(&[i; 32], &[1; 16], now, now), Ok(()));
+		}
+		assert_eq!(guard.len(), 100);
+		// The remembered requests of the busy key are refused, and so are the forgotten ones:
+		// its timestamps must now be newer than the last one forgotten.
+		let last = [(999 % 251) as u8, (999 / 251) as u8, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+		assert_eq!(guard.check(&key, &last, now + 999, now), Err(AuthError::Replayed));
+		assert_eq!(
+			guard.check(&key, &[0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], now, now),
+			Err(AuthError::Replayed)
+		);
+		assert_eq!(guard.check(&key, &[9; 16], now + 1000, now), Ok(()));
 	}
 }

@@ -10,6 +10,7 @@ use std::{
 
 use futures::{future::BoxFuture, stream::FuturesUnordered, Stream, StreamExt};
 use libp2p::{
+	connection_limits::{self, ConnectionLimits},
 	identity::Keypair,
 	multiaddr::Protocol,
 	noise,
@@ -47,8 +48,21 @@ pub struct P2pConfig {
 	pub inbound_queue: usize,
 	/// How far a log request's timestamp may be from local time.
 	pub max_clock_skew: Duration,
-	/// How many recent log requests are remembered to refuse replays.
+	/// How many recent log requests are remembered to refuse replays; when full, the oldest
+	/// are forgotten.
 	pub replay_capacity: usize,
+	/// How many recent log requests of one publisher key are remembered, so that requests
+	/// signed with throwaway keys cannot take the whole replay memory.
+	pub replay_per_publisher: usize,
+	/// Limit on established connections, inbound and outbound together.
+	pub max_connections: u32,
+	/// Limit on established connections with one peer.
+	pub max_connections_per_peer: u32,
+	/// Limit on inbound connections still in their handshake.
+	pub max_pending_incoming: u32,
+	/// Limit on concurrent request streams per connection, per protocol (each may buffer up
+	/// to the protocol's request size).
+	pub max_concurrent_streams: usize,
 }
 
 impl Default for P2pConfig {
@@ -61,6 +75,11 @@ impl Default for P2pConfig {
 			inbound_queue: 64,
 			max_clock_skew: Duration::from_secs(60),
 			replay_capacity: 100_000,
+			replay_per_publisher: auth::DEFAULT_REPLAY_PER_PUBLISHER,
+			max_connections: 256,
+			max_connections_per_peer: 4,
+			max_pending_incoming: 64,
+			max_concurrent_streams: 16,
 		}
 	}
 }
@@ -133,7 +152,11 @@ impl P2pNode {
 			listen_addrs: listen_addrs.clone(),
 			opening,
 			provider_key,
-			replay: ReplayGuard::new(config.max_clock_skew, config.replay_capacity),
+			replay: ReplayGuard::new(
+				config.max_clock_skew,
+				config.replay_capacity,
+				config.replay_per_publisher,
+			),
 			request_timeout: config.request_timeout,
 		};
 		let task = tokio::spawn(event_loop.run());
@@ -422,14 +445,21 @@ enum Answer {
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+	/// First, so that refused connections never reach the protocols.
+	limits: connection_limits::Behaviour,
 	manifest: cbor::Behaviour<ManifestRequest, ManifestResponse>,
 	logs: cbor::Behaviour<LogsRequest, LogsResponse>,
 }
 
 fn build_swarm(keypair: Keypair, config: &P2pConfig) -> Result<Swarm<Behaviour>, P2pError> {
 	let support = if config.serve { ProtocolSupport::Full } else { ProtocolSupport::Outbound };
-	let rr_config =
-		request_response::Config::default().with_request_timeout(config.request_timeout);
+	let rr_config = request_response::Config::default()
+		.with_request_timeout(config.request_timeout)
+		.with_max_concurrent_streams(config.max_concurrent_streams.max(1));
+	let limits = ConnectionLimits::default()
+		.with_max_established(Some(config.max_connections))
+		.with_max_established_per_peer(Some(config.max_connections_per_peer))
+		.with_max_pending_incoming(Some(config.max_pending_incoming));
 	let manifest_codec = cbor::codec::Codec::default()
 		.set_request_size_maximum(MAX_MANIFEST_REQUEST_BYTES)
 		.set_response_size_maximum(MAX_SMALL_MESSAGE_BYTES);
@@ -437,6 +467,7 @@ fn build_swarm(keypair: Keypair, config: &P2pConfig) -> Result<Swarm<Behaviour>,
 		.set_request_size_maximum(MAX_SMALL_MESSAGE_BYTES)
 		.set_response_size_maximum(MAX_LOGS_RESPONSE_BYTES);
 	let behaviour = Behaviour {
+		limits: connection_limits::Behaviour::new(limits),
 		manifest: request_response::Behaviour::with_codec(
 			manifest_codec,
 			[(MANIFEST_PROTOCOL, support.clone())],
@@ -588,7 +619,8 @@ impl EventLoop {
 		channel: ResponseChannel<LogsResponse>,
 	) {
 		let deal = request.deal_id;
-		// Signature first: only then may the request take room in the replay guard.
+		// Signature first, so that nobody spends another publisher's replay memory. Anyone
+		// can still sign with a fresh key: the guard bounds what each key may take.
 		let checked = request.verify_signature(&self.provider_key).and_then(|()| {
 			self.replay.check(
 				&request.publisher,

@@ -34,9 +34,14 @@ struct Provider {
 /// A provider whose agent knows deal [`DEAL`] (publisher `sr25519(1)`, hash of [`MANIFEST`])
 /// and serves five log lines. With `answer == false` it takes requests and never answers.
 async fn provider(answer: bool) -> Provider {
+	provider_with(answer, P2pConfig::default()).await
+}
+
+/// [`provider`] with settings of `config` (it listens on 127.0.0.1 and serves regardless).
+async fn provider_with(answer: bool, config: P2pConfig) -> Provider {
 	let keypair = Keypair::generate_ed25519();
 	let at_rest = seal::AtRestKey::from_keypair(&keypair).unwrap();
-	let config = P2pConfig { listen_addrs: vec![local()], serve: true, ..Default::default() };
+	let config = P2pConfig { listen_addrs: vec![local()], serve: true, ..config };
 	let mut node = P2pNode::spawn(keypair, config).await.unwrap();
 	let mut inbound = node.take_inbound().unwrap();
 	let handle = node.handle();
@@ -344,4 +349,26 @@ async fn shutdown_stops_the_node() {
 	assert!(matches!(result, Err(P2pError::Shutdown)), "{result:?}");
 	let result = client.deliver_manifest(peer, [addr], request).await;
 	assert!(matches!(result, Err(P2pError::Unreachable { .. })), "{result:?}");
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_are_refused() {
+	let config = P2pConfig { max_connections: 1, ..Default::default() };
+	let provider = provider_with(true, config).await;
+	let (_first_node, first) = publisher().await;
+	let (_second_node, second) = publisher().await;
+	let fetch = |client: &P2pHandle| {
+		let (client, peer, addr) = (client.clone(), provider.peer, provider.addr.clone());
+		let request = LogsRequest::new(&sr25519(1), &peer, DEAL, LogsQuery::default()).unwrap();
+		async move { client.fetch_logs(peer, [addr], request).await }
+	};
+
+	// The first publisher's connection stays open (idle timeout) and takes the only slot.
+	fetch(&first).await.unwrap();
+	let result = fetch(&second).await;
+	assert!(
+		matches!(result, Err(P2pError::Unreachable { .. } | P2pError::Protocol { .. })),
+		"{result:?}"
+	);
+	fetch(&first).await.unwrap();
 }

@@ -8,12 +8,12 @@
 //! | object | name | what |
 //! | --- | --- | --- |
 //! | Namespace | `podchain-deal-<id>` | Pod Security `restricted` (enforce, warn, audit) |
-//! | ResourceQuota | `reserved` | the resources reserved on chain, pods `replicas.max + 1` |
-//! | LimitRange | `containers` | per-container default and max from the manifest |
-//! | NetworkPolicy | `isolate` | ingress from the namespace, the ingress controller, and to exposed TCP ports; egress to the namespace, non-deal namespaces and the internet, not the cloud metadata address |
+//! | ResourceQuota | `reserved` | the resources reserved on chain, pods `replicas.max + 1`, ephemeral storage for that many pods |
+//! | LimitRange | `containers` | per-container default and max from the manifest (ephemeral storage from the options) |
+//! | NetworkPolicy | `isolate` | ingress from the namespace, the ingress controller, and to exposed TCP ports; egress to the namespace, the cluster DNS (port 53) and public addresses only |
 //! | Secret | `secret-<name>` | one per manifest secret |
 //! | PersistentVolumeClaim | `vol-<name>` | one per manifest volume, `ReadWriteOnce` |
-//! | Deployment | `app` | `replicas.min` pods, requests = limits, restricted security context |
+//! | Deployment | `app` | `replicas.min` pods, requests = limits (ephemeral storage included), restricted security context |
 //! | Service | `http-<port>` / `tcp-<port>` | ClusterIP per HTTP port; NodePort (or LoadBalancer) per TCP port |
 //! | Ingress | `http` | the deal's registered host to its HTTP port |
 //!
@@ -22,6 +22,18 @@
 //! `restricted` Pod Security level requires it, so images must work as non-root (listen on ports
 //! above 1023, write only where that user may). Replicas share `ReadWriteOnce` volumes, so a
 //! deal with volumes and several replicas has them scheduled on one node.
+//!
+//! Each container gets [`BuildOptions::ephemeral_storage`] (1 GiB by default) of node-local
+//! disk (its writable layer, logs and `emptyDir`s), as request and limit alike: the manifest has
+//! no field for it. A container writing more is evicted, rather than filling the node's disk and
+//! getting other tenants' pods evicted. Images must write larger data to a volume.
+//!
+//! Deals' pods reach, by egress, only their own namespace, the cluster DNS
+//! ([`BuildOptions::dns_namespace`], port 53) and addresses outside
+//! [`BuildOptions::egress_denied_cidrs`] (private, shared, link-local ranges by default): no
+//! other pod, node or Service of the cluster, so the provider's own services (the agent,
+//! monitoring, admin ports) are out of a tenant's reach. A provider whose cluster uses pod,
+//! Service or node addresses outside the default ranges must add them there.
 
 use crate::DealId;
 use k8s_openapi::api::{
@@ -29,7 +41,8 @@ use k8s_openapi::api::{
 	core::v1::{LimitRange, Namespace, PersistentVolumeClaim, ResourceQuota, Secret, Service},
 	networking::v1::{Ingress, NetworkPolicy},
 };
-use podchain_manifest::Manifest;
+use podchain_manifest::{ByteSize, Manifest};
+use std::collections::BTreeMap;
 
 mod names;
 mod network;
@@ -100,7 +113,8 @@ pub struct DealObjects {
 	pub quota: ResourceQuota,
 	/// Default and maximum container resources.
 	pub limit_range: LimitRange,
-	/// Traffic only from inside the namespace and from the ingress controller.
+	/// Traffic only from inside the namespace and from the ingress controller (and to exposed
+	/// TCP ports); out only to the namespace, the cluster DNS and public addresses.
 	pub network_policy: NetworkPolicy,
 	/// The manifest's secrets.
 	pub secrets: Vec<Secret>,
@@ -174,10 +188,35 @@ pub struct BuildOptions {
 	pub storage_class: Option<String>,
 	/// How TCP exposures are published.
 	pub tcp_service_type: TcpServiceType,
-	/// Addresses deals' pods may not reach (CIDRs), such as the cloud metadata service, whose
-	/// node credentials would otherwise be one request away.
+	/// Node-local disk (writable layer, logs, `emptyDir`) of each container, its request and
+	/// limit alike; the manifest has no field for it. The quota allows it for every container
+	/// of `replicas.max` pods plus [`POD_SURGE`].
+	pub ephemeral_storage: ByteSize,
+	/// Namespace of the cluster DNS, the only cluster pods besides their own that deals' pods
+	/// may reach (on port 53, UDP and TCP).
+	pub dns_namespace: String,
+	/// Labels of the cluster DNS pods in [`BuildOptions::dns_namespace`].
+	pub dns_pod_labels: BTreeMap<String, String>,
+	/// Addresses deals' pods may not reach by egress (CIDRs; those with a `:` are IPv6): the
+	/// cluster's pod, Service and node networks, which must all be listed here, and the cloud
+	/// metadata service, whose node credentials would otherwise be one request away. Every
+	/// other address (the internet) is allowed.
 	pub egress_denied_cidrs: Vec<String>,
 }
+
+/// [`BuildOptions::egress_denied_cidrs`] by default: the private (RFC 1918), shared (RFC 6598,
+/// used by some clusters for pods or Services) and link-local (cloud metadata) IPv4 ranges;
+/// unique-local and link-local IPv6, and the AWS IPv6 metadata address.
+pub const DEFAULT_EGRESS_DENIED_CIDRS: [&str; 8] = [
+	"10.0.0.0/8",
+	"172.16.0.0/12",
+	"192.168.0.0/16",
+	"100.64.0.0/10",
+	"169.254.0.0/16",
+	"fc00::/7",
+	"fe80::/10",
+	"fd00:ec2::254/128",
+];
 
 impl Default for BuildOptions {
 	fn default() -> Self {
@@ -188,7 +227,10 @@ impl Default for BuildOptions {
 			gpu_resource: Some("nvidia.com/gpu".into()),
 			storage_class: None,
 			tcp_service_type: TcpServiceType::NodePort,
-			egress_denied_cidrs: vec!["169.254.169.254/32".into()],
+			ephemeral_storage: ByteSize::from_bytes(1 << 30),
+			dns_namespace: "kube-system".into(),
+			dns_pod_labels: BTreeMap::from([("k8s-app".into(), "kube-dns".into())]),
+			egress_denied_cidrs: DEFAULT_EGRESS_DENIED_CIDRS.map(String::from).to_vec(),
 		}
 	}
 }
@@ -255,7 +297,7 @@ pub fn build(spec: &DealSpec, options: &BuildOptions) -> Result<DealObjects, Bui
 		manifest_hash: spec.manifest_hash,
 		namespace: policy::namespace(&common),
 		quota: policy::quota(&common, spec, options),
-		limit_range: policy::limit_range(&common, &spec.manifest),
+		limit_range: policy::limit_range(&common, &spec.manifest, options),
 		network_policy: policy::network_policy(&common, &spec.manifest, options),
 		secrets: workload::secrets(&common, &spec.manifest),
 		volumes: workload::claims(&common, &spec.manifest, options),

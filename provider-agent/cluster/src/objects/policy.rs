@@ -4,7 +4,7 @@ use super::{
 	names::Common, BuildOptions, TcpServiceType, LIMIT_RANGE_NAME, NETWORK_POLICY_NAME, POD_SURGE,
 	QUOTA_NAME,
 };
-use super::{DealSpec, Manifest, DEAL_LABEL};
+use super::{DealSpec, Manifest};
 use k8s_openapi::{
 	api::{
 		core::v1::{
@@ -17,7 +17,7 @@ use k8s_openapi::{
 	},
 	apimachinery::pkg::{
 		api::resource::Quantity,
-		apis::meta::v1::{LabelSelector, LabelSelectorRequirement, ObjectMeta},
+		apis::meta::v1::{LabelSelector, ObjectMeta},
 		util::intstr::IntOrString,
 	},
 };
@@ -51,21 +51,29 @@ pub(super) fn namespace(common: &Common) -> Namespace {
 }
 
 /// The quota: exactly what the deal reserved on chain (requests and limits alike, since
-/// containers' requests are their limits), a claim per manifest volume, and room for
-/// `replicas.max` pods plus [`POD_SURGE`].
+/// containers' requests are their limits), a claim per manifest volume, room for
+/// `replicas.max` pods plus [`POD_SURGE`], and [`BuildOptions::ephemeral_storage`] for every
+/// container of those pods.
 pub(super) fn quota(common: &Common, spec: &DealSpec, options: &BuildOptions) -> ResourceQuota {
 	let reserved = &spec.reserved;
 	let manifest = &spec.manifest;
 	let cpu = Cpu::from_millis(reserved.cpu_millicores).to_string();
 	let memory = format!("{}Mi", reserved.memory_mib);
+	let pods = manifest.replicas.max.saturating_add(POD_SURGE);
+	let containers = u64::try_from(manifest.containers.len()).unwrap_or(u64::MAX);
+	let ephemeral = bytes(ByteSize::from_bytes(
+		options.ephemeral_storage.bytes().saturating_mul(containers).saturating_mul(pods.into()),
+	));
 	let mut hard = BTreeMap::from([
 		("requests.cpu".to_owned(), quantity(cpu.clone())),
 		("limits.cpu".to_owned(), quantity(cpu)),
 		("requests.memory".to_owned(), quantity(memory.clone())),
 		("limits.memory".to_owned(), quantity(memory)),
 		("requests.storage".to_owned(), quantity(format!("{}Gi", reserved.storage_gib))),
+		("requests.ephemeral-storage".to_owned(), ephemeral.clone()),
+		("limits.ephemeral-storage".to_owned(), ephemeral),
 		("persistentvolumeclaims".to_owned(), quantity(manifest.volumes.len().to_string())),
-		("pods".to_owned(), quantity(manifest.replicas.max.saturating_add(POD_SURGE).to_string())),
+		("pods".to_owned(), quantity(pods.to_string())),
 	]);
 	// Extended resources are only limited where the quota names them: name the GPU even at 0.
 	if let Some(gpu) = &options.gpu_resource {
@@ -87,13 +95,19 @@ pub(super) fn quota(common: &Common, spec: &DealSpec, options: &BuildOptions) ->
 
 /// Per-container defaults and maxima: the largest container of the manifest, so that no
 /// container, with or without limits of its own, can take more than the manifest allows one
-/// container. Claims are capped at the largest volume.
-pub(super) fn limit_range(common: &Common, manifest: &Manifest) -> LimitRange {
+/// container. Ephemeral storage is [`BuildOptions::ephemeral_storage`], which every container
+/// gets. Claims are capped at the largest volume.
+pub(super) fn limit_range(
+	common: &Common,
+	manifest: &Manifest,
+	options: &BuildOptions,
+) -> LimitRange {
 	let cpu = manifest.containers.iter().map(|c| c.resources.cpu).max().unwrap_or_default();
 	let memory = manifest.containers.iter().map(|c| c.resources.memory).max().unwrap_or_default();
 	let container = BTreeMap::from([
 		("cpu".to_owned(), quantity(cpu.to_string())),
 		("memory".to_owned(), bytes(memory)),
+		("ephemeral-storage".to_owned(), bytes(options.ephemeral_storage)),
 	]);
 	let mut limits = vec![LimitRangeItem {
 		type_: "Container".into(),
@@ -134,12 +148,22 @@ fn tcp_ports(manifest: &Manifest) -> Vec<u16> {
 /// from outside, possibly through a node's address). That is what isolates tenants from each
 /// other: every tenant namespace refuses foreign traffic itself.
 ///
-/// Egress goes to the deal's own pods, to pods of namespaces that are not deals' (the cluster
-/// DNS, the provider's services), and to any address but
-/// [`BuildOptions::egress_denied_cidrs`] (the internet). The first two are spelled out because
-/// some network plugins (Cilium) never match pod addresses against `ipBlock`; with them, other
-/// tenants' pods are unreachable by egress too, and with the others, the tenants' ingress rules
-/// refuse the traffic.
+/// Egress is denied except to:
+/// - the deal's own pods;
+/// - the cluster DNS pods ([`BuildOptions::dns_namespace`], [`BuildOptions::dns_pod_labels`]),
+///   on port 53, UDP and TCP (traffic to the DNS Service address is matched after the Service
+///   is translated to a pod, as with every network plugin enforcing policies);
+/// - any IPv4 or IPv6 address outside [`BuildOptions::egress_denied_cidrs`]: the internet.
+///
+/// Nothing else of the cluster is reachable: not the provider's services (the agent,
+/// monitoring, admin ports), not nodes, not Service addresses. Cluster-internal destinations
+/// are allowed by pod selectors only, because some network plugins (Cilium) never match pod
+/// addresses against `ipBlock`: only a selector reliably allows a pod such as the DNS. With
+/// those plugins the internet rule reaches no pod anyway; with the others, its `except` ranges
+/// (the pod, Service and node networks of usual clusters, and the cloud metadata service) keep
+/// it from reaching any. Other tenants' pods are refused both by this policy and by their own
+/// ingress rules. A node-local DNS cache on a link-local address is not reachable: deals use
+/// the cluster DNS pods.
 pub(super) fn network_policy(
 	common: &Common,
 	manifest: &Manifest,
@@ -148,13 +172,7 @@ pub(super) fn network_policy(
 	let same_namespace =
 		NetworkPolicyPeer { pod_selector: Some(LabelSelector::default()), ..Default::default() };
 	let ingress_controller = NetworkPolicyPeer {
-		namespace_selector: Some(LabelSelector {
-			match_labels: Some(BTreeMap::from([(
-				NAMESPACE_NAME_LABEL.to_owned(),
-				options.ingress_namespace.clone(),
-			)])),
-			..LabelSelector::default()
-		}),
+		namespace_selector: Some(named_namespace(&options.ingress_namespace)),
 		..Default::default()
 	};
 	let mut ingress = vec![NetworkPolicyIngressRule {
@@ -165,31 +183,25 @@ pub(super) fn network_policy(
 	if !tcp.is_empty() {
 		ingress.push(NetworkPolicyIngressRule {
 			from: None,
-			ports: Some(
-				tcp.iter()
-					.map(|port| NetworkPolicyPort {
-						port: Some(IntOrString::Int(i32::from(*port))),
-						protocol: Some("TCP".into()),
-						end_port: None,
-					})
-					.collect(),
-			),
+			ports: Some(tcp.iter().map(|port| policy_port("TCP", *port)).collect()),
 		});
 	}
-	let not_a_deal = NetworkPolicyPeer {
-		namespace_selector: Some(LabelSelector {
-			match_expressions: Some(vec![LabelSelectorRequirement {
-				key: DEAL_LABEL.into(),
-				operator: "DoesNotExist".into(),
-				values: None,
-			}]),
-			match_labels: None,
+	let dns = NetworkPolicyPeer {
+		namespace_selector: Some(named_namespace(&options.dns_namespace)),
+		pod_selector: Some(LabelSelector {
+			match_labels: Some(options.dns_pod_labels.clone()),
+			..LabelSelector::default()
 		}),
 		..Default::default()
 	};
-	let mut to = vec![same_namespace, not_a_deal];
-	to.extend(anywhere(&options.egress_denied_cidrs));
-	let egress = vec![NetworkPolicyEgressRule { to: Some(to), ports: None }];
+	let egress = vec![
+		NetworkPolicyEgressRule { to: Some(vec![same_namespace]), ports: None },
+		NetworkPolicyEgressRule {
+			to: Some(vec![dns]),
+			ports: Some(vec![policy_port("UDP", 53), policy_port("TCP", 53)]),
+		},
+		NetworkPolicyEgressRule { to: Some(anywhere(&options.egress_denied_cidrs)), ports: None },
+	];
 	NetworkPolicy {
 		metadata: common.meta(NETWORK_POLICY_NAME),
 		spec: Some(NetworkPolicySpec {
@@ -198,6 +210,22 @@ pub(super) fn network_policy(
 			ingress: Some(ingress),
 			egress: Some(egress),
 		}),
+	}
+}
+
+/// Selects the namespace called `name`.
+fn named_namespace(name: &str) -> LabelSelector {
+	LabelSelector {
+		match_labels: Some(BTreeMap::from([(NAMESPACE_NAME_LABEL.to_owned(), name.to_owned())])),
+		..LabelSelector::default()
+	}
+}
+
+fn policy_port(protocol: &str, port: u16) -> NetworkPolicyPort {
+	NetworkPolicyPort {
+		port: Some(IntOrString::Int(i32::from(port))),
+		protocol: Some(protocol.into()),
+		end_port: None,
 	}
 }
 

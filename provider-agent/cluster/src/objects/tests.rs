@@ -109,10 +109,12 @@ fn quota_is_the_reservation() {
 		hard,
 		BTreeMap::from([
 			("limits.cpu", "100m"),
+			("limits.ephemeral-storage", "2Gi"),
 			("limits.memory", "64Mi"),
 			("persistentvolumeclaims", "0"),
 			("pods", "2"),
 			("requests.cpu", "100m"),
+			("requests.ephemeral-storage", "2Gi"),
 			("requests.memory", "64Mi"),
 			("requests.nvidia.com/gpu", "0"),
 			("requests.storage", "0Gi"),
@@ -130,6 +132,30 @@ fn quota_is_the_reservation() {
 	assert_eq!(hard["pods"], "6");
 	assert_eq!(hard["persistentvolumeclaims"], "2");
 	assert_eq!(hard["services.nodeports"], "1");
+	// 1 GiB per container, 2 containers x (5 replicas + 1 surging).
+	assert_eq!(hard["requests.ephemeral-storage"], "12Gi");
+	assert_eq!(hard["limits.ephemeral-storage"], "12Gi");
+}
+
+#[test]
+fn ephemeral_storage_is_bounded_per_container_and_in_the_quota() {
+	let options = BuildOptions {
+		ephemeral_storage: podchain_manifest::ByteSize::from_bytes(512 << 20),
+		..BuildOptions::default()
+	};
+	let full = build(&spec(42, fixture("full.yaml"), None), &options).expect("full builds");
+	for c in containers(&full) {
+		let r = c.resources.as_ref().expect("resources");
+		assert_eq!(quantities(&r.requests)["ephemeral-storage"], "512Mi", "{}", c.name);
+		assert_eq!(quantities(&r.limits)["ephemeral-storage"], "512Mi", "{}", c.name);
+	}
+	let hard = quantities(&full.quota.spec.as_ref().expect("spec").hard);
+	assert_eq!(hard["requests.ephemeral-storage"], "6Gi");
+	assert_eq!(hard["limits.ephemeral-storage"], "6Gi");
+	let container = &full.limit_range.spec.as_ref().expect("spec").limits[0];
+	for item in [&container.max, &container.default, &container.default_request] {
+		assert_eq!(quantities(item)["ephemeral-storage"], "512Mi");
+	}
 }
 
 #[test]
@@ -139,8 +165,12 @@ fn limit_range_caps_containers_and_claims() {
 	assert_eq!(items.len(), 2);
 	assert_eq!(items[0].type_, "Container");
 	let max = quantities(&items[0].max);
-	assert_eq!(max, BTreeMap::from([("cpu", "1500m"), ("memory", "1536Mi")]));
+	assert_eq!(
+		max,
+		BTreeMap::from([("cpu", "1500m"), ("ephemeral-storage", "1Gi"), ("memory", "1536Mi")])
+	);
 	assert_eq!(quantities(&items[0].default), max);
+	assert_eq!(quantities(&items[0].default_request), max);
 	assert_eq!(items[1].type_, "PersistentVolumeClaim");
 	assert_eq!(quantities(&items[1].max), BTreeMap::from([("storage", "10Gi")]));
 	let web = web();
@@ -152,18 +182,30 @@ fn resources_are_exact_requests_and_limits() {
 	let web = web();
 	let c = &containers(&web)[0];
 	let r = c.resources.as_ref().expect("resources");
-	assert_eq!(quantities(&r.requests), BTreeMap::from([("cpu", "100m"), ("memory", "64Mi")]));
+	assert_eq!(
+		quantities(&r.requests),
+		BTreeMap::from([("cpu", "100m"), ("ephemeral-storage", "1Gi"), ("memory", "64Mi")])
+	);
 	assert_eq!(r.requests, r.limits);
 	let full = full();
 	let [app, db] = containers(&full) else { panic!("two containers") };
 	let app = app.resources.as_ref().expect("resources");
 	assert_eq!(
 		quantities(&app.limits),
-		BTreeMap::from([("cpu", "1500m"), ("memory", "1536Mi"), ("nvidia.com/gpu", "1")])
+		BTreeMap::from([
+			("cpu", "1500m"),
+			("ephemeral-storage", "1Gi"),
+			("memory", "1536Mi"),
+			("nvidia.com/gpu", "1")
+		])
 	);
 	let db = db.resources.as_ref().expect("resources");
 	// 500M is not a multiple of 1 KiB: it stays in bytes.
-	assert_eq!(quantities(&db.limits), BTreeMap::from([("cpu", "250m"), ("memory", "500000000")]));
+	assert_eq!(
+		quantities(&db.limits),
+		BTreeMap::from([("cpu", "250m"), ("ephemeral-storage", "1Gi"), ("memory", "500000000")])
+	);
+	assert_eq!(db.requests, db.limits);
 }
 
 #[test]
@@ -266,8 +308,8 @@ fn web_deployment_snapshot() {
 			"command": ["httpd", "-f", "-p", "127.0.0.1:8080", "-h", "/www"],
 			"ports": [{"containerPort": 8080, "protocol": "TCP"}],
 			"resources": {
-				"limits": {"cpu": "100m", "memory": "64Mi"},
-				"requests": {"cpu": "100m", "memory": "64Mi"},
+				"limits": {"cpu": "100m", "ephemeral-storage": "1Gi", "memory": "64Mi"},
+				"requests": {"cpu": "100m", "ephemeral-storage": "1Gi", "memory": "64Mi"},
 			},
 			"securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}},
 			"terminationMessagePolicy": "FallbackToLogsOnError",
@@ -356,15 +398,51 @@ fn network_policy_isolates_the_namespace() {
 	);
 	// Exposed TCP ports from any source.
 	assert_eq!(spec["ingress"][1], json!({"ports": [{"port": 5432, "protocol": "TCP"}]}));
+	// Egress: the namespace, the cluster DNS on port 53, and public addresses only; no rule
+	// opens other namespaces or the cluster's private networks.
 	assert_eq!(
 		spec["egress"],
-		json!([{"to": [
-			{"podSelector": {}},
-			{"namespaceSelector": {"matchExpressions": [{"key": DEAL_LABEL, "operator": "DoesNotExist"}]}},
-			{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}},
-			{"ipBlock": {"cidr": "::/0"}},
-		]}])
+		json!([
+			{"to": [{"podSelector": {}}]},
+			{
+				"to": [{
+					"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+					"podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+				}],
+				"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+			},
+			{"to": [
+				{"ipBlock": {"cidr": "0.0.0.0/0", "except": [
+					"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",
+				]}},
+				{"ipBlock": {"cidr": "::/0", "except": ["fc00::/7", "fe80::/10", "fd00:ec2::254/128"]}},
+			]},
+		])
 	);
+	// The DNS and the denied ranges are the provider's to set.
+	let options = BuildOptions {
+		dns_namespace: "dns".into(),
+		dns_pod_labels: BTreeMap::from([("app".into(), "coredns".into())]),
+		egress_denied_cidrs: vec!["10.0.0.0/8".into(), "2001:db8::/32".into()],
+		..BuildOptions::default()
+	};
+	let custom = build(&self::spec(42, fixture("full.yaml"), None), &options).expect("builds");
+	let custom = serde_json::to_value(&custom.network_policy).expect("json");
+	let egress = &custom["spec"]["egress"];
+	assert_eq!(
+		egress[1]["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+		"dns"
+	);
+	assert_eq!(egress[1]["to"][0]["podSelector"], json!({"matchLabels": {"app": "coredns"}}));
+	assert_eq!(
+		egress[2]["to"],
+		json!([
+			{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}},
+			{"ipBlock": {"cidr": "::/0", "except": ["2001:db8::/32"]}},
+		])
+	);
+	// The ingress rules are the same for any options.
+	assert_eq!(custom["spec"]["ingress"], spec["ingress"]);
 	// Without TCP exposures, only the first ingress rule.
 	let web = serde_json::to_value(web().network_policy).expect("json");
 	assert_eq!(web["spec"]["ingress"].as_array().map(Vec::len), Some(1));

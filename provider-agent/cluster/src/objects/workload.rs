@@ -173,11 +173,14 @@ fn colocate(common: &Common, manifest: &Manifest) -> Option<Affinity> {
 	})
 }
 
-/// One container: requests equal to limits, exactly the manifest's quantities.
+/// One container: requests equal to limits, exactly the manifest's quantities, and
+/// [`BuildOptions::ephemeral_storage`] of node-local disk, so that a container filling it is
+/// evicted instead of the node's disk filling up and other tenants' pods being evicted.
 fn container(c: &ManifestContainer, options: &BuildOptions) -> Result<Container, BuildError> {
 	let mut resources = BTreeMap::from([
 		("cpu".to_owned(), quantity(c.resources.cpu.to_string())),
 		("memory".to_owned(), bytes(c.resources.memory)),
+		("ephemeral-storage".to_owned(), bytes(options.ephemeral_storage)),
 	]);
 	if c.resources.gpus > 0 {
 		let gpu = options

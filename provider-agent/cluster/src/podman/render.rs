@@ -15,7 +15,8 @@
 //!   mounts secret volumes as base64 text. Secret volumes are refused for the same reason.
 //! - `imagePullPolicy: IfNotPresent`: a local image runs without a registry.
 //! - Only `persistentVolumeClaim` and `emptyDir` volumes are accepted: nothing of the host.
-//! - Resource limits are kept: podman applies `limits.cpu` (CFS quota) and `limits.memory`.
+//! - Resource limits are kept: podman applies `limits.cpu` (CFS quota) and `limits.memory`
+//!   (not `ephemeral-storage`).
 //!   So are `runAsUser`/`runAsGroup`, dropped capabilities and `allowPrivilegeEscalation`.
 //!   `fsGroup` is not applied: a new volume takes the owner of the image's directory it is
 //!   mounted on, or the container's user if the image has no such directory.
