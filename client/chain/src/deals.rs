@@ -25,18 +25,7 @@ pub async fn of_provider(
 	at: &AtBlock,
 	provider: &AccountId,
 ) -> Result<Vec<(DeploymentId, Deal)>, ChainError> {
-	let index = at
-		.storage()
-		.entry(runtime::storage().market().provider_deployments())
-		.map_err(ChainError::rpc)?;
-	let mut ids = Vec::new();
-	let mut entries = index.iter((*provider,)).await.map_err(ChainError::rpc)?;
-	while let Some(entry) = entries.next().await {
-		let entry = entry.map_err(ChainError::rpc)?;
-		let (_, id) = entry.key().map_err(ChainError::rpc)?.decode().map_err(ChainError::rpc)?;
-		ids.push(id);
-	}
-	deals(at, ids).await
+	indexed(at, runtime::storage().market().provider_deployments(), provider).await
 }
 
 /// The open deals of `publisher`, by id.
@@ -44,12 +33,21 @@ pub async fn of_publisher(
 	at: &AtBlock,
 	publisher: &AccountId,
 ) -> Result<Vec<(DeploymentId, Deal)>, ChainError> {
-	let index = at
-		.storage()
-		.entry(runtime::storage().market().publisher_deployments())
-		.map_err(ChainError::rpc)?;
+	indexed(at, runtime::storage().market().publisher_deployments(), publisher).await
+}
+
+/// The open deals listed for `party` in a `(party, deal id)` index of the market.
+async fn indexed<Index>(
+	at: &AtBlock,
+	index: Index,
+	party: &AccountId,
+) -> Result<Vec<(DeploymentId, Deal)>, ChainError>
+where
+	Index: subxt::storage::Address<KeyParts = (AccountId, DeploymentId)>,
+{
+	let index = at.storage().entry(index).map_err(ChainError::rpc)?;
 	let mut ids = Vec::new();
-	let mut entries = index.iter((*publisher,)).await.map_err(ChainError::rpc)?;
+	let mut entries = index.iter((*party,)).await.map_err(ChainError::rpc)?;
 	while let Some(entry) = entries.next().await {
 		let entry = entry.map_err(ChainError::rpc)?;
 		let (_, id) = entry.key().map_err(ChainError::rpc)?.decode().map_err(ChainError::rpc)?;

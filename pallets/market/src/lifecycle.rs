@@ -196,17 +196,28 @@ impl<T: Config> Pallet<T> {
 
 		let now = frame_system::Pallet::<T>::block_number();
 		if by_publisher && deal.billing == BillingMode::Metered && !out_of_funds {
-			// The provider may still report usage up to now: wait for it before refunding.
-			Self::release_capacity(&deal);
-			let settle_by = now.saturating_add(T::SettlementWindow::get());
-			deal.state = DeploymentState::Closing { closed_at: now, settle_by, reason };
-			Self::schedule_expiry(settle_by, id);
-			Deployments::<T>::insert(id, deal);
-			Self::deposit_event(Event::Closing { id, settle_by });
+			Self::start_closing(id, deal, now, reason);
 			return Ok(None);
 		}
 		Self::accrue_reserved(id, &mut deal, now);
 		Ok(Self::finish(id, deal, reason))
+	}
+
+	/// Stops a running metered deployment at `now`: its capacity is released at once, but the
+	/// provider may still report usage up to `now` within the settlement window before the
+	/// rest of the escrow is refunded.
+	pub(crate) fn start_closing(
+		id: DeploymentId,
+		mut deal: DeploymentOf<T>,
+		now: BlockNumberFor<T>,
+		reason: CloseReason,
+	) {
+		Self::release_capacity(&deal);
+		let settle_by = now.saturating_add(T::SettlementWindow::get());
+		deal.state = DeploymentState::Closing { closed_at: now, settle_by, reason };
+		Self::schedule_expiry(settle_by, id);
+		Deployments::<T>::insert(id, deal);
+		Self::deposit_event(Event::Closing { id, settle_by });
 	}
 
 	/// Returns how many deployments a rent that ended held, `None` if no rent ended.

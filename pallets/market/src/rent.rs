@@ -3,7 +3,6 @@
 use crate::*;
 use frame_support::{ensure, pallet_prelude::*};
 use frame_system::pallet_prelude::BlockNumberFor;
-use sp_runtime::traits::Saturating;
 
 impl<T: Config> Pallet<T> {
 	pub(crate) fn do_create_rent(
@@ -71,25 +70,32 @@ impl<T: Config> Pallet<T> {
 		Ok(Prices { egress_per_byte: rent.prices.egress_per_byte, ..Default::default() })
 	}
 
+	/// Changes the deployment list and the capacity in use of rent `rent_id`, if it is still
+	/// open.
+	fn update_rent(
+		rent_id: DeploymentId,
+		change: impl FnOnce(&mut RentDeployments, &mut Resources),
+	) {
+		Deployments::<T>::mutate(rent_id, |rent| {
+			if let Some(DealKind::Rent { deployments, in_use }) = rent.as_mut().map(|r| &mut r.kind)
+			{
+				change(deployments, in_use);
+			}
+		});
+	}
+
 	/// Records deployment `id` in its rent. [`Self::prices_in_rent`] checked there is room.
 	pub(crate) fn join_rent(rent_id: DeploymentId, id: DeploymentId) {
-		Deployments::<T>::mutate(rent_id, |rent| {
-			if let Some(DealKind::Rent { deployments, .. }) = rent.as_mut().map(|r| &mut r.kind) {
-				if deployments.try_push(id).is_ok() {
-					return;
-				}
-			}
+		let mut joined = false;
+		Self::update_rent(rent_id, |deployments, _| joined = deployments.try_push(id).is_ok());
+		if !joined {
 			defensive!("a rent was checked to have room for the deployment");
-		});
+		}
 	}
 
 	/// Drops deployment `id` from its rent's list, if the rent is still open.
 	fn leave_rent(rent_id: DeploymentId, id: DeploymentId) {
-		Deployments::<T>::mutate(rent_id, |rent| {
-			if let Some(DealKind::Rent { deployments, .. }) = rent.as_mut().map(|r| &mut r.kind) {
-				deployments.retain(|d| *d != id);
-			}
-		});
+		Self::update_rent(rent_id, |deployments, _| deployments.retain(|d| *d != id));
 	}
 
 	/// Reserves an accepted deal's resources: a plain deployment from the registry, a
@@ -131,11 +137,7 @@ impl<T: Config> Pallet<T> {
 		let DealKind::InRent { rent } = deal.kind else {
 			return T::Capacity::release(&deal.provider, &deal.resources);
 		};
-		Deployments::<T>::mutate(rent, |maybe| {
-			if let Some(DealKind::Rent { in_use, .. }) = maybe.as_mut().map(|r| &mut r.kind) {
-				*in_use = in_use.saturating_sub(&deal.resources);
-			}
-		});
+		Self::update_rent(rent, |_, in_use| *in_use = in_use.saturating_sub(&deal.resources));
 	}
 
 	/// Winds down what `deal` leaves behind when it ends: a rent's deployments end with it, a
@@ -173,16 +175,7 @@ impl<T: Config> Pallet<T> {
 		match deal.state {
 			DeploymentState::Closing { .. } => {}
 			DeploymentState::Active { .. } if deal.billing == BillingMode::Metered => {
-				Self::release_capacity(&deal);
-				let settle_by = now.saturating_add(T::SettlementWindow::get());
-				deal.state = DeploymentState::Closing {
-					closed_at: now,
-					settle_by,
-					reason: CloseReason::RentEnded,
-				};
-				Self::schedule_expiry(settle_by, id);
-				Deployments::<T>::insert(id, deal);
-				Self::deposit_event(Event::Closing { id, settle_by });
+				Self::start_closing(id, deal, now, CloseReason::RentEnded);
 			}
 			_ => {
 				Self::accrue_reserved(id, &mut deal, now);
