@@ -15,6 +15,9 @@ log "benchmark test suites (runtime-benchmarks feature)"
 timed "benchmark tests" cargo test --release --locked -p pallet-registry -p pallet-market \
 	--features pallet-registry/runtime-benchmarks,pallet-market/runtime-benchmarks benchmarking
 
+log "agent reconcile benchmark (1,000 deals, in-memory Kubernetes API)"
+timed "reconcile benchmark" cargo bench --locked --workspace --bench reconcile
+
 [ -x "$NODE_BIN" ] || die "cargo test did not leave $NODE_BIN"
 log "end-to-end tests against $NODE_BIN"
 cd "$REPO_ROOT/scripts/e2e"

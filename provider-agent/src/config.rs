@@ -65,6 +65,23 @@ pub struct Flags {
 	/// Accept pending deals that fit automatically [default: true].
 	#[arg(long, env = "PODCHAIN_AGENT_AUTO_ACCEPT")]
 	pub auto_accept: Option<bool>,
+	/// DNS domain under which deals' registered names are served over HTTP
+	/// (`<name>.<domain>`, through the cluster's ingress); none serves no HTTP hosts.
+	#[arg(long, env = "PODCHAIN_AGENT_INGRESS_DOMAIN")]
+	pub ingress_domain: Option<String>,
+	/// What to do [default: run].
+	#[command(subcommand)]
+	pub command: Option<Command>,
+}
+
+/// What the agent is asked to do.
+#[derive(Clone, Debug, PartialEq, Eq, clap::Subcommand)]
+pub enum Command {
+	/// Run the agent (the default).
+	Run,
+	/// Print the agent's libp2p peer id (creating its identity in the data directory if
+	/// needed), to register it on chain as the provider's endpoint.
+	PeerId,
 }
 
 /// The same settings as read from a TOML file.
@@ -83,6 +100,7 @@ struct FileSettings {
 	report_every_blocks: Option<u32>,
 	manifest_timeout_blocks: Option<u32>,
 	auto_accept: Option<bool>,
+	ingress_domain: Option<String>,
 }
 
 /// The agent's resolved settings.
@@ -112,6 +130,8 @@ pub struct Config {
 	pub manifest_timeout_blocks: u32,
 	/// Accept pending deals that fit automatically.
 	pub auto_accept: bool,
+	/// Domain under which deals' names are served.
+	pub ingress_domain: Option<String>,
 }
 
 /// Settings that cannot be used.
@@ -185,6 +205,7 @@ impl Config {
 				.or(file.manifest_timeout_blocks)
 				.unwrap_or(100),
 			auto_accept: flags.auto_accept.or(file.auto_accept).unwrap_or(true),
+			ingress_domain: flags.ingress_domain.or(file.ingress_domain),
 		};
 		config.validate()?;
 		Ok(config)
@@ -200,6 +221,20 @@ impl Config {
 		}
 		if self.report_every_blocks == 0 {
 			return invalid("report-every-blocks must be at least 1");
+		}
+		if let Some(domain) = &self.ingress_domain {
+			let label_ok = |l: &str| {
+				!l.is_empty()
+					&& l.len() <= 63
+					&& l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+					&& !l.starts_with('-')
+					&& !l.ends_with('-')
+			};
+			if domain.len() > 190 || !domain.split('.').all(label_ok) {
+				return invalid(
+					"ingress-domain must be a lowercase DNS name such as deals.example.com",
+				);
+			}
 		}
 		if self.manifest_timeout_blocks == 0 {
 			return invalid("manifest-timeout-blocks must be at least 1");
@@ -255,5 +290,10 @@ mod tests {
 		assert!(Config::resolve(flags).unwrap_err().to_string().contains("report-every-blocks"));
 		let flags = Flags { rpc_url: Some("http://x".into()), ..Default::default() };
 		assert!(Config::resolve(flags).is_err());
+		let flags = Flags { ingress_domain: Some("Deals..example".into()), ..Default::default() };
+		assert!(Config::resolve(flags).unwrap_err().to_string().contains("ingress-domain"));
+		let flags =
+			Flags { ingress_domain: Some("deals.example.com".into()), ..Default::default() };
+		assert!(Config::resolve(flags).is_ok());
 	}
 }

@@ -3,17 +3,29 @@
 //! The provider's side of every deal, built from parts that are each testable alone:
 //!
 //! - [`config`]: settings from a TOML file, the environment and flags;
-//! - [`metering`]: integrating the cluster's usage samples into billing units;
-//! - [`store`]: crash-safe state (manifests, meters, the report batch in flight);
-//! - [`billing`]: a deal's metered usage as a report line the chain accepts;
+//! - [`chain`]: the provider's deals as read at a finalized block;
+//! - [`manifests`]: manifests delivered over libp2p, checked and kept encrypted at rest;
 //! - [`plan`]: the actions that bring the cluster in line with the chain, decided purely
-//!   from the finalized chain view and the agent's own state.
-//!
-//! The chain follower, the libp2p manifest service and the reconcile loop that tie them to
-//! the `podchain-cluster` backends come next (see `README.md`).
+//!   from the finalized chain view and the agent's own state;
+//! - [`metering`]: integrating the cluster's usage samples into billing units;
+//! - [`billing`]: a deal's metered usage as a report line the chain accepts;
+//! - [`report`]: sending usage reports and settling them from finalized state;
+//! - [`store`]: crash-safe state (manifests, meters, the report batch in flight);
+//! - [`metrics`] and [`http`]: Prometheus metrics, `/metrics` and `/healthz`;
+//! - [`agent`], [`execute`] and [`serve`]: the running agent that ties them to a
+//!   `podchain-cluster` backend; [`run`] starts it.
 
+pub mod agent;
 pub mod billing;
+pub mod chain;
 pub mod config;
+pub mod execute;
+pub mod http;
+pub mod manifests;
 pub mod metering;
+pub mod metrics;
 pub mod plan;
+pub mod report;
+pub mod run;
+pub mod serve;
 pub mod store;

@@ -77,6 +77,14 @@ impl Meter {
 		self.last.retain(|(s, _)| s != source);
 	}
 
+	/// Forgets every source not in `current` (containers that are gone, e.g. replaced pods),
+	/// keeping what they used; without this a deal whose pods restart often would remember
+	/// every pod it ever had.
+	pub fn retain_sources<'a>(&mut self, current: impl IntoIterator<Item = &'a str>) {
+		let current: std::collections::BTreeSet<&str> = current.into_iter().collect();
+		self.last.retain(|(s, _)| current.contains(s.as_str()));
+	}
+
 	/// The whole billing units accumulated so far, not yet taken.
 	pub fn pending(&self) -> Usage {
 		let clamp = |v: u128| u64::try_from(v).unwrap_or(u64::MAX);

@@ -9,6 +9,7 @@
 
 pub mod deals;
 pub mod keys;
+pub mod tx;
 
 pub use keys::{AccountKey, KeyError};
 pub use subxt;
@@ -63,13 +64,33 @@ impl ChainError {
 	}
 }
 
+/// A connection to a node: the typed client, and the node's own RPC methods for what the
+/// typed client does not cover (the transaction pool's view of an account's next nonce).
+#[derive(Clone)]
+pub struct Node {
+	/// The typed client.
+	pub api: Client,
+	/// Legacy RPC methods of the same connection.
+	pub rpc: subxt::rpcs::LegacyRpcMethods<subxt::config::RpcConfigFor<ChainConfig>>,
+}
+
+impl Node {
+	/// The chain at the latest finalized block.
+	pub async fn finalized(&self) -> Result<AtBlock, ChainError> {
+		self.api.at_current_block().await.map_err(ChainError::rpc)
+	}
+}
+
 /// Connects to a node's WebSocket RPC. `ws://` is allowed (a local node); production nodes
 /// should be reached over `wss://`.
-pub async fn connect(url: &str) -> Result<Client, ChainError> {
-	let client = if url.starts_with("ws://") || url.starts_with("http://") {
-		Client::from_insecure_url(url).await
+pub async fn connect(url: &str) -> Result<Node, ChainError> {
+	let failed = |e: subxt::Error| ChainError::Connect { url: url.to_owned(), source: Box::new(e) };
+	let rpc = if url.starts_with("ws://") || url.starts_with("http://") {
+		subxt::rpcs::RpcClient::from_insecure_url(url).await
 	} else {
-		Client::from_url(url).await
-	};
-	client.map_err(|e| ChainError::Connect { url: url.to_owned(), source: Box::new(e.into()) })
+		subxt::rpcs::RpcClient::from_url(url).await
+	}
+	.map_err(|e| failed(e.into()))?;
+	let api = Client::from_rpc_client(rpc.clone()).await.map_err(|e| failed(e.into()))?;
+	Ok(Node { api, rpc: subxt::rpcs::LegacyRpcMethods::new(rpc) })
 }

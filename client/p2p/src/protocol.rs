@@ -66,6 +66,13 @@ pub enum RejectReason {
 	/// The provider is overloaded; try again later.
 	#[error("provider busy")]
 	Busy,
+	/// The deal is closing: it runs no manifest any more.
+	#[error("the deal is closing")]
+	DealClosing,
+	/// The manifest is valid but this provider cannot run it for the deal (it needs more than
+	/// the deal reserved, or a resource the cluster lacks); the text says why.
+	#[error("the provider cannot run this manifest: {0}")]
+	Unrunnable(String),
 	/// Something failed on the provider's side.
 	#[error("provider error: {0}")]
 	Internal(String),

@@ -1,0 +1,229 @@
+//! The running agent: follows finalized blocks and, at each, reconciles the cluster with the
+//! chain, settles and sends usage reports; meanwhile it samples usage and serves publishers.
+//!
+//! Nothing here tears a tenant down unless the finalized chain says so: when the chain or the
+//! cluster cannot be read, a round does nothing and the next one tries again.
+
+use crate::{
+	chain::{self, Snapshot},
+	manifests::{SpecContext, Vault},
+	metrics::{kind, Metrics},
+	plan::{self, ChainState, PlanInput},
+	store::Store,
+};
+use podchain_chain::{tx::Submitter, AccountId, Node};
+use podchain_cluster::Backend;
+use std::{
+	collections::BTreeMap,
+	sync::{Arc, Mutex, RwLock},
+	time::{Duration, Instant},
+};
+
+/// Settings of the reconcile loop.
+#[derive(Clone, Debug)]
+pub struct Settings {
+	/// WebSocket RPC URL of the node.
+	pub rpc_url: String,
+	/// Blocks between usage reports.
+	pub report_every_blocks: u32,
+	/// Blocks after acceptance to wait for a manifest.
+	pub manifest_timeout_blocks: u32,
+	/// Accept pending deals automatically.
+	pub auto_accept: bool,
+	/// Interval between usage samples.
+	pub sample_interval: Duration,
+}
+
+/// Everything the agent's tasks share.
+pub struct Agent {
+	/// Settings.
+	pub settings: Settings,
+	/// Signs the provider's transactions.
+	pub submitter: Submitter,
+	/// The provider account.
+	pub provider: AccountId,
+	/// Where pods run.
+	pub backend: Arc<dyn Backend>,
+	/// Crash-safe state.
+	pub store: Arc<Store>,
+	/// Manifests held.
+	pub vault: Vault,
+	/// What deal specs are built with.
+	pub specs: SpecContext,
+	/// Metrics.
+	pub metrics: Arc<Metrics>,
+	/// The chain at the last finalized block read.
+	pub snapshot: RwLock<Option<Arc<Snapshot>>>,
+	/// Chain actions sent and maybe not final yet, with the last block they can land in: not
+	/// sent again before then.
+	pub(crate) sent: Arc<Mutex<BTreeMap<ActionKey, u32>>>,
+	/// Block of the last usage report sent.
+	pub(crate) last_report: Mutex<Option<u32>>,
+}
+
+/// A chain action, to remember that it was sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum ActionKey {
+	Accept(u64),
+	Acknowledge(u64),
+	Close(u64),
+}
+
+impl Agent {
+	pub(crate) fn sent_handle(&self) -> Arc<Mutex<BTreeMap<ActionKey, u32>>> {
+		self.sent.clone()
+	}
+
+	/// The latest snapshot.
+	pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
+		self.snapshot.read().ok().and_then(|s| s.clone())
+	}
+
+	/// Follows finalized blocks until the task is dropped, reconnecting with backoff whenever
+	/// the node is unreachable.
+	pub async fn follow(self: Arc<Self>) {
+		let mut backoff = Backoff::default();
+		loop {
+			let node = match podchain_chain::connect(&self.settings.rpc_url).await {
+				Ok(node) => node,
+				Err(e) => {
+					self.metrics.error("chain");
+					let wait = backoff.next();
+					tracing::warn!(error = %e, retry_in = ?wait, "node unreachable");
+					tokio::time::sleep(wait).await;
+					continue;
+				}
+			};
+			tracing::info!(url = %self.settings.rpc_url, "connected to the node");
+			let mut blocks = match node.api.stream_blocks().await {
+				Ok(blocks) => blocks,
+				Err(e) => {
+					self.metrics.error("chain");
+					tracing::warn!(error = %e, "cannot follow finalized blocks");
+					tokio::time::sleep(backoff.next()).await;
+					continue;
+				}
+			};
+			while let Some(block) = blocks.next().await {
+				let at = match block {
+					Ok(block) => block.at().await,
+					Err(e) => {
+						tracing::warn!(error = %e, "finalized block stream failed");
+						break;
+					}
+				};
+				match at {
+					Ok(at) => {
+						backoff = Backoff::default();
+						self.round(&node, &at).await;
+					}
+					Err(e) => {
+						self.metrics.error("chain");
+						tracing::warn!(error = %e, "cannot read a finalized block");
+					}
+				}
+			}
+			self.metrics.error("chain");
+			let wait = backoff.next();
+			tracing::warn!(retry_in = ?wait, "lost the node; reconnecting");
+			tokio::time::sleep(wait).await;
+		}
+	}
+
+	/// One round at a finalized block: read, plan, act, bill.
+	async fn round(&self, node: &Node, at: &podchain_chain::AtBlock) {
+		let started = Instant::now();
+		let with_names = self.specs.ingress_domain.is_some();
+		let snapshot = match chain::snapshot(at, &self.provider, with_names).await {
+			Ok(snapshot) => Arc::new(snapshot),
+			Err(e) => {
+				self.metrics.error("chain");
+				tracing::warn!(error = %e, "cannot read the provider's deals");
+				return;
+			}
+		};
+		self.record_snapshot(&snapshot);
+		if let Err(e) = self.reconcile(node, &snapshot).await {
+			self.metrics.error("cluster");
+			tracing::warn!(error = %e, block = snapshot.number, "cluster unreachable: nothing changed this round");
+		} else {
+			self.metrics.healthy_now();
+		}
+		self.bill(node, &snapshot).await;
+		self.metrics.reconcile_seconds.observe(started.elapsed().as_secs_f64());
+	}
+
+	fn record_snapshot(&self, snapshot: &Arc<Snapshot>) {
+		if let Ok(mut slot) = self.snapshot.write() {
+			*slot = Some(snapshot.clone());
+		}
+		self.metrics.finalized_block.set(i64::from(snapshot.number));
+		let mut counts =
+			BTreeMap::from([("pending", 0), ("active", 0), ("out_of_funds", 0), ("closing", 0)]);
+		for deal in snapshot.deals.values() {
+			let state = match deal.chain.state {
+				ChainState::Pending => "pending",
+				ChainState::Active { .. } => "active",
+				ChainState::OutOfFunds { .. } => "out_of_funds",
+				ChainState::Closing => "closing",
+			};
+			*counts.entry(state).or_default() += 1;
+		}
+		for (state, count) in counts {
+			self.metrics.deals.get_or_create(&kind(state)).set(count);
+		}
+		let now = snapshot.number;
+		if let Ok(mut sent) = self.sent.lock() {
+			sent.retain(|_, valid_until| *valid_until >= now);
+		}
+	}
+
+	/// Brings the cluster and the agent's state in line with `snapshot`. Fails, doing
+	/// nothing, when the cluster cannot be read.
+	async fn reconcile(
+		&self,
+		node: &Node,
+		snapshot: &Snapshot,
+	) -> Result<(), podchain_cluster::ClusterError> {
+		let deployed = self.backend.deployed().await?;
+		let stored = match self.store.deals() {
+			Ok(stored) => stored.into_iter().collect(),
+			Err(e) => {
+				self.metrics.error("store");
+				tracing::error!(error = %e, "cannot read the agent's store");
+				return Ok(());
+			}
+		};
+		let input = PlanInput {
+			now: snapshot.number,
+			deals: snapshot.deals.values().map(|d| d.chain.clone()).collect(),
+			manifests: self.vault.hashes(),
+			deployed: deployed.into_iter().map(|d| (d.deal, d.manifest_hash)).collect(),
+			stored,
+			auto_accept: self.settings.auto_accept,
+			manifest_timeout_blocks: self.settings.manifest_timeout_blocks,
+		};
+		for action in plan::plan(&input) {
+			self.execute(node, snapshot, action).await;
+		}
+		Ok(())
+	}
+}
+
+/// Exponential backoff from 1 s to 30 s.
+#[derive(Debug)]
+struct Backoff(Duration);
+
+impl Default for Backoff {
+	fn default() -> Self {
+		Self(Duration::from_secs(1))
+	}
+}
+
+impl Backoff {
+	fn next(&mut self) -> Duration {
+		let wait = self.0;
+		self.0 = (self.0 * 2).min(Duration::from_secs(30));
+		wait
+	}
+}

@@ -1,0 +1,212 @@
+//! Starting the agent from its configuration, and stopping it cleanly.
+
+use crate::{
+	agent::{Agent, Settings},
+	config::{Backend as BackendKind, Config},
+	http,
+	manifests::{SpecContext, Vault},
+	metrics::Metrics,
+	store::Store,
+};
+use podchain_chain::{tx::Submitter, AccountKey};
+use podchain_cluster::{
+	kube::{KubeBackend, KubeOptions},
+	objects::BuildOptions,
+	podman::{PodmanBackend, PodmanOptions},
+	Backend,
+};
+use podchain_p2p::{identity, AtRestKey, Keypair, P2pConfig, P2pNode};
+use std::{path::Path, sync::Arc};
+
+/// Environment variable holding the provider's secret when no key file is given.
+pub const KEY_ENV: &str = "PODCHAIN_AGENT_KEY";
+
+/// Why the agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+	/// No key was given, or it could not be read.
+	#[error("provider key: {0}")]
+	Key(String),
+	/// The data directory or the agent's store could not be used.
+	#[error("data directory {path}: {message}")]
+	DataDir {
+		/// The directory.
+		path: String,
+		/// What went wrong.
+		message: String,
+	},
+	/// The cluster backend could not start.
+	#[error("cluster backend: {0}")]
+	Backend(#[from] podchain_cluster::ClusterError),
+	/// The libp2p node could not start.
+	#[error("libp2p: {0}")]
+	P2p(String),
+	/// The HTTP endpoint could not bind.
+	#[error("cannot serve /healthz and /metrics on {addr}: {source}")]
+	Http {
+		/// The address.
+		addr: std::net::SocketAddr,
+		/// What went wrong.
+		#[source]
+		source: std::io::Error,
+	},
+}
+
+/// The provider's account key, from the key file or [`KEY_ENV`].
+pub fn provider_key(config: &Config) -> Result<AccountKey, StartError> {
+	match &config.key_file {
+		Some(path) => AccountKey::from_file(path).map_err(|e| StartError::Key(e.to_string())),
+		None => match std::env::var(KEY_ENV) {
+			Ok(secret) => {
+				AccountKey::from_secret(&secret).map_err(|e| StartError::Key(e.to_string()))
+			}
+			Err(_) => Err(StartError::Key(format!(
+				"give --key-file (a file holding the secret URI or mnemonic, mode 600) or set {KEY_ENV}"
+			))),
+		},
+	}
+}
+
+/// Creates the data directory (owner-only) if needed.
+fn data_dir(path: &Path) -> Result<(), StartError> {
+	let failed = |e: std::io::Error| StartError::DataDir {
+		path: path.display().to_string(),
+		message: e.to_string(),
+	};
+	std::fs::create_dir_all(path).map_err(failed)?;
+	#[cfg(unix)]
+	{
+		use std::os::unix::fs::PermissionsExt;
+		std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(failed)?;
+	}
+	Ok(())
+}
+
+/// The agent's libp2p identity (created on first use in the data directory).
+pub fn p2p_identity(config: &Config) -> Result<Keypair, StartError> {
+	data_dir(&config.data_dir)?;
+	identity::load_or_create(&config.data_dir.join("p2p-identity"))
+		.map_err(|e| StartError::P2p(e.to_string()))
+}
+
+/// Runs the agent until SIGINT or SIGTERM.
+pub async fn run(config: Config) -> Result<(), StartError> {
+	let key = provider_key(&config)?;
+	let keypair = p2p_identity(&config)?;
+	let at_rest = AtRestKey::from_keypair(&keypair).map_err(|e| StartError::P2p(e.to_string()))?;
+	let store_path = config.data_dir.join("agent.redb");
+	let store = Arc::new(Store::open(&store_path).map_err(|e| StartError::DataDir {
+		path: store_path.display().to_string(),
+		message: e.to_string(),
+	})?);
+	let vault = Vault::open(store.clone(), at_rest).map_err(|e| StartError::DataDir {
+		path: store_path.display().to_string(),
+		message: e.to_string(),
+	})?;
+
+	let (backend, podman): (Arc<dyn Backend>, Option<Arc<PodmanBackend>>) = match config.backend {
+		BackendKind::Podman => {
+			let podman = Arc::new(match &config.podman_socket {
+				Some(socket) => PodmanBackend::connect(socket).await?,
+				None => {
+					PodmanBackend::start(PodmanOptions::new(config.data_dir.join("podman"))).await?
+				}
+			});
+			tracing::info!(socket = %podman.socket().display(), "podman backend ready");
+			(podman.clone(), Some(podman))
+		}
+		BackendKind::Kubernetes => {
+			let kube =
+				KubeBackend::from_kubeconfig(config.kubeconfig.as_deref(), KubeOptions::default())
+					.await?;
+			tracing::info!("Kubernetes backend ready");
+			(Arc::new(kube), None)
+		}
+	};
+
+	let metrics = Arc::new(Metrics::default());
+	let http = http::serve(config.http_listen, metrics.clone())
+		.await
+		.map_err(|source| StartError::Http { addr: config.http_listen, source })?;
+
+	let listen = config
+		.p2p_listen
+		.parse()
+		.map_err(|e| StartError::P2p(format!("{}: {e}", config.p2p_listen)))?;
+	let p2p_config = P2pConfig { listen_addrs: vec![listen], serve: true, ..Default::default() };
+	let mut p2p =
+		P2pNode::spawn(keypair, p2p_config).await.map_err(|e| StartError::P2p(e.to_string()))?;
+	let inbound = p2p.take_inbound().ok_or_else(|| StartError::P2p("no inbound queue".into()))?;
+	let handle = p2p.handle();
+	tracing::info!(
+		provider = %key.account_id(),
+		peer_id = %handle.local_peer_id(),
+		listen = ?handle.listen_addrs(),
+		"agent started"
+	);
+
+	let specs = SpecContext {
+		provider: key.account_id().to_string(),
+		ingress_domain: config.ingress_domain.clone(),
+		build: BuildOptions::default(),
+	};
+	let agent = Arc::new(Agent {
+		settings: Settings {
+			rpc_url: config.rpc_url.clone(),
+			report_every_blocks: config.report_every_blocks,
+			manifest_timeout_blocks: config.manifest_timeout_blocks,
+			auto_accept: config.auto_accept,
+			sample_interval: config.sample_interval,
+		},
+		provider: key.account_id(),
+		submitter: Submitter::new(key),
+		backend,
+		store,
+		vault,
+		specs,
+		metrics,
+		snapshot: Default::default(),
+		sent: Default::default(),
+		last_report: Default::default(),
+	});
+	let tasks = [
+		tokio::spawn(agent.clone().follow()),
+		tokio::spawn(agent.clone().serve(inbound)),
+		tokio::spawn(agent.clone().sample_forever()),
+		http,
+	];
+
+	shutdown_signal().await;
+	tracing::info!("stopping: tenants keep running");
+	for task in &tasks {
+		task.abort();
+	}
+	p2p.shutdown().await;
+	if let Some(podman) = podman {
+		podman.shutdown().await;
+	}
+	Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+	#[cfg(unix)]
+	{
+		use tokio::signal::unix::{signal, SignalKind};
+		match signal(SignalKind::terminate()) {
+			Ok(mut term) => {
+				tokio::select! {
+					_ = tokio::signal::ctrl_c() => {}
+					_ = term.recv() => {}
+				}
+			}
+			Err(_) => {
+				let _ = tokio::signal::ctrl_c().await;
+			}
+		}
+	}
+	#[cfg(not(unix))]
+	{
+		let _ = tokio::signal::ctrl_c().await;
+	}
+}
