@@ -94,6 +94,24 @@ impl Agent {
 					continue;
 				}
 			};
+			match self.store.is_same_chain(&node.api.genesis_hash().0) {
+				Ok(true) => {}
+				Ok(false) => {
+					self.metrics.error("wrong_chain");
+					tracing::error!(
+						url = %self.settings.rpc_url,
+						"the node serves another chain than the one this agent's state belongs to; not acting"
+					);
+					tokio::time::sleep(Duration::from_secs(60)).await;
+					continue;
+				}
+				Err(e) => {
+					self.metrics.error("store");
+					tracing::error!(error = %e, "cannot read the agent's store");
+					tokio::time::sleep(backoff.next()).await;
+					continue;
+				}
+			}
 			tracing::info!(url = %self.settings.rpc_url, "connected to the node");
 			let mut blocks = match node.api.stream_blocks().await {
 				Ok(blocks) => blocks,
@@ -133,6 +151,38 @@ impl Agent {
 	/// One round at a finalized block: read, plan, act, bill.
 	async fn round(&self, node: &Node, at: &podchain_chain::AtBlock) {
 		let started = Instant::now();
+		// A syncing node's finalized view lags the network; one behind what was already seen
+		// (restored, or another node behind a balancer) lacks deals that exist. Either would
+		// make running deals look gone.
+		match node.rpc.system_health().await {
+			Ok(health) if health.is_syncing => {
+				tracing::info!("the node is syncing: waiting");
+				return;
+			}
+			Ok(_) => {}
+			Err(e) => {
+				self.metrics.error("chain");
+				tracing::warn!(error = %e, "cannot read the node's health");
+				return;
+			}
+		}
+		let number = u32::try_from(at.block_number()).unwrap_or(u32::MAX);
+		match self.store.advance_to(number) {
+			Ok(true) => {}
+			Ok(false) => {
+				self.metrics.error("chain_behind");
+				tracing::warn!(
+					block = number,
+					"the node's finalized block is behind one already acted on: skipping"
+				);
+				return;
+			}
+			Err(e) => {
+				self.metrics.error("store");
+				tracing::error!(error = %e, "cannot read the agent's store");
+				return;
+			}
+		}
 		let with_names = self.specs.ingress_domain.is_some();
 		let snapshot = match chain::snapshot(at, &self.provider, with_names).await {
 			Ok(snapshot) => Arc::new(snapshot),

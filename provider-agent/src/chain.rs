@@ -63,13 +63,13 @@ pub async fn snapshot(
 ) -> Result<Snapshot, ChainError> {
 	let number = u32::try_from(at.block_number()).unwrap_or(u32::MAX);
 	let nonce = at.transactions().account_nonce(provider).await.map_err(ChainError::rpc)?;
+	// The slot duration the runtime bills with (Aura's, which the block-time pallet serves).
 	let block_millis = at
-		.storage()
-		.fetch(runtime::storage().block_time().slot_duration_millis(), ())
+		.runtime_apis()
+		.call(runtime::runtime_apis().aura_api().slot_duration())
 		.await
 		.map_err(ChainError::rpc)?
-		.decode()
-		.map_err(ChainError::rpc)?;
+		.0;
 	let max_egress_bytes_per_second = at
 		.constants()
 		.entry(runtime::constants().market().max_egress_bytes_per_second())

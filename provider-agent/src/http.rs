@@ -19,14 +19,22 @@ pub async fn serve(
 	tracing::info!(%addr, "serving /healthz and /metrics");
 	Ok(tokio::spawn(async move {
 		loop {
-			let Ok((stream, _)) = listener.accept().await else { continue };
+			let Ok((stream, _)) = listener.accept().await else {
+				// Out of file descriptors, usually: let some close before trying again.
+				tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+				continue;
+			};
 			let metrics = metrics.clone();
 			tokio::spawn(async move {
 				let service = service_fn(move |request| {
 					let metrics = metrics.clone();
 					async move { Ok::<_, Infallible>(answer(&request, &metrics)) }
 				});
-				let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+				let serving = http1::Builder::new()
+					.timer(hyper_util::rt::TokioTimer::new())
+					.header_read_timeout(std::time::Duration::from_secs(10))
+					.serve_connection(TokioIo::new(stream), service);
+				let _ = tokio::time::timeout(std::time::Duration::from_secs(60), serving).await;
 			});
 		}
 	}))

@@ -14,6 +14,9 @@ const MIB: u128 = 1 << 20;
 const GIB: u128 = 1 << 30;
 /// Nanoseconds of CPU time in a millicore-second.
 const NANOS_PER_MILLICORE_SECOND: u128 = 1_000_000;
+/// Sources (containers) a meter remembers the last sample of; a deal has at most 16
+/// containers in each of at most 100 replicas, plus pods being replaced.
+const MAX_SOURCES: usize = 2048;
 /// Milliseconds in a second.
 const MILLIS_PER_SECOND: u128 = 1_000;
 
@@ -55,6 +58,20 @@ impl Meter {
 			self.cpu_nanos += u128::from(sample.cpu_nanos);
 			self.egress_bytes += u128::from(sample.egress_bytes);
 			self.last.push((source.to_owned(), sample));
+			// Replaced pods leave sources behind: forget the stalest beyond the bound. A source
+			// missing from one sample keeps its baseline (forgetting it would count its whole
+			// counter again when it is back).
+			if self.last.len() > MAX_SOURCES {
+				if let Some(stalest) = self
+					.last
+					.iter()
+					.enumerate()
+					.min_by_key(|(_, (_, s))| s.at_millis)
+					.map(|(i, _)| i)
+				{
+					self.last.remove(stalest);
+				}
+			}
 			return;
 		};
 		let previous = slot.1;
@@ -75,14 +92,6 @@ impl Meter {
 	/// Forgets a source that is gone (a container removed), keeping what it used.
 	pub fn forget(&mut self, source: &str) {
 		self.last.retain(|(s, _)| s != source);
-	}
-
-	/// Forgets every source not in `current` (containers that are gone, e.g. replaced pods),
-	/// keeping what they used; without this a deal whose pods restart often would remember
-	/// every pod it ever had.
-	pub fn retain_sources<'a>(&mut self, current: impl IntoIterator<Item = &'a str>) {
-		let current: std::collections::BTreeSet<&str> = current.into_iter().collect();
-		self.last.retain(|(s, _)| current.contains(s.as_str()));
 	}
 
 	/// The whole billing units accumulated so far, not yet taken.

@@ -114,10 +114,12 @@ pub fn plan(input: &PlanInput) -> Vec<Action> {
 				}
 				let update = deal.pending_manifest.filter(|h| held == Some(h));
 				if let Some(hash) = update {
+					// Acknowledged only once it runs: a failed rollout is retried, not claimed.
 					if deployed != Some(&hash) {
 						actions.push(Action::Deploy { id: deal.id, hash });
+					} else {
+						actions.push(Action::Acknowledge { id: deal.id, hash });
 					}
-					actions.push(Action::Acknowledge { id: deal.id, hash });
 				} else if held == Some(&deal.manifest_hash) {
 					if deployed != Some(&deal.manifest_hash) {
 						actions.push(Action::Deploy { id: deal.id, hash: deal.manifest_hash });
@@ -199,10 +201,7 @@ mod tests {
 		// The new manifest has not arrived: keep running the old one.
 		assert!(plan(&input).is_empty());
 		input.manifests.insert(1, B);
-		assert_eq!(
-			plan(&input),
-			vec![Action::Deploy { id: 1, hash: B }, Action::Acknowledge { id: 1, hash: B }]
-		);
+		assert_eq!(plan(&input), vec![Action::Deploy { id: 1, hash: B }]);
 		input.deployed.insert(1, B);
 		assert_eq!(plan(&input), vec![Action::Acknowledge { id: 1, hash: B }]);
 	}

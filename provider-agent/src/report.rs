@@ -107,6 +107,11 @@ impl Agent {
 				return;
 			}
 		}
+		if snapshot.rules.block_millis == 0 {
+			self.metrics.error("report");
+			tracing::error!("the chain reports a block time of 0: not reporting usage");
+			return;
+		}
 		let due = self.last_report.lock().map_or(true, |last| {
 			last.is_none_or(|b| {
 				snapshot.number >= b.saturating_add(self.settings.report_every_blocks)

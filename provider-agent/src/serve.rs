@@ -8,8 +8,14 @@ use podchain_p2p::{
 	InboundRequest,
 };
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 
+/// Inbound requests answered at once.
+pub const MAX_CONCURRENT_REQUESTS: usize = 4;
+/// Longest time spent on one inbound request (the publisher's own timeout is 30 s).
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(25);
+/// Longest log line sent; longer ones are cut (a chunk must fit the response limit).
+const MAX_LINE_BYTES: usize = 16 * 1024;
 /// Most lines one log answer carries.
 const MAX_LOG_LINES: u32 = 1000;
 /// Most lines read to answer a `tail` request.
@@ -17,13 +23,33 @@ const MAX_TAIL_SCAN: u32 = 10_000;
 
 impl Agent {
 	/// Answers inbound requests until the p2p node stops.
+	///
+	/// At most [`MAX_CONCURRENT_REQUESTS`] are answered at once; the rest wait in the p2p node's
+	/// bounded queue, which answers `Busy` when full, so a busy publisher cannot starve the
+	/// reconcile loop.
 	pub async fn serve(self: Arc<Self>, mut inbound: mpsc::Receiver<InboundRequest>) {
+		let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_REQUESTS));
 		while let Some(request) = inbound.recv().await {
+			let Ok(permit) = permits.clone().acquire_owned().await else { return };
 			let agent = self.clone();
 			tokio::spawn(async move {
-				match request {
-					InboundRequest::Manifest(request) => agent.receive_manifest(request),
-					InboundRequest::Logs(request) => agent.answer_logs(request).await,
+				let _permit = permit;
+				let answered = tokio::time::timeout(REQUEST_TIMEOUT, async {
+					match request {
+						InboundRequest::Manifest(request) => {
+							let agent = agent.clone();
+							// Decrypting, building and a store commit: off the async threads.
+							let _ = tokio::task::spawn_blocking(move || {
+								agent.receive_manifest(request)
+							})
+							.await;
+						}
+						InboundRequest::Logs(request) => agent.answer_logs(request).await,
+					}
+				})
+				.await;
+				if answered.is_err() {
+					tracing::warn!("an inbound request took longer than {REQUEST_TIMEOUT:?}");
 				}
 			});
 		}
@@ -83,6 +109,19 @@ impl Agent {
 				return request.reject(RejectReason::Internal("logs unavailable".into()));
 			}
 		};
+		// Where the next read starts: after the last line read, even if the filters below
+		// drop it, so that following never stalls on lines it does not show.
+		let read_up_to = lines.last().map(|l| l.timestamp_ms.saturating_add(1));
+		for line in &mut lines {
+			if line.text.len() > MAX_LINE_BYTES {
+				let mut cut = MAX_LINE_BYTES;
+				while !line.text.is_char_boundary(cut) {
+					cut -= 1;
+				}
+				line.text.truncate(cut);
+				line.text.push_str(" [cut]");
+			}
+		}
 		if let Some(container) = &query.container {
 			lines.retain(|l| {
 				l.container.ends_with(&format!("/{container}")) || &l.container == container
@@ -108,11 +147,17 @@ impl Agent {
 			next_cursor: since,
 			complete: false,
 		};
+		let mut cut_short = false;
 		while chunk.encoded_len_estimate() as u64 > MAX_LOGS_RESPONSE_BYTES / 2 {
 			chunk.lines.truncate(chunk.lines.len() / 2);
+			cut_short = true;
 		}
-		// The cursor is a timestamp: the next read starts after the last line sent.
-		chunk.next_cursor = chunk.lines.last().map_or(since, |l| l.timestamp_ms.saturating_add(1));
+		// The cursor is a timestamp: the next read starts after the last line sent, or after
+		// everything read when nothing was cut.
+		chunk.next_cursor = match (cut_short, chunk.lines.last()) {
+			(true, Some(last)) => last.timestamp_ms.saturating_add(1),
+			_ => read_up_to.unwrap_or(since),
+		};
 		let gone = matches!(self.backend.status(deal).await, Ok(DealStatus::Absent));
 		chunk.complete = chunk.lines.is_empty() && (closing || gone);
 		request.respond(chunk);
@@ -126,8 +171,16 @@ impl Agent {
 			ticker.tick().await;
 			let Some(snapshot) = self.snapshot() else { continue };
 			for deal in snapshot.deals.values() {
-				let running = !matches!(deal.chain.state, ChainState::Pending);
-				if deal.metered && running && !deal.chain.is_rent {
+				// Usage counts while it can still be billed: not before acceptance, not in an
+				// out-of-funds grace period (the chain bills up to when funds ran out).
+				let billable = match deal.chain.state {
+					ChainState::Pending => false,
+					ChainState::Active { .. } | ChainState::Closing => true,
+					ChainState::OutOfFunds { .. } => {
+						deal.billable_until.is_some_and(|until| deal.settled_until < until)
+					}
+				};
+				if deal.metered && billable && !deal.chain.is_rent {
 					self.sample_deal(deal.chain.id).await;
 				}
 			}
@@ -148,7 +201,6 @@ impl Agent {
 			return;
 		}
 		let recorded = self.store.update_meter(deal, |meter| {
-			meter.retain_sources(samples.iter().map(|(source, _)| source.as_str()));
 			for (source, sample) in &samples {
 				meter.record(source, *sample);
 			}

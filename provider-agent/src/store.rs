@@ -16,6 +16,12 @@ const MANIFESTS: TableDefinition<u64, &[u8]> = TableDefinition::new("manifests")
 const METERS: TableDefinition<u64, &[u8]> = TableDefinition::new("meters");
 /// The report batch in flight (serde JSON), under key 0.
 const IN_FLIGHT: TableDefinition<u8, &[u8]> = TableDefinition::new("in_flight");
+/// Which chain the state belongs to, and how far it was followed.
+const CHAIN: TableDefinition<&str, &[u8]> = TableDefinition::new("chain");
+/// Key of the chain's genesis hash in [`CHAIN`].
+const GENESIS: &str = "genesis";
+/// Key of the highest finalized block acted on in [`CHAIN`] (u32 little endian).
+const HIGHEST: &str = "highest_finalized";
 
 /// One deal's line in a report batch.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,8 +79,49 @@ impl Store {
 		txn.open_table(MANIFESTS).map_err(err)?;
 		txn.open_table(METERS).map_err(err)?;
 		txn.open_table(IN_FLIGHT).map_err(err)?;
+		txn.open_table(CHAIN).map_err(err)?;
 		txn.commit().map_err(err)?;
 		Ok(Self { db })
+	}
+
+	/// Binds the state to the chain with `genesis` on first use; afterwards, whether `genesis`
+	/// is that chain. State of one chain must never be reconciled against another.
+	pub fn is_same_chain(&self, genesis: &[u8; 32]) -> Result<bool, StoreError> {
+		let txn = self.db.begin_write().map_err(err)?;
+		let same = {
+			let mut table = txn.open_table(CHAIN).map_err(err)?;
+			let known = table.get(GENESIS).map_err(err)?.map(|v| v.value().to_vec());
+			match known {
+				Some(known) => known == genesis,
+				None => {
+					table.insert(GENESIS, genesis.as_slice()).map_err(err)?;
+					true
+				}
+			}
+		};
+		txn.commit().map_err(err)?;
+		Ok(same)
+	}
+
+	/// Records that finalized block `number` is being acted on, unless a higher one was: then
+	/// returns `false` (the node serving this block is behind what the agent already saw, and
+	/// deals it lacks may well exist).
+	pub fn advance_to(&self, number: u32) -> Result<bool, StoreError> {
+		let txn = self.db.begin_write().map_err(err)?;
+		let ahead = {
+			let mut table = txn.open_table(CHAIN).map_err(err)?;
+			let highest = table
+				.get(HIGHEST)
+				.map_err(err)?
+				.and_then(|v| <[u8; 4]>::try_from(v.value()).ok())
+				.map_or(0, u32::from_le_bytes);
+			if number >= highest {
+				table.insert(HIGHEST, number.to_le_bytes().as_slice()).map_err(err)?;
+			}
+			number >= highest
+		};
+		txn.commit().map_err(err)?;
+		Ok(ahead)
 	}
 
 	/// Keeps a deal's sealed manifest, replacing an older one.
@@ -220,6 +267,23 @@ mod tests {
 		assert_eq!(store.deals().unwrap(), vec![7]);
 		store.forget(7).unwrap();
 		assert!(store.deals().unwrap().is_empty());
+	}
+
+	#[test]
+	fn state_is_bound_to_one_chain_and_never_goes_back() {
+		let dir = tempfile::tempdir().unwrap();
+		let path = dir.path().join("agent.redb");
+		{
+			let store = Store::open(&path).unwrap();
+			assert!(store.is_same_chain(&[1; 32]).unwrap());
+			assert!(store.advance_to(10).unwrap());
+			assert!(store.advance_to(10).unwrap(), "the same block again is fine");
+		}
+		let store = Store::open(&path).unwrap();
+		assert!(store.is_same_chain(&[1; 32]).unwrap());
+		assert!(!store.is_same_chain(&[2; 32]).unwrap(), "another network");
+		assert!(!store.advance_to(9).unwrap(), "a node behind what was seen");
+		assert!(store.advance_to(11).unwrap());
 	}
 
 	#[test]

@@ -38,6 +38,10 @@ pub struct Sample {
 	pub egress_bytes: u64,
 }
 
+/// The manifest hash of a deal whose objects exist but were never fully applied: it matches
+/// no manifest, so the agent applies the deal again (or removes it if the deal is gone).
+pub const UNKNOWN_MANIFEST: [u8; 32] = [0; 32];
+
 /// A deal found running in the cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Deployed {

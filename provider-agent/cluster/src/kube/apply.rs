@@ -2,7 +2,10 @@
 
 use super::KubeBackend;
 use crate::{
-	objects::{namespace_name, DEAL_LABEL, MANAGED_BY_LABEL, MANAGER},
+	objects::{
+		manifest_hash_hex, namespace_name, DEAL_LABEL, MANAGED_BY_LABEL, MANAGER,
+		MANIFEST_HASH_ANNOTATION,
+	},
 	ClusterError, DealId, DealObjects,
 };
 use ::kube::{
@@ -28,8 +31,14 @@ fn apply_params() -> PatchParams {
 	PatchParams::apply(MANAGER).force()
 }
 
+/// Field manager of the namespace's manifest-hash annotation alone. Owned apart from the rest
+/// so that applying the namespace first (without it) leaves the hash of what last ran in full.
+pub(super) const HASH_MANAGER: &str = "podchain-agent-manifest-hash";
+
 /// Applies every object, namespace first (everything else lives in it) and Deployment last
-/// (its pods need the secrets and claims), then prunes.
+/// (its pods need the secrets and claims), then prunes, and only then records the manifest's
+/// hash on the namespace: an apply cut short (an outage, the agent killed) leaves the old
+/// hash, or none, so the next round applies again instead of taking the deal as deployed.
 pub(super) async fn apply(
 	backend: &KubeBackend,
 	objects: &DealObjects,
@@ -43,10 +52,14 @@ pub(super) async fn apply(
 		)));
 	}
 	let namespaces: Api<Namespace> = Api::all(backend.client.clone());
+	let mut without_hash = objects.namespace.clone();
+	if let Some(annotations) = without_hash.metadata.annotations.as_mut() {
+		annotations.remove(MANIFEST_HASH_ANNOTATION);
+	}
 	let applied = backend
 		.call(
 			"apply namespace",
-			namespaces.patch(&namespace, &apply_params(), &Patch::Apply(&objects.namespace)),
+			namespaces.patch(&namespace, &apply_params(), &Patch::Apply(&without_hash)),
 		)
 		.await?;
 	if applied.metadata.deletion_timestamp.is_some() {
@@ -84,7 +97,24 @@ pub(super) async fn apply(
 		deal,
 		objects.volumes.iter().map(|o| o.name_any()),
 	)
-	.await
+	.await?;
+
+	let hash = serde_json::json!({
+		"apiVersion": "v1",
+		"kind": "Namespace",
+		"metadata": {
+			"name": namespace,
+			"annotations": { MANIFEST_HASH_ANNOTATION: manifest_hash_hex(&objects.manifest_hash) },
+		},
+	});
+	let params = PatchParams::apply(HASH_MANAGER).force();
+	backend
+		.call(
+			"record the manifest hash",
+			namespaces.patch(&namespace, &params, &Patch::Apply(&hash)),
+		)
+		.await?;
+	Ok(())
 }
 
 /// Server-side applies one object of the deal's namespace.

@@ -6,7 +6,7 @@ use crate::{
 		manifest_hash_from_hex, namespace_name, DEAL_LABEL, DEPLOYMENT_NAME, MANAGED_BY_LABEL,
 		MANAGER, MANIFEST_HASH_ANNOTATION,
 	},
-	ClusterError, DealId, DealStatus, Deployed,
+	ClusterError, DealId, DealStatus, Deployed, UNKNOWN_MANIFEST,
 };
 use ::kube::{
 	api::{Api, ListParams},
@@ -48,9 +48,15 @@ pub(super) async fn deployed(backend: &KubeBackend) -> Result<Vec<Deployed>, Clu
 			.annotations()
 			.get(MANIFEST_HASH_ANNOTATION)
 			.and_then(|h| manifest_hash_from_hex(h));
-		match (deal, hash) {
-			(Some(deal), Some(manifest_hash)) if name == namespace_name(deal) => {
+		let hash_text = namespace.annotations().get(MANIFEST_HASH_ANNOTATION);
+		match (deal, hash, hash_text) {
+			(Some(deal), Some(manifest_hash), _) if name == namespace_name(deal) => {
 				deals.push(Deployed { deal, manifest_hash })
+			}
+			// An apply that never finished: deployed, running nothing known, so that the agent
+			// applies it again (or removes it, if the deal is gone).
+			(Some(deal), None, None) if name == namespace_name(deal) => {
+				deals.push(Deployed { deal, manifest_hash: UNKNOWN_MANIFEST })
 			}
 			_ => tracing::warn!(%name, "namespace with podchain labels but no valid deal or hash"),
 		}

@@ -155,6 +155,8 @@ impl Service {
 			.args(["system", "service", "--time=0"])
 			.arg(format!("unix://{}", paths.socket.display()))
 			.envs(paths.env())
+			// The service runs for long and may outlive the agent: it gets none of its secrets.
+			.env_remove("PODCHAIN_AGENT_KEY")
 			.stdin(Stdio::null())
 			.stdout(log)
 			.stderr(log_err)

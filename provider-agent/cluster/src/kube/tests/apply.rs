@@ -44,12 +44,22 @@ async fn expect_patches(server: &mut ApiServer) -> Vec<Value> {
 /// A whole apply of the web deal: the patches, then the prune lists answered with what is in
 /// the cluster (ingresses, services, secrets, claims), nothing left over.
 async fn apply_web(server: &mut ApiServer) -> Vec<Value> {
-	let bodies = expect_patches(server).await;
+	let mut bodies = expect_patches(server).await;
 	expect_list(server, &format!("{NET}/ingresses"), &["http"]).await;
 	expect_list(server, &format!("{NS}/services"), &["http-8080"]).await;
 	expect_list(server, &format!("{NS}/secrets"), &[]).await;
 	expect_list(server, &format!("{NS}/persistentvolumeclaims"), &[]).await;
+	bodies.push(expect_hash(server).await);
 	bodies
+}
+
+/// The last patch: the namespace's manifest hash, under a field manager of its own.
+async fn expect_hash(server: &mut ApiServer) -> Value {
+	let exchange = server.expect(Method::PATCH, NS).await;
+	exchange.assert_query(&[("fieldManager", "podchain-agent-manifest-hash"), ("force", "true")]);
+	let body = exchange.json();
+	exchange.reply(200, body.clone());
+	body
 }
 
 #[tokio::test]
@@ -69,13 +79,20 @@ async fn apply_puts_the_namespace_first_and_the_deployment_last() {
 				"NetworkPolicy",
 				"Service",
 				"Ingress",
-				"Deployment"
+				"Deployment",
+				"Namespace"
 			]
 		);
 		let namespace = &bodies[0];
 		assert_eq!(
 			namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
 			"restricted"
+		);
+		// The hash is recorded only once everything else is applied.
+		assert!(namespace["metadata"]["annotations"].get("podchain.io/manifest-hash").is_none());
+		assert_eq!(
+			bodies[7]["metadata"],
+			json!({"name": "podchain-deal-7", "annotations": {"podchain.io/manifest-hash": hash}})
 		);
 		let deployment = &bodies[6];
 		assert_eq!(
@@ -108,6 +125,7 @@ async fn apply_prunes_what_the_deal_no_longer_has() {
 			"secrets \"secret-old\" not found",
 		);
 		expect_list(&mut server, &format!("{NS}/persistentvolumeclaims"), &[]).await;
+		expect_hash(&mut server).await;
 		server
 	},);
 	result.expect("applied");

@@ -19,6 +19,9 @@ fn namespace_meta(deal: u64, hash: &str, terminating: bool) -> Value {
 		"labels": {"podchain.io/deal-id": deal.to_string(), "app.kubernetes.io/managed-by": "podchain-agent"},
 		"annotations": {"podchain.io/manifest-hash": hash},
 	});
+	if hash.is_empty() {
+		meta["annotations"] = json!({});
+	}
 	if terminating {
 		meta["deletionTimestamp"] = json!("2024-05-01T10:00:00Z");
 	}
@@ -42,6 +45,8 @@ async fn deployed_reads_deal_and_hash_from_namespaces() {
 			namespace_meta(8, &hex, true),
 			namespace_meta(9, "not-hex", false),
 			namespace_meta(3, &hex.to_uppercase(), false),
+			// Applied in part: no hash yet.
+			namespace_meta(5, "", false),
 		]);
 		exchange.reply(200, list);
 		server
@@ -49,7 +54,11 @@ async fn deployed_reads_deal_and_hash_from_namespaces() {
 	.expect("listed");
 	assert_eq!(
 		deployed,
-		[Deployed { deal: 3, manifest_hash: hash }, Deployed { deal: 7, manifest_hash: hash }]
+		[
+			Deployed { deal: 3, manifest_hash: hash },
+			Deployed { deal: 5, manifest_hash: crate::UNKNOWN_MANIFEST },
+			Deployed { deal: 7, manifest_hash: hash }
+		]
 	);
 }
 
