@@ -5,6 +5,8 @@ set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/podchain/target}"
 NODE_BIN="$CARGO_TARGET_DIR/release/podchain-node"
+AGENT_BIN="$CARGO_TARGET_DIR/release/podchain-agent"
+CLI_BIN="$CARGO_TARGET_DIR/release/podchain"
 
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building and testing podchain needs, skipping what is already there:
 # Debian packages (protobuf and clang for the node; podman, runc, catatonit and busybox-static
-# for the agent's single-machine backend and its test image), Rust wasm targets and rust-src,
-# the e2e tests' npm packages.
+# for the agent's single-machine backend and its test image; curl for the demo), Rust wasm
+# targets and rust-src, the e2e tests' and examples' npm packages.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-APT_PACKAGES=(protobuf-compiler clang libclang-dev podman runc catatonit busybox-static)
+APT_PACKAGES=(protobuf-compiler clang libclang-dev podman runc catatonit busybox-static curl)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -101,7 +101,10 @@ impl Agent {
 			(None, Some(_)) => (0, MAX_TAIL_SCAN),
 			(None, None) => (0, max_lines),
 		};
-		let read = self.backend.logs(deal, since, limit).await;
+		// `tail: 0` asks for the status alone.
+		let status_only = query.cursor.is_none() && query.tail == Some(0);
+		let read =
+			if status_only { Ok(Vec::new()) } else { self.backend.logs(deal, since, limit).await };
 		let mut lines = match read {
 			Ok(lines) => lines,
 			Err(e) => {
@@ -146,6 +149,7 @@ impl Agent {
 				.collect(),
 			next_cursor: since,
 			complete: false,
+			deal_status: None,
 		};
 		let mut cut_short = false;
 		while chunk.encoded_len_estimate() as u64 > MAX_LOGS_RESPONSE_BYTES / 2 {
@@ -158,8 +162,15 @@ impl Agent {
 			(true, Some(last)) => last.timestamp_ms.saturating_add(1),
 			_ => read_up_to.unwrap_or(since),
 		};
-		let gone = matches!(self.backend.status(deal).await, Ok(DealStatus::Absent));
+		let status = self.backend.status(deal).await;
+		let gone = matches!(status, Ok(DealStatus::Absent));
 		chunk.complete = chunk.lines.is_empty() && (closing || gone);
+		chunk.deal_status = status.ok().map(|status| match status {
+			DealStatus::Absent => "absent".to_owned(),
+			DealStatus::Starting { ready, wanted } => format!("starting {ready}/{wanted}"),
+			DealStatus::Running => "running".to_owned(),
+			DealStatus::Failed { reason } => format!("failed: {reason}"),
+		});
 		request.respond(chunk);
 	}
 

@@ -98,6 +98,7 @@ async fn provider_with(answer: bool, config: P2pConfig) -> Provider {
 						lines: lines[start..end].to_vec(),
 						next_cursor: end as u64,
 						complete: end == lines.len(),
+						deal_status: Some("running".into()),
 					});
 				}
 			}
@@ -235,6 +236,7 @@ async fn logs_are_read_with_a_cursor() {
 		["line 0", "line 1"]
 	);
 	assert!(!first.complete);
+	assert_eq!(first.deal_status.as_deref(), Some("running"), "the status travels with the lines");
 	let query = LogsQuery { cursor: Some(first.next_cursor), max_lines: 10, ..Default::default() };
 	let rest = fetch(query).await.unwrap();
 	assert_eq!(rest.lines.len(), 3);

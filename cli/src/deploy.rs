@@ -1,0 +1,239 @@
+//! `podchain deploy`: choose a provider, lock the deposit, wait for acceptance, deliver the
+//! manifest sealed to the provider, and wait until its agent runs it.
+
+use crate::{
+	error::CliError,
+	provider_link::{self, Signer},
+	providers::{offers, resources_of, Filters},
+	units::{format_pod, parse_duration, parse_pod},
+	Context,
+};
+use clap::{Args, ValueEnum};
+use podchain_chain::{
+	deals::{self, BillingMode, DeploymentState},
+	runtime, AccountId, Balance, Node,
+};
+use podchain_manifest::Manifest;
+use podchain_p2p::{
+	protocol::{LogsQuery, LogsRequest, ManifestRequest, RejectReason},
+	P2pError,
+};
+use serde_json::json;
+use std::{path::PathBuf, time::Duration};
+
+/// How a deal is billed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Billing {
+	/// For measured usage, never more than the reserved resources.
+	Metered,
+	/// For the reserved resources over time.
+	Reserved,
+}
+
+/// `podchain deploy` arguments.
+#[derive(Clone, Debug, Args)]
+pub struct DeployArgs {
+	/// The manifest (YAML or JSON).
+	pub manifest: PathBuf,
+	/// `auto` (the best-ranked offer) or a provider's account.
+	#[arg(long, default_value = "auto")]
+	pub provider: String,
+	/// Escrow to lock, in POD.
+	#[arg(long, value_parser = parse_pod, conflicts_with = "for_")]
+	pub deposit: Option<Balance>,
+	/// Lock enough escrow to run this long at the provider's price (`30m`, `24h`, `7d`).
+	#[arg(long = "for", id = "for_", default_value = "1h")]
+	pub for_: String,
+	/// How the deal is billed.
+	#[arg(long, value_enum, default_value = "metered")]
+	pub billing: Billing,
+	/// Provider filters for `--provider auto`.
+	#[command(flatten)]
+	pub filters: Filters,
+	/// Seconds to wait for the provider to accept, then to run the pods.
+	#[arg(long, default_value = "180")]
+	pub timeout: u64,
+}
+
+/// Polls every second until `check` gives a value, or fails after `timeout`.
+pub async fn poll<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> Result<T, CliError>
+where
+	F: FnMut() -> Fut,
+	Fut: std::future::Future<Output = Result<Option<T>, CliError>>,
+{
+	let deadline = tokio::time::Instant::now() + timeout;
+	loop {
+		if let Some(value) = check().await? {
+			return Ok(value);
+		}
+		if tokio::time::Instant::now() >= deadline {
+			return Err(CliError::timeout(format!("gave up after {timeout:?} waiting for {what}")));
+		}
+		tokio::time::sleep(Duration::from_secs(1)).await;
+	}
+}
+
+/// `podchain deploy`.
+pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<(), CliError> {
+	let out = &ctx.out;
+	let manifest = Manifest::from_path(&args.manifest).map_err(CliError::input)?;
+	let resources = resources_of(&manifest)?;
+	let duration = parse_duration(&args.for_).map_err(CliError::input)?;
+	let key = ctx.key()?;
+	let node = ctx.connect().await?;
+	let at = node.finalized().await?;
+	out.stage(format!(
+		"manifest {} valid: {}m CPU, {} MiB memory, {} GiB storage",
+		args.manifest.display(),
+		resources.cpu_millicores,
+		resources.memory_mib,
+		resources.storage_gib
+	));
+
+	// The provider and its price.
+	let ranked = offers(&at, resources.clone(), &args.filters, 0).await?;
+	let offer = if args.provider == "auto" {
+		ranked.into_iter().next().ok_or_else(|| {
+			CliError::refused("no registered provider can run this manifest with these filters")
+		})?
+	} else {
+		let provider: AccountId = args.provider.parse().map_err(|_| {
+			CliError::input(format!("--provider {:?} is not an account", args.provider))
+		})?;
+		ranked.into_iter().find(|o| o.provider == provider).ok_or_else(|| {
+			CliError::refused(format!(
+				"provider {provider} is unknown, paused, rented, or has no room for this manifest"
+			))
+		})?
+	};
+	let deposit = match args.deposit {
+		Some(deposit) => deposit,
+		None => {
+			let minimum = at
+				.constants()
+				.entry(runtime::constants().market().min_deposit())
+				.map_err(CliError::chain)?;
+			let cost =
+				offer.price_per_hour.saturating_mul(u128::from(duration.as_secs())).div_ceil(3600);
+			cost.max(minimum)
+		}
+	};
+	let free = crate::account::free_balance(&at, &key.account_id()).await?;
+	if free <= deposit {
+		return Err(CliError::refused(format!(
+			"insufficient balance: the deposit is {} and {} has {} free (plus a fee)",
+			format_pod(deposit),
+			key.account_id(),
+			format_pod(free)
+		)));
+	}
+	out.stage(format!(
+		"provider {} ({}), {} per hour; deposit {}",
+		offer.provider,
+		offer.country,
+		format_pod(offer.price_per_hour),
+		format_pod(deposit)
+	));
+
+	// The deal.
+	let billing = match args.billing {
+		Billing::Metered => BillingMode::Metered,
+		Billing::Reserved => BillingMode::Reserved,
+	};
+	let call = runtime::tx().market().create_deployment(
+		offer.provider,
+		manifest.hash(),
+		resources,
+		billing,
+		None,
+		deposit,
+	);
+	let submitter = podchain_chain::tx::Submitter::new(key.clone());
+	let events = submitter.submit_and_finalize(&node, &call).await?;
+	let id = events
+		.find_first::<runtime::market::events::DeploymentCreated>()
+		.and_then(Result::ok)
+		.map(|e| e.id)
+		.ok_or_else(|| CliError::chain("the deal was created but its event is missing"))?;
+	out.stage(format!("deal {id} created; waiting for the provider to accept"));
+
+	let timeout = Duration::from_secs(args.timeout);
+	poll(timeout, "the provider to accept", || accepted(&node, id)).await?;
+	out.stage(format!("deal {id} accepted"));
+
+	// The manifest, sealed to the provider's agent.
+	let at = node.finalized().await?;
+	let endpoint = provider_link::endpoint(&at, &offer.provider).await?;
+	let client = provider_link::client().await?;
+	let handle = client.handle();
+	let signer = Signer(key.clone());
+	let canonical = manifest.canonical_bytes();
+	poll(timeout, "the provider's agent to take the manifest", || {
+		let request = ManifestRequest::new(&signer, &endpoint.peer, id, &canonical);
+		let handle = handle.clone();
+		let addrs = endpoint.addrs.clone();
+		async move {
+			let request = request.map_err(CliError::input)?;
+			match handle.deliver_manifest(endpoint.peer, addrs, request).await {
+				Ok(_) => Ok(Some(())),
+				// The agent's view of the chain may lag a block or two behind ours.
+				Err(P2pError::Rejected {
+					reason: RejectReason::UnknownDeal | RejectReason::Busy,
+					..
+				}) => Ok(None),
+				Err(P2pError::Rejected { reason, .. }) => {
+					Err(CliError::provider(format!("the provider refused the manifest: {reason}")))
+				}
+				Err(e) => Err(CliError::provider(format!("provider offline: {e}"))),
+			}
+		}
+	})
+	.await?;
+	out.stage(format!("manifest delivered to {}, sealed to it", endpoint.peer));
+
+	let status = poll(timeout, "the pods to run", || {
+		let handle = handle.clone();
+		let endpoint = endpoint.clone();
+		let request = LogsRequest::new(&signer, &endpoint.peer, id, status_query());
+		async move {
+			let request = request.map_err(CliError::input)?;
+			match handle.fetch_logs(endpoint.peer, endpoint.addrs, request).await {
+				Ok(chunk) => match chunk.deal_status.as_deref() {
+					Some("running") => Ok(Some("running".to_owned())),
+					Some(failed) if failed.starts_with("failed") => {
+						Err(CliError::provider(format!("the pods failed: {failed}")))
+					}
+					_ => Ok(None),
+				},
+				Err(P2pError::Rejected { reason: RejectReason::Busy, .. }) => Ok(None),
+				Err(e) => Err(CliError::provider(format!("provider offline: {e}"))),
+			}
+		}
+	})
+	.await?;
+	out.stage(format!("deal {id} is {status}"));
+	client.shutdown().await;
+	let provider = offer.provider.to_string();
+	out.result(
+		json!({ "id": id, "provider": provider, "deposit": deposit.to_string(), "status": status }),
+		|| format!("deal {id} runs on {provider}\nfollow it with `podchain status {id}` and `podchain logs {id} --follow`"),
+	);
+	Ok(())
+}
+
+/// A logs query that asks only for the deal's status.
+pub fn status_query() -> LogsQuery {
+	LogsQuery { container: None, cursor: None, tail: Some(0), max_lines: 1 }
+}
+
+/// `Some` once deal `id` is accepted; an error if it ended first.
+async fn accepted(node: &Node, id: u64) -> Result<Option<()>, CliError> {
+	let at = node.finalized().await?;
+	match deals::deal(&at, id).await?.map(|d| d.state) {
+		Some(DeploymentState::Pending { .. }) => Ok(None),
+		Some(_) => Ok(Some(())),
+		None => Err(CliError::refused(format!(
+			"deal {id} ended before it ran (rejected by the provider?); the deposit is refunded"
+		))),
+	}
+}

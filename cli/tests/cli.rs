@@ -1,0 +1,191 @@
+//! The `podchain` binary against a real dev node and a real provider agent (podman backend):
+//! every command, as a user runs it, with its exit code and output.
+
+use podchain_chain::AccountKey;
+use podchain_testkit::{free_port, http_get, wait_for, AgentDir, AgentProcess, DevNode};
+use serde_json::Value;
+use std::{
+	path::{Path, PathBuf},
+	process::Command,
+	time::{Duration, Instant},
+};
+
+/// Runs `podchain` with `args` against `rpc` and key file `key`: exit code, stdout, stderr.
+fn podchain(rpc: &str, key: &Path, args: &[&str]) -> (i32, String, String) {
+	let out = Command::new(env!("CARGO_BIN_EXE_podchain"))
+		.args(["--rpc", rpc, "--key-file", &key.to_string_lossy()])
+		.args(args)
+		.output()
+		.expect("podchain runs");
+	let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+	(out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+/// Runs a command that must succeed with `--json`; its document.
+fn json(rpc: &str, key: &Path, args: &[&str]) -> Value {
+	let mut all = vec!["--json"];
+	all.extend_from_slice(args);
+	let (code, stdout, stderr) = podchain(rpc, key, &all);
+	assert_eq!(code, 0, "podchain {args:?} failed:\n{stderr}");
+	serde_json::from_str(&stdout)
+		.unwrap_or_else(|e| panic!("podchain {args:?}: not JSON ({e}):\n{stdout}"))
+}
+
+fn web_manifest(dir: &Path, name: &str, port: u16) -> PathBuf {
+	let path = dir.join(name);
+	let yaml = format!(
+		"version: podchain/v1\nname: web\ncontainers:\n  - name: web\n    image: localhost/podchain-demo:latest\n    \
+		 command: [httpd, -f, -p, \"127.0.0.1:{port}\", -h, /www]\n    resources: {{ cpu: 100m, memory: 32Mi }}\n"
+	);
+	std::fs::write(&path, yaml).unwrap();
+	path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_against_a_dev_node_and_an_agent() {
+	let started = Instant::now();
+	let work = tempfile::Builder::new().prefix("podchain-cli-").tempdir_in("/tmp").unwrap();
+	let (_dev_node_guard, node, rpc) = {
+		let (dev_node, node) = DevNode::start(work.path().to_owned()).await;
+		let rpc = dev_node.url();
+		(dev_node, node, rpc)
+	};
+	let provider = AccountKey::from_secret("//Charlie").unwrap();
+	let agent_dir = AgentDir::new();
+	let mut agent = AgentProcess::new(&rpc, "//Charlie", &agent_dir, work.path());
+	agent.register(&node, &provider, 1_000_000).await;
+	agent.start();
+	agent.healthy().await;
+	agent_dir.build_test_image();
+	eprintln!("node and agent ready after {:?}", started.elapsed());
+
+	// Accounts: import a dev key, show it; a new one is unfunded.
+	let key = work.path().join("keys/dave.key");
+	let imported = json(&rpc, &key, &["account", "import", "//Dave"]);
+	let dave = AccountKey::from_secret("//Dave").unwrap().account_id().to_string();
+	assert_eq!(imported["address"], dave);
+	{
+		use std::os::unix::fs::PermissionsExt;
+		let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+		assert_eq!(mode, 0o600, "the key file is the user's alone");
+	}
+	let (code, _, stderr) = podchain(&rpc, &key, &["account", "import", "//Eve"]);
+	assert_eq!(code, 2, "an existing key is not replaced without --force: {stderr}");
+	let shown = json(&rpc, &key, &["account", "show"]);
+	assert_eq!(shown["address"], dave);
+	assert!(shown["free"].as_str().unwrap().parse::<u128>().unwrap() > 0);
+	let fresh_key = work.path().join("keys/fresh.key");
+	let fresh = json(&rpc, &fresh_key, &["account", "new"]);
+	assert_eq!(fresh["phrase"].as_str().unwrap().split(' ').count(), 12);
+
+	// The market: providers and quotes.
+	let charlie = provider.account_id().to_string();
+	let providers = json(&rpc, &key, &["providers", "--region", "de"]);
+	assert_eq!(providers[0]["provider"], charlie);
+	assert_eq!(json(&rpc, &key, &["providers", "--region", "FR"]), Value::Array(vec![]));
+	let web_port = free_port();
+	let web = web_manifest(work.path(), "web.yaml", web_port);
+	let quote = json(&rpc, &key, &["quote", &web.to_string_lossy(), "--for", "2h"]);
+	assert_eq!(quote["offers"][0]["provider"], charlie);
+	// 100 millicores at 10^6 planck per millicore-second plus 32 MiB at 10^3, for 2 h.
+	let per_hour: u128 = (100 * 1_000_000 + 32 * 1_000) * 3600;
+	assert_eq!(quote["offers"][0]["total"], (2 * per_hour).to_string());
+
+	// Bad input is named, with its exit code.
+	let bad = work.path().join("bad.yaml");
+	std::fs::write(&bad, "version: podchain/v1\ncontainers: []\n").unwrap();
+	let (code, _, stderr) = podchain(&rpc, &key, &["deploy", &bad.to_string_lossy()]);
+	assert_eq!(code, 2);
+	assert!(stderr.contains("2:13") && stderr.contains("at least one container"), "{stderr}");
+	let (code, _, stderr) = podchain(&rpc, &fresh_key, &["deploy", &web.to_string_lossy()]);
+	assert_eq!(code, 4, "an unfunded account: {stderr}");
+	assert!(stderr.contains("insufficient balance") || stderr.contains("Payment"), "{stderr}");
+	let stranger = AccountKey::from_secret("//Ferdie").unwrap().account_id().to_string();
+	let (code, _, stderr) =
+		podchain(&rpc, &key, &["deploy", &web.to_string_lossy(), "--provider", &stranger]);
+	assert_eq!(code, 4, "{stderr}");
+	assert!(stderr.contains("unknown"), "{stderr}");
+	let (code, _, _) = podchain(&rpc, &key, &["top-up", "0", "ten"]);
+	assert_eq!(code, 2, "an amount that is not one");
+	let (code, _, stderr) = podchain("ws://127.0.0.1:1", &key, &["status"]);
+	assert_eq!(code, 3, "no node there: {stderr}");
+
+	// Deploy: every stage, then it answers.
+	let (code, stdout, stderr) =
+		podchain(&rpc, &key, &["deploy", &web.to_string_lossy(), "--for", "2h"]);
+	assert_eq!(code, 0, "deploy failed:\n{stderr}\n{}", agent.tail());
+	for stage in ["valid", "provider", "created", "accepted", "delivered", "is running"] {
+		assert!(stderr.contains(stage), "no {stage:?} stage in:\n{stderr}");
+	}
+	assert!(stdout.contains("runs on"), "{stdout}");
+	let id = json(&rpc, &key, &["status"])[0]["id"].as_u64().expect("the deal");
+	assert_eq!(http_get(web_port, "/").map(|(_, body)| body), Some("podchain-demo ok\n".into()));
+	eprintln!("deployed after {:?}", started.elapsed());
+
+	let status = json(&rpc, &key, &["status", &id.to_string()]);
+	assert_eq!(status["state"], "active");
+	assert_eq!(status["pods"], "running");
+	let escrow: u128 = status["escrow"].as_str().unwrap().parse().unwrap();
+	let topped = json(&rpc, &key, &["top-up", &id.to_string(), "1.5"]);
+	let after: u128 = topped["escrow"].as_str().unwrap().parse().unwrap();
+	assert!(after > escrow, "the escrow grew: {escrow} -> {after}");
+	assert_eq!(json(&rpc, &key, &["name", "register", "shop", &id.to_string()])["name"], "shop");
+	let (code, _, stderr) = podchain(&rpc, &key, &["logs", &id.to_string(), "--tail", "10"]);
+	assert_eq!(code, 0, "{stderr}");
+
+	// The bill itemises the agent's finalized reports.
+	let bill = wait_for(
+		"a settled period",
+		Duration::from_secs(60),
+		|| agent.tail(),
+		|| {
+			let (rpc, key) = (rpc.clone(), key.clone());
+			async move {
+				let bill = json(&rpc, &key, &["bill", &id.to_string()]);
+				(!bill["periods"].as_array()?.is_empty()).then_some(bill)
+			}
+		},
+	)
+	.await;
+	assert!(bill["summary"]["total"].as_str().is_some(), "{bill}");
+	let (code, human, _) = podchain(&rpc, &key, &["bill", &id.to_string()]);
+	assert_eq!(code, 0);
+	assert!(
+		human.contains("BLOCKS") && human.contains("CPU") && human.contains("charged"),
+		"{human}"
+	);
+
+	// Update: a new manifest, delivered and acknowledged; it answers on its new port.
+	let new_port = free_port();
+	let web2 = web_manifest(work.path(), "web2.yaml", new_port);
+	let (code, _, stderr) =
+		podchain(&rpc, &key, &["update", &id.to_string(), &web2.to_string_lossy()]);
+	assert_eq!(code, 0, "update failed:\n{stderr}\n{}", agent.tail());
+	wait_for(
+		"the new manifest to answer",
+		Duration::from_secs(60),
+		|| agent.tail(),
+		|| async move { http_get(new_port, "/") },
+	)
+	.await;
+
+	// A provider offline is told as such.
+	agent.kill();
+	let (code, _, stderr) = podchain(&rpc, &key, &["logs", &id.to_string()]);
+	assert_eq!(code, 5, "{stderr}");
+	assert!(stderr.contains("offline"), "{stderr}");
+	agent.start();
+	agent.healthy().await;
+
+	// Close: the pods go.
+	let closed = json(&rpc, &key, &["close", &id.to_string()]);
+	assert!(closed["state"].as_str().unwrap().starts_with("clos"), "{closed}");
+	wait_for(
+		"the pods to go",
+		Duration::from_secs(60),
+		|| agent.tail(),
+		|| async move { http_get(new_port, "/").is_none().then_some(()) },
+	)
+	.await;
+	eprintln!("done after {:?}", started.elapsed());
+}

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# The main job: a whole podchain market on this machine, bound to 127.0.0.1.
+#
+#   1. a development chain (podchain-node --dev);
+#   2. a provider: //Charlie registered on chain, its agent running pods with podman;
+#   3. a publisher, //Dave, deploying a small web server with `podchain deploy`: the deal is
+#      created, accepted, the manifest delivered over libp2p, and the server answers;
+#   4. the deal's status and itemised bill once the agent has billed some usage.
+#
+# Then it keeps running (the chain on ws://127.0.0.1:9944 for polkadot.js Apps and the CLI)
+# until Ctrl-C, which closes the deal, stops the agent and the node, and removes everything.
+# Installs and builds what it needs first (scripts/setup.sh, scripts/build.sh); must run as
+# root (podman here). Ports: RPC_PORT (9944), WEB_PORT (8080), AGENT_P2P_PORT (30555),
+# AGENT_HTTP_PORT (9655).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+[[ "$(id -u)" -eq 0 ]] || die "the demo runs podman as root: run it as root"
+"$REPO_ROOT/scripts/setup.sh"
+"$REPO_ROOT/scripts/build.sh"
+
+RPC_PORT="${RPC_PORT:-9944}"
+WEB_PORT="${WEB_PORT:-8080}"
+AGENT_P2P_PORT="${AGENT_P2P_PORT:-30555}"
+AGENT_HTTP_PORT="${AGENT_HTTP_PORT:-9655}"
+RPC="ws://127.0.0.1:$RPC_PORT"
+work="$(mktemp -d /tmp/podchain-demo-XXXXXX)"
+node_pid="" agent_pid="" deal=""
+
+podman_store() {
+	CONTAINERS_CONF="$work/agent/podman/containers.conf" \
+		CONTAINERS_STORAGE_CONF="$work/agent/podman/storage.conf" podman "$@"
+}
+
+stop() {
+	local status=$?
+	trap - INT TERM EXIT
+	echo >&2
+	if [[ -n "$deal" && -n "$agent_pid" ]]; then
+		log "closing deal $deal"
+		"$CLI_BIN" --rpc "$RPC" --key-file "$work/publisher.key" close "$deal" || true
+		for _ in $(seq 1 30); do
+			curl -fsS "http://127.0.0.1:$WEB_PORT/" >/dev/null 2>&1 || break
+			sleep 1
+		done
+	fi
+	log "stopping the agent and the node"
+	[[ -z "$agent_pid" ]] || kill "$agent_pid" 2>/dev/null || true
+	[[ -z "$node_pid" ]] || kill "$node_pid" 2>/dev/null || true
+	wait 2>/dev/null || true
+	if [[ -f "$work/agent/podman/containers.conf" ]]; then
+		podman_store pod rm --all --force --time 0 >/dev/null 2>&1 || true
+		podman_store volume rm --all --force >/dev/null 2>&1 || true
+		pkill -f "podman system service .*$work/agent/podman/podman.sock" 2>/dev/null || true
+		grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount 2>/dev/null || true
+	fi
+	if ((status != 0)) && [[ "$status" != 130 ]]; then
+		mkdir -p "$work.logs" && cp "$work"/*.log "$work.logs/" 2>/dev/null || true
+		log "logs kept in $work.logs"
+	fi
+	rm -rf "$work"
+	log "stopped; everything is removed"
+}
+trap stop INT TERM EXIT
+
+wait_until() { # what, seconds, command...
+	local what="$1" seconds="$2"
+	shift 2
+	for _ in $(seq 1 "$seconds"); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 1
+	done
+	die "timed out waiting for $what (logs in $work)"
+}
+
+log "starting the development chain on $RPC (log: $work/node.log)"
+"$NODE_BIN" --dev --tmp --rpc-port "$RPC_PORT" --rpc-cors all --listen-addr /ip4/127.0.0.1/tcp/30333 \
+	--no-mdns --no-telemetry >"$work/node.log" 2>&1 &
+node_pid=$!
+wait_until "the node" 120 "$CLI_BIN" --rpc "$RPC" providers
+
+log "provider //Charlie: registering its agent's endpoint"
+printf '//Charlie\n' >"$work/provider.key"
+chmod 600 "$work/provider.key"
+agent=("$AGENT_BIN" --rpc-url "$RPC" --key-file "$work/provider.key" --data-dir "$work/agent"
+	--p2p-listen "/ip4/127.0.0.1/tcp/$AGENT_P2P_PORT" --http-listen "127.0.0.1:$AGENT_HTTP_PORT"
+	--sample-seconds 2 --report-every-blocks 5)
+peer_id="$("${agent[@]}" peer-id)"
+PODCHAIN_RPC="$RPC" PROVIDER_SECRET=//Charlie PEER_ID="$peer_id" \
+	MULTIADDR="/ip4/127.0.0.1/tcp/$AGENT_P2P_PORT" HEALTH_URL="http://127.0.0.1:$AGENT_HTTP_PORT/healthz" \
+	node "$REPO_ROOT/scripts/e2e/examples/register-provider.mjs" >/dev/null
+
+log "starting the provider agent (podman backend; log: $work/agent.log)"
+"${agent[@]}" >"$work/agent.log" 2>&1 &
+agent_pid=$!
+wait_until "the agent" 90 curl -fsS "http://127.0.0.1:$AGENT_HTTP_PORT/healthz"
+PODCHAIN_PODMAN_DIR="$work/agent/podman" "$REPO_ROOT/scripts/build-test-image.sh"
+
+log "publisher //Dave: deploying a web server on 127.0.0.1:$WEB_PORT"
+podchain=("$CLI_BIN" --rpc "$RPC" --key-file "$work/publisher.key")
+"${podchain[@]}" account import //Dave >/dev/null
+sed "s/127.0.0.1:8080/127.0.0.1:$WEB_PORT/; s/port: 8080/port: $WEB_PORT/g" \
+	"$REPO_ROOT/client/manifest/fixtures/web.yaml" >"$work/web.yaml"
+"${podchain[@]}" deploy "$work/web.yaml" --for 1h
+deal="$("${podchain[@]}" --json status | grep -o '"id": [0-9]*' | head -1 | grep -o '[0-9]*$')"
+log "the web server answers: $(curl -fsS "http://127.0.0.1:$WEB_PORT/")"
+
+log "waiting for the agent to bill some usage"
+for _ in $(seq 1 60); do
+	"${podchain[@]}" --json bill "$deal" | grep -q '"from_block"' && break
+	sleep 1
+done
+"${podchain[@]}" status "$deal"
+echo
+"${podchain[@]}" bill "$deal"
+
+cat >&2 <<MSG
+
+podchain is running on this machine:
+  chain         $RPC   (polkadot.js Apps: https://polkadot.js.org/apps/?rpc=$RPC)
+  deal $deal        http://127.0.0.1:$WEB_PORT/
+  agent         http://127.0.0.1:$AGENT_HTTP_PORT/metrics
+  try           $CLI_BIN --rpc $RPC --key-file $work/publisher.key status $deal
+Stop with Ctrl-C: the deal is closed and everything is removed.
+MSG
+while kill -0 "$node_pid" 2>/dev/null && kill -0 "$agent_pid" 2>/dev/null; do
+	sleep 2
+done
+die "the node or the agent stopped (logs in $work)"

@@ -1,0 +1,50 @@
+// Registers the account of PROVIDER_SECRET as a provider with its agent's endpoint.
+//
+//   PROVIDER_SECRET=//Charlie PEER_ID=12D3KooW... MULTIADDR=/ip4/127.0.0.1/tcp/30555 \
+//   HEALTH_URL=http://127.0.0.1:9655/healthz node register-provider.mjs
+//
+// Capacity, prices and region have defaults fit for a demo: override them with CPU_MILLICORES,
+// MEMORY_MIB, STORAGE_GIB, CPU_PRICE (planck per millicore-second) and COUNTRY.
+import { connect, run, signer, submit } from './common.mjs';
+
+run(async () => {
+  const env = process.env;
+  for (const name of ['PROVIDER_SECRET', 'PEER_ID', 'MULTIADDR', 'HEALTH_URL']) {
+    if (!env[name]) throw new Error(`set ${name}`);
+  }
+  const api = await connect();
+  const provider = await signer(env.PROVIDER_SECRET);
+  const registration = {
+    capacity: {
+      resources: {
+        cpuMillicores: Number(env.CPU_MILLICORES || 2000),
+        memoryMib: Number(env.MEMORY_MIB || 2048),
+        storageGib: Number(env.STORAGE_GIB || 10),
+        gpus: 0
+      },
+      gpuModel: ''
+    },
+    prices: {
+      cpuPerMillicoreSecond: BigInt(env.CPU_PRICE || 1_000_000),
+      memoryPerMibSecond: 1_000n,
+      storagePerGibSecond: 1_000n,
+      gpuPerSecond: 0n,
+      egressPerByte: 1n
+    },
+    rentDiscount: 10,
+    region: { country: env.COUNTRY || 'DE', location: null },
+    endpoint: { peerId: env.PEER_ID, multiaddrs: [env.MULTIADDR] },
+    healthUrl: env.HEALTH_URL,
+    attestation: null
+  };
+  const events = await submit(api, api.tx.registry.registerProvider(registration), provider);
+  const registered = events.find((e) => api.events.registry.ProviderRegistered.is(e));
+  const info = (await api.query.registry.providers(provider.address)).unwrap();
+  await api.disconnect();
+  return {
+    provider: provider.address,
+    registered: Boolean(registered),
+    peerId: info.endpoint.peerId.toUtf8(),
+    free: info.capacity.resources.toJSON()
+  };
+});

@@ -1,0 +1,17 @@
+//! # podchain testkit
+//!
+//! What the end-to-end tests of the agent and the CLI share: processes bound to 127.0.0.1
+//! (a dev node, a provider agent on its podman backend), waiting with a deadline, a
+//! registered provider, and the locally built demo image.
+//!
+//! Binaries come from the same `cargo test --release --workspace` run (it builds every
+//! package's binaries), found beside the test executable, or from `PODCHAIN_NODE`,
+//! `PODCHAIN_AGENT_BIN` and `PODCHAIN_CLI_BIN`.
+
+pub mod agent;
+pub mod chain;
+pub mod process;
+
+pub use agent::{AgentDir, AgentProcess};
+pub use chain::DevNode;
+pub use process::{binary, free_port, http_get, repo_root, wait_for, Proc};
