@@ -13,7 +13,7 @@
 # root (podman here). Ports: RPC_PORT (9944), WEB_PORT (8080), AGENT_P2P_PORT (30555),
 # AGENT_HTTP_PORT (9655).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-[[ "$(id -u)" -eq 0 ]] || die "the demo runs podman as root: run it as root"
+[[ "$(id -u)" -eq 0 ]] || die "the demo runs podman as root: run it as root (with Rust installed for root)"
 "$REPO_ROOT/scripts/setup.sh"
 "$REPO_ROOT/scripts/build.sh"
 
@@ -43,9 +43,12 @@ stop() {
 		done
 	fi
 	log "stopping the agent and the node"
-	[[ -z "$agent_pid" ]] || kill "$agent_pid" 2>/dev/null || true
-	[[ -z "$node_pid" ]] || kill "$node_pid" 2>/dev/null || true
-	wait 2>/dev/null || true
+	local pid
+	for pid in $agent_pid $node_pid; do
+		kill "$pid" 2>/dev/null || continue
+		for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+		kill -9 "$pid" 2>/dev/null || true
+	done
 	if [[ -f "$work/agent/podman/containers.conf" ]]; then
 		podman_store pod rm --all --force --time 0 >/dev/null 2>&1 || true
 		podman_store volume rm --all --force >/dev/null 2>&1 || true
@@ -72,10 +75,13 @@ wait_until() { # what, seconds, command...
 }
 
 log "starting the development chain on $RPC (log: $work/node.log)"
-"$NODE_BIN" --dev --tmp --rpc-port "$RPC_PORT" --rpc-cors all --listen-addr /ip4/127.0.0.1/tcp/30333 \
-	--no-mdns --no-telemetry >"$work/node.log" 2>&1 &
+# Sessions of their own: Ctrl-C reaches this script alone, which closes the deal through them
+# before stopping them.
+setsid "$NODE_BIN" --dev --tmp --rpc-port "$RPC_PORT" --rpc-cors all \
+	--listen-addr /ip4/127.0.0.1/tcp/30333 --no-mdns --no-telemetry >"$work/node.log" 2>&1 &
 node_pid=$!
-wait_until "the node" 120 "$CLI_BIN" --rpc "$RPC" providers
+node_up() { kill -0 "$node_pid" && "$CLI_BIN" --rpc "$RPC" providers; }
+wait_until "the node (is another one using port $RPC_PORT?)" 120 node_up
 
 log "provider //Charlie: registering its agent's endpoint"
 printf '//Charlie\n' >"$work/provider.key"
@@ -89,7 +95,7 @@ PODCHAIN_RPC="$RPC" PROVIDER_SECRET=//Charlie PEER_ID="$peer_id" \
 	node "$REPO_ROOT/scripts/e2e/examples/register-provider.mjs" >/dev/null
 
 log "starting the provider agent (podman backend; log: $work/agent.log)"
-"${agent[@]}" >"$work/agent.log" 2>&1 &
+setsid "${agent[@]}" >"$work/agent.log" 2>&1 &
 agent_pid=$!
 wait_until "the agent" 90 curl -fsS "http://127.0.0.1:$AGENT_HTTP_PORT/healthz"
 PODCHAIN_PODMAN_DIR="$work/agent/podman" "$REPO_ROOT/scripts/build-test-image.sh"

@@ -23,6 +23,9 @@ use podchain_p2p::{
 use serde_json::{json, Value};
 use std::{path::Path, time::Duration};
 
+/// Blocks of recent state a pruning node keeps (its default); older events cannot be read.
+const STATE_WINDOW: u32 = 250;
+
 fn state_name(deal: &Deal) -> String {
 	match deal.state {
 		DeploymentState::Pending { .. } => "pending".into(),
@@ -69,7 +72,7 @@ async fn own_deal(at: &AtBlock, key: &AccountKey, id: u64) -> Result<Deal, CliEr
 		.await?
 		.ok_or_else(|| CliError::input(format!("no open deal {id} (it may have ended)")))?;
 	if deal.publisher != key.account_id() {
-		return Err(CliError::input(format!("deal {id} belongs to another publisher")));
+		return Err(CliError::refused(format!("deal {id} belongs to another publisher")));
 	}
 	Ok(deal)
 }
@@ -153,7 +156,7 @@ pub async fn bill(ctx: &Context, id: u64, from: Option<u32>) -> Result<(), CliEr
 	let deal = deals::deal(&at, id).await?;
 	if let Some(deal) = &deal {
 		if deal.publisher != key.account_id() {
-			return Err(CliError::input(format!("deal {id} belongs to another publisher")));
+			return Err(CliError::refused(format!("deal {id} belongs to another publisher")));
 		}
 	}
 	let start = match (from, deal.as_ref().map(|d| d.state.clone())) {
@@ -181,14 +184,26 @@ pub async fn bill(ctx: &Context, id: u64, from: Option<u32>) -> Result<(), CliEr
 		.call(runtime::runtime_apis().market_api().bill(id))
 		.await
 		.map_err(CliError::chain)?;
+	// Events are state: a pruning node keeps them for its last STATE_WINDOW blocks only.
+	let window_start = head.saturating_sub(STATE_WINDOW);
+	let (start, cut) =
+		if from.is_none() && start < window_start { (window_start, true) } else { (start, false) };
 	let mut periods = Vec::new();
 	let span = head.saturating_sub(start);
 	for (done, number) in (start..=head).enumerate() {
 		if done > 0 && done % 500 == 0 {
 			ctx.out.stage(format!("read {done} of {span} blocks"));
 		}
-		let block = node.api.at_block(u64::from(number)).await.map_err(CliError::chain)?;
-		let events = block.events().fetch().await.map_err(CliError::chain)?;
+		let events = match node.api.at_block(u64::from(number)).await {
+			Ok(block) => block.events().fetch().await.map_err(|e| e.to_string()),
+			Err(e) => Err(e.to_string()),
+		};
+		let events = events.map_err(|e| {
+			CliError::chain(format!(
+				"cannot read block {number}'s events ({e}): the node may have pruned that state; \
+				 pass a later --from, or ask an archive node (--state-pruning archive)"
+			))
+		})?;
 		for settled in events.find::<runtime::market::events::Settled>() {
 			let settled = settled.map_err(CliError::chain)?;
 			if settled.id == id {
@@ -211,7 +226,8 @@ pub async fn bill(ctx: &Context, id: u64, from: Option<u32>) -> Result<(), CliEr
 		json!({ "charged": charges_json(&b.charged), "total": b.total.to_string(), "escrow": b.escrow.to_string(),
 			"settled_until": b.settled_until, "accrued": b.accrued.to_string() })
 	});
-	ctx.out.result(json!({ "id": id, "summary": summary_json, "periods": json_periods }), || {
+	let listed = json!({ "from_block": start, "to_block": head, "earlier_omitted": cut });
+	ctx.out.result(json!({ "id": id, "summary": summary_json, "periods": json_periods, "listed": listed }), || {
 		let rows: Vec<Vec<String>> = periods
 			.iter()
 			.map(|p| {
@@ -227,7 +243,12 @@ pub async fn bill(ctx: &Context, id: u64, from: Option<u32>) -> Result<(), CliEr
 				]
 			})
 			.collect();
-		let mut text = format!("bill of deal {id} (blocks {start} to {head})\n");
+		let mut text = format!("bill of deal {id} (settled periods in blocks {start} to {head})\n");
+		if cut {
+			text.push_str(
+				"(earlier periods are beyond the node's recent state; the totals below cover them; --from BLOCK on an archive node lists them)\n",
+			);
+		}
 		if rows.is_empty() {
 			text.push_str("no settled periods yet\n");
 		} else {
@@ -343,13 +364,26 @@ pub async fn close(ctx: &Context, id: u64) -> Result<(), CliError> {
 	let key = ctx.key()?;
 	let node = ctx.connect().await?;
 	let deal = own_deal(&node.finalized().await?, &key, id).await?;
-	let call = if matches!(deal.state, DeploymentState::Pending { .. }) {
-		return Err(CliError::input(format!(
-			"deal {id} is still pending: the provider has not accepted it (`podchain` cancels a pending deal only after the acceptance timeout)"
-		)));
-	} else {
-		runtime::tx().market().close_deployment(id, CloseReason::PublisherRequest)
-	};
+	if let DeploymentState::Pending { created_at } = deal.state {
+		// Never accepted: the publisher may cancel it, for a full refund, once the provider
+		// had its time to answer.
+		let timeout = at_constant_acceptance_timeout(&node).await?;
+		let head = u32::try_from(node.finalized().await?.block_number()).unwrap_or(u32::MAX);
+		let from = created_at.saturating_add(timeout);
+		if head < from {
+			return Err(CliError::refused(format!(
+				"deal {id} is still pending: the provider may accept it until block {from} (now {head}); close it again then to cancel it with a full refund"
+			)));
+		}
+		submit(&node, &key, &runtime::tx().market().cancel_deployment(id)).await?;
+		ctx.out.result(json!({ "id": id, "state": "cancelled" }), || {
+			format!(
+				"deal {id} cancelled: the provider never accepted it; the whole deposit is back"
+			)
+		});
+		return Ok(());
+	}
+	let call = runtime::tx().market().close_deployment(id, CloseReason::PublisherRequest);
 	submit(&node, &key, &call).await?;
 	let after = deals::deal(&node.finalized().await?, id).await?;
 	let state = after.as_ref().map_or_else(|| "closed".to_owned(), state_name);
@@ -358,6 +392,15 @@ pub async fn close(ctx: &Context, id: u64) -> Result<(), CliError> {
 		None => format!("deal {id} closed; the rest of the escrow is back in your account"),
 	});
 	Ok(())
+}
+
+/// The blocks a provider has to accept a deal.
+async fn at_constant_acceptance_timeout(node: &Node) -> Result<u32, CliError> {
+	node.finalized()
+		.await?
+		.constants()
+		.entry(runtime::constants().market().acceptance_timeout())
+		.map_err(CliError::chain)
 }
 
 /// `podchain name register LABEL ID`.

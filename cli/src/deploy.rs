@@ -156,14 +156,31 @@ pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<(), CliError> {
 		.map(|e| e.id)
 		.ok_or_else(|| CliError::chain("the deal was created but its event is missing"))?;
 	out.stage(format!("deal {id} created; waiting for the provider to accept"));
+	let named = |e: CliError| e.about_deal(id);
+	deliver(ctx, args, &node, &key, &offer.provider, id, &manifest, deposit).await.map_err(named)
+}
+
+/// The stages after the deal exists: acceptance, delivery, running.
+#[allow(clippy::too_many_arguments)]
+async fn deliver(
+	ctx: &Context,
+	args: &DeployArgs,
+	node: &Node,
+	key: &podchain_chain::AccountKey,
+	provider: &AccountId,
+	id: u64,
+	manifest: &Manifest,
+	deposit: Balance,
+) -> Result<(), CliError> {
+	let out = &ctx.out;
 
 	let timeout = Duration::from_secs(args.timeout);
-	poll(timeout, "the provider to accept", || accepted(&node, id)).await?;
+	poll(timeout, "the provider to accept", || accepted(node, id)).await?;
 	out.stage(format!("deal {id} accepted"));
 
 	// The manifest, sealed to the provider's agent.
 	let at = node.finalized().await?;
-	let endpoint = provider_link::endpoint(&at, &offer.provider).await?;
+	let endpoint = provider_link::endpoint(&at, provider).await?;
 	let client = provider_link::client().await?;
 	let handle = client.handle();
 	let signer = Signer(key.clone());
@@ -213,7 +230,7 @@ pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<(), CliError> {
 	.await?;
 	out.stage(format!("deal {id} is {status}"));
 	client.shutdown().await;
-	let provider = offer.provider.to_string();
+	let provider = provider.to_string();
 	out.result(
 		json!({ "id": id, "provider": provider, "deposit": deposit.to_string(), "status": status }),
 		|| format!("deal {id} runs on {provider}\nfollow it with `podchain status {id}` and `podchain logs {id} --follow`"),

@@ -51,6 +51,12 @@ impl CliError {
 		Self { message: message.to_string(), kind: Kind::Timeout }
 	}
 
+	/// The same error, naming the deal it concerns (so a script can find the deal it made).
+	pub fn about_deal(mut self, id: u64) -> Self {
+		self.message = format!("deal {id}: {}", self.message);
+		self
+	}
+
 	/// The process exit code.
 	pub fn code(&self) -> u8 {
 		match self.kind {

@@ -8,9 +8,12 @@ use crate::{
 };
 use futures::StreamExt;
 use podchain_chain::deals;
-use podchain_p2p::protocol::{LogChunk, LogsQuery, LogsRequest};
+use podchain_p2p::{
+	protocol::{LogChunk, LogsQuery, LogsRequest, RejectReason},
+	P2pError,
+};
 use serde_json::json;
-use std::{sync::Arc, time::Duration};
+use std::{io::Write, sync::Arc, time::Duration};
 
 /// `podchain logs ID [--follow] [--tail N] [--container NAME]`.
 pub async fn run(
@@ -26,25 +29,30 @@ pub async fn run(
 	let deal =
 		deals::deal(&at, id).await?.ok_or_else(|| CliError::input(format!("no open deal {id}")))?;
 	if deal.publisher != key.account_id() {
-		return Err(CliError::input(format!("deal {id} belongs to another publisher")));
+		return Err(CliError::refused(format!("deal {id} belongs to another publisher")));
 	}
 	let endpoint = provider_link::endpoint(&at, &deal.provider).await?;
 	let client = provider_link::client().await?;
 	let handle = client.handle();
 	// The last 100 lines unless asked otherwise, as `kubectl logs --tail` users expect.
 	let query = LogsQuery { container, cursor: None, tail: tail.or(Some(100)), max_lines: 500 };
-	let print = |chunk: &LogChunk| {
+	// With --json, one JSON object per line (NDJSON), so that following can stream.
+	let print = |chunk: &LogChunk| -> bool {
+		let mut stdout = std::io::stdout().lock();
 		for line in &chunk.lines {
-			if ctx.out.is_json() {
-				println!(
-					"{}",
-					json!({ "container": line.container, "timestamp_ms": line.timestamp_ms,
-						"stderr": line.stderr, "text": line.text })
-				);
+			let written = if ctx.out.is_json() {
+				let value = json!({ "container": line.container, "timestamp_ms": line.timestamp_ms,
+					"stderr": line.stderr, "text": line.text });
+				writeln!(stdout, "{value}")
 			} else {
-				println!("{} | {}", line.container, line.text);
+				writeln!(stdout, "{} | {}", line.container, line.text)
+			};
+			// The reader went away (`| head`): stop quietly.
+			if written.is_err() {
+				return false;
 			}
 		}
+		true
 	};
 	if follow {
 		let signer = Arc::new(Signer(key));
@@ -59,9 +67,10 @@ pub async fn run(
 		loop {
 			tokio::select! {
 				chunk = stream.next() => match chunk {
-					Some(Ok(chunk)) => print(&chunk),
+					Some(Ok(chunk)) => if !print(&chunk) { break },
+					// The deal ended and its agent forgot it: following is over.
+					Some(Err(P2pError::Rejected { reason: RejectReason::UnknownDeal, .. })) | None => break,
 					Some(Err(e)) => return Err(CliError::provider(format!("provider offline: {e}"))),
-					None => break,
 				},
 				_ = tokio::signal::ctrl_c() => break,
 			}

@@ -29,7 +29,8 @@ struct Cli {
 	/// The account's key file [default: ~/.config/podchain/account.key].
 	#[arg(long, global = true, env = "PODCHAIN_KEY_FILE")]
 	key_file: Option<PathBuf>,
-	/// Print results as JSON (one document on stdout), for scripts.
+	/// Print results as JSON (one document on stdout; `logs` prints one object per line), for
+	/// scripts.
 	#[arg(long, global = true)]
 	json: bool,
 	#[command(subcommand)]
@@ -98,7 +99,7 @@ enum Command {
 	/// Names for deals (served as `<name>.<provider's domain>`).
 	#[command(subcommand)]
 	Name(NameCommand),
-	/// A deal's container logs, from its provider.
+	/// A deal's container logs, from its provider (to the deal's publisher only).
 	Logs {
 		/// The deal.
 		id: u64,

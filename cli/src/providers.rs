@@ -23,7 +23,8 @@ pub struct Filters {
 	/// Only providers whose TEE attestation is on the chain's allowlist.
 	#[arg(long)]
 	pub attested: bool,
-	/// Only providers at most this expensive per hour (POD) for the workload.
+	/// Only providers at most this expensive per hour, in POD: for the manifest's resources
+	/// (quote, deploy), or for one core and 1 GiB (providers).
 	#[arg(long, value_parser = parse_pod)]
 	pub max_price: Option<Balance>,
 }

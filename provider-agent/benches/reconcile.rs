@@ -41,6 +41,18 @@ fn not_found(name: &str) -> Response<Body> {
 	respond(StatusCode::NOT_FOUND, &status)
 }
 
+/// Merges `patch` into `object`: maps key by key, anything else replaced.
+fn merge(object: &mut Value, patch: Value) {
+	match (object, patch) {
+		(Value::Object(object), Value::Object(patch)) => {
+			for (key, value) in patch {
+				merge(object.entry(key).or_insert(Value::Null), value);
+			}
+		}
+		(object, patch) => *object = patch,
+	}
+}
+
 fn matches(object: &Value, selector: &str) -> bool {
 	// Equality terms and existence terms, the two kinds the agent uses.
 	selector.split(',').filter(|s| !s.is_empty()).all(|term| match term.split_once('=') {
@@ -65,12 +77,14 @@ async fn serve(objects: Objects, request: Request<Body>) -> Result<Response<Body
 	let mut objects = objects.lock().unwrap();
 	let response = match method {
 		Method::PATCH => {
-			let mut object: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+			// Server-side apply by several field managers: each patch merges into the object.
+			let patch: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+			let entry = objects.entry(collection.to_owned()).or_default();
+			let object = entry.entry(name.to_owned()).or_insert_with(|| json!({}));
+			merge(object, patch);
 			object["metadata"]["resourceVersion"] = json!("1");
 			object["metadata"]["uid"] = json!(format!("uid-{path}"));
-			let entry = objects.entry(collection.to_owned()).or_default();
-			entry.insert(name.to_owned(), object.clone());
-			respond(StatusCode::OK, &object)
+			respond(StatusCode::OK, object)
 		}
 		Method::GET
 			if query.contains_key("labelSelector")

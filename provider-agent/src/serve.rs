@@ -112,6 +112,11 @@ impl Agent {
 				return request.reject(RejectReason::Internal("logs unavailable".into()));
 			}
 		};
+		// Some backends stamp lines more coarsely than they filter (podman 4.3: seconds), so a
+		// line sent before can come back stamped before the cursor: never send it again.
+		if let Some(cursor) = query.cursor {
+			lines.retain(|l| l.timestamp_ms >= cursor);
+		}
 		// Where the next read starts: after the last line read, even if the filters below
 		// drop it, so that following never stalls on lines it does not show.
 		let read_up_to = lines.last().map(|l| l.timestamp_ms.saturating_add(1));

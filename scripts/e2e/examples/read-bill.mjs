@@ -1,5 +1,6 @@
 // Reads a deal's bill: the running totals from the market's runtime API, and each settled
-// period from the `Settled` events of the blocks since FROM_BLOCK (default: the last 600).
+// period from the `Settled` events of the blocks since FROM_BLOCK (default: the last 200, within
+// a pruning node's recent state; older periods need an archive node).
 //
 //   DEAL_ID=0 node read-bill.mjs
 import { connect, run } from './common.mjs';
@@ -10,7 +11,7 @@ run(async () => {
   const api = await connect();
   const bill = await api.call.marketApi.bill(id);
   const head = (await api.rpc.chain.getHeader(await api.rpc.chain.getFinalizedHead())).number.toNumber();
-  const from = process.env.FROM_BLOCK ? Number(process.env.FROM_BLOCK) : Math.max(0, head - 600);
+  const from = process.env.FROM_BLOCK ? Number(process.env.FROM_BLOCK) : Math.max(0, head - 200);
   const periods = [];
   for (let number = from; number <= head; number++) {
     const at = await api.at(await api.rpc.chain.getBlockHash(number));
