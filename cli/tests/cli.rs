@@ -177,6 +177,22 @@ async fn every_command_against_a_dev_node_and_an_agent() {
 	agent.start();
 	agent.healthy().await;
 
+	// Following the logs ends by itself when the deal ends.
+	let follower = Command::new(env!("CARGO_BIN_EXE_podchain"))
+		.args([
+			"--rpc",
+			&rpc,
+			"--key-file",
+			&key.to_string_lossy(),
+			"logs",
+			&id.to_string(),
+			"--follow",
+		])
+		.stdout(std::process::Stdio::null())
+		.stderr(std::process::Stdio::piped())
+		.spawn()
+		.unwrap();
+
 	// Close: the pods go.
 	let closed = json(&rpc, &key, &["close", &id.to_string()]);
 	assert!(closed["state"].as_str().unwrap().starts_with("clos"), "{closed}");
@@ -187,5 +203,12 @@ async fn every_command_against_a_dev_node_and_an_agent() {
 		|| async move { http_get(new_port, "/").is_none().then_some(()) },
 	)
 	.await;
+	let following = tokio::task::spawn_blocking(move || follower.wait_with_output());
+	let followed = tokio::time::timeout(Duration::from_secs(120), following)
+		.await
+		.expect("`logs --follow` ends when the deal ends")
+		.unwrap()
+		.unwrap();
+	assert!(followed.status.success(), "{}", String::from_utf8_lossy(&followed.stderr));
 	eprintln!("done after {:?}", started.elapsed());
 }
