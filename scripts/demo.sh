@@ -55,14 +55,21 @@ stop() {
 		pkill -f "podman system service .*$work/agent/podman/podman.sock" 2>/dev/null || true
 		grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount 2>/dev/null || true
 	fi
-	if ((status != 0)) && [[ "$status" != 130 ]]; then
+	if ((status != 0 && ! interrupted)); then
 		mkdir -p "$work.logs" && cp "$work"/*.log "$work.logs/" 2>/dev/null || true
 		log "logs kept in $work.logs"
 	fi
 	rm -rf "$work"
 	log "stopped; everything is removed"
 }
-trap stop INT TERM EXIT
+interrupted=0
+on_signal() {
+	interrupted=1
+	stop
+	exit 0
+}
+trap on_signal INT TERM
+trap stop EXIT
 
 wait_until() { # what, seconds, command...
 	local what="$1" seconds="$2"
@@ -111,7 +118,8 @@ log "the web server answers: $(curl -fsS "http://127.0.0.1:$WEB_PORT/")"
 
 log "waiting for the agent to bill some usage"
 for _ in $(seq 1 60); do
-	"${podchain[@]}" --json bill "$deal" | grep -q '"from_block"' && break
+	# Until a settled period charged something (the first ones may precede any sample).
+	"${podchain[@]}" --json bill "$deal" | grep -q '"total": "[1-9]' && break
 	sleep 1
 done
 "${podchain[@]}" status "$deal"

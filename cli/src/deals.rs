@@ -226,7 +226,7 @@ pub async fn bill(ctx: &Context, id: u64, from: Option<u32>) -> Result<(), CliEr
 		json!({ "charged": charges_json(&b.charged), "total": b.total.to_string(), "escrow": b.escrow.to_string(),
 			"settled_until": b.settled_until, "accrued": b.accrued.to_string() })
 	});
-	let listed = json!({ "from_block": start, "to_block": head, "earlier_omitted": cut });
+	let listed = json!({ "first_block": start, "last_block": head, "earlier_omitted": cut });
 	ctx.out.result(json!({ "id": id, "summary": summary_json, "periods": json_periods, "listed": listed }), || {
 		let rows: Vec<Vec<String>> = periods
 			.iter()
