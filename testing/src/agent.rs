@@ -1,6 +1,6 @@
 //! A provider: its account registered on chain and its agent on the podman backend.
 
-use crate::process::{binary, free_port, http_get, repo_root, tail, wait_for, Proc};
+use crate::process::{binary, free_port, http_get, repo_root, tail, unmount_below, wait_for, Proc};
 use podchain_chain::{
 	runtime::{self, runtime_types as types},
 	tx::Submitter,
@@ -101,16 +101,7 @@ impl Drop for AgentDir {
 		let _ = Command::new("pkill")
 			.args(["-f", &format!("podman system service .*{socket}")])
 			.output();
-		let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-		let mut mounts: Vec<&str> = mountinfo
-			.lines()
-			.filter_map(|l| l.split(' ').nth(4))
-			.filter(|m| m.starts_with(&root))
-			.collect();
-		mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
-		for mount in mounts {
-			let _ = Command::new("umount").arg(mount).output();
-		}
+		unmount_below(self.path());
 	}
 }
 

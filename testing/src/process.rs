@@ -114,3 +114,19 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
 	let body = response.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
 	Some((status, body))
 }
+
+/// Unmounts everything mounted under `root` (a podman store's overlays), deepest first, so that
+/// the directory can be removed.
+pub fn unmount_below(root: &Path) {
+	let root = root.to_string_lossy().into_owned();
+	let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+	let mut mounts: Vec<&str> = mountinfo
+		.lines()
+		.filter_map(|l| l.split(' ').nth(4))
+		.filter(|m| m.starts_with(&root))
+		.collect();
+	mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+	for mount in mounts {
+		let _ = Command::new("umount").arg(mount).output();
+	}
+}

@@ -89,17 +89,7 @@ impl Drop for Harness {
 		};
 		run(&["pod", "rm", "--all", "--force", "--time", "0"]);
 		run(&["volume", "rm", "--all", "--force"]);
-		let root = self.dir.path().to_string_lossy().into_owned();
-		let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-		let mut mounts: Vec<&str> = mountinfo
-			.lines()
-			.filter_map(|l| l.split(' ').nth(4))
-			.filter(|m| m.starts_with(&root))
-			.collect();
-		mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
-		for mount in mounts {
-			let _ = Command::new("umount").arg(mount).output();
-		}
+		podchain_testkit::unmount_below(self.dir.path());
 	}
 }
 
