@@ -8,16 +8,8 @@
 
 use crate::{metering::Usage, store::ReportLine};
 
-/// Resources a deal reserved, in the chain's units.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Reserved {
-	/// CPU millicores.
-	pub cpu_millicores: u32,
-	/// Memory MiB.
-	pub memory_mib: u32,
-	/// Storage GiB.
-	pub storage_gib: u32,
-}
+/// Resources a deal reserved, in the chain's units (GPUs are not metered).
+pub use podchain_cluster::objects::Reserved;
 
 /// The chain's rules for usage reports, read from its constants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,7 +76,7 @@ mod tests {
 			deal: 3,
 			settled_until,
 			until,
-			reserved: Reserved { cpu_millicores: 500, memory_mib: 64, storage_gib: 1 },
+			reserved: Reserved { cpu_millicores: 500, memory_mib: 64, storage_gib: 1, gpus: 0 },
 		}
 	}
 

@@ -20,24 +20,13 @@ pub struct DealView {
 	/// Billed by usage reports (rather than by reserved time).
 	pub metered: bool,
 	/// Reserved resources.
-	pub reserved: podchain_cluster::objects::Reserved,
+	pub reserved: Reserved,
 	/// Billing is settled up to this block.
 	pub settled_until: u32,
 	/// The last block a usage report may reach now; `None` while pending.
 	pub billable_until: Option<u32>,
 	/// The deal's registered DNS label, if any.
 	pub name: Option<String>,
-}
-
-impl DealView {
-	/// Reserved resources in billing's terms.
-	pub fn billing_reserved(&self) -> Reserved {
-		Reserved {
-			cpu_millicores: self.reserved.cpu_millicores,
-			memory_mib: self.reserved.memory_mib,
-			storage_gib: self.reserved.storage_gib,
-		}
-	}
 }
 
 /// The chain as the agent sees it at one finalized block.
@@ -126,7 +115,7 @@ pub fn view(id: u64, deal: deals::Deal, now: u32, name: Option<String>) -> DealV
 		},
 		publisher: deal.publisher,
 		metered: deal.billing == BillingMode::Metered,
-		reserved: podchain_cluster::objects::Reserved {
+		reserved: Reserved {
 			cpu_millicores: r.cpu_millicores,
 			memory_mib: r.memory_mib,
 			storage_gib: r.storage_gib,

@@ -56,7 +56,7 @@ pub fn lines(
 				deal: deal.chain.id,
 				settled_until: deal.settled_until,
 				until: deal.billable_until?,
-				reserved: deal.billing_reserved(),
+				reserved: deal.reserved,
 			};
 			billing::report_line(&billable, meter_of(deal.chain.id)?, &snapshot.rules)
 		})

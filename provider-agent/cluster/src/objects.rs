@@ -41,7 +41,7 @@ use k8s_openapi::api::{
 	core::v1::{LimitRange, Namespace, PersistentVolumeClaim, ResourceQuota, Secret, Service},
 	networking::v1::{Ingress, NetworkPolicy},
 };
-use podchain_manifest::{ByteSize, Manifest};
+use podchain_manifest::{ByteSize, Manifest, ResourceTotals};
 use std::collections::BTreeMap;
 
 mod names;
@@ -97,6 +97,18 @@ pub struct Reserved {
 	pub storage_gib: u32,
 	/// GPUs.
 	pub gpus: u32,
+}
+
+impl From<ResourceTotals> for Reserved {
+	/// Exactly what a manifest needs.
+	fn from(totals: ResourceTotals) -> Self {
+		Reserved {
+			cpu_millicores: totals.cpu_millicores,
+			memory_mib: totals.memory_mib,
+			storage_gib: totals.storage_gib,
+			gpus: totals.gpus,
+		}
+	}
 }
 
 /// One deal's objects. A backend applies the kinds it supports. `Debug` leaves out the objects

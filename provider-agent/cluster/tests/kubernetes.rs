@@ -17,7 +17,7 @@ use k8s_openapi::api::{
 use kube::api::{Api, ListParams};
 use podchain_cluster::{
 	kube::{KubeBackend, KubeOptions, VOLUMES_SOURCE},
-	objects::{build, namespace_name, BuildOptions, DealSpec, Reserved, DEPLOYMENT_NAME},
+	objects::{build, namespace_name, BuildOptions, DealSpec, DEPLOYMENT_NAME},
 	Backend, DealId, DealStatus, Deployed,
 };
 use podchain_manifest::Manifest;
@@ -46,12 +46,7 @@ fn spec(deal: DealId) -> DealSpec {
 		publisher: "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty".into(),
 		manifest_hash: manifest.hash(),
 		manifest,
-		reserved: Reserved {
-			cpu_millicores: totals.cpu_millicores,
-			memory_mib: totals.memory_mib,
-			storage_gib: totals.storage_gib,
-			gpus: totals.gpus,
-		},
+		reserved: totals.into(),
 		http_host: Some(format!("podchain-test-{deal}.example.invalid")),
 	}
 }

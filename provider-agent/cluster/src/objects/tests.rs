@@ -23,12 +23,7 @@ pub(crate) fn spec(deal: DealId, manifest: Manifest, http_host: Option<&str>) ->
 		publisher: "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty".into(),
 		manifest_hash: manifest.hash(),
 		manifest,
-		reserved: Reserved {
-			cpu_millicores: totals.cpu_millicores,
-			memory_mib: totals.memory_mib,
-			storage_gib: totals.storage_gib,
-			gpus: totals.gpus,
-		},
+		reserved: totals.into(),
 		http_host: http_host.map(Into::into),
 	}
 }
