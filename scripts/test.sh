@@ -13,7 +13,9 @@ timed "unit tests" cargo test --release --locked --workspace
 
 log "benchmark test suites (runtime-benchmarks feature)"
 timed "benchmark tests" cargo test --release --locked -p pallet-registry -p pallet-market \
-	--features pallet-registry/runtime-benchmarks,pallet-market/runtime-benchmarks benchmarking
+	-p pallet-provider-staking -p pallet-sla \
+	--features pallet-registry/runtime-benchmarks,pallet-market/runtime-benchmarks,pallet-provider-staking/runtime-benchmarks,pallet-sla/runtime-benchmarks \
+	benchmarking
 
 log "agent reconcile benchmark (1,000 deals, in-memory Kubernetes API)"
 timed "reconcile benchmark" cargo bench --locked --workspace --bench reconcile

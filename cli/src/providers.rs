@@ -58,6 +58,13 @@ pub struct Offer {
 	pub country: String,
 	/// Attested by an allowed TEE measurement.
 	pub attested: bool,
+	/// Share of SLA probe windows met, in millionths (recent windows weigh more).
+	pub reputation: u32,
+}
+
+/// A share in millionths as a percentage with one decimal.
+fn percent(millionths: u32) -> String {
+	format!("{:.1}%", f64::from(millionths) / 10_000.0)
 }
 
 /// The chain's ranked offers (cheapest first, then most free capacity) for `resources`.
@@ -88,6 +95,7 @@ pub async fn offers(
 			free: m.free,
 			country: String::from_utf8_lossy(&m.country).into_owned(),
 			attested: m.attested,
+			reputation: m.reputation.0,
 		})
 		.collect())
 }
@@ -127,6 +135,22 @@ pub async fn list(ctx: &Context, filters: &Filters) -> Result<(), CliError> {
 		if filters.attested && !attested {
 			continue;
 		}
+		let standing = at
+			.runtime_apis()
+			.call(runtime::runtime_apis().sla_api().standing(account.clone()))
+			.await
+			.map_err(CliError::chain)?;
+		let stake = at
+			.storage()
+			.entry(runtime::storage().provider_staking().ledgers())
+			.map_err(CliError::chain)?
+			.try_fetch((account.clone(),))
+			.await
+			.map_err(CliError::chain)?
+			.map(|ledger| ledger.decode().map(|l| l.active))
+			.transpose()
+			.map_err(CliError::chain)?
+			.unwrap_or(0);
 		let c = &info.capacity.resources;
 		let r = &info.reserved;
 		let free = Resources {
@@ -152,6 +176,11 @@ pub async fn list(ctx: &Context, filters: &Filters) -> Result<(), CliError> {
 			"country": country,
 			"attested": attested,
 			"status": status,
+			"stake": stake.to_string(),
+			"reputation": standing.reputation.0,
+			"quarantined": standing.quarantined,
+			"windows_up": standing.windows_up,
+			"windows_down": standing.windows_down,
 			"free": { "cpu_millicores": free.cpu_millicores, "memory_mib": free.memory_mib,
 				"storage_gib": free.storage_gib, "gpus": free.gpus },
 			"prices": { "cpu_per_millicore_second": p.cpu_per_millicore_second.to_string(),
@@ -165,7 +194,9 @@ pub async fn list(ctx: &Context, filters: &Filters) -> Result<(), CliError> {
 			account.to_string(),
 			country,
 			if attested { "yes" } else { "no" }.to_owned(),
-			status.to_owned(),
+			if standing.quarantined { "quarantined" } else { status }.to_owned(),
+			format_pod(stake),
+			percent(standing.reputation.0),
 			describe(&free),
 			format_pod(reference),
 		]);
@@ -174,7 +205,19 @@ pub async fn list(ctx: &Context, filters: &Filters) -> Result<(), CliError> {
 		if rows.is_empty() {
 			return "no providers match".to_owned();
 		}
-		table(&["PROVIDER", "REGION", "ATTESTED", "STATUS", "FREE", "1 CORE + 1 GiB / HOUR"], &rows)
+		table(
+			&[
+				"PROVIDER",
+				"REGION",
+				"ATTESTED",
+				"STATUS",
+				"STAKE",
+				"REPUTATION",
+				"FREE",
+				"1 CORE + 1 GiB / HOUR",
+			],
+			&rows,
+		)
 	});
 	Ok(())
 }
@@ -200,7 +243,7 @@ pub async fn quote(
 		.map(|o| {
 			json!({ "provider": o.provider.to_string(), "price_per_hour": o.price_per_hour.to_string(),
 				"total": total(o.price_per_hour).to_string(), "country": o.country, "attested": o.attested,
-				"free": describe(&o.free) })
+				"reputation": o.reputation, "free": describe(&o.free) })
 		})
 		.collect();
 	ctx.out.result(
@@ -219,6 +262,7 @@ pub async fn quote(
 						o.country.clone(),
 						format_pod(o.price_per_hour),
 						format_pod(total(o.price_per_hour)),
+						percent(o.reputation),
 						describe(&o.free),
 					]
 				})
@@ -226,7 +270,10 @@ pub async fn quote(
 			format!(
 				"{} for {hours} h:\n{}",
 				describe(&resources),
-				table(&["#", "PROVIDER", "REGION", "PER HOUR", "TOTAL", "FREE"], &rows)
+				table(
+					&["#", "PROVIDER", "REGION", "PER HOUR", "TOTAL", "REPUTATION", "FREE"],
+					&rows
+				)
 			)
 		},
 	);

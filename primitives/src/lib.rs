@@ -1,8 +1,10 @@
 //! Types and traits shared by podchain's pallets.
 //!
-//! Pallets never read each other's storage: the market asks the registry to reserve capacity,
-//! and the registry asks the market whether a provider still has deals, through the traits here.
-//! Each trait has a `()` implementation so a pallet can run alone in tests and early runtimes.
+//! Pallets never read each other's storage: the market asks the registry to reserve capacity
+//! and the provider-staking pallet to commit stake; the registry asks the market whether a
+//! provider still has deals and the SLA pallet how a provider stands; the SLA pallet asks
+//! provider-staking to slash. All through the traits here. Each trait has a `()`
+//! implementation so a pallet can run alone in tests and early runtimes.
 
 #![cfg_attr(not(feature = "std"), no_std)]
 
@@ -10,8 +12,14 @@ use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use scale_info::TypeInfo;
 use sp_runtime::{
 	traits::{CheckedAdd, CheckedMul, Zero},
-	DispatchError,
+	DispatchError, DispatchResult, Permill,
 };
+
+extern crate alloc;
+use alloc::vec::Vec;
+
+/// Identifier of a deal (a deployment or a rent), assigned by the market in creation order.
+pub type DealId = u64;
 
 /// Compute resources: what a provider sells, what a workload asks for, what a deal reserves.
 #[derive(
@@ -171,4 +179,144 @@ pub trait CapacityLedger<AccountId> {
 	fn reserve(provider: &AccountId, resources: &Resources) -> Result<(), DispatchError>;
 	/// Give `resources` back to `provider`'s free capacity.
 	fn release(provider: &AccountId, resources: &Resources);
+}
+
+/// SLA terms a deal carries: stored by the market, enforced by the SLA pallet.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+)]
+pub struct SlaTerms<Balance> {
+	/// Share of a measurement window the deployment must be up.
+	pub uptime_target: Permill,
+	/// Length of a measurement window, in blocks.
+	pub window_blocks: u32,
+	/// Penalty per missed window, paid from the provider's stake to the publisher.
+	pub penalty_per_window: Balance,
+}
+
+/// Stake a provider must have bonded for the capacity it commits to deals. Implemented by the
+/// provider-staking pallet, asked by the market when a provider accepts a deal.
+pub trait StakeCollateral<AccountId> {
+	/// Commit `resources` more of `provider`'s capacity to deals. Fails, changing nothing,
+	/// unless its bonded stake covers the requirement for everything it then has committed.
+	fn commit(provider: &AccountId, resources: &Resources) -> DispatchResult;
+	/// `resources` of `provider` are no longer committed to a deal.
+	fn release(provider: &AccountId, resources: &Resources);
+}
+
+/// No staking in the runtime: any provider may commit any capacity.
+impl<AccountId> StakeCollateral<AccountId> for () {
+	fn commit(_provider: &AccountId, _resources: &Resources) -> DispatchResult {
+		Ok(())
+	}
+
+	fn release(_provider: &AccountId, _resources: &Resources) {}
+}
+
+/// What a slash took from a provider's stake and where it went.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Encode, Decode, TypeInfo, Debug)]
+pub struct SlashOutcome<Balance> {
+	/// Taken from the provider's stake (less than asked if the stake ran short).
+	pub slashed: Balance,
+	/// Of it, paid to the victim.
+	pub compensated: Balance,
+	/// Of it, paid to the treasury.
+	pub to_treasury: Balance,
+}
+
+/// Takes stake from a provider that broke a promise. Implemented by the provider-staking
+/// pallet; called only by the SLA pallet.
+pub trait StakeSlasher<AccountId, Balance> {
+	/// Slash up to `amount` of `provider`'s stake, bonded stake first, then unbonding chunks
+	/// (so leaving does not escape a penalty). Up to `compensation` of what is taken goes to
+	/// `victim`, the rest to the treasury.
+	fn slash(
+		provider: &AccountId,
+		amount: Balance,
+		victim: &AccountId,
+		compensation: Balance,
+	) -> SlashOutcome<Balance>;
+}
+
+/// No staking in the runtime: nothing can be slashed.
+impl<AccountId, Balance: Default> StakeSlasher<AccountId, Balance> for () {
+	fn slash(_: &AccountId, _: Balance, _: &AccountId, _: Balance) -> SlashOutcome<Balance> {
+		SlashOutcome::default()
+	}
+}
+
+/// The SLA side of a deal's life. Implemented by the SLA pallet, told by the market.
+pub trait SlaTracker<AccountId, Balance> {
+	/// Whether `provider` offers `terms` (a deal may only carry terms its provider offers).
+	fn offers(provider: &AccountId, terms: &SlaTerms<Balance>) -> bool;
+	/// Deal `id` with `terms` started running: its measurement windows start.
+	fn deal_started(
+		id: DealId,
+		publisher: &AccountId,
+		provider: &AccountId,
+		terms: &SlaTerms<Balance>,
+	);
+	/// Deal `id` stopped running: no more windows are measured, open challenges lapse.
+	fn deal_ended(id: DealId);
+}
+
+/// No SLA pallet in the runtime: terms are stored but not enforced.
+impl<AccountId, Balance> SlaTracker<AccountId, Balance> for () {
+	fn offers(_provider: &AccountId, _terms: &SlaTerms<Balance>) -> bool {
+		true
+	}
+
+	fn deal_started(_: DealId, _: &AccountId, _: &AccountId, _: &SlaTerms<Balance>) {}
+
+	fn deal_ended(_id: DealId) {}
+}
+
+/// How a provider stands after its measured uptime. Implemented by the SLA pallet, asked by
+/// the registry when it ranks providers for a workload.
+pub trait ProviderStanding<AccountId> {
+	/// Whether the provider failed too many windows in a row to be offered to new workloads.
+	fn is_quarantined(provider: &AccountId) -> bool;
+	/// Share of measured windows the provider met, recent windows weighing more; a provider
+	/// not measured yet scores full.
+	fn reputation(provider: &AccountId) -> Permill;
+}
+
+/// No SLA pallet in the runtime: every provider in good standing.
+impl<AccountId> ProviderStanding<AccountId> for () {
+	fn is_quarantined(_provider: &AccountId) -> bool {
+		false
+	}
+
+	fn reputation(_provider: &AccountId) -> Permill {
+		Permill::one()
+	}
+}
+
+/// Providers the SLA pallet's off-chain worker probes. Implemented by the registry.
+pub trait ProbeTargets<AccountId> {
+	/// The health URL of `provider` if it is registered and active.
+	fn health_url(provider: &AccountId) -> Option<Vec<u8>>;
+	/// Up to `count` registered providers following `after` in storage order, from the start
+	/// when `after` is `None`. Iterates storage: for off-chain workers only.
+	fn providers_after(after: Option<&AccountId>, count: u32) -> Vec<AccountId>;
+}
+
+/// No registry in the runtime: nothing to probe.
+impl<AccountId> ProbeTargets<AccountId> for () {
+	fn health_url(_provider: &AccountId) -> Option<Vec<u8>> {
+		None
+	}
+
+	fn providers_after(_after: Option<&AccountId>, _count: u32) -> Vec<AccountId> {
+		Vec::new()
+	}
 }

@@ -14,7 +14,7 @@ use crate::{
 use podchain_chain::{tx::Submitter, AccountId, Node};
 use podchain_cluster::Backend;
 use std::{
-	collections::BTreeMap,
+	collections::{BTreeMap, BTreeSet},
 	sync::{Arc, Mutex, RwLock},
 	time::{Duration, Instant},
 };
@@ -59,6 +59,8 @@ pub struct Agent {
 	pub(crate) sent: Arc<Mutex<BTreeMap<ActionKey, u32>>>,
 	/// Block of the last usage report sent.
 	pub(crate) last_report: Mutex<Option<u32>>,
+	/// Half probe window of the last SLA heartbeat sent.
+	pub(crate) last_heartbeat: Mutex<Option<u32>>,
 }
 
 /// A chain action, to remember that it was sent.
@@ -193,11 +195,15 @@ impl Agent {
 			}
 		};
 		self.record_snapshot(&snapshot);
-		if let Err(e) = self.reconcile(node, &snapshot).await {
-			self.metrics.error("cluster");
-			tracing::warn!(error = %e, block = snapshot.number, "cluster unreachable: nothing changed this round");
-		} else {
-			self.metrics.healthy_now();
+		match self.reconcile(node, &snapshot).await {
+			Ok(running) => {
+				self.metrics.healthy_now();
+				self.heartbeat(node, &snapshot, &running).await;
+			}
+			Err(e) => {
+				self.metrics.error("cluster");
+				tracing::warn!(error = %e, block = snapshot.number, "cluster unreachable: nothing changed this round");
+			}
 		}
 		self.bill(node, &snapshot).await;
 		self.metrics.reconcile_seconds.observe(started.elapsed().as_secs_f64());
@@ -229,19 +235,30 @@ impl Agent {
 	}
 
 	/// Brings the cluster and the agent's state in line with `snapshot`. Fails, doing
-	/// nothing, when the cluster cannot be read.
+	/// nothing, when the cluster cannot be read. Returns the deals found deployed with the
+	/// manifest the chain names.
 	async fn reconcile(
 		&self,
 		node: &Node,
 		snapshot: &Snapshot,
-	) -> Result<(), podchain_cluster::ClusterError> {
+	) -> Result<BTreeSet<u64>, podchain_cluster::ClusterError> {
 		let deployed = self.backend.deployed().await?;
+		let running = deployed
+			.iter()
+			.filter(|d| {
+				snapshot
+					.deals
+					.get(&d.deal)
+					.is_some_and(|view| d.manifest_hash == view.chain.manifest_hash)
+			})
+			.map(|d| d.deal)
+			.collect();
 		let stored = match self.store.deals() {
 			Ok(stored) => stored.into_iter().collect(),
 			Err(e) => {
 				self.metrics.error("store");
 				tracing::error!(error = %e, "cannot read the agent's store");
-				return Ok(());
+				return Ok(running);
 			}
 		};
 		let input = PlanInput {
@@ -256,7 +273,7 @@ impl Agent {
 		for action in plan::plan(&input) {
 			self.execute(node, snapshot, action).await;
 		}
-		Ok(())
+		Ok(running)
 	}
 }
 

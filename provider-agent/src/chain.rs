@@ -27,6 +27,17 @@ pub struct DealView {
 	pub billable_until: Option<u32>,
 	/// The deal's registered DNS label, if any.
 	pub name: Option<String>,
+	/// Whether the deal carries SLA terms (the agent names it in heartbeats).
+	pub sla: bool,
+}
+
+/// The SLA pallet's rules for heartbeats, read from its constants.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SlaRules {
+	/// Blocks per probe window.
+	pub probe_window: u32,
+	/// Most deals named in one heartbeat.
+	pub max_deals: u32,
 }
 
 /// The chain as the agent sees it at one finalized block.
@@ -42,6 +53,8 @@ pub struct Snapshot {
 	pub rules: ReportRules,
 	/// Most lines in one `report_usage` call.
 	pub max_reports: u32,
+	/// The chain's rules for SLA heartbeats.
+	pub sla: SlaRules,
 }
 
 /// Reads the provider's deals at `at` (with their names when `with_names`).
@@ -67,6 +80,16 @@ pub async fn snapshot(
 		.constants()
 		.entry(runtime::constants().market().max_reports_per_call())
 		.map_err(ChainError::rpc)?;
+	let sla = SlaRules {
+		probe_window: at
+			.constants()
+			.entry(runtime::constants().sla().probe_window())
+			.map_err(ChainError::rpc)?,
+		max_deals: at
+			.constants()
+			.entry(runtime::constants().sla().max_deals_per_heartbeat())
+			.map_err(ChainError::rpc)?,
+	};
 	let mut views = BTreeMap::new();
 	for (id, deal) in deals::of_provider(at, provider).await? {
 		let name = if with_names { name_of(at, id).await? } else { None };
@@ -78,6 +101,7 @@ pub async fn snapshot(
 		deals: views,
 		rules: ReportRules { block_millis, max_egress_bytes_per_second },
 		max_reports,
+		sla,
 	})
 }
 
@@ -124,5 +148,6 @@ pub fn view(id: u64, deal: deals::Deal, now: u32, name: Option<String>) -> DealV
 		settled_until: deal.settled_until,
 		billable_until,
 		name,
+		sla: deal.sla.is_some(),
 	}
 }

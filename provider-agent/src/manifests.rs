@@ -205,6 +205,7 @@ mod tests {
 			settled_until: 1,
 			billable_until: Some(1),
 			name: Some("shop".into()),
+			sla: false,
 		};
 		let mut context = SpecContext {
 			provider: "provider".into(),

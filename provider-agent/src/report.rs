@@ -204,6 +204,7 @@ mod tests {
 			settled_until,
 			billable_until: until,
 			name: None,
+			sla: false,
 		}
 	}
 
@@ -214,6 +215,7 @@ mod tests {
 			deals: deals.into_iter().map(|d| (d.chain.id, d)).collect::<BTreeMap<_, _>>(),
 			rules: ReportRules { block_millis: 1000, max_egress_bytes_per_second: 1 << 20 },
 			max_reports: 2,
+			sla: Default::default(),
 		}
 	}
 

@@ -168,6 +168,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 		snapshot: Default::default(),
 		sent: Default::default(),
 		last_report: Default::default(),
+		last_heartbeat: Default::default(),
 	});
 	let tasks = [
 		tokio::spawn(agent.clone().follow()),

@@ -210,6 +210,16 @@ impl_runtime_apis! {
 		}
 	}
 
+	impl pallet_sla_runtime_api::SlaApi<Block, AccountId, Balance> for Runtime {
+		fn standing(provider: AccountId) -> pallet_sla::Standing {
+			crate::Sla::standing(&provider)
+		}
+
+		fn offer(provider: AccountId) -> Option<pallet_sla::SlaOffer<Balance>> {
+			crate::Sla::offer(&provider)
+		}
+	}
+
 	impl pallet_market_runtime_api::MarketApi<Block, AccountId, Balance, BlockNumber> for Runtime {
 		fn bill(id: pallet_market::DeploymentId) -> Option<pallet_market::Bill<Balance, BlockNumber>> {
 			Market::bill(id)

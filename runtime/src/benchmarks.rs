@@ -8,4 +8,6 @@ frame_benchmarking::define_benchmarks!(
 	[pallet_sudo, Sudo]
 	[pallet_registry, Registry]
 	[pallet_market, Market]
+	[pallet_provider_staking, ProviderStaking]
+	[pallet_sla, Sla]
 );

@@ -9,6 +9,7 @@ use crate::{
 use alloc::{vec, vec::Vec};
 use core::str::FromStr;
 use frame_support::build_struct_json_patch;
+use pallet_sla::ProberId;
 use serde_json::Value;
 use sp_consensus_aura::sr25519::AuthorityId as AuraId;
 use sp_consensus_grandpa::AuthorityId as GrandpaId;
@@ -25,8 +26,20 @@ const ENDOWMENT: Balance = 1_000_000 * POD;
 /// The treasury starts with one POD, so it exists and takes fees of any size.
 const TREASURY_ENDOWMENT: Balance = POD;
 
+/// Stake a provider needs on the development chains: 10 POD once anything is committed, plus
+/// 10 POD per core, 1 POD per GiB of memory, 0.1 POD per GiB of storage and 100 POD per GPU.
+fn stake_requirement() -> pallet_provider_staking::StakeRequirement<Balance> {
+	pallet_provider_staking::StakeRequirement {
+		base: 10 * POD,
+		per_cpu_millicore: 10 * POD / 1000,
+		per_memory_mib: POD / 1024,
+		per_storage_gib: POD / 10,
+		per_gpu: 100 * POD,
+	}
+}
+
 fn genesis(
-	authorities: Vec<(AuraId, GrandpaId)>,
+	authorities: Vec<(AuraId, GrandpaId, ProberId)>,
 	root: AccountId,
 	endowed: Vec<AccountId>,
 	slot_duration_millis: u64,
@@ -41,25 +54,31 @@ fn genesis(
 				.collect::<Vec<_>>(),
 		},
 		aura: pallet_aura::GenesisConfig {
-			authorities: authorities.iter().map(|(aura, _)| aura.clone()).collect::<Vec<_>>(),
+			authorities: authorities.iter().map(|(aura, ..)| aura.clone()).collect::<Vec<_>>(),
 		},
 		grandpa: pallet_grandpa::GenesisConfig {
 			authorities: authorities
 				.iter()
-				.map(|(_, grandpa)| (grandpa.clone(), 1))
+				.map(|(_, grandpa, _)| (grandpa.clone(), 1))
 				.collect::<Vec<_>>(),
+		},
+		sla: pallet_sla::GenesisConfig {
+			probers: authorities.iter().map(|(.., prober)| prober.clone()).collect::<Vec<_>>(),
+		},
+		provider_staking: pallet_provider_staking::GenesisConfig {
+			requirement: stake_requirement(),
 		},
 		sudo: SudoConfig { key: Some(root) },
 		block_time: BlockTimeConfig { slot_duration_millis },
 	})
 }
 
-/// Aura (sr25519) and GRANDPA (ed25519) keys of a well-known dev validator, as `--alice` etc.
-/// put them in the keystore.
-fn authority(name: &str) -> (AuraId, GrandpaId) {
+/// Aura (sr25519), GRANDPA (ed25519) and SLA prober (sr25519) keys of a well-known dev
+/// validator, as `--alice` etc. put them in the keystore.
+fn authority(name: &str) -> (AuraId, GrandpaId, ProberId) {
 	let sr = Sr25519Keyring::from_str(name).expect("well-known dev account");
 	let ed = Ed25519Keyring::from_str(name).expect("well-known dev account");
-	(sr.public().into(), ed.public().into())
+	(sr.public().into(), ed.public().into(), sr.public().into())
 }
 
 fn dev_accounts() -> Vec<AccountId> {

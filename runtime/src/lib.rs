@@ -9,6 +9,10 @@
 //! - `Registry` ([`pallet_registry`]): compute providers, their capacity, prices, region,
 //!   endpoints and TEE attestation.
 //! - `Market` ([`pallet_market`]): deployments, escrow, metered and reserved billing.
+//! - `ProviderStaking` ([`pallet_provider_staking`]): providers' bonded stake, the stake
+//!   required for committed capacity, slashing.
+//! - `Sla` ([`pallet_sla`]): SLA terms, validators' uptime probes, heartbeats, storage
+//!   challenges, quarantine and reputation.
 //!
 //! The native token is POD, with 12 decimals.
 
@@ -44,6 +48,7 @@ pub use frame_system::Call as SystemCall;
 pub use pallet_balances::Call as BalancesCall;
 pub use pallet_market::Call as MarketCall;
 pub use pallet_registry::Call as RegistryCall;
+pub use pallet_sla::Call as SlaCall;
 pub use pallet_timestamp::Call as TimestampCall;
 #[cfg(any(feature = "std", test))]
 pub use sp_runtime::BuildStorage;
@@ -67,10 +72,12 @@ pub mod opaque {
 }
 
 impl_opaque_keys! {
-	/// The keys a validator registers: Aura for block production, GRANDPA for finality.
+	/// The keys a validator holds: Aura for block production, GRANDPA for finality, and the
+	/// SLA prober key its off-chain worker signs uptime probes with.
 	pub struct SessionKeys {
 		pub aura: Aura,
 		pub grandpa: Grandpa,
+		pub sla: Sla,
 	}
 }
 
@@ -218,4 +225,10 @@ mod runtime {
 
 	#[runtime::pallet_index(11)]
 	pub type Market = pallet_market;
+
+	#[runtime::pallet_index(12)]
+	pub type ProviderStaking = pallet_provider_staking;
+
+	#[runtime::pallet_index(13)]
+	pub type Sla = pallet_sla;
 }

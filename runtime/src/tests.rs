@@ -102,3 +102,176 @@ fn client_metadata_is_current() {
 		 PODCHAIN_UPDATE_METADATA=1 and rebuild the clients"
 	);
 }
+
+/// The market, provider staking, the SLA pallet and the registry working together on the
+/// development genesis.
+mod stake_and_sla {
+	use super::*;
+	use crate::{Market, ProviderStaking, Registry, RuntimeOrigin, Sla};
+	use codec::Encode;
+	use frame_support::{assert_noop, assert_ok, traits::Hooks};
+	use pallet_market::{BillingMode, SlaTerms};
+	use pallet_registry::{CapacityInput, EndpointInput, InputBytes, RegionInput, Registration};
+	use podchain_primitives::{Prices, Resources};
+	use sp_core::Pair;
+	use sp_runtime::{AccountId32, Percent, Permill};
+
+	fn bytes(b: &[u8]) -> InputBytes {
+		b.to_vec().try_into().unwrap()
+	}
+
+	fn register(provider: &AccountId32) {
+		let registration = Registration {
+			capacity: CapacityInput {
+				resources: Resources {
+					cpu_millicores: 4000,
+					memory_mib: 8192,
+					storage_gib: 100,
+					gpus: 0,
+				},
+				gpu_model: bytes(b""),
+			},
+			prices: Prices {
+				cpu_per_millicore_second: 1,
+				memory_per_mib_second: 1,
+				storage_per_gib_second: 1,
+				gpu_per_second: 0,
+				egress_per_byte: 0,
+			},
+			rent_discount: Percent::zero(),
+			region: RegionInput { country: *b"DE", location: None },
+			endpoint: EndpointInput {
+				peer_id: bytes(b"12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"),
+				multiaddrs: vec![bytes(b"/ip4/127.0.0.1/tcp/4001")].try_into().unwrap(),
+			},
+			health_url: bytes(b"http://127.0.0.1:9999/healthz"),
+			attestation: None,
+		};
+		assert_ok!(Registry::register_provider(
+			RuntimeOrigin::signed(provider.clone()),
+			registration
+		));
+	}
+
+	fn run_to(n: u32) {
+		while frame_system::Pallet::<Runtime>::block_number() < n {
+			let next = frame_system::Pallet::<Runtime>::block_number() + 1;
+			frame_system::Pallet::<Runtime>::set_block_number(next);
+			Market::on_initialize(next);
+			Sla::on_initialize(next);
+		}
+	}
+
+	/// Alice, the dev chain's validator and only prober, finds `provider` up or down.
+	fn probe(provider: &AccountId32, up: bool) {
+		let window = Sla::window_of(frame_system::Pallet::<Runtime>::block_number());
+		let probe = pallet_sla::Probe { provider: provider.clone(), window, prober: 0, up };
+		let signature = Sr25519Keyring::Alice.pair().sign(&probe.encode());
+		assert_ok!(Sla::submit_probe(RuntimeOrigin::none(), probe, signature.into()));
+	}
+
+	#[test]
+	fn accepting_needs_stake_and_a_missed_window_compensates_the_publisher() {
+		genesis_of(DEVELOPMENT_PRESET).execute_with(|| {
+			run_to(1);
+			let provider = Sr25519Keyring::Bob.to_account_id();
+			let publisher = Sr25519Keyring::Charlie.to_account_id();
+			register(&provider);
+			let terms = SlaTerms {
+				uptime_target: Permill::from_percent(99),
+				window_blocks: 20,
+				penalty_per_window: 5 * POD,
+			};
+			let resources =
+				Resources { cpu_millicores: 1000, memory_mib: 1024, storage_gib: 10, gpus: 0 };
+			let create = || {
+				Market::create_deployment(
+					RuntimeOrigin::signed(publisher.clone()),
+					provider.clone(),
+					[1; 32],
+					resources,
+					BillingMode::Reserved,
+					Some(terms),
+					100 * POD,
+				)
+			};
+			assert_noop!(create(), pallet_market::Error::<Runtime>::SlaNotOffered);
+			assert_ok!(Sla::offer_terms(
+				RuntimeOrigin::signed(provider.clone()),
+				Some(pallet_sla::SlaOffer {
+					max_uptime_target: Permill::from_percent(99),
+					min_window_blocks: 10,
+					max_window_blocks: 100,
+					max_penalty_per_window: 10 * POD,
+				})
+			));
+			assert_ok!(create());
+
+			// 10 base + 10 per core + 1 per GiB of memory + 0.1 per GiB of storage = 22 POD.
+			let accept = || Market::accept_deployment(RuntimeOrigin::signed(provider.clone()), 0);
+			assert_noop!(accept(), pallet_provider_staking::Error::<Runtime>::InsufficientStake);
+			assert_ok!(ProviderStaking::bond(RuntimeOrigin::signed(provider.clone()), 21 * POD));
+			assert_noop!(accept(), pallet_provider_staking::Error::<Runtime>::InsufficientStake);
+			assert_ok!(ProviderStaking::bond_extra(
+				RuntimeOrigin::signed(provider.clone()),
+				9 * POD
+			));
+			assert_ok!(accept());
+			// The committed stake cannot leave while the deal runs.
+			assert_noop!(
+				ProviderStaking::unbond(RuntimeOrigin::signed(provider.clone()), 20 * POD),
+				pallet_provider_staking::Error::<Runtime>::StakeCommitted
+			);
+
+			// Measurement window 0 is probe windows 1 and 2 (blocks 10 to 29): up, then down.
+			let free_before = pallet_balances::Pallet::<Runtime>::free_balance(&publisher);
+			let treasury = crate::configs::TreasuryAccount::get();
+			let treasury_before = pallet_balances::Pallet::<Runtime>::free_balance(&treasury);
+			for (start, up) in [(10, true), (20, false)] {
+				run_to(start + 1);
+				probe(&provider, up);
+				assert_ok!(Sla::heartbeat(
+					RuntimeOrigin::signed(provider.clone()),
+					vec![0].try_into().unwrap()
+				));
+			}
+			run_to(30);
+			assert_eq!(
+				pallet_balances::Pallet::<Runtime>::free_balance(&publisher) - free_before,
+				5 * POD,
+				"the penalty compensates the publisher"
+			);
+			assert_eq!(
+				pallet_balances::Pallet::<Runtime>::free_balance(&treasury) - treasury_before,
+				POD / 2,
+				"the 10% surcharge goes to the treasury"
+			);
+			assert_eq!(ProviderStaking::slashable(&provider), 30 * POD - 5 * POD - POD / 2);
+
+			// Closing releases the committed stake: all of what is left may unbond.
+			assert_ok!(Market::close_deployment(
+				RuntimeOrigin::signed(publisher.clone()),
+				0,
+				pallet_market::CloseReason::PublisherRequest
+			));
+			assert_ok!(ProviderStaking::unbond(
+				RuntimeOrigin::signed(provider.clone()),
+				30 * POD - 5 * POD - POD / 2
+			));
+
+			Market::do_try_state().expect("market invariants");
+			Registry::do_try_state().expect("registry invariants");
+			ProviderStaking::do_try_state().expect("staking invariants");
+			Sla::do_try_state().expect("SLA invariants");
+		});
+	}
+
+	#[test]
+	fn alices_prober_key_is_the_dev_chains_prober() {
+		genesis_of(DEVELOPMENT_PRESET).execute_with(|| {
+			let probers = pallet_sla::Probers::<Runtime>::get();
+			assert_eq!(probers.len(), 1);
+			assert_eq!(probers[0], Sr25519Keyring::Alice.public().into());
+		});
+	}
+}

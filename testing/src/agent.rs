@@ -13,6 +13,9 @@ use std::{
 	time::Duration,
 };
 
+/// Stake a test provider bonds: 100 POD.
+pub const PROVIDER_STAKE: u128 = 100_000_000_000_000;
+
 /// The agent's data directory, with the podman store its tenants run from. Dropping it removes
 /// what is left running there and the podman service a killed agent left behind.
 pub struct AgentDir {
@@ -197,7 +200,8 @@ impl AgentProcess {
 	}
 
 	/// Registers `provider` on chain with this agent's endpoint, 2 CPUs, 2 GiB, 10 GiB of
-	/// storage in DE, CPU at `cpu_price` planck per millicore-second.
+	/// storage in DE, CPU at `cpu_price` planck per millicore-second, and bonds
+	/// [`PROVIDER_STAKE`].
 	pub async fn register(&self, node: &Node, provider: &AccountKey, cpu_price: u128) {
 		use types::{pallet_registry::types as reg, podchain_primitives as prim};
 		let bytes = |text: &str| {
@@ -231,9 +235,16 @@ impl AgentProcess {
 			health_url: bytes(&format!("http://127.0.0.1:{}/healthz", self.http_port)),
 			attestation: None,
 		};
-		Submitter::new(provider.clone())
+		let submitter = Submitter::new(provider.clone());
+		submitter
 			.submit_and_finalize(node, &runtime::tx().registry().register_provider(registration))
 			.await
 			.expect("the provider registers");
+		// The dev chain's requirement for the whole capacity is 10 + 2 x 10 + 2 x 1 + 10 x 0.1
+		// = 33 POD; bond more so tests never hit it.
+		submitter
+			.submit_and_finalize(node, &runtime::tx().provider_staking().bond(PROVIDER_STAKE))
+			.await
+			.expect("the provider bonds stake");
 	}
 }

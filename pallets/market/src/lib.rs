@@ -63,7 +63,9 @@ mod mock;
 #[cfg(test)]
 mod tests;
 
-pub use podchain_primitives::{CapacityLedger, ProviderCatalog, ProviderDeals};
+pub use podchain_primitives::{
+	CapacityLedger, ProviderCatalog, ProviderDeals, SlaTracker, StakeCollateral,
+};
 pub use types::*;
 pub use weights::WeightInfo;
 
@@ -111,6 +113,12 @@ pub mod pallet {
 
 		/// The registry: capacity reserved by accepted deals.
 		type Capacity: CapacityLedger<Self::AccountId>;
+
+		/// Provider staking: the stake a provider needs for the capacity it commits.
+		type Collateral: StakeCollateral<Self::AccountId>;
+
+		/// The SLA pallet: which terms a provider offers; measures running deals' terms.
+		type Sla: SlaTracker<Self::AccountId, BalanceOf<Self>>;
 
 		/// Milliseconds per block, to turn blocks into billed seconds.
 		type BlockDurationMillis: Get<u64>;
@@ -357,6 +365,8 @@ pub mod pallet {
 		NotADeployment,
 		/// Deployments in a rent pay only for egress, which is measured: they must be metered.
 		MeteredOnlyInRent,
+		/// The provider does not offer these SLA terms (see the SLA pallet's `offer_terms`).
+		SlaNotOffered,
 	}
 
 	#[pallet::hooks]
@@ -398,7 +408,7 @@ pub mod pallet {
 		///
 		/// Emits `DeploymentCreated`. Fails with `ProviderUnavailable`, `ProviderRented`,
 		/// `RentNotActive`, `MeteredOnlyInRent`, `RentFull`, `InsufficientRentCapacity`,
-		/// `ZeroResources`, `DepositTooLow` or `InsufficientBalance`.
+		/// `SlaNotOffered`, `ZeroResources`, `DepositTooLow` or `InsufficientBalance`.
 		#[pallet::call_index(0)]
 		#[pallet::weight(T::WeightInfo::create_deployment())]
 		pub fn create_deployment(
@@ -414,11 +424,13 @@ pub mod pallet {
 			Self::do_create(publisher, provider, manifest_hash, resources, billing, sla, deposit)
 		}
 
-		/// Accept a pending deployment (its provider): reserves the capacity and starts billing.
+		/// Accept a pending deployment (its provider): reserves the capacity, commits stake for
+		/// it, starts billing and, with SLA terms, the SLA's measurement windows.
 		///
 		/// Emits `DeploymentAccepted`. Fails with `NotProvider`, `NotPending`, the registry's
-		/// `InsufficientCapacity`, `InsufficientRentCapacity` inside a rent, or `ProviderBusy`
-		/// for a rent of a provider that took other deals meanwhile.
+		/// `InsufficientCapacity`, provider staking's `InsufficientStake`,
+		/// `InsufficientRentCapacity` inside a rent, or `ProviderBusy` for a rent of a provider
+		/// that took other deals meanwhile.
 		#[pallet::call_index(1)]
 		#[pallet::weight(T::WeightInfo::accept_deployment())]
 		pub fn accept_deployment(origin: OriginFor<T>, id: DeploymentId) -> DispatchResult {

@@ -31,6 +31,9 @@ impl<T: Config> Pallet<T> {
 			None => T::Providers::quote(&provider).ok_or(Error::<T>::ProviderUnavailable)?,
 		};
 		ensure!(resources.has_compute(), Error::<T>::ZeroResources);
+		if let Some(terms) = &sla {
+			ensure!(T::Sla::offers(&provider, terms), Error::<T>::SlaNotOffered);
+		}
 		ensure!(deposit >= T::MinDeposit::get(), Error::<T>::DepositTooLow);
 		Self::hold_escrow(&publisher, deposit)?;
 
@@ -72,6 +75,9 @@ impl<T: Config> Pallet<T> {
 		ensure!(deal.provider == who, Error::<T>::NotProvider);
 		ensure!(matches!(deal.state, DeploymentState::Pending { .. }), Error::<T>::NotPending);
 		Self::reserve_capacity(id, &deal)?;
+		if let Some(terms) = &deal.sla {
+			T::Sla::deal_started(id, &deal.publisher, &deal.provider, terms);
+		}
 		let now = frame_system::Pallet::<T>::block_number();
 		deal.state = DeploymentState::Active { accepted_at: now };
 		deal.settled_until = now;
@@ -212,7 +218,7 @@ impl<T: Config> Pallet<T> {
 		now: BlockNumberFor<T>,
 		reason: CloseReason,
 	) {
-		Self::release_capacity(&deal);
+		Self::release_capacity(id, &deal);
 		let settle_by = now.saturating_add(T::SettlementWindow::get());
 		deal.state = DeploymentState::Closing { closed_at: now, settle_by, reason };
 		Self::schedule_expiry(settle_by, id);
@@ -306,7 +312,7 @@ impl<T: Config> Pallet<T> {
 		let ended_in_rent = Self::end_rent_ties(id, &deal);
 		if matches!(deal.state, DeploymentState::Active { .. } | DeploymentState::OutOfFunds { .. })
 		{
-			Self::release_capacity(&deal);
+			Self::release_capacity(id, &deal);
 		}
 		let refunded = T::Currency::release(
 			&HoldReason::Escrow.into(),

@@ -53,6 +53,7 @@ impl pallet_registry::Config for Test {
 	type PriceHorizonSeconds = PriceHorizon;
 	type AttestationOrigin = EnsureRoot<AccountId>;
 	type Deals = Market;
+	type Standing = ();
 	type WeightInfo = ();
 }
 
@@ -61,6 +62,8 @@ impl pallet_market::Config for Test {
 	type RuntimeHoldReason = RuntimeHoldReason;
 	type Providers = Registry;
 	type Capacity = Registry;
+	type Collateral = ();
+	type Sla = ();
 	/// 6 s blocks.
 	type BlockDurationMillis = ConstU64<6000>;
 	type AcceptanceTimeout = ConstU64<10>;

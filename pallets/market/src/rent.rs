@@ -103,10 +103,14 @@ impl<T: Config> Pallet<T> {
 	/// hold no other deal, and from now on keeps everyone else off it.
 	pub(crate) fn reserve_capacity(id: DeploymentId, deal: &DeploymentOf<T>) -> DispatchResult {
 		let rent = match deal.kind {
-			DealKind::Deployment => return T::Capacity::reserve(&deal.provider, &deal.resources),
+			DealKind::Deployment => {
+				T::Capacity::reserve(&deal.provider, &deal.resources)?;
+				return T::Collateral::commit(&deal.provider, &deal.resources);
+			}
 			DealKind::Rent { .. } => {
 				ensure!(OpenDeals::<T>::get(&deal.provider) == 1, Error::<T>::ProviderBusy);
 				T::Capacity::reserve(&deal.provider, &deal.resources)?;
+				T::Collateral::commit(&deal.provider, &deal.resources)?;
 				Rents::<T>::insert(&deal.provider, id);
 				return Ok(());
 			}
@@ -132,9 +136,14 @@ impl<T: Config> Pallet<T> {
 		})
 	}
 
-	/// Gives a running deal's resources back to where [`Self::reserve_capacity`] took them.
-	pub(crate) fn release_capacity(deal: &DeploymentOf<T>) {
+	/// Gives a running deal's resources back to where [`Self::reserve_capacity`] took them
+	/// (releasing the stake committed for them) and stops its SLA measurement.
+	pub(crate) fn release_capacity(id: DeploymentId, deal: &DeploymentOf<T>) {
+		if deal.sla.is_some() {
+			T::Sla::deal_ended(id);
+		}
 		let DealKind::InRent { rent } = deal.kind else {
+			T::Collateral::release(&deal.provider, &deal.resources);
 			return T::Capacity::release(&deal.provider, &deal.resources);
 		};
 		Self::update_rent(rent, |_, in_use| *in_use = in_use.saturating_sub(&deal.resources));

@@ -2,12 +2,12 @@
 
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use scale_info::TypeInfo;
-use sp_runtime::{traits::Saturating, Permill};
+use sp_runtime::traits::Saturating;
 
-pub use podchain_primitives::{Prices, Resources};
+pub use podchain_primitives::{Prices, Resources, SlaTerms};
 
 /// Identifier of a deployment (a deal), assigned in creation order.
-pub type DeploymentId = u64;
+pub type DeploymentId = podchain_primitives::DealId;
 
 /// blake2-256 hash of a deployment's canonical manifest.
 pub type ManifestHash = [u8; 32];
@@ -31,28 +31,6 @@ pub enum BillingMode {
 	Metered,
 	/// The publisher pays for the reserved resources over time, whatever was used.
 	Reserved,
-}
-
-/// SLA terms a deal carries. Enforced by the SLA pallet; the market only stores them.
-#[derive(
-	Clone,
-	Copy,
-	PartialEq,
-	Eq,
-	Encode,
-	Decode,
-	DecodeWithMemTracking,
-	MaxEncodedLen,
-	TypeInfo,
-	Debug,
-)]
-pub struct SlaTerms<Balance> {
-	/// Share of a measurement window the deployment must be up.
-	pub uptime_target: Permill,
-	/// Length of a measurement window, in blocks.
-	pub window_blocks: u32,
-	/// Penalty per missed window, paid from the provider's stake to the publisher.
-	pub penalty_per_window: Balance,
 }
 
 /// Where a deployment is in its life. Closed deployments are removed from storage.

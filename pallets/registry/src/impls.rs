@@ -8,7 +8,10 @@ use frame_support::{
 	traits::{fungible::MutateHold, tokens::Precision},
 };
 use frame_system::pallet_prelude::BlockNumberFor;
-use sp_runtime::{traits::CheckedMul, PerThing};
+use sp_runtime::{
+	traits::{CheckedMul, Saturating},
+	PerThing, Permill,
+};
 
 /// Seconds in an hour, the period of the runtime API's quotes.
 const SECONDS_PER_HOUR: u32 = 3600;
@@ -219,15 +222,20 @@ impl<T: Config> Pallet<T> {
 			.map(|info| ProviderView { attested: Self::is_attested(&info), info })
 	}
 
-	/// Active providers able to host `req` now, cheapest first (runtime API, off-chain only: it
-	/// reads every provider, at most [`Config::MaxProviders`]).
+	/// Active providers able to host `req` now, best first (runtime API, off-chain only: it
+	/// reads every provider, at most [`Config::MaxProviders`]). Quarantined providers are left
+	/// out; the rest rank by price weighted by reputation: a provider that met a share `r` of
+	/// its SLA probe windows ranks as if it charged `price x (2 - r)`.
 	pub fn match_providers(
 		req: WorkloadRequirements<BalanceOf<T>>,
 	) -> Vec<ProviderMatch<T::AccountId, BalanceOf<T>>> {
 		let gpu_filter = req.gpu_model.as_ref().map(|m| m.to_ascii_lowercase());
 		let mut matches: Vec<_> = Providers::<T>::iter()
 			.filter_map(|(provider, info)| {
-				if info.status != ProviderStatus::Active || T::Deals::is_rented(&provider) {
+				if info.status != ProviderStatus::Active
+					|| T::Deals::is_rented(&provider)
+					|| T::Standing::is_quarantined(&provider)
+				{
 					return None;
 				}
 				let free = info.free();
@@ -251,6 +259,7 @@ impl<T: Config> Pallet<T> {
 				if req.max_price_per_hour.is_some_and(|max| price_per_hour > max) {
 					return None;
 				}
+				let reputation = T::Standing::reputation(&provider);
 				Some(ProviderMatch {
 					provider,
 					price_per_hour,
@@ -258,15 +267,21 @@ impl<T: Config> Pallet<T> {
 					free,
 					country: info.region.country,
 					attested,
+					reputation,
 				})
 			})
 			.collect();
-		// Cheapest first; attested before unattested at the same price; then by account so the
-		// order is deterministic.
+		// Cheapest after reputation; then attested before unattested, better reputation first,
+		// and by account so the order is deterministic.
+		let ranked = |m: &ProviderMatch<T::AccountId, BalanceOf<T>>| {
+			let penalty = Permill::one().saturating_sub(m.reputation) * m.price_per_hour;
+			m.price_per_hour.saturating_add(penalty)
+		};
 		matches.sort_by(|a, b| {
-			a.price_per_hour
-				.cmp(&b.price_per_hour)
+			ranked(a)
+				.cmp(&ranked(b))
 				.then(b.attested.cmp(&a.attested))
+				.then(b.reputation.cmp(&a.reputation))
 				.then_with(|| a.provider.encode().cmp(&b.provider.encode()))
 		});
 		if req.limit > 0 {
@@ -375,5 +390,21 @@ impl<T: Config> Pallet<T> {
 				attestation: None,
 			},
 		)
+	}
+}
+
+impl<T: Config> ProbeTargets<T::AccountId> for Pallet<T> {
+	fn health_url(provider: &T::AccountId) -> Option<Vec<u8>> {
+		Providers::<T>::get(provider)
+			.filter(|info| info.status == ProviderStatus::Active)
+			.map(|info| info.health_url.into_inner())
+	}
+
+	fn providers_after(after: Option<&T::AccountId>, count: u32) -> Vec<T::AccountId> {
+		let keys = match after {
+			Some(after) => Providers::<T>::iter_keys_from(Providers::<T>::hashed_key_for(after)),
+			None => Providers::<T>::iter_keys(),
+		};
+		keys.take(count as usize).collect()
 	}
 }

@@ -52,7 +52,9 @@ mod mock;
 #[cfg(test)]
 mod tests;
 
-pub use podchain_primitives::{CapacityLedger, ProviderDeals, Resources};
+pub use podchain_primitives::{
+	CapacityLedger, ProbeTargets, ProviderDeals, ProviderStanding, Resources,
+};
 pub use types::*;
 pub use weights::WeightInfo;
 
@@ -110,6 +112,9 @@ pub mod pallet {
 
 		/// The market, asked whether a provider still has open deals.
 		type Deals: ProviderDeals<Self::AccountId>;
+
+		/// The SLA pallet: quarantined providers are not offered, and reputation ranks offers.
+		type Standing: ProviderStanding<Self::AccountId>;
 
 		/// Weights of this pallet's calls.
 		type WeightInfo: WeightInfo;

@@ -4,7 +4,7 @@ use crate::{self as pallet_registry};
 use core::cell::RefCell;
 use frame_support::{derive_impl, parameter_types, traits::ConstU32};
 use frame_system::EnsureRoot;
-use sp_runtime::BuildStorage;
+use sp_runtime::{BuildStorage, Permill};
 
 type Block = frame_system::mocking::MockBlock<Test>;
 pub type AccountId = u64;
@@ -40,6 +40,38 @@ parameter_types! {
 thread_local! {
 	static OPEN_DEALS: RefCell<Vec<(AccountId, u32)>> = const { RefCell::new(Vec::new()) };
 	static RENTED: RefCell<Vec<AccountId>> = const { RefCell::new(Vec::new()) };
+	static STANDING: RefCell<Vec<(AccountId, bool, Permill)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Stands in for the SLA pallet: tests set providers' quarantine and reputation.
+pub struct FakeSla;
+impl FakeSla {
+	pub fn set(provider: AccountId, quarantined: bool, reputation: Permill) {
+		STANDING.with(|s| {
+			let mut s = s.borrow_mut();
+			s.retain(|(p, ..)| *p != provider);
+			s.push((provider, quarantined, reputation));
+		});
+	}
+
+	fn get(provider: &AccountId) -> (bool, Permill) {
+		STANDING.with(|s| {
+			s.borrow()
+				.iter()
+				.find(|(p, ..)| p == provider)
+				.map_or((false, Permill::one()), |(_, q, r)| (*q, *r))
+		})
+	}
+}
+
+impl crate::ProviderStanding<AccountId> for FakeSla {
+	fn is_quarantined(provider: &AccountId) -> bool {
+		Self::get(provider).0
+	}
+
+	fn reputation(provider: &AccountId) -> Permill {
+		Self::get(provider).1
+	}
 }
 
 /// Stands in for the market: tests set how many open deals a provider has.
@@ -75,6 +107,7 @@ impl pallet_registry::Config for Test {
 	type PriceHorizonSeconds = PriceHorizon;
 	type AttestationOrigin = EnsureRoot<AccountId>;
 	type Deals = FakeMarket;
+	type Standing = FakeSla;
 	type WeightInfo = ();
 }
 

@@ -3,7 +3,7 @@ use frame_support::{
 	assert_noop, assert_ok,
 	traits::{fungible::InspectHold, Hooks},
 };
-use sp_runtime::{DispatchError, Percent};
+use sp_runtime::{DispatchError, Percent, Permill};
 
 const PEER: &[u8] = b"12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
 const MEASUREMENT: [u8; 48] = [7u8; 48];
@@ -441,6 +441,51 @@ fn capacity_ledger_reserves_and_releases() {
 		assert!(Registry::match_providers(requirements(1)).is_empty());
 		<Registry as CapacityLedger<_>>::release(&ALICE, &half);
 		assert_eq!(Providers::<Test>::get(ALICE).unwrap().free(), half);
+	});
+}
+
+#[test]
+fn match_providers_leaves_out_quarantined_and_weighs_price_by_reputation() {
+	build_and_execute(|| {
+		register(ALICE, 3);
+		register(BOB, 1);
+		assert_ok!(Registry::register_provider(
+			RuntimeOrigin::signed(CHARLIE),
+			registration(2, b"FR")
+		));
+		let ranked = || -> Vec<_> {
+			Registry::match_providers(requirements(1000)).into_iter().map(|m| m.provider).collect()
+		};
+		FakeSla::set(BOB, true, Permill::one());
+		assert_eq!(ranked(), vec![CHARLIE, ALICE], "quarantined providers are not offered");
+		FakeSla::set(BOB, false, Permill::one());
+		// Per-second quotes: Bob 3078, Charlie 4078, Alice 5078. Charlie at 80% ranks at
+		// 4078 x 1.2 = 4894, still before Alice; at 40%, at 4078 x 1.6 = 6525, after her.
+		FakeSla::set(CHARLIE, false, Permill::from_percent(80));
+		assert_eq!(ranked(), vec![BOB, CHARLIE, ALICE]);
+		FakeSla::set(CHARLIE, false, Permill::from_percent(40));
+		assert_eq!(ranked(), vec![BOB, ALICE, CHARLIE]);
+		let charlie = Registry::match_providers(requirements(1000))
+			.into_iter()
+			.find(|m| m.provider == CHARLIE);
+		assert_eq!(charlie.map(|m| m.reputation), Some(Permill::from_percent(40)));
+	});
+}
+
+#[test]
+fn providers_are_listed_for_probes_in_storage_order() {
+	build_and_execute(|| {
+		register(ALICE, 1);
+		register(BOB, 1);
+		register(CHARLIE, 1);
+		let all = <Registry as ProbeTargets<_>>::providers_after(None, 10);
+		assert_eq!(all.len(), 3);
+		let rest = <Registry as ProbeTargets<_>>::providers_after(Some(&all[0]), 10);
+		assert_eq!(rest, all[1..].to_vec());
+		assert!(<Registry as ProbeTargets<_>>::providers_after(Some(&all[2]), 10).is_empty());
+		assert_eq!(<Registry as ProbeTargets<_>>::providers_after(None, 1), all[..1].to_vec());
+		assert!(<Registry as ProbeTargets<_>>::health_url(&ALICE).is_some());
+		assert!(<Registry as ProbeTargets<_>>::health_url(&DAVE).is_none());
 	});
 }
 

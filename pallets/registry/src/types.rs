@@ -289,6 +289,9 @@ pub struct ProviderMatch<AccountId, Balance> {
 	pub country: [u8; 2],
 	/// Whether the provider's attestation is on the allowlist.
 	pub attested: bool,
+	/// Share of SLA probe windows the provider met, recent ones weighing more (full when not
+	/// measured yet).
+	pub reputation: sp_runtime::Permill,
 }
 
 /// A provider as the runtime API shows it.

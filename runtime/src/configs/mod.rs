@@ -150,6 +150,7 @@ impl pallet_registry::Config for Runtime {
 	type PriceHorizonSeconds = PriceHorizonSeconds;
 	type AttestationOrigin = EnsureRoot<AccountId>;
 	type Deals = crate::Market;
+	type Standing = crate::Sla;
 	type WeightInfo = pallet_registry::weights::SubstrateWeight<Runtime>;
 }
 
@@ -173,6 +174,8 @@ impl pallet_market::Config for Runtime {
 	type RuntimeHoldReason = RuntimeHoldReason;
 	type Providers = crate::Registry;
 	type Capacity = crate::Registry;
+	type Collateral = crate::ProviderStaking;
+	type Sla = crate::Sla;
 	type BlockDurationMillis = pallet_block_time::SlotDuration<Runtime>;
 	/// Ten minutes at 6 s blocks.
 	type AcceptanceTimeout = ConstU32<100>;
@@ -206,5 +209,115 @@ impl pallet_market::BenchmarkHelper<AccountId> for RegistryBenchmarkHelper {
 		};
 		crate::Registry::register_for_benchmarks(who.clone(), capacity)
 			.expect("a funded account registers as a benchmark provider");
+		bond_for_benchmarks(who);
+		let offer = pallet_sla::SlaOffer {
+			max_uptime_target: sp_runtime::Permill::one(),
+			min_window_blocks: SlaProbeWindow::get(),
+			max_window_blocks: SlaProbeWindow::get() * pallet_sla::MAX_WINDOW_SPAN,
+			max_penalty_per_window: Balance::MAX,
+		};
+		pallet_sla::Offers::<Runtime>::insert(who, offer);
+	}
+}
+
+/// Bonds a large stake for a benchmark provider, so the requirement never binds and slashes
+/// always find stake.
+#[cfg(feature = "runtime-benchmarks")]
+fn bond_for_benchmarks(who: &AccountId) {
+	use frame_support::traits::fungible::Mutate;
+	let stake = 1_000_000 * POD;
+	let _ = Balances::mint_into(who, stake.saturating_mul(2));
+	let bonded =
+		pallet_provider_staking::Pallet::<Runtime>::bond(RuntimeOrigin::signed(who.clone()), stake);
+	if bonded.is_err() {
+		let _ = pallet_provider_staking::Pallet::<Runtime>::bond_extra(
+			RuntimeOrigin::signed(who.clone()),
+			stake,
+		);
+	}
+}
+
+parameter_types! {
+	/// A day at 6 s blocks: stake stays slashable that long after unbonding.
+	pub const UnbondingPeriod: BlockNumber = 14_400;
+	/// Smallest stake a provider keeps bonded.
+	pub const MinBond: Balance = 10 * POD;
+}
+
+impl pallet_provider_staking::Config for Runtime {
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type UnbondingPeriod = UnbondingPeriod;
+	type MaxUnlockingChunks = ConstU32<32>;
+	type MinBond = MinBond;
+	type TreasuryAccount = TreasuryAccount;
+	type RequirementOrigin = EnsureRoot<AccountId>;
+	type WeightInfo = pallet_provider_staking::weights::SubstrateWeight<Runtime>;
+}
+
+parameter_types! {
+	/// Blocks per SLA probe window: 10 s on a dev chain, a minute at 6 s blocks.
+	pub const SlaProbeWindow: u32 = 10;
+	/// The newest probe window's share of a provider's reputation.
+	pub const ReputationWeight: sp_runtime::Permill = sp_runtime::Permill::from_percent(10);
+	/// Slashed on top of an SLA penalty, for the treasury.
+	pub const PenaltySurcharge: Perbill = Perbill::from_percent(10);
+	/// Probe verdicts go before ordinary transactions.
+	pub const SlaProbePriority: u64 = u64::MAX / 2;
+}
+
+impl pallet_sla::Config for Runtime {
+	type Currency = Balances;
+	type AuthorityId = pallet_sla::ProberId;
+	type Slasher = crate::ProviderStaking;
+	type Targets = crate::Registry;
+	type ProbeWindow = SlaProbeWindow;
+	type MaxProbers = ConstU32<64>;
+	type MaxProbesPerBlock = ConstU32<8>;
+	type ProbeTimeoutMillis = ConstU64<2_000>;
+	type QuarantineAfter = ConstU32<3>;
+	type ReputationWeight = ReputationWeight;
+	type PenaltySurcharge = PenaltySurcharge;
+	type MaxDealsPerHeartbeat = ConstU32<1_000>;
+	type MaxVolumesPerDeal = ConstU32<16>;
+	type MaxDuePerBlock = ConstU32<64>;
+	/// Ten minutes at 6 s blocks.
+	type ChallengeDeadline = ConstU32<100>;
+	type UnsignedPriority = SlaProbePriority;
+	type ProberOrigin = EnsureRoot<AccountId>;
+	type WeightInfo = pallet_sla::weights::SubstrateWeight<Runtime>;
+	#[cfg(feature = "runtime-benchmarks")]
+	type BenchmarkHelper = SlaBenchmarkHelper;
+}
+
+impl<LocalCall> frame_system::offchain::CreateTransactionBase<LocalCall> for Runtime
+where
+	RuntimeCall: From<LocalCall>,
+{
+	type Extrinsic = crate::UncheckedExtrinsic;
+	type RuntimeCall = RuntimeCall;
+}
+
+/// Off-chain workers submit probe verdicts as bare (unsigned) extrinsics.
+impl<LocalCall> frame_system::offchain::CreateBare<LocalCall> for Runtime
+where
+	RuntimeCall: From<LocalCall>,
+{
+	fn create_bare(call: RuntimeCall) -> crate::UncheckedExtrinsic {
+		crate::UncheckedExtrinsic::new_bare(call)
+	}
+}
+
+/// Registers and bonds benchmark providers, for the SLA pallet's benchmarks.
+#[cfg(feature = "runtime-benchmarks")]
+pub struct SlaBenchmarkHelper;
+#[cfg(feature = "runtime-benchmarks")]
+impl pallet_sla::BenchmarkHelper<AccountId> for SlaBenchmarkHelper {
+	fn setup_provider(who: &AccountId) {
+		use frame_support::traits::fungible::Mutate;
+		let _ = Balances::mint_into(who, 1_000 * POD);
+		<RegistryBenchmarkHelper as pallet_market::BenchmarkHelper<AccountId>>::register_provider(
+			who,
+		);
 	}
 }

@@ -1,4 +1,5 @@
-// Registers the account of PROVIDER_SECRET as a provider with its agent's endpoint.
+// Registers the account of PROVIDER_SECRET as a provider with its agent's endpoint, and bonds
+// STAKE planck (default 100 POD) so it can accept deals.
 //
 //   PROVIDER_SECRET=//Charlie PEER_ID=12D3KooW... MULTIADDR=/ip4/127.0.0.1/tcp/30555 \
 //   HEALTH_URL=http://127.0.0.1:9655/healthz node register-provider.mjs
@@ -39,11 +40,15 @@ run(async () => {
   };
   const events = await submit(api, api.tx.registry.registerProvider(registration), provider);
   const registered = events.find((e) => api.events.registry.ProviderRegistered.is(e));
+  const stake = BigInt(env.STAKE || 100_000_000_000_000n);
+  await submit(api, api.tx.providerStaking.bond(stake), provider);
+  const ledger = (await api.query.providerStaking.ledgers(provider.address)).unwrap();
   const info = (await api.query.registry.providers(provider.address)).unwrap();
   await api.disconnect();
   return {
     provider: provider.address,
     registered: Boolean(registered),
+    stake: ledger.active.toString(),
     peerId: info.endpoint.peerId.toUtf8(),
     free: info.capacity.resources.toJSON()
   };

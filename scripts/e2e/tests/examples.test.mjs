@@ -45,6 +45,7 @@ test('the examples register a provider, create a deal and read its bill', async 
   });
   assert.equal(registered.registered, true);
   assert.equal(registered.peerId, PEER_ID);
+  assert.equal(registered.stake, '100000000000000', 'the provider bonded the default 100 POD');
 
   const deal = await example('create-deal.mjs', { PUBLISHER_SECRET: '//Eve', MANIFEST_HASH: '0x' + 'cd'.repeat(32) });
   assert.equal(deal.provider, registered.provider, 'the only provider is the best offer');

@@ -44,6 +44,8 @@ test('a metered deal bills exactly what the provider reports', async () => {
     healthUrl: 'http://127.0.0.1:8080/healthz',
     attestation: null
   }), provider);
+  // Accepting needs stake for the committed capacity (dev chain: 10 POD + 10 per core + ...).
+  await submitFinalized(api, api.tx.providerStaking.bond(100n * POD), provider);
   await submitFinalized(api, api.tx.sudo.sudo(api.tx.market.setProtocolFee(100_000_000)), alice); // 10%
 
   const resources = { cpuMillicores: 500, memoryMib: 512, storageGib: 1, gpus: 0 };
@@ -141,6 +143,8 @@ test('a rented provider serves only its renter, whose deployments pay only egres
     healthUrl: 'http://127.0.0.1:8081/healthz',
     attestation: null
   }), host);
+  // A rent commits the whole capacity: 10 + 8 x 10 + 16 x 1 + 200 x 0.1 = 126 POD of stake.
+  await submitFinalized(api, api.tx.providerStaking.bond(200n * POD), host);
 
   const created = await submitFinalized(api, api.tx.market.createRent(host.address, 100n * POD), renter);
   const rentId = find(created, api.events.market.RentCreated).data.id.toNumber();

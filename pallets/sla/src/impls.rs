@@ -1,0 +1,140 @@
+//! What other pallets ask of the SLA pallet, the runtime API's views, and `try_state`.
+
+use crate::*;
+use frame_support::traits::Get;
+use frame_system::pallet_prelude::BlockNumberFor;
+use sp_runtime::Permill;
+
+impl<T: Config> SlaTracker<T::AccountId, BalanceOf<T>> for Pallet<T> {
+	fn offers(provider: &T::AccountId, terms: &SlaTerms<BalanceOf<T>>) -> bool {
+		let Some(offer) = Offers::<T>::get(provider) else { return false };
+		Self::valid_window(terms.window_blocks)
+			&& terms.window_blocks >= offer.min_window_blocks
+			&& terms.window_blocks <= offer.max_window_blocks
+			&& terms.uptime_target <= offer.max_uptime_target
+			&& terms.penalty_per_window <= offer.max_penalty_per_window
+	}
+
+	fn deal_started(
+		id: DealId,
+		publisher: &T::AccountId,
+		provider: &T::AccountId,
+		terms: &SlaTerms<BalanceOf<T>>,
+	) {
+		let now = frame_system::Pallet::<T>::block_number();
+		let deal = TrackedDeal {
+			publisher: publisher.clone(),
+			provider: provider.clone(),
+			terms: *terms,
+			// Measurement starts with the first whole probe window.
+			first_window: Self::window_of(now).saturating_add(1),
+			settled_windows: 0,
+			heartbeats: WindowBits::default(),
+			volumes: 0,
+		};
+		if !Self::schedule(Self::settle_block(&deal), DueItem::WindowEnd(id)) {
+			log::warn!(target: "runtime::sla", "deal {id}: due queues full, settle by call");
+		}
+		Tracked::<T>::insert(id, deal);
+	}
+
+	fn deal_ended(id: DealId) {
+		let Some(deal) = Tracked::<T>::take(id) else { return };
+		// Ending the deal does not escape an open challenge.
+		if let Some(challenge) = Challenges::<T>::take(id) {
+			Self::fail_challenge(id, &deal, challenge.volume);
+		}
+		let _ = VolumeRoots::<T>::clear_prefix(id, T::MaxVolumesPerDeal::get(), None);
+	}
+}
+
+impl<T: Config> ProviderStanding<T::AccountId> for Pallet<T> {
+	fn is_quarantined(provider: &T::AccountId) -> bool {
+		Self::standing(provider).quarantined
+	}
+
+	fn reputation(provider: &T::AccountId) -> Permill {
+		Self::standing(provider).reputation
+	}
+}
+
+impl<T: Config> Pallet<T> {
+	/// A provider's standing now, deciding its last collected window if it has ended (a
+	/// read: nothing is stored).
+	pub fn standing(provider: &T::AccountId) -> Standing {
+		let now = Self::window_of(frame_system::Pallet::<T>::block_number());
+		let Some(mut record) = Records::<T>::get(provider) else {
+			return Standing {
+				reputation: Permill::one(),
+				quarantined: false,
+				consecutive_failures: 0,
+				windows_up: 0,
+				windows_down: 0,
+			};
+		};
+		if record.window < now {
+			let probers = Probers::<T>::decode_len().unwrap_or(0) as u32;
+			let outcome = record.tally.outcome(probers);
+			record.decide(outcome, T::ReputationWeight::get(), T::QuarantineAfter::get());
+		}
+		Standing {
+			reputation: record.reputation,
+			quarantined: record.quarantined,
+			consecutive_failures: record.consecutive_failures,
+			windows_up: record.windows_up,
+			windows_down: record.windows_down,
+		}
+	}
+
+	/// The SLA terms `provider` offers.
+	pub fn offer(provider: &T::AccountId) -> Option<SlaOffer<BalanceOf<T>>> {
+		Offers::<T>::get(provider)
+	}
+
+	/// Block at which the deal's current measurement window can be settled.
+	pub fn next_settlement(id: DealId) -> Option<BlockNumberFor<T>> {
+		Tracked::<T>::get(id).map(|deal| Self::settle_block(&deal))
+	}
+
+	/// Checks the invariants listed in the crate docs.
+	#[cfg(any(feature = "try-runtime", feature = "std", test))]
+	pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
+		use frame_support::ensure;
+		let probers = Probers::<T>::decode_len().unwrap_or(0) as u32;
+		for (_, record) in Records::<T>::iter() {
+			let votes = record.tally.up.saturating_add(record.tally.down);
+			ensure!(
+				votes <= probers.max(record.tally.voted.count_ones()),
+				"a tally has more votes than probers"
+			);
+			ensure!(
+				votes == record.tally.voted.count_ones(),
+				"a tally's votes differ from its voters"
+			);
+		}
+		for (id, deal) in Tracked::<T>::iter() {
+			ensure!(
+				Self::valid_window(deal.terms.window_blocks),
+				"a tracked deal's window is not whole probe windows"
+			);
+			let volumes = VolumeRoots::<T>::iter_prefix(id).count() as u32;
+			ensure!(
+				volumes == deal.volumes,
+				"a tracked deal's volume count differs from its roots"
+			);
+		}
+		for (id, challenge) in Challenges::<T>::iter() {
+			ensure!(Tracked::<T>::contains_key(id), "a challenge outlived its deal");
+			ensure!(
+				VolumeRoots::<T>::contains_key(id, &challenge.volume),
+				"a challenge names an uncommitted volume"
+			);
+		}
+		Ok(())
+	}
+}
+
+/// The SLA prober key is one of a validator's session keys.
+impl<T: Config> sp_runtime::BoundToRuntimeAppPublic for Pallet<T> {
+	type Public = T::AuthorityId;
+}
