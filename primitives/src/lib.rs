@@ -265,7 +265,8 @@ pub trait SlaTracker<AccountId, Balance> {
 		provider: &AccountId,
 		terms: &SlaTerms<Balance>,
 	);
-	/// Deal `id` stopped running: no more windows are measured, open challenges lapse.
+	/// Deal `id` stopped running: windows already ended are settled, no more are measured; an
+	/// open storage challenge stays answerable until its deadline.
 	fn deal_ended(id: DealId);
 }
 
@@ -285,8 +286,8 @@ impl<AccountId, Balance> SlaTracker<AccountId, Balance> for () {
 pub trait ProviderStanding<AccountId> {
 	/// Whether the provider failed too many windows in a row to be offered to new workloads.
 	fn is_quarantined(provider: &AccountId) -> bool;
-	/// Share of measured windows the provider met, recent windows weighing more; a provider
-	/// not measured yet scores full.
+	/// Share of decided probe windows that found the provider up, recent windows weighing
+	/// more; a provider not measured yet scores full.
 	fn reputation(provider: &AccountId) -> Permill;
 }
 
@@ -303,7 +304,7 @@ impl<AccountId> ProviderStanding<AccountId> for () {
 
 /// Providers the SLA pallet's off-chain worker probes. Implemented by the registry.
 pub trait ProbeTargets<AccountId> {
-	/// The health URL of `provider` if it is registered and active.
+	/// The health URL of `provider` if it is registered (paused too: its deals still run).
 	fn health_url(provider: &AccountId) -> Option<Vec<u8>>;
 	/// Up to `count` registered providers following `after` in storage order, from the start
 	/// when `after` is `None`. Iterates storage: for off-chain workers only.

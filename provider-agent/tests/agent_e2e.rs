@@ -8,7 +8,8 @@
 //! while, then restarted: the tenant keeps running, and the usage of the downtime is billed
 //! once (the bill matches podman's own count of the tenant's CPU, which losing the downtime
 //! would break, and the chain refuses any period billed twice). Closing the deal removes the
-//! container and settles the last usage.
+//! container and settles the last usage. The deal carries SLA terms, and the agent names it in
+//! its heartbeats while it runs.
 //!
 //! Needs podman, runc, catatonit and busybox-static (`scripts/setup.sh`), root, and the node
 //! binary built by the same `cargo test --release --workspace` run (or `PODCHAIN_NODE`).
@@ -96,6 +97,16 @@ async fn a_deal_runs_is_billed_survives_an_agent_restart_and_ends() {
 	let peer: PeerId = agent.peer_id().parse().unwrap();
 	let agent_addr: Multiaddr = agent.p2p_addr().parse().unwrap();
 	let publisher_tx = Submitter::new(publisher.clone());
+	let offer = types::pallet_sla::types::SlaOffer {
+		max_uptime_target: types::sp_arithmetic::per_things::Permill(990_000),
+		min_window_blocks: 10,
+		max_window_blocks: 100,
+		max_penalty_per_window: POD,
+	};
+	Submitter::new(provider.clone())
+		.submit_and_finalize(&node, &runtime::tx().sla().offer_terms(Some(offer)))
+		.await
+		.expect("the provider offers SLA terms");
 	agent.start();
 	agent.healthy().await;
 	eprintln!("agent healthy after {:?}", started.elapsed());
@@ -121,7 +132,11 @@ async fn a_deal_runs_is_billed_survives_an_agent_restart_and_ends() {
 		manifest.hash(),
 		resources,
 		BillingMode::Metered,
-		None,
+		Some(types::podchain_primitives::SlaTerms {
+			uptime_target: types::sp_arithmetic::per_things::Permill(900_000),
+			window_blocks: 100,
+			penalty_per_window: POD / 100,
+		}),
 		100 * POD,
 	);
 	let events = publisher_tx.submit_and_finalize(&node, &create).await.expect("deal created");
@@ -191,6 +206,24 @@ async fn a_deal_runs_is_billed_survives_an_agent_restart_and_ends() {
 	)
 	.await;
 	eprintln!("tenant answers after {:?}", started.elapsed());
+
+	// The agent names the running deal in its SLA heartbeats.
+	wait_for(
+		"the agent's heartbeat naming the deal",
+		Duration::from_secs(30),
+		|| agent.tail(),
+		|| {
+			let node = node.clone();
+			async move {
+				let at = node.finalized().await.ok()?;
+				let tracked = at.storage().entry(runtime::storage().sla().tracked()).ok()?;
+				let deal = tracked.try_fetch((id,)).await.ok()??.decode().ok()?;
+				(deal.heartbeats.bits != 0).then_some(())
+			}
+		},
+	)
+	.await;
+	eprintln!("heartbeat seen after {:?}", started.elapsed());
 
 	// Usage is billed in finalized reports, and the provider earns more than its fees.
 	wait_for(

@@ -64,6 +64,8 @@ fn genesis(
 		},
 		sla: pallet_sla::GenesisConfig {
 			probers: authorities.iter().map(|(.., prober)| prober.clone()).collect::<Vec<_>>(),
+			// Development chains run providers on 127.0.0.1.
+			allow_local_targets: true,
 		},
 		provider_staking: pallet_provider_staking::GenesisConfig {
 			requirement: stake_requirement(),

@@ -272,6 +272,7 @@ mod stake_and_sla {
 			let probers = pallet_sla::Probers::<Runtime>::get();
 			assert_eq!(probers.len(), 1);
 			assert_eq!(probers[0], Sr25519Keyring::Alice.public().into());
+			assert!(pallet_sla::AllowLocalTargets::<Runtime>::get(), "dev providers run locally");
 		});
 	}
 }

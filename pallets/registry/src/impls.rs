@@ -395,9 +395,8 @@ impl<T: Config> Pallet<T> {
 
 impl<T: Config> ProbeTargets<T::AccountId> for Pallet<T> {
 	fn health_url(provider: &T::AccountId) -> Option<Vec<u8>> {
-		Providers::<T>::get(provider)
-			.filter(|info| info.status == ProviderStatus::Active)
-			.map(|info| info.health_url.into_inner())
+		// Paused providers too: their running deals are still measured.
+		Providers::<T>::get(provider).map(|info| info.health_url.into_inner())
 	}
 
 	fn providers_after(after: Option<&T::AccountId>, count: u32) -> Vec<T::AccountId> {

@@ -486,6 +486,9 @@ fn providers_are_listed_for_probes_in_storage_order() {
 		assert_eq!(<Registry as ProbeTargets<_>>::providers_after(None, 1), all[..1].to_vec());
 		assert!(<Registry as ProbeTargets<_>>::health_url(&ALICE).is_some());
 		assert!(<Registry as ProbeTargets<_>>::health_url(&DAVE).is_none());
+		// A paused provider's running deals are still measured.
+		assert_ok!(Registry::pause_provider(RuntimeOrigin::signed(ALICE)));
+		assert!(<Registry as ProbeTargets<_>>::health_url(&ALICE).is_some());
 	});
 }
 

@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use frame_benchmarking::v2::*;
 use frame_support::{pallet_prelude::*, traits::Hooks};
 use frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
-use sp_runtime::{Permill, RuntimeAppPublic};
+use sp_runtime::{traits::SaturatedConversion, Permill, RuntimeAppPublic};
 
 fn provider<T: Config>() -> T::AccountId {
 	let who: T::AccountId = account("provider", 0, 0);
@@ -63,7 +63,7 @@ fn volume(index: u32) -> VolumeName {
 fn challenged<T: Config>(provider: &T::AccountId) -> (DealId, T::AccountId) {
 	let publisher: T::AccountId = account("publisher", 0, 0);
 	<Sla<T> as SlaTracker<_, _>>::deal_started(0, &publisher, provider, &terms::<T>());
-	Sla::<T>::do_commit_volume(publisher.clone(), 0, volume(0), [1; 32]).expect("commits");
+	Sla::<T>::do_commit_volume(provider.clone(), 0, volume(0), [1; 32]).expect("commits");
 	Sla::<T>::do_challenge(publisher.clone(), 0, volume(0)).expect("challenges");
 	(0, publisher)
 }
@@ -143,7 +143,7 @@ mod benchmarks {
 		<Sla<T> as SlaTracker<_, _>>::deal_started(0, &publisher, &provider, &terms::<T>());
 
 		#[extrinsic_call]
-		_(RawOrigin::Signed(publisher), 0, volume(1), [2; 32]);
+		_(RawOrigin::Signed(provider), 0, volume(1), [2; 32]);
 
 		assert!(VolumeRoots::<T>::contains_key(0, volume(1)));
 	}
@@ -154,7 +154,7 @@ mod benchmarks {
 		let provider = provider::<T>();
 		let publisher: T::AccountId = account("publisher", 0, 0);
 		<Sla<T> as SlaTracker<_, _>>::deal_started(0, &publisher, &provider, &terms::<T>());
-		Sla::<T>::do_commit_volume(publisher.clone(), 0, volume(0), [1; 32]).expect("commits");
+		Sla::<T>::do_commit_volume(provider.clone(), 0, volume(0), [1; 32]).expect("commits");
 		let now = frame_system::Pallet::<T>::block_number();
 		let expiry = now + T::ChallengeDeadline::get() + 1u32.into();
 		let full = BoundedVec::<DueItem, T::MaxDuePerBlock>::truncate_from(
@@ -220,6 +220,13 @@ mod benchmarks {
 			ended_window::<T>(id, &provider);
 		}
 		let now = frame_system::Pallet::<T>::block_number();
+		for id in 0..u64::from(n) {
+			Tracked::<T>::mutate(id, |d| {
+				if let Some(d) = d.as_mut() {
+					d.due_at = Some(now.saturated_into());
+				}
+			});
+		}
 		let due = BoundedVec::<DueItem, T::MaxDuePerBlock>::truncate_from(
 			(0..u64::from(n)).map(DueItem::WindowEnd).collect(),
 		);

@@ -1,25 +1,30 @@
-//! Storage challenges: committed volume roots, challenges, answers and deadlines.
+//! Storage challenges: volume roots the agent commits, challenges, answers and deadlines.
+//!
+//! Only the provider's agent commits roots: in production it runs inside the attested TEE, so
+//! a committed root is the TEE's word on the volume's contents, and a challenge asks it to
+//! vouch again. A root that changed without a new commitment (data lost or altered outside the
+//! agent) or no answer fails. A publisher may challenge a deal once per measurement window,
+//! so challenges cannot be used to grind a provider's stake.
 
 use crate::*;
 use frame_support::{ensure, pallet_prelude::*};
 use frame_system::pallet_prelude::BlockNumberFor;
-use sp_runtime::traits::Saturating;
+use sp_runtime::traits::{SaturatedConversion, Saturating};
 
 impl<T: Config> Pallet<T> {
+	/// A running (not ended) tracked deal.
+	pub(crate) fn live_deal(id: DealId) -> Result<TrackedDealOf<T>, DispatchError> {
+		Tracked::<T>::get(id).filter(|d| !d.ended).ok_or(Error::<T>::UnknownDeal.into())
+	}
+
 	pub(crate) fn do_commit_volume(
 		who: T::AccountId,
 		id: DealId,
 		volume: VolumeName,
 		root: VolumeRoot,
 	) -> DispatchResult {
-		let mut deal = Tracked::<T>::get(id).ok_or(Error::<T>::UnknownDeal)?;
-		let by = if who == deal.publisher {
-			Committer::Publisher
-		} else if who == deal.provider {
-			Committer::Provider
-		} else {
-			return Err(Error::<T>::NotParty.into());
-		};
+		let mut deal = Self::live_deal(id)?;
+		ensure!(who == deal.provider, Error::<T>::NotDealProvider);
 		ensure!(!Challenges::<T>::contains_key(id), Error::<T>::ChallengeOpen);
 		if !VolumeRoots::<T>::contains_key(id, &volume) {
 			ensure!(deal.volumes < T::MaxVolumesPerDeal::get(), Error::<T>::TooManyVolumes);
@@ -27,8 +32,8 @@ impl<T: Config> Pallet<T> {
 			Tracked::<T>::insert(id, deal);
 		}
 		let at = frame_system::Pallet::<T>::block_number();
-		VolumeRoots::<T>::insert(id, &volume, VolumeCommitment { root, by, at });
-		Self::deposit_event(Event::VolumeCommitted { deal: id, volume, root, by });
+		VolumeRoots::<T>::insert(id, &volume, VolumeCommitment { root, at });
+		Self::deposit_event(Event::VolumeCommitted { deal: id, volume, root });
 		Ok(())
 	}
 
@@ -37,15 +42,22 @@ impl<T: Config> Pallet<T> {
 		id: DealId,
 		volume: VolumeName,
 	) -> DispatchResult {
-		let deal = Tracked::<T>::get(id).ok_or(Error::<T>::UnknownDeal)?;
+		let mut deal = Self::live_deal(id)?;
 		ensure!(who == deal.publisher, Error::<T>::NotPublisher);
 		ensure!(VolumeRoots::<T>::contains_key(id, &volume), Error::<T>::NoCommitment);
 		ensure!(!Challenges::<T>::contains_key(id), Error::<T>::ChallengeOpen);
 		let now = frame_system::Pallet::<T>::block_number();
+		let now_u32: u32 = now.saturated_into();
+		if let Some(last) = deal.last_challenge {
+			let next = last.saturating_add(deal.terms.window_blocks);
+			ensure!(now_u32 >= next, Error::<T>::ChallengeTooSoon);
+		}
 		let deadline = now.saturating_add(T::ChallengeDeadline::get());
 		// The hook fails it the block after the deadline, unless answered by then.
 		let expiry = deadline.saturating_add(1u32.into());
-		ensure!(Self::schedule(expiry, DueItem::ChallengeDeadline(id)), Error::<T>::Busy);
+		ensure!(Self::schedule(expiry, DueItem::ChallengeDeadline(id)).is_some(), Error::<T>::Busy);
+		deal.last_challenge = Some(now_u32);
+		Tracked::<T>::insert(id, deal);
 		Challenges::<T>::insert(id, Challenge { volume: volume.clone(), issued_at: now, deadline });
 		Self::deposit_event(Event::StorageChallenged { deal: id, volume, deadline });
 		Ok(())
@@ -64,6 +76,7 @@ impl<T: Config> Pallet<T> {
 		} else {
 			Self::fail_challenge(id, &deal, challenge.volume);
 		}
+		Self::forget_if_ended(id, &deal);
 		Ok(())
 	}
 
@@ -73,7 +86,10 @@ impl<T: Config> Pallet<T> {
 		ensure!(now > challenge.deadline, Error::<T>::ChallengeNotExpired);
 		Challenges::<T>::remove(id);
 		match Tracked::<T>::get(id) {
-			Some(deal) => Self::fail_challenge(id, &deal, challenge.volume),
+			Some(deal) => {
+				Self::fail_challenge(id, &deal, challenge.volume);
+				Self::forget_if_ended(id, &deal);
+			}
 			None => {
 				frame_support::defensive!("a challenge outlived its deal");
 			}
@@ -93,5 +109,18 @@ impl<T: Config> Pallet<T> {
 	pub(crate) fn fail_challenge(id: DealId, deal: &TrackedDealOf<T>, volume: VolumeName) {
 		let (slashed, compensated) = Self::penalise(deal);
 		Self::deposit_event(Event::ChallengeFailed { deal: id, volume, slashed, compensated });
+	}
+
+	/// Removes an ended deal once its last challenge is decided.
+	pub(crate) fn forget_if_ended(id: DealId, deal: &TrackedDealOf<T>) {
+		if deal.ended {
+			Self::forget(id);
+		}
+	}
+
+	/// Removes a deal's tracking and its volume roots.
+	pub(crate) fn forget(id: DealId) {
+		Tracked::<T>::remove(id);
+		let _ = VolumeRoots::<T>::clear_prefix(id, T::MaxVolumesPerDeal::get(), None);
 	}
 }

@@ -22,7 +22,7 @@ impl<T: Config> SlaTracker<T::AccountId, BalanceOf<T>> for Pallet<T> {
 		terms: &SlaTerms<BalanceOf<T>>,
 	) {
 		let now = frame_system::Pallet::<T>::block_number();
-		let deal = TrackedDeal {
+		let mut deal = TrackedDeal {
 			publisher: publisher.clone(),
 			provider: provider.clone(),
 			terms: *terms,
@@ -31,20 +31,27 @@ impl<T: Config> SlaTracker<T::AccountId, BalanceOf<T>> for Pallet<T> {
 			settled_windows: 0,
 			heartbeats: WindowBits::default(),
 			volumes: 0,
+			last_challenge: None,
+			due_at: None,
+			ended: false,
 		};
-		if !Self::schedule(Self::settle_block(&deal), DueItem::WindowEnd(id)) {
-			log::warn!(target: "runtime::sla", "deal {id}: due queues full, settle by call");
-		}
+		Self::schedule_window_end(id, &mut deal);
 		Tracked::<T>::insert(id, deal);
 	}
 
 	fn deal_ended(id: DealId) {
-		let Some(deal) = Tracked::<T>::take(id) else { return };
-		// Ending the deal does not escape an open challenge.
-		if let Some(challenge) = Challenges::<T>::take(id) {
-			Self::fail_challenge(id, &deal, challenge.volume);
+		// Windows that ended before the deal are owed, whoever ends it.
+		let now = frame_system::Pallet::<T>::block_number();
+		let _ = Self::settle_ended_window(id, now);
+		let Some(mut deal) = Tracked::<T>::get(id) else { return };
+		if Challenges::<T>::contains_key(id) {
+			// Ending the deal neither escapes an open challenge nor cuts the provider's time to
+			// answer it: it stays answerable until its deadline.
+			deal.ended = true;
+			Tracked::<T>::insert(id, deal);
+			return;
 		}
-		let _ = VolumeRoots::<T>::clear_prefix(id, T::MaxVolumesPerDeal::get(), None);
+		Self::forget(id);
 	}
 }
 

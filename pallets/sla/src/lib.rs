@@ -36,11 +36,13 @@
 //!
 //! ## Storage challenges
 //!
-//! Either party commits a volume's root checksum ([`Pallet::commit_volume`]). The publisher may
-//! challenge the volume ([`Pallet::challenge_storage`]); the provider must answer within
-//! [`Config::ChallengeDeadline`] blocks with the root it holds now ([`Pallet::answer_challenge`],
-//! signed with the agent's key, which in production lives in the attested TEE). A wrong root
-//! or no answer slashes the deal's penalty to the publisher.
+//! The provider's agent commits a volume's root checksum ([`Pallet::commit_volume`]); in
+//! production it runs in the attested TEE, so the root is the TEE's word. The publisher may
+//! challenge the volume once per measurement window ([`Pallet::challenge_storage`]); the
+//! provider must answer within [`Config::ChallengeDeadline`] blocks with the root it holds now
+//! ([`Pallet::answer_challenge`], signed with the agent's key). A different root or no answer
+//! slashes the deal's penalty to the publisher. A challenge open when the deal ends stays
+//! answerable until its deadline.
 //!
 //! ## Design
 //!
@@ -51,6 +53,10 @@
 //! still settled by anyone calling [`Pallet::settle_window`] or [`Pallet::expire_challenge`].
 //! Evidence is kept as bit sets over the last [`HISTORY_WINDOWS`] probe windows, so storage per
 //! provider and per deal is constant.
+//!
+//! Probes are admitted through `ValidateUnsigned` (the `im-online` pattern: signed payload,
+//! cheap checks first, `and_provides((provider, window, prober))`, longevity to the window's
+//! end). polkadot-sdk deprecates it for `#[pallet::authorize]`; the same checks move there.
 //!
 //! ## Invariants (checked by `try_state`)
 //!
@@ -209,6 +215,11 @@ pub mod pallet {
 	pub type Probers<T: Config> =
 		StorageValue<_, BoundedVec<T::AuthorityId, T::MaxProbers>, ValueQuery>;
 
+	/// Whether probers fetch health URLs on loopback, private or link-local addresses
+	/// (development chains only: elsewhere a provider could point probers at their own node).
+	#[pallet::storage]
+	pub type AllowLocalTargets<T> = StorageValue<_, bool, ValueQuery>;
+
 	/// SLA terms each provider offers.
 	#[pallet::storage]
 	pub type Offers<T: Config> =
@@ -256,6 +267,8 @@ pub mod pallet {
 	pub struct GenesisConfig<T: Config> {
 		/// The first probers (the validators' prober keys).
 		pub probers: alloc::vec::Vec<T::AuthorityId>,
+		/// Whether local health URLs are probed (development chains).
+		pub allow_local_targets: bool,
 	}
 
 	#[pallet::genesis_build]
@@ -264,6 +277,7 @@ pub mod pallet {
 			let probers: BoundedVec<_, T::MaxProbers> =
 				self.probers.clone().try_into().expect("more genesis probers than MaxProbers");
 			Probers::<T>::put(probers);
+			AllowLocalTargets::<T>::put(self.allow_local_targets);
 		}
 	}
 
@@ -296,8 +310,8 @@ pub mod pallet {
 		/// A deal's measurement window had no decided probe window: nothing measured, nothing
 		/// owed.
 		WindowUnmeasured { deal: DealId, window: u32 },
-		/// A volume's root was committed.
-		VolumeCommitted { deal: DealId, volume: VolumeName, root: VolumeRoot, by: Committer },
+		/// The provider's agent committed a volume's root.
+		VolumeCommitted { deal: DealId, volume: VolumeName, root: VolumeRoot },
 		/// The publisher challenged a volume; the provider must answer by `deadline`.
 		StorageChallenged { deal: DealId, volume: VolumeName, deadline: BlockNumberFor<T> },
 		/// The provider answered a challenge with the committed root.
@@ -334,8 +348,8 @@ pub mod pallet {
 		WindowNotEnded,
 		/// Only the deal's publisher may do this.
 		NotPublisher,
-		/// Only the deal's publisher or provider may do this.
-		NotParty,
+		/// The deal was challenged less than a measurement window ago.
+		ChallengeTooSoon,
 		/// Only the deal's provider may do this.
 		NotDealProvider,
 		/// The deal has the most committed volumes already.
@@ -459,10 +473,11 @@ pub mod pallet {
 			Ok(())
 		}
 
-		/// Commit the root checksum of one of a deal's volumes (its publisher or provider).
+		/// Commit the root checksum of one of a deal's volumes (its provider's agent, which in
+		/// production runs in the attested TEE).
 		///
-		/// Emits `VolumeCommitted`. Fails with `UnknownDeal`, `NotParty`, `ChallengeOpen` or
-		/// `TooManyVolumes`.
+		/// Emits `VolumeCommitted`. Fails with `UnknownDeal`, `NotDealProvider`, `ChallengeOpen`
+		/// or `TooManyVolumes`.
 		#[pallet::call_index(4)]
 		#[pallet::weight(T::WeightInfo::commit_volume())]
 		pub fn commit_volume(
@@ -475,11 +490,11 @@ pub mod pallet {
 			Self::do_commit_volume(who, deal, volume, root)
 		}
 
-		/// Challenge a committed volume (the deal's publisher): the provider must answer within
-		/// [`Config::ChallengeDeadline`] blocks.
+		/// Challenge a committed volume (the deal's publisher, once per measurement window): the
+		/// provider must answer within [`Config::ChallengeDeadline`] blocks.
 		///
 		/// Emits `StorageChallenged`. Fails with `UnknownDeal`, `NotPublisher`, `NoCommitment`,
-		/// `ChallengeOpen` or `Busy`.
+		/// `ChallengeOpen`, `ChallengeTooSoon` or `Busy`.
 		#[pallet::call_index(5)]
 		#[pallet::weight(T::WeightInfo::challenge_storage())]
 		pub fn challenge_storage(
@@ -519,7 +534,7 @@ pub mod pallet {
 		}
 
 		/// Replace the probers ([`Config::ProberOrigin`]). Votes already cast in the current
-		/// window keep counting.
+		/// window stay in its tallies, where they are told apart by prober index.
 		///
 		/// Emits `ProbersSet`. Fails with `TooManyProbers`.
 		#[pallet::call_index(8)]

@@ -190,9 +190,12 @@ pub fn build_and_execute(test: impl FnOnce()) {
 
 pub fn new_test_ext(probers: u64) -> sp_io::TestExternalities {
 	let mut storage = frame_system::GenesisConfig::<Test>::default().build_storage().unwrap();
-	pallet_sla::GenesisConfig::<Test> { probers: (1..=probers).map(UintAuthorityId).collect() }
-		.assimilate_storage(&mut storage)
-		.unwrap();
+	pallet_sla::GenesisConfig::<Test> {
+		probers: (1..=probers).map(UintAuthorityId).collect(),
+		allow_local_targets: true,
+	}
+	.assimilate_storage(&mut storage)
+	.unwrap();
 	let mut ext: sp_io::TestExternalities = storage.into();
 	ext.execute_with(|| {
 		STAKE.with(|s| {

@@ -496,6 +496,46 @@ mod windows {
 	}
 
 	#[test]
+	fn ending_a_deal_settles_the_windows_that_ended_first() {
+		build_and_execute(|| {
+			start_deal();
+			for window in [1, 2] {
+				enter_window(window);
+				vote_all(PROVIDER, false);
+			}
+			// Window 0 has ended, but its hook has not run: the deal ends in the same block.
+			System::set_block_number(block_of_window(3));
+			<Sla as SlaTracker<_, _>>::deal_ended(DEAL);
+			assert_eq!(slashes().len(), 1, "the ended window is still owed");
+			assert!(!Tracked::<Test>::contains_key(DEAL));
+		});
+	}
+
+	#[test]
+	fn a_due_item_left_behind_by_settle_window_is_ignored() {
+		build_and_execute(|| {
+			start_deal();
+			// The deal's item slipped to a later block (its own was full).
+			let own = block_of_window(3);
+			Due::<Test>::remove(own);
+			Due::<Test>::insert(own + 1, BoundedVec::truncate_from(vec![DueItem::WindowEnd(DEAL)]));
+			Tracked::<Test>::mutate(DEAL, |d| d.as_mut().unwrap().due_at = Some(own as u32 + 1));
+			for window in [1, 2] {
+				enter_window(window);
+				vote_all(PROVIDER, false);
+			}
+			run_to_block(own);
+			assert_ok!(Sla::settle_window(RuntimeOrigin::signed(STRANGER), DEAL));
+			assert_eq!(slashes().len(), 1);
+			// The old item fires: it settles nothing and queues nothing more.
+			run_to_block(own + 1);
+			assert_eq!(slashes().len(), 1);
+			let queued: usize = (own..own + 40).map(|b| Due::<Test>::get(b).len()).sum();
+			assert_eq!(queued, 1, "one window end queued for the deal");
+		});
+	}
+
+	#[test]
 	fn an_ended_deal_is_no_longer_measured() {
 		build_and_execute(|| {
 			start_deal();
@@ -514,33 +554,22 @@ mod challenges {
 
 	fn committed_and_challenged() {
 		start_deal();
-		assert_ok!(Sla::commit_volume(
-			RuntimeOrigin::signed(PUBLISHER),
-			DEAL,
-			volume("data"),
-			ROOT
-		));
+		assert_ok!(Sla::commit_volume(RuntimeOrigin::signed(PROVIDER), DEAL, volume("data"), ROOT));
 		assert_ok!(Sla::challenge_storage(RuntimeOrigin::signed(PUBLISHER), DEAL, volume("data")));
 	}
 
 	#[test]
-	fn either_party_commits_roots() {
+	fn only_the_providers_agent_commits_roots() {
 		build_and_execute(|| {
 			start_deal();
 			assert_ok!(Sla::commit_volume(
-				RuntimeOrigin::signed(PUBLISHER),
+				RuntimeOrigin::signed(PROVIDER),
 				DEAL,
 				volume("a"),
 				ROOT
 			));
 			System::assert_last_event(
-				Event::VolumeCommitted {
-					deal: DEAL,
-					volume: volume("a"),
-					root: ROOT,
-					by: Committer::Publisher,
-				}
-				.into(),
+				Event::VolumeCommitted { deal: DEAL, volume: volume("a"), root: ROOT }.into(),
 			);
 			assert_ok!(Sla::commit_volume(
 				RuntimeOrigin::signed(PROVIDER),
@@ -548,10 +577,7 @@ mod challenges {
 				volume("a"),
 				[8; 32]
 			));
-			assert_eq!(
-				VolumeRoots::<Test>::get(DEAL, volume("a")).unwrap().by,
-				Committer::Provider
-			);
+			assert_eq!(VolumeRoots::<Test>::get(DEAL, volume("a")).unwrap().root, [8; 32]);
 			assert_ok!(Sla::commit_volume(
 				RuntimeOrigin::signed(PROVIDER),
 				DEAL,
@@ -563,12 +589,14 @@ mod challenges {
 				Sla::commit_volume(RuntimeOrigin::signed(PROVIDER), DEAL, volume("c"), ROOT),
 				Error::<Test>::TooManyVolumes
 			);
+			for who in [PUBLISHER, STRANGER] {
+				assert_noop!(
+					Sla::commit_volume(RuntimeOrigin::signed(who), DEAL, volume("a"), ROOT),
+					Error::<Test>::NotDealProvider
+				);
+			}
 			assert_noop!(
-				Sla::commit_volume(RuntimeOrigin::signed(STRANGER), DEAL, volume("a"), ROOT),
-				Error::<Test>::NotParty
-			);
-			assert_noop!(
-				Sla::commit_volume(RuntimeOrigin::signed(PUBLISHER), DEAL + 1, volume("a"), ROOT),
+				Sla::commit_volume(RuntimeOrigin::signed(PROVIDER), DEAL + 1, volume("a"), ROOT),
 				Error::<Test>::UnknownDeal
 			);
 		});
@@ -635,6 +663,30 @@ mod challenges {
 	}
 
 	#[test]
+	fn a_deal_is_challenged_at_most_once_per_measurement_window() {
+		build_and_execute(|| {
+			committed_and_challenged();
+			assert_ok!(Sla::answer_challenge(RuntimeOrigin::signed(PROVIDER), DEAL, ROOT));
+			assert_noop!(
+				Sla::challenge_storage(RuntimeOrigin::signed(PUBLISHER), DEAL, volume("data")),
+				Error::<Test>::ChallengeTooSoon
+			);
+			// The window is 20 blocks; the first challenge was at block 1.
+			run_to_block(20);
+			assert_noop!(
+				Sla::challenge_storage(RuntimeOrigin::signed(PUBLISHER), DEAL, volume("data")),
+				Error::<Test>::ChallengeTooSoon
+			);
+			run_to_block(21);
+			assert_ok!(Sla::challenge_storage(
+				RuntimeOrigin::signed(PUBLISHER),
+				DEAL,
+				volume("data")
+			));
+		});
+	}
+
+	#[test]
 	fn challenge_calls_check_their_caller_and_state() {
 		build_and_execute(|| {
 			assert_noop!(
@@ -647,7 +699,7 @@ mod challenges {
 				Error::<Test>::NoCommitment
 			);
 			assert_ok!(Sla::commit_volume(
-				RuntimeOrigin::signed(PUBLISHER),
+				RuntimeOrigin::signed(PROVIDER),
 				DEAL,
 				volume("data"),
 				ROOT
@@ -705,7 +757,7 @@ mod challenges {
 		build_and_execute(|| {
 			start_deal();
 			assert_ok!(Sla::commit_volume(
-				RuntimeOrigin::signed(PUBLISHER),
+				RuntimeOrigin::signed(PROVIDER),
 				DEAL,
 				volume("data"),
 				ROOT
@@ -725,13 +777,36 @@ mod challenges {
 	}
 
 	#[test]
-	fn ending_the_deal_does_not_escape_an_open_challenge() {
+	fn a_challenge_open_when_the_deal_ends_stays_answerable_until_its_deadline() {
 		build_and_execute(|| {
 			committed_and_challenged();
 			<Sla as SlaTracker<_, _>>::deal_ended(DEAL);
-			assert_eq!(slashes().len(), 1);
-			assert!(!Challenges::<Test>::contains_key(DEAL));
+			assert!(slashes().is_empty(), "ending the deal does not fail the challenge");
+			assert!(Tracked::<Test>::get(DEAL).unwrap().ended);
+			// An ended deal takes no heartbeats, commitments or challenges.
+			heartbeat(PROVIDER, &[DEAL]);
+			System::assert_last_event(
+				Event::Heartbeat { provider: PROVIDER, window: 0, deals: 0 }.into(),
+			);
+			assert_noop!(
+				Sla::commit_volume(RuntimeOrigin::signed(PROVIDER), DEAL, volume("x"), ROOT),
+				Error::<Test>::UnknownDeal
+			);
+			assert_ok!(Sla::answer_challenge(RuntimeOrigin::signed(PROVIDER), DEAL, ROOT));
+			assert!(slashes().is_empty());
+			assert!(!Tracked::<Test>::contains_key(DEAL), "forgotten once decided");
 			assert_eq!(VolumeRoots::<Test>::iter_prefix(DEAL).count(), 0);
+		});
+	}
+
+	#[test]
+	fn an_unanswered_challenge_of_an_ended_deal_still_fails() {
+		build_and_execute(|| {
+			committed_and_challenged();
+			<Sla as SlaTracker<_, _>>::deal_ended(DEAL);
+			run_to_block(2 + CHALLENGE_DEADLINE);
+			assert_eq!(slashes().len(), 1);
+			assert!(!Tracked::<Test>::contains_key(DEAL));
 		});
 	}
 }
@@ -832,7 +907,56 @@ mod offchain_worker {
 			System::set_block_number(2);
 			assert_eq!(Sla::probe_providers(2), Ok(1));
 			assert_eq!(submitted(&pool)[0].provider, 3);
+			// Every provider had its turn: nothing more this window.
+			System::set_block_number(3);
+			assert_eq!(Sla::probe_providers(3), Err(offchain::Idle::Done));
+			// The next window starts a new walk.
+			expect_get(&http, PROVIDER);
+			expect_get(&http, OTHER_PROVIDER);
+			System::set_block_number(11);
+			assert_eq!(Sla::probe_providers(11), Ok(2));
 		});
+	}
+
+	#[test]
+	fn local_health_urls_are_down_unless_allowed() {
+		let (mut ext, _http, pool) = validator(2);
+		ext.execute_with(|| {
+			AllowLocalTargets::<Test>::put(false);
+			assert_eq!(Sla::probe_providers(1), Ok(2));
+			assert!(submitted(&pool).iter().all(|p| !p.up), "no request, both down");
+		});
+	}
+
+	#[test]
+	fn local_addresses_are_recognised() {
+		use offchain::is_local_url;
+		for url in [
+			"http://127.0.0.1:9615/metrics",
+			"http://localhost:9944/health",
+			"https://LOCALHOST./x",
+			"http://10.1.2.3/",
+			"http://172.20.0.1:80/",
+			"http://192.168.1.1/",
+			"http://169.254.169.254/latest/meta-data",
+			"http://0.0.0.0:8080/",
+			"http://100.64.0.1/",
+			"http://[::1]:8080/",
+			"http://[fd00::1]/",
+			"http://[fe80::1]/",
+			"http://user@127.0.0.1/",
+		] {
+			assert!(is_local_url(url), "{url} is local");
+		}
+		for url in [
+			"https://provider.example/healthz",
+			"http://8.8.8.8/",
+			"http://172.32.0.1/",
+			"http://[2001:db8::1]:80/",
+			"http://127.example.com/",
+		] {
+			assert!(!is_local_url(url), "{url} is not local");
+		}
 	}
 
 	#[test]

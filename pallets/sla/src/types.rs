@@ -292,6 +292,13 @@ pub struct TrackedDeal<AccountId, Balance> {
 	pub heartbeats: WindowBits,
 	/// Volumes with a committed root.
 	pub volumes: u32,
+	/// Block of the last storage challenge (one per measurement window).
+	pub last_challenge: Option<u32>,
+	/// Block whose due queue holds this deal's next window end; an item found elsewhere is
+	/// stale and ignored.
+	pub due_at: Option<u32>,
+	/// The deal ended with a challenge open: it stays only until the challenge is decided.
+	pub ended: bool,
 }
 
 impl<AccountId, Balance> TrackedDeal<AccountId, Balance> {
@@ -308,27 +315,7 @@ impl<AccountId, Balance> TrackedDeal<AccountId, Balance> {
 	}
 }
 
-/// Who committed a volume's root.
-#[derive(
-	Clone,
-	Copy,
-	PartialEq,
-	Eq,
-	Encode,
-	Decode,
-	DecodeWithMemTracking,
-	MaxEncodedLen,
-	TypeInfo,
-	Debug,
-)]
-pub enum Committer {
-	/// The deal's publisher (after writing the data).
-	Publisher,
-	/// The deal's provider (its agent, after a snapshot).
-	Provider,
-}
-
-/// The last committed root of a volume.
+/// The last root the provider's agent committed for a volume.
 #[derive(
 	Clone,
 	Copy,
@@ -344,8 +331,6 @@ pub enum Committer {
 pub struct VolumeCommitment<BlockNumber> {
 	/// The root checksum.
 	pub root: VolumeRoot,
-	/// Who committed it.
-	pub by: Committer,
 	/// When.
 	pub at: BlockNumber,
 }

@@ -122,7 +122,7 @@ impl<T: Config> Pallet<T> {
 		let mut named = 0u32;
 		for id in deals {
 			Tracked::<T>::mutate(id, |maybe| {
-				if let Some(deal) = maybe.as_mut().filter(|d| d.provider == provider) {
+				if let Some(deal) = maybe.as_mut().filter(|d| d.provider == provider && !d.ended) {
 					deal.heartbeats.set(window);
 					named.saturating_inc();
 				}
@@ -164,16 +164,26 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// Puts `item` in the due queue of `at`, or of one of the next [`DUE_SPREAD`] blocks if
-	/// that is full. Returns whether it found room.
-	pub(crate) fn schedule(at: BlockNumberFor<T>, item: DueItem) -> bool {
+	/// that is full. Returns the block it went to, `None` if all were full.
+	pub(crate) fn schedule(at: BlockNumberFor<T>, item: DueItem) -> Option<BlockNumberFor<T>> {
 		let mut block = at;
 		for _ in 0..=DUE_SPREAD {
 			if Due::<T>::try_mutate(block, |queue| queue.try_push(item)).is_ok() {
-				return true;
+				return Some(block);
 			}
 			block.saturating_inc();
 		}
-		false
+		None
+	}
+
+	/// Queues the end of the deal's next measurement window and records where; a deal the
+	/// queues had no room for is settled by `settle_window` calls.
+	pub(crate) fn schedule_window_end(id: DealId, deal: &mut TrackedDealOf<T>) {
+		let at = Self::schedule(Self::settle_block(deal), DueItem::WindowEnd(id));
+		if at.is_none() {
+			log::warn!(target: "runtime::sla", "deal {id}: due queues full, settle by call");
+		}
+		deal.due_at = at.map(|b| b.saturated_into());
 	}
 
 	/// First block at which the deal's next measurement window can be settled: the start of
@@ -183,17 +193,14 @@ impl<T: Config> Pallet<T> {
 		Self::window_start(end)
 	}
 
-	/// Settles the deal's ended windows from the hook, then queues its next window's end.
+	/// Settles the deal's ended windows from the hook, then queues its next window's end. An
+	/// item left behind when `settle_window` settled and requeued the deal is ignored.
 	pub(crate) fn settle_due_windows(id: DealId, now: BlockNumberFor<T>) {
-		if let Ok(false) = Self::settle_ended_window(id, now) {
-			// Queued early (cannot happen by construction): look again when it has ended.
-			if let Some(deal) = Tracked::<T>::get(id) {
-				Self::schedule(
-					Self::settle_block(&deal).max(now.saturating_add(1u32.into())),
-					DueItem::WindowEnd(id),
-				);
-			}
+		let Some(deal) = Tracked::<T>::get(id) else { return };
+		if deal.ended || deal.due_at != Some(now.saturated_into()) {
+			return;
 		}
+		let _ = Self::settle_ended_window(id, now);
 	}
 
 	/// Settles every ended measurement window of deal `id` and queues the next one's end.
@@ -202,7 +209,7 @@ impl<T: Config> Pallet<T> {
 		id: DealId,
 		now: BlockNumberFor<T>,
 	) -> Result<bool, DispatchError> {
-		let mut deal = Tracked::<T>::get(id).ok_or(Error::<T>::UnknownDeal)?;
+		let mut deal = Self::live_deal(id)?;
 		let current = Self::window_of(now);
 		let probe = T::ProbeWindow::get();
 		let mut record = Self::caught_up_record(&deal.provider, current);
@@ -229,7 +236,7 @@ impl<T: Config> Pallet<T> {
 				let behind = current.saturating_sub(deal.first_window) / span;
 				deal.settled_windows = behind;
 			}
-			Self::schedule(Self::settle_block(&deal), DueItem::WindowEnd(id));
+			Self::schedule_window_end(id, &mut deal);
 			Tracked::<T>::insert(id, deal);
 		}
 		Ok(settled)
