@@ -11,7 +11,8 @@ use crate::{
 use clap::{Args, ValueEnum};
 use podchain_chain::{
 	deals::{self, BillingMode, DeploymentState},
-	runtime, AccountId, Balance, Node,
+	runtime::{self, runtime_types as types},
+	AccountId, Balance, Node,
 };
 use podchain_manifest::Manifest;
 use podchain_p2p::{
@@ -53,6 +54,56 @@ pub struct DeployArgs {
 	/// Seconds to wait for the provider to accept, then to run the pods.
 	#[arg(long, default_value = "180")]
 	pub timeout: u64,
+	/// Ask for an SLA: the uptime target in percent (e.g. `99.5`). Needs `--penalty`; only
+	/// providers offering the terms are picked.
+	#[arg(long, value_parser = parse_uptime, requires = "penalty")]
+	pub uptime: Option<u32>,
+	/// SLA measurement window, in blocks (a whole number of the chain's probe windows).
+	#[arg(long, default_value = "600")]
+	pub sla_window: u32,
+	/// SLA penalty per missed window, in POD, paid to you from the provider's stake.
+	#[arg(long, value_parser = parse_pod, requires = "uptime")]
+	pub penalty: Option<Balance>,
+}
+
+/// An uptime target in percent as parts per million: above 0 and at most 100.
+pub fn parse_uptime(text: &str) -> Result<u32, String> {
+	let percent: f64 = text
+		.trim()
+		.trim_end_matches('%')
+		.parse()
+		.map_err(|_| format!("{text:?} is not a percentage (e.g. 99.5)"))?;
+	if !(percent > 0.0 && percent <= 100.0) {
+		return Err(format!("an uptime target is above 0 and at most 100%, not {text}"));
+	}
+	Ok((percent * 10_000.0).round() as u32)
+}
+
+/// The SLA terms asked for, if any.
+fn sla_terms(args: &DeployArgs) -> Option<types::podchain_primitives::SlaTerms<Balance>> {
+	Some(types::podchain_primitives::SlaTerms {
+		uptime_target: types::sp_arithmetic::per_things::Permill(args.uptime?),
+		window_blocks: args.sla_window,
+		penalty_per_window: args.penalty?,
+	})
+}
+
+/// Whether `provider` offers `terms` (the chain refuses a deal whose provider does not).
+async fn offers_terms(
+	at: &podchain_chain::AtBlock,
+	provider: &AccountId,
+	terms: &types::podchain_primitives::SlaTerms<Balance>,
+) -> Result<bool, CliError> {
+	let offer = at
+		.runtime_apis()
+		.call(runtime::runtime_apis().sla_api().offer(*provider))
+		.await
+		.map_err(CliError::chain)?;
+	Ok(offer.is_some_and(|o| {
+		terms.uptime_target.0 <= o.max_uptime_target.0
+			&& (o.min_window_blocks..=o.max_window_blocks).contains(&terms.window_blocks)
+			&& terms.penalty_per_window <= o.max_penalty_per_window
+	}))
 }
 
 /// Polls every second until `check` gives a value, or fails after `timeout`.
@@ -90,8 +141,37 @@ pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<(), CliError> {
 		resources.storage_gib
 	));
 
+	// SLA terms, if asked for, must be whole probe windows.
+	let sla = sla_terms(args);
+	if let Some(terms) = &sla {
+		let probe_window = at
+			.constants()
+			.entry(runtime::constants().sla().probe_window())
+			.map_err(CliError::chain)?;
+		if terms.window_blocks == 0 || !terms.window_blocks.is_multiple_of(probe_window) {
+			return Err(CliError::input(format!(
+				"--sla-window {} is not a whole number of probe windows ({probe_window} blocks)",
+				terms.window_blocks
+			)));
+		}
+	}
+
 	// The provider and its price.
-	let ranked = offers(&at, resources.clone(), &args.filters, 0).await?;
+	let mut ranked = offers(&at, resources.clone(), &args.filters, 0).await?;
+	if let Some(terms) = &sla {
+		let mut offering = Vec::new();
+		for offer in ranked {
+			if offers_terms(&at, &offer.provider, terms).await? {
+				offering.push(offer);
+			}
+		}
+		if offering.is_empty() {
+			return Err(CliError::refused(
+				"no provider that can run this manifest offers these SLA terms",
+			));
+		}
+		ranked = offering;
+	}
 	let offer = if args.provider == "auto" {
 		ranked.into_iter().next().ok_or_else(|| {
 			CliError::refused("no registered provider can run this manifest with these filters")
@@ -145,7 +225,7 @@ pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<(), CliError> {
 		manifest.hash(),
 		resources,
 		billing,
-		None,
+		sla,
 		deposit,
 	);
 	let submitter = podchain_chain::tx::Submitter::new(key.clone());
@@ -252,5 +332,20 @@ async fn accepted(node: &Node, id: u64) -> Result<Option<()>, CliError> {
 		None => Err(CliError::refused(format!(
 			"deal {id} ended before it ran (rejected by the provider?); the deposit is refunded"
 		))),
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::parse_uptime;
+
+	#[test]
+	fn uptime_targets_are_percentages() {
+		assert_eq!(parse_uptime("99.5"), Ok(995_000));
+		assert_eq!(parse_uptime("100%"), Ok(1_000_000));
+		assert_eq!(parse_uptime(" 90 "), Ok(900_000));
+		for bad in ["0", "100.1", "-5", "ninety", ""] {
+			assert!(parse_uptime(bad).is_err(), "{bad:?}");
+		}
 	}
 }

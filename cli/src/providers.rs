@@ -137,14 +137,14 @@ pub async fn list(ctx: &Context, filters: &Filters) -> Result<(), CliError> {
 		}
 		let standing = at
 			.runtime_apis()
-			.call(runtime::runtime_apis().sla_api().standing(account.clone()))
+			.call(runtime::runtime_apis().sla_api().standing(account))
 			.await
 			.map_err(CliError::chain)?;
 		let stake = at
 			.storage()
 			.entry(runtime::storage().provider_staking().ledgers())
 			.map_err(CliError::chain)?
-			.try_fetch((account.clone(),))
+			.try_fetch((account,))
 			.await
 			.map_err(CliError::chain)?
 			.map(|ledger| ledger.decode().map(|l| l.active))

@@ -105,6 +105,20 @@ async fn every_command_against_a_dev_node_and_an_agent() {
 		podchain(&rpc, &key, &["deploy", &web.to_string_lossy(), "--provider", &stranger]);
 	assert_eq!(code, 4, "{stderr}");
 	assert!(stderr.contains("unknown"), "{stderr}");
+	// The test provider offers no SLA: asking for one is refused before anything is created.
+	let (code, _, stderr) = podchain(
+		&rpc,
+		&key,
+		&["deploy", &web.to_string_lossy(), "--uptime", "99", "--penalty", "1"],
+	);
+	assert_eq!(code, 4, "{stderr}");
+	assert!(stderr.contains("SLA terms"), "{stderr}");
+	let (code, _, stderr) = podchain(
+		&rpc,
+		&key,
+		&["deploy", &web.to_string_lossy(), "--uptime", "101", "--penalty", "1"],
+	);
+	assert_eq!(code, 2, "an uptime above 100%: {stderr}");
 	let (code, _, _) = podchain(&rpc, &key, &["top-up", "0", "ten"]);
 	assert_eq!(code, 2, "an amount that is not one");
 	let (code, _, stderr) = podchain("ws://127.0.0.1:1", &key, &["status"]);
