@@ -59,10 +59,12 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Market::Rents` (`max_values`: None, `max_size`: Some(56), added: 2531, mode: `MaxEncodedLen`)
 	/// Storage: `Market::Deployments` (r:1 w:2)
 	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(654), added: 3129, mode: `MaxEncodedLen`)
+	/// Storage: `Sla::Offers` (r:1 w:0)
+	/// Proof: `Sla::Offers` (`max_values`: None, `max_size`: Some(76), added: 2551, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(121), added: 2596, mode: `MaxEncodedLen`)
 	/// Storage: `Market::NextDeploymentId` (r:1 w:1)
 	/// Proof: `Market::NextDeploymentId` (`max_values`: Some(1), `max_size`: Some(8), added: 503, mode: `MaxEncodedLen`)
 	/// Storage: `Market::OpenDeals` (r:1 w:1)
@@ -72,10 +74,10 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Market::ProviderDeployments` (r:0 w:1)
 	/// Proof: `Market::ProviderDeployments` (`max_values`: None, `max_size`: Some(64), added: 2539, mode: `MaxEncodedLen`)
 	fn create_deployment() -> Weight {
-		// Proof size: measured `950`, estimated `4119`.
-		// Fastest run: 84_406_000 picoseconds.
-		Weight::from_parts(89_102_000, 4119)
-			.saturating_add(T::DbWeight::get().reads(6_u64))
+		// Proof size: measured `1110`, estimated `4119`.
+		// Fastest run: 91_776_000 picoseconds.
+		Weight::from_parts(147_990_000, 4119)
+			.saturating_add(T::DbWeight::get().reads(7_u64))
 			.saturating_add(T::DbWeight::get().writes(8_u64))
 	}
 	/// Storage: `Market::Deployments` (r:1 w:1)
@@ -84,14 +86,18 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Market::OpenDeals` (`max_values`: None, `max_size`: Some(52), added: 2527, mode: `MaxEncodedLen`)
 	/// Storage: `Registry::Providers` (r:1 w:1)
 	/// Proof: `Registry::Providers` (`max_values`: None, `max_size`: Some(1750), added: 4225, mode: `MaxEncodedLen`)
+	/// Storage: `ProviderStaking::Ledgers` (r:1 w:1)
+	/// Proof: `ProviderStaking::Ledgers` (`max_values`: None, `max_size`: Some(721), added: 3196, mode: `MaxEncodedLen`)
+	/// Storage: `ProviderStaking::Requirement` (r:1 w:0)
+	/// Proof: `ProviderStaking::Requirement` (`max_values`: Some(1), `max_size`: Some(80), added: 575, mode: `MaxEncodedLen`)
 	/// Storage: `Market::Rents` (r:0 w:1)
 	/// Proof: `Market::Rents` (`max_values`: None, `max_size`: Some(56), added: 2531, mode: `MaxEncodedLen`)
 	fn accept_deployment() -> Weight {
-		// Proof size: measured `992`, estimated `5215`.
-		// Fastest run: 29_153_000 picoseconds.
-		Weight::from_parts(31_117_000, 5215)
-			.saturating_add(T::DbWeight::get().reads(3_u64))
-			.saturating_add(T::DbWeight::get().writes(3_u64))
+		// Proof size: measured `1221`, estimated `5215`.
+		// Fastest run: 38_538_000 picoseconds.
+		Weight::from_parts(55_282_000, 5215)
+			.saturating_add(T::DbWeight::get().reads(5_u64))
+			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
 	/// Storage: `Market::Deployments` (r:1 w:1)
 	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(654), added: 3129, mode: `MaxEncodedLen`)
@@ -100,9 +106,11 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Market::ProtocolFee` (r:1 w:0)
 	/// Proof: `Market::ProtocolFee` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(121), added: 2596, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:3 w:3)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `ProviderStaking::Ledgers` (r:1 w:1)
+	/// Proof: `ProviderStaking::Ledgers` (`max_values`: None, `max_size`: Some(721), added: 3196, mode: `MaxEncodedLen`)
 	/// Storage: `Registry::Providers` (r:1 w:1)
 	/// Proof: `Registry::Providers` (`max_values`: None, `max_size`: Some(1750), added: 4225, mode: `MaxEncodedLen`)
 	/// Storage: `Market::DeploymentNames` (r:1 w:0)
@@ -114,26 +122,26 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Market::ProviderDeployments` (r:0 w:1)
 	/// Proof: `Market::ProviderDeployments` (`max_values`: None, `max_size`: Some(64), added: 2539, mode: `MaxEncodedLen`)
 	fn close_deployment() -> Weight {
-		// Proof size: measured `1545`, estimated `8799`.
-		// Fastest run: 168_160_000 picoseconds.
-		Weight::from_parts(174_399_000, 8799)
-			.saturating_add(T::DbWeight::get().reads(10_u64))
-			.saturating_add(T::DbWeight::get().writes(9_u64))
+		// Proof size: measured `1705`, estimated `8799`.
+		// Fastest run: 181_870_000 picoseconds.
+		Weight::from_parts(242_630_000, 8799)
+			.saturating_add(T::DbWeight::get().reads(11_u64))
+			.saturating_add(T::DbWeight::get().writes(10_u64))
 	}
 	/// Storage: `Market::Deployments` (r:1 w:1)
 	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(654), added: 3129, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:3 w:3)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(121), added: 2596, mode: `MaxEncodedLen`)
 	/// Storage: `BlockTime::SlotDurationMillis` (r:1 w:0)
 	/// Proof: `BlockTime::SlotDurationMillis` (`max_values`: Some(1), `max_size`: Some(8), added: 503, mode: `MaxEncodedLen`)
 	/// Storage: `Market::ProtocolFee` (r:1 w:0)
 	/// Proof: `Market::ProtocolFee` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
 	fn top_up() -> Weight {
 		// Proof size: measured `1153`, estimated `8799`.
-		// Fastest run: 157_484_000 picoseconds.
-		Weight::from_parts(163_313_000, 8799)
+		// Fastest run: 161_279_000 picoseconds.
+		Weight::from_parts(224_243_000, 8799)
 			.saturating_add(T::DbWeight::get().reads(7_u64))
 			.saturating_add(T::DbWeight::get().writes(5_u64))
 	}
@@ -141,8 +149,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(654), added: 3129, mode: `MaxEncodedLen`)
 	fn update_manifest() -> Weight {
 		// Proof size: measured `581`, estimated `4119`.
-		// Fastest run: 14_351_000 picoseconds.
-		Weight::from_parts(15_663_000, 4119)
+		// Fastest run: 14_571_000 picoseconds.
+		Weight::from_parts(16_525_000, 4119)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -153,15 +161,15 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Market::ProtocolFee` (r:1 w:0)
 	/// Proof: `Market::ProtocolFee` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:999 w:999)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(121), added: 2596, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:1001 w:1001)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Component `n` ranges over `[1, 1000]`.
 	fn report_usage(n: u32, ) -> Weight {
 		// Proof size: measured `457 + n * (483 ±0)`, estimated `6196 + n * (3129 ±0)`.
-		// Fastest run: 115_221_000 picoseconds.
-		Weight::from_parts(116_393_000, 6196)
-			.saturating_add(Weight::from_parts(102_619_163, 0).saturating_mul(n.into()))
+		// Fastest run: 123_473_000 picoseconds.
+		Weight::from_parts(125_085_000, 6196)
+			.saturating_add(Weight::from_parts(153_468_056, 0).saturating_mul(n.into()))
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().reads((3_u64).saturating_mul(n.into())))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
@@ -175,13 +183,13 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Market::ProtocolFee` (r:1 w:0)
 	/// Proof: `Market::ProtocolFee` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(121), added: 2596, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:3 w:3)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	fn settle() -> Weight {
 		// Proof size: measured `1154`, estimated `8799`.
-		// Fastest run: 112_197_000 picoseconds.
-		Weight::from_parts(116_393_000, 8799)
+		// Fastest run: 115_902_000 picoseconds.
+		Weight::from_parts(160_989_000, 8799)
 			.saturating_add(T::DbWeight::get().reads(7_u64))
 			.saturating_add(T::DbWeight::get().writes(5_u64))
 	}
@@ -189,20 +197,22 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Market::ProtocolFee` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
 	fn set_protocol_fee() -> Weight {
 		// Proof size: measured `0`, estimated `0`.
-		// Fastest run: 5_348_000 picoseconds.
-		Weight::from_parts(5_938_000, 0)
+		// Fastest run: 5_438_000 picoseconds.
+		Weight::from_parts(7_831_000, 0)
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 	/// Storage: `Market::Expiries` (r:1 w:1)
 	/// Proof: `Market::Expiries` (`max_values`: None, `max_size`: Some(526), added: 3001, mode: `MaxEncodedLen`)
 	/// Storage: `Market::Deployments` (r:64 w:64)
 	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(654), added: 3129, mode: `MaxEncodedLen`)
+	/// Storage: `ProviderStaking::Ledgers` (r:1 w:1)
+	/// Proof: `ProviderStaking::Ledgers` (`max_values`: None, `max_size`: Some(721), added: 3196, mode: `MaxEncodedLen`)
 	/// Storage: `Registry::Providers` (r:1 w:1)
 	/// Proof: `Registry::Providers` (`max_values`: None, `max_size`: Some(1750), added: 4225, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:64 w:64)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:64 w:64)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(121), added: 2596, mode: `MaxEncodedLen`)
 	/// Storage: `Market::DeploymentNames` (r:64 w:0)
 	/// Proof: `Market::DeploymentNames` (`max_values`: None, `max_size`: Some(96), added: 2571, mode: `MaxEncodedLen`)
 	/// Storage: `Market::OpenDeals` (r:1 w:1)
@@ -213,13 +223,13 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Market::ProviderDeployments` (`max_values`: None, `max_size`: Some(64), added: 2539, mode: `MaxEncodedLen`)
 	/// Component `n` ranges over `[0, 64]`.
 	fn on_initialize(n: u32, ) -> Weight {
-		// Proof size: measured `817 + n * (498 ±0)`, estimated `5215 + n * (3129 ±0)`.
-		// Fastest run: 5_578_000 picoseconds.
-		Weight::from_parts(9_378_122, 5215)
-			.saturating_add(Weight::from_parts(60_272_969, 0).saturating_mul(n.into()))
-			.saturating_add(T::DbWeight::get().reads(3_u64))
+		// Proof size: measured `977 + n * (498 ±0)`, estimated `5215 + n * (3129 ±0)`.
+		// Fastest run: 9_144_000 picoseconds.
+		Weight::from_parts(9_334_000, 5215)
+			.saturating_add(Weight::from_parts(94_916_581, 0).saturating_mul(n.into()))
+			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().reads((4_u64).saturating_mul(n.into())))
-			.saturating_add(T::DbWeight::get().writes(3_u64))
+			.saturating_add(T::DbWeight::get().writes(4_u64))
 			.saturating_add(T::DbWeight::get().writes((5_u64).saturating_mul(n.into())))
 			.saturating_add(Weight::from_parts(0, 3129).saturating_mul(n.into()))
 	}
@@ -232,11 +242,11 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(121), added: 2596, mode: `MaxEncodedLen`)
 	fn register_name() -> Weight {
 		// Proof size: measured `814`, estimated `4119`.
-		// Fastest run: 71_627_000 picoseconds.
-		Weight::from_parts(74_391_000, 4119)
+		// Fastest run: 72_898_000 picoseconds.
+		Weight::from_parts(98_205_000, 4119)
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
@@ -247,13 +257,13 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(121), added: 2596, mode: `MaxEncodedLen`)
 	/// Storage: `Market::Names` (r:0 w:1)
 	/// Proof: `Market::Names` (`max_values`: None, `max_size`: Some(88), added: 2563, mode: `MaxEncodedLen`)
 	fn release_name() -> Weight {
 		// Proof size: measured `959`, estimated `4119`.
-		// Fastest run: 62_813_000 picoseconds.
-		Weight::from_parts(65_967_000, 4119)
+		// Fastest run: 63_804_000 picoseconds.
+		Weight::from_parts(86_769_000, 4119)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
@@ -264,7 +274,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(121), added: 2596, mode: `MaxEncodedLen`)
 	/// Storage: `Market::NextDeploymentId` (r:1 w:1)
 	/// Proof: `Market::NextDeploymentId` (`max_values`: Some(1), `max_size`: Some(8), added: 503, mode: `MaxEncodedLen`)
 	/// Storage: `Market::Deployments` (r:0 w:1)
@@ -274,9 +284,9 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Market::ProviderDeployments` (r:0 w:1)
 	/// Proof: `Market::ProviderDeployments` (`max_values`: None, `max_size`: Some(64), added: 2539, mode: `MaxEncodedLen`)
 	fn create_rent() -> Weight {
-		// Proof size: measured `657`, estimated `5215`.
-		// Fastest run: 78_186_000 picoseconds.
-		Weight::from_parts(81_451_000, 5215)
+		// Proof size: measured `669`, estimated `5215`.
+		// Fastest run: 79_418_000 picoseconds.
+		Weight::from_parts(109_142_000, 5215)
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().writes(7_u64))
 	}
@@ -287,7 +297,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Market::ProtocolFee` (r:1 w:0)
 	/// Proof: `Market::ProtocolFee` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(121), added: 2596, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:3 w:3)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Market::DeploymentNames` (r:33 w:32)
@@ -296,6 +306,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Market::OpenDeals` (`max_values`: None, `max_size`: Some(52), added: 2527, mode: `MaxEncodedLen`)
 	/// Storage: `Market::Rents` (r:1 w:1)
 	/// Proof: `Market::Rents` (`max_values`: None, `max_size`: Some(56), added: 2531, mode: `MaxEncodedLen`)
+	/// Storage: `ProviderStaking::Ledgers` (r:1 w:1)
+	/// Proof: `ProviderStaking::Ledgers` (`max_values`: None, `max_size`: Some(721), added: 3196, mode: `MaxEncodedLen`)
 	/// Storage: `Registry::Providers` (r:1 w:1)
 	/// Proof: `Registry::Providers` (`max_values`: None, `max_size`: Some(1750), added: 4225, mode: `MaxEncodedLen`)
 	/// Storage: `Market::Names` (r:0 w:32)
@@ -306,13 +318,13 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Market::ProviderDeployments` (`max_values`: None, `max_size`: Some(64), added: 2539, mode: `MaxEncodedLen`)
 	/// Component `c` ranges over `[0, 32]`.
 	fn close_rent(c: u32, ) -> Weight {
-		// Proof size: measured `1958 + c * (111 ±0)`, estimated `8799 + c * (3129 ±0)`.
-		// Fastest run: 177_003_000 picoseconds.
-		Weight::from_parts(180_594_023, 8799)
-			.saturating_add(Weight::from_parts(96_113_470, 0).saturating_mul(c.into()))
-			.saturating_add(T::DbWeight::get().reads(11_u64))
+		// Proof size: measured `2118 + c * (111 ±0)`, estimated `8799 + c * (3129 ±0)`.
+		// Fastest run: 190_592_000 picoseconds.
+		Weight::from_parts(238_063_209, 8799)
+			.saturating_add(Weight::from_parts(112_518_271, 0).saturating_mul(c.into()))
+			.saturating_add(T::DbWeight::get().reads(12_u64))
 			.saturating_add(T::DbWeight::get().reads((2_u64).saturating_mul(c.into())))
-			.saturating_add(T::DbWeight::get().writes(10_u64))
+			.saturating_add(T::DbWeight::get().writes(11_u64))
 			.saturating_add(T::DbWeight::get().writes((5_u64).saturating_mul(c.into())))
 			.saturating_add(Weight::from_parts(0, 3129).saturating_mul(c.into()))
 	}
@@ -321,33 +333,33 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 /// The same measurements with ParityDB costs, for tests and mock runtimes.
 impl WeightInfo for () {
 	fn create_deployment() -> Weight {
-		Weight::from_parts(89_102_000, 4119)
-			.saturating_add(ParityDbWeight::get().reads(6_u64))
+		Weight::from_parts(147_990_000, 4119)
+			.saturating_add(ParityDbWeight::get().reads(7_u64))
 			.saturating_add(ParityDbWeight::get().writes(8_u64))
 	}
 	fn accept_deployment() -> Weight {
-		Weight::from_parts(31_117_000, 5215)
-			.saturating_add(ParityDbWeight::get().reads(3_u64))
-			.saturating_add(ParityDbWeight::get().writes(3_u64))
+		Weight::from_parts(55_282_000, 5215)
+			.saturating_add(ParityDbWeight::get().reads(5_u64))
+			.saturating_add(ParityDbWeight::get().writes(4_u64))
 	}
 	fn close_deployment() -> Weight {
-		Weight::from_parts(174_399_000, 8799)
-			.saturating_add(ParityDbWeight::get().reads(10_u64))
-			.saturating_add(ParityDbWeight::get().writes(9_u64))
+		Weight::from_parts(242_630_000, 8799)
+			.saturating_add(ParityDbWeight::get().reads(11_u64))
+			.saturating_add(ParityDbWeight::get().writes(10_u64))
 	}
 	fn top_up() -> Weight {
-		Weight::from_parts(163_313_000, 8799)
+		Weight::from_parts(224_243_000, 8799)
 			.saturating_add(ParityDbWeight::get().reads(7_u64))
 			.saturating_add(ParityDbWeight::get().writes(5_u64))
 	}
 	fn update_manifest() -> Weight {
-		Weight::from_parts(15_663_000, 4119)
+		Weight::from_parts(16_525_000, 4119)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn report_usage(n: u32, ) -> Weight {
-		Weight::from_parts(116_393_000, 6196)
-			.saturating_add(Weight::from_parts(102_619_163, 0).saturating_mul(n.into()))
+		Weight::from_parts(125_085_000, 6196)
+			.saturating_add(Weight::from_parts(153_468_056, 0).saturating_mul(n.into()))
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().reads((3_u64).saturating_mul(n.into())))
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
@@ -355,44 +367,44 @@ impl WeightInfo for () {
 			.saturating_add(Weight::from_parts(0, 3129).saturating_mul(n.into()))
 	}
 	fn settle() -> Weight {
-		Weight::from_parts(116_393_000, 8799)
+		Weight::from_parts(160_989_000, 8799)
 			.saturating_add(ParityDbWeight::get().reads(7_u64))
 			.saturating_add(ParityDbWeight::get().writes(5_u64))
 	}
 	fn set_protocol_fee() -> Weight {
-		Weight::from_parts(5_938_000, 0)
+		Weight::from_parts(7_831_000, 0)
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 	fn on_initialize(n: u32, ) -> Weight {
-		Weight::from_parts(9_378_122, 5215)
-			.saturating_add(Weight::from_parts(60_272_969, 0).saturating_mul(n.into()))
-			.saturating_add(ParityDbWeight::get().reads(3_u64))
+		Weight::from_parts(9_334_000, 5215)
+			.saturating_add(Weight::from_parts(94_916_581, 0).saturating_mul(n.into()))
+			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().reads((4_u64).saturating_mul(n.into())))
-			.saturating_add(ParityDbWeight::get().writes(3_u64))
+			.saturating_add(ParityDbWeight::get().writes(4_u64))
 			.saturating_add(ParityDbWeight::get().writes((5_u64).saturating_mul(n.into())))
 			.saturating_add(Weight::from_parts(0, 3129).saturating_mul(n.into()))
 	}
 	fn register_name() -> Weight {
-		Weight::from_parts(74_391_000, 4119)
+		Weight::from_parts(98_205_000, 4119)
 			.saturating_add(ParityDbWeight::get().reads(5_u64))
 			.saturating_add(ParityDbWeight::get().writes(4_u64))
 	}
 	fn release_name() -> Weight {
-		Weight::from_parts(65_967_000, 4119)
+		Weight::from_parts(86_769_000, 4119)
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
 			.saturating_add(ParityDbWeight::get().writes(4_u64))
 	}
 	fn create_rent() -> Weight {
-		Weight::from_parts(81_451_000, 5215)
+		Weight::from_parts(109_142_000, 5215)
 			.saturating_add(ParityDbWeight::get().reads(5_u64))
 			.saturating_add(ParityDbWeight::get().writes(7_u64))
 	}
 	fn close_rent(c: u32, ) -> Weight {
-		Weight::from_parts(180_594_023, 8799)
-			.saturating_add(Weight::from_parts(96_113_470, 0).saturating_mul(c.into()))
-			.saturating_add(ParityDbWeight::get().reads(11_u64))
+		Weight::from_parts(238_063_209, 8799)
+			.saturating_add(Weight::from_parts(112_518_271, 0).saturating_mul(c.into()))
+			.saturating_add(ParityDbWeight::get().reads(12_u64))
 			.saturating_add(ParityDbWeight::get().reads((2_u64).saturating_mul(c.into())))
-			.saturating_add(ParityDbWeight::get().writes(10_u64))
+			.saturating_add(ParityDbWeight::get().writes(11_u64))
 			.saturating_add(ParityDbWeight::get().writes((5_u64).saturating_mul(c.into())))
 			.saturating_add(Weight::from_parts(0, 3129).saturating_mul(c.into()))
 	}

@@ -225,7 +225,8 @@ impl pallet_market::BenchmarkHelper<AccountId> for RegistryBenchmarkHelper {
 #[cfg(feature = "runtime-benchmarks")]
 fn bond_for_benchmarks(who: &AccountId) {
 	use frame_support::traits::fungible::Mutate;
-	let stake = 1_000_000 * POD;
+	// Benchmark providers have (almost) unbounded capacity: a rent commits all of it.
+	let stake = 1_000_000_000 * POD;
 	let _ = Balances::mint_into(who, stake.saturating_mul(2));
 	let bonded =
 		pallet_provider_staking::Pallet::<Runtime>::bond(RuntimeOrigin::signed(who.clone()), stake);
