@@ -71,26 +71,15 @@ impl<T: Config> Pallet<T> {
 	pub fn standing(provider: &T::AccountId) -> Standing {
 		let now = Self::window_of(frame_system::Pallet::<T>::block_number());
 		let Some(mut record) = Records::<T>::get(provider) else {
-			return Standing {
-				reputation: Permill::one(),
-				quarantined: false,
-				consecutive_failures: 0,
-				windows_up: 0,
-				windows_down: 0,
-			};
+			return (&ProviderRecord::new(now)).into();
 		};
-		if record.window < now {
-			let probers = Probers::<T>::decode_len().unwrap_or(0) as u32;
-			let outcome = record.tally.outcome(probers);
-			record.decide(outcome, T::ReputationWeight::get(), T::QuarantineAfter::get());
-		}
-		Standing {
-			reputation: record.reputation,
-			quarantined: record.quarantined,
-			consecutive_failures: record.consecutive_failures,
-			windows_up: record.windows_up,
-			windows_down: record.windows_down,
-		}
+		record.advance_to(
+			now,
+			Probers::<T>::decode_len().unwrap_or(0) as u32,
+			T::ReputationWeight::get(),
+			T::QuarantineAfter::get(),
+		);
+		(&record).into()
 	}
 
 	/// The SLA terms `provider` offers.

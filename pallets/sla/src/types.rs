@@ -117,6 +117,18 @@ impl Tally {
 		index < MAX_PROBERS && self.voted & (1u128 << index) != 0
 	}
 
+	/// Counts prober `index`'s vote.
+	pub fn count(&mut self, index: u32, up: bool) {
+		if index < MAX_PROBERS {
+			self.voted |= 1u128 << index;
+		}
+		if up {
+			self.up = self.up.saturating_add(1);
+		} else {
+			self.down = self.down.saturating_add(1);
+		}
+	}
+
 	/// The outcome if `probers` probers were asked: more than half of them must agree.
 	pub fn outcome(&self, probers: u32) -> Outcome {
 		let majority = |votes: u32| votes.saturating_mul(2) > probers;
@@ -244,6 +256,25 @@ impl ProviderRecord {
 		}
 	}
 
+	/// Moves collection on to `window`, first deciding the collected window (out of `probers`
+	/// probers) if it is older. Returns the outcome decided, `None` if nothing changed.
+	pub fn advance_to(
+		&mut self,
+		window: WindowIndex,
+		probers: u32,
+		weight: Permill,
+		quarantine_after: u32,
+	) -> Option<Outcome> {
+		if self.window >= window {
+			return None;
+		}
+		let outcome = self.tally.outcome(probers);
+		self.decide(outcome, weight, quarantine_after);
+		self.window = window;
+		self.tally = Tally::default();
+		Some(outcome)
+	}
+
 	/// Records the decided `outcome` of the collected window and updates the standing;
 	/// `weight` is the newest window's share of the reputation.
 	pub fn decide(&mut self, outcome: Outcome, weight: Permill, quarantine_after: u32) {
@@ -366,6 +397,18 @@ pub enum DueItem {
 	WindowEnd(DealId),
 	/// A storage challenge's deadline has passed.
 	ChallengeDeadline(DealId),
+}
+
+impl From<&ProviderRecord> for Standing {
+	fn from(record: &ProviderRecord) -> Self {
+		Self {
+			reputation: record.reputation,
+			quarantined: record.quarantined,
+			consecutive_failures: record.consecutive_failures,
+			windows_up: record.windows_up,
+			windows_down: record.windows_down,
+		}
+	}
 }
 
 /// A provider's standing as the runtime API shows it.

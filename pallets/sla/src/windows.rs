@@ -61,16 +61,10 @@ impl<T: Config> Pallet<T> {
 
 	/// Counts a checked probe, deciding the provider's earlier window first.
 	pub(crate) fn record_probe(probe: Probe<T::AccountId>) {
-		let mut record = Self::caught_up_record(&probe.provider, probe.window)
-			.unwrap_or_else(|| ProviderRecord::new(probe.window));
-		if probe.prober < MAX_PROBERS {
-			record.tally.voted |= 1u128 << probe.prober;
-		}
-		if probe.up {
-			record.tally.up.saturating_inc();
-		} else {
-			record.tally.down.saturating_inc();
-		}
+		let mut record =
+			Records::<T>::get(&probe.provider).unwrap_or_else(|| ProviderRecord::new(probe.window));
+		Self::advance_record(&probe.provider, &mut record, probe.window);
+		record.tally.count(probe.prober, probe.up);
 		Records::<T>::insert(&probe.provider, record);
 		Self::deposit_event(Event::ProbeRecorded {
 			provider: probe.provider,
@@ -80,23 +74,27 @@ impl<T: Config> Pallet<T> {
 		});
 	}
 
-	/// The provider's record with every window before `window` decided, and `window` the one
-	/// collected. Emits what was decided; the caller stores the record.
-	pub(crate) fn caught_up_record(
+	/// Moves `provider`'s record on to collecting `window`, deciding the collected window if
+	/// it is older, and emits what was decided. Returns whether the record changed; the
+	/// caller stores it.
+	pub(crate) fn advance_record(
 		provider: &T::AccountId,
+		record: &mut ProviderRecord,
 		window: WindowIndex,
-	) -> Option<ProviderRecord> {
-		let mut record = Records::<T>::get(provider)?;
-		if record.window >= window {
-			return Some(record);
-		}
-		let probers = Probers::<T>::decode_len().unwrap_or(0) as u32;
-		let outcome = record.tally.outcome(probers);
+	) -> bool {
 		let was_quarantined = record.quarantined;
-		record.decide(outcome, T::ReputationWeight::get(), T::QuarantineAfter::get());
+		let decided = record.window;
+		let Some(outcome) = record.advance_to(
+			window,
+			Probers::<T>::decode_len().unwrap_or(0) as u32,
+			T::ReputationWeight::get(),
+			T::QuarantineAfter::get(),
+		) else {
+			return false;
+		};
 		Self::deposit_event(Event::WindowDecided {
 			provider: provider.clone(),
-			window: record.window,
+			window: decided,
 			outcome,
 		});
 		match (was_quarantined, record.quarantined) {
@@ -109,9 +107,7 @@ impl<T: Config> Pallet<T> {
 			}
 			_ => {}
 		}
-		record.window = window;
-		record.tally = Tally::default();
-		Some(record)
+		true
 	}
 
 	pub(crate) fn do_heartbeat(
@@ -212,9 +208,12 @@ impl<T: Config> Pallet<T> {
 		let mut deal = Self::live_deal(id)?;
 		let current = Self::window_of(now);
 		let probe = T::ProbeWindow::get();
-		let mut record = Self::caught_up_record(&deal.provider, current);
-		if let Some(record) = &record {
-			Records::<T>::insert(&deal.provider, record);
+		// Every window before the current one is decided before any is read.
+		let mut record = Records::<T>::get(&deal.provider);
+		if let Some(record) = &mut record {
+			if Self::advance_record(&deal.provider, record, current) {
+				Records::<T>::insert(&deal.provider, *record);
+			}
 		}
 		let mut settled = false;
 		// Bounded: a window settles only once it has ended, and history reaches back
