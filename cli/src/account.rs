@@ -105,16 +105,36 @@ pub async fn show(ctx: &Context) -> Result<(), CliError> {
 	let node = ctx.connect().await?;
 	let at = node.finalized().await?;
 	let (free, reserved) = balances(&at, &key.account_id()).await?;
+	let (unpaid_deals, unpaid) = unpaid_debts(&at, &key.account_id()).await?;
 	let address = key.account_id().to_string();
 	ctx.out.result(
-		json!({ "address": address, "free": free.to_string(), "reserved": reserved.to_string() }),
+		json!({ "address": address, "free": free.to_string(), "reserved": reserved.to_string(),
+			"unpaid_debt": { "deals": unpaid_deals, "amount": unpaid.to_string() } }),
 		|| {
-			format!(
-				"account   {address}\nfree      {}\nreserved  {} (escrow and deposits)",
+			let mut text = format!(
+				"account   {address}\nfree      {}\nreserved  {} (deposits; escrow sits in the market's account)",
 				format_pod(free),
 				format_pod(reserved)
-			)
+			);
+			if unpaid_deals > 0 {
+				text.push_str(&format!(
+					"\nunpaid    {} written off over {unpaid_deals} deal(s) (providers can see this)",
+					format_pod(unpaid)
+				));
+			}
+			text
 		},
 	);
 	Ok(())
+}
+
+/// Debt `who`'s deals left unpaid when they ended: (deals, amount).
+pub async fn unpaid_debts(at: &AtBlock, who: &AccountId) -> Result<(u32, u128), CliError> {
+	let debts =
+		at.storage().entry(runtime::storage().market().unpaid_debts()).map_err(CliError::chain)?;
+	let Some(value) = debts.try_fetch((*who,)).await.map_err(CliError::chain)? else {
+		return Ok((0, 0));
+	};
+	let record = value.decode().map_err(CliError::chain)?;
+	Ok((record.deals, record.amount))
 }

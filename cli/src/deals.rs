@@ -58,6 +58,8 @@ fn deal_json(id: u64, deal: &Deal) -> Value {
 		"resources": { "cpu_millicores": deal.resources.cpu_millicores, "memory_mib": deal.resources.memory_mib,
 			"storage_gib": deal.resources.storage_gib, "gpus": deal.resources.gpus },
 		"escrow": deal.escrow.to_string(),
+		"debt": deal.debt.to_string(),
+		"egress_limit_bytes_per_second": deal.egress_limit,
 		"settled_until": deal.settled_until,
 	})
 }
@@ -112,14 +114,20 @@ pub async fn status(ctx: &Context, id: Option<u64>) -> Result<(), CliError> {
 	ctx.out.result(value, || {
 		let r = &deal.resources;
 		format!(
-			"deal      {id} ({})\nprovider  {}\nstate     {}\npods      {pods}\nreserved  {}m CPU, {} MiB, {} GiB\nescrow    {}\nsettled   up to block {}",
+			"deal      {id} ({})\nprovider  {}\nstate     {}\npods      {pods}\nreserved  {}m CPU, {} MiB, {} GiB\negress    up to {} B/s\nescrow    {}{}\nsettled   up to block {}",
 			kind_name(&deal),
 			deal.provider,
 			state_name(&deal),
 			r.cpu_millicores,
 			r.memory_mib,
 			r.storage_gib,
+			deal.egress_limit,
 			format_pod(deal.escrow),
+			if deal.debt > 0 {
+				format!("\ndebt      {} (a top-up pays it first)", format_pod(deal.debt))
+			} else {
+				String::new()
+			},
 			deal.settled_until,
 		)
 	});
@@ -219,12 +227,13 @@ pub async fn bill(ctx: &Context, id: u64, from: Option<u32>) -> Result<(), CliEr
 		.iter()
 		.map(|p| {
 			json!({ "from_block": p.period_start, "to_block": p.period_end, "charges": charges_json(&p.charges),
-				"total": p.total.to_string(), "fee": p.fee.to_string() })
+				"total": p.total.to_string(), "fee": p.fee.to_string(), "unpaid": p.unpaid.to_string() })
 		})
 		.collect();
 	let summary_json = summary.as_ref().map(|b| {
 		json!({ "charged": charges_json(&b.charged), "total": b.total.to_string(), "escrow": b.escrow.to_string(),
-			"settled_until": b.settled_until, "accrued": b.accrued.to_string() })
+			"settled_until": b.settled_until, "accrued": b.accrued.to_string(), "debt": b.debt.to_string(),
+			"funded_until": b.funded_until })
 	});
 	let listed = json!({ "first_block": start, "last_block": head, "earlier_omitted": cut });
 	ctx.out.result(json!({ "id": id, "summary": summary_json, "periods": json_periods, "listed": listed }), || {
@@ -272,6 +281,15 @@ pub async fn bill(ctx: &Context, id: u64, from: Option<u32>) -> Result<(), CliEr
 			));
 			if b.accrued > 0 {
 				text.push_str(&format!("accrued   {} not yet settled\n", format_pod(b.accrued)));
+			}
+			if b.debt > 0 {
+				text.push_str(&format!(
+					"debt      {} the escrow could not pay (a top-up pays it first)\n",
+					format_pod(b.debt)
+				));
+			}
+			if let Some(block) = b.funded_until {
+				text.push_str(&format!("funded    up to block {block}\n"));
 			}
 		}
 		text

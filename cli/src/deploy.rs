@@ -5,7 +5,8 @@ use crate::{
 	error::CliError,
 	provider_link::{self, Signer},
 	providers::{offers, resources_of, Filters},
-	units::{format_pod, parse_duration, parse_pod},
+	terms,
+	units::{format_pod, parse_bytes_per_second, parse_duration, parse_pod},
 	Context,
 };
 use clap::{Args, ValueEnum};
@@ -64,6 +65,27 @@ pub struct DeployArgs {
 	/// SLA penalty per missed window, in POD, paid to you from the provider's stake.
 	#[arg(long, value_parser = parse_pod, requires = "uptime")]
 	pub penalty: Option<Balance>,
+	/// Most egress the deal pays for, per second (`500KiB`, `10MiB`, `1GiB`); the provider
+	/// cannot bill more. Default 10 MiB/s, or the chain's limit if lower.
+	#[arg(long, value_parser = parse_bytes_per_second)]
+	pub max_egress: Option<u64>,
+}
+
+/// The provider's per-unit prices at `at`: the quote the deal is held to.
+async fn quote_of(
+	at: &podchain_chain::AtBlock,
+	provider: &AccountId,
+) -> Result<terms::Prices, CliError> {
+	let providers =
+		at.storage().entry(runtime::storage().registry().providers()).map_err(CliError::chain)?;
+	let info = providers
+		.try_fetch((*provider,))
+		.await
+		.map_err(CliError::chain)?
+		.ok_or_else(|| CliError::refused(format!("provider {provider} is not registered")))?
+		.decode()
+		.map_err(CliError::chain)?;
+	Ok(info.prices)
 }
 
 /// An uptime target in percent as parts per million: above 0 and at most 100.
@@ -186,18 +208,38 @@ pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<(), CliError> {
 			))
 		})?
 	};
+	// What the chain will hold the provider to: the prices shown (or up to --max-price per
+	// hour), the egress limit, and a deposit of at least the minimum prepaid time.
+	let market = runtime::constants().market();
+	let minimum = at.constants().entry(market.min_deposit()).map_err(CliError::chain)?;
+	let min_prepaid =
+		at.constants().entry(market.min_prepaid_seconds()).map_err(CliError::chain)?;
+	let chain_max_egress =
+		at.constants().entry(market.max_egress_bytes_per_second()).map_err(CliError::chain)?;
+	let quote = quote_of(&at, &offer.provider).await?;
+	let max_prices = terms::price_limits(&quote, offer.price_per_hour, args.filters.max_price)
+		.map_err(CliError::input)?;
+	let egress = terms::egress_limit(args.max_egress, chain_max_egress).map_err(CliError::input)?;
+	let least = terms::least_deposit(offer.price_per_hour, min_prepaid, minimum);
 	let deposit = match args.deposit {
-		Some(deposit) => deposit,
-		None => {
-			let minimum = at
-				.constants()
-				.entry(runtime::constants().market().min_deposit())
-				.map_err(CliError::chain)?;
-			let cost =
-				offer.price_per_hour.saturating_mul(u128::from(duration.as_secs())).div_ceil(3600);
-			cost.max(minimum)
+		Some(deposit) if deposit < least => {
+			return Err(CliError::input(format!(
+				"--deposit {} is below the least this deal takes: {} ({} s of its resources, at least {})",
+				format_pod(deposit),
+				format_pod(least),
+				min_prepaid,
+				format_pod(minimum)
+			)));
 		}
+		Some(deposit) => deposit,
+		None => offer
+			.price_per_hour
+			.saturating_mul(u128::from(duration.as_secs()))
+			.div_ceil(3600)
+			.max(least),
 	};
+	let limits =
+		types::pallet_market::types::DealLimits { max_prices, max_egress_bytes_per_second: egress };
 	let free = crate::account::free_balance(&at, &key.account_id()).await?;
 	if free <= deposit {
 		return Err(CliError::refused(format!(
@@ -226,6 +268,7 @@ pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<(), CliError> {
 		resources,
 		billing,
 		sla,
+		limits,
 		deposit,
 	);
 	let submitter = podchain_chain::tx::Submitter::new(key.clone());

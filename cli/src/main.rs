@@ -8,6 +8,7 @@ mod logs;
 mod output;
 mod provider_link;
 mod providers;
+mod terms;
 mod units;
 
 use clap::{Parser, Subcommand};

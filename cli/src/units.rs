@@ -45,6 +45,24 @@ pub fn format_pod(planck: u128) -> String {
 }
 
 /// Parses a duration: a number and a unit, `s`, `m`, `h` or `d` (`90s`, `30m`, `24h`, `7d`).
+/// A rate of bytes per second: a number with an optional binary unit (`500KiB`, `10MiB`,
+/// `1GiB`; plain numbers are bytes), `/s` optional.
+pub fn parse_bytes_per_second(text: &str) -> Result<u64, String> {
+	let trimmed = text.trim();
+	let number = trimmed.strip_suffix("/s").unwrap_or(trimmed);
+	let invalid = || format!("{text:?} is not a rate (e.g. 500KiB, 10MiB or 1GiB per second)");
+	let unit_at = number.find(|c: char| !c.is_ascii_digit()).unwrap_or(number.len());
+	let value: u64 = number[..unit_at].parse().map_err(|_| invalid())?;
+	let factor: u64 = match &number[unit_at..] {
+		"" | "B" => 1,
+		"KiB" => 1 << 10,
+		"MiB" => 1 << 20,
+		"GiB" => 1 << 30,
+		_ => return Err(invalid()),
+	};
+	value.checked_mul(factor).ok_or_else(invalid)
+}
+
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
 	let text = text.trim();
 	let invalid = || format!("{text:?} is not a duration (e.g. 30m, 24h or 7d)");
@@ -85,6 +103,16 @@ mod tests {
 		assert_eq!(format_pod(2_500_000_000_000), "2.5 POD");
 		assert_eq!(format_pod(1_000_000), "0.000001 POD");
 		assert_eq!(format_pod(1500), "1500 planck");
+	}
+
+	#[test]
+	fn rates_parse_with_binary_units() {
+		assert_eq!(parse_bytes_per_second("1500"), Ok(1500));
+		assert_eq!(parse_bytes_per_second("10MiB"), Ok(10 << 20));
+		assert_eq!(parse_bytes_per_second("2GiB/s"), Ok(2 << 30));
+		assert!(parse_bytes_per_second("10MB").is_err());
+		assert!(parse_bytes_per_second("fast").is_err());
+		assert!(parse_bytes_per_second("99999999999999GiB").is_err());
 	}
 
 	#[test]

@@ -119,6 +119,14 @@ async fn every_command_against_a_dev_node_and_an_agent() {
 		&["deploy", &web.to_string_lossy(), "--uptime", "101", "--penalty", "1"],
 	);
 	assert_eq!(code, 2, "an uptime above 100%: {stderr}");
+	// A deposit below the chain's minimum prepaid hour is refused before anything is created.
+	let (code, _, stderr) =
+		podchain(&rpc, &key, &["deploy", &web.to_string_lossy(), "--deposit", "1planck"]);
+	assert_eq!(code, 2, "a deposit below the minimum: {stderr}");
+	assert!(stderr.contains("below the least"), "{stderr}");
+	let (code, _, stderr) =
+		podchain(&rpc, &key, &["deploy", &web.to_string_lossy(), "--max-egress", "0"]);
+	assert_eq!(code, 2, "no egress at all: {stderr}");
 	let (code, _, _) = podchain(&rpc, &key, &["top-up", "0", "ten"]);
 	assert_eq!(code, 2, "an amount that is not one");
 	let (code, _, stderr) = podchain("ws://127.0.0.1:1", &key, &["status"]);

@@ -32,6 +32,8 @@ pub struct Billable {
 	pub until: u32,
 	/// Reserved resources.
 	pub reserved: Reserved,
+	/// Most egress the publisher agreed to pay for, in bytes per second.
+	pub egress_limit: u64,
 }
 
 /// The report line for `billable` given the usage measured since the last report, or `None`
@@ -52,9 +54,9 @@ pub fn report_line(
 		cpu_millicore_seconds: measured.cpu_millicore_seconds.min(cap(r.cpu_millicores)),
 		memory_mib_seconds: measured.memory_mib_seconds.min(cap(r.memory_mib)),
 		storage_gib_seconds: measured.storage_gib_seconds.min(cap(r.storage_gib)),
-		egress_bytes: measured
-			.egress_bytes
-			.min(rules.max_egress_bytes_per_second.saturating_mul(seconds)),
+		egress_bytes: measured.egress_bytes.min(
+			rules.max_egress_bytes_per_second.min(billable.egress_limit).saturating_mul(seconds),
+		),
 	};
 	Some(ReportLine {
 		deal: billable.deal,
@@ -77,6 +79,7 @@ mod tests {
 			settled_until,
 			until,
 			reserved: Reserved { cpu_millicores: 500, memory_mib: 64, storage_gib: 1, gpus: 0 },
+			egress_limit: u64::MAX,
 		}
 	}
 
@@ -105,6 +108,15 @@ mod tests {
 		assert_eq!(line.usage.storage_gib_seconds, 60);
 		assert_eq!(line.usage.egress_bytes, 6_000);
 		assert_eq!(line.measured, measured, "the excess is dropped when the line commits");
+	}
+
+	#[test]
+	fn egress_is_capped_at_the_deals_own_limit() {
+		// The publisher agreed to 20 B/s: 60 s x 20 = 1,200 B, below the chain's 6,000.
+		let limited = Billable { egress_limit: 20, ..billable(10, 20) };
+		let measured = Usage { egress_bytes: 7_000, ..Default::default() };
+		let line = report_line(&limited, measured, &RULES).unwrap();
+		assert_eq!(line.usage.egress_bytes, 1_200);
 	}
 
 	#[test]

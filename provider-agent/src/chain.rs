@@ -25,6 +25,8 @@ pub struct DealView {
 	pub settled_until: u32,
 	/// The last block a usage report may reach now; `None` while pending.
 	pub billable_until: Option<u32>,
+	/// Most egress the publisher agreed to pay for, in bytes per second.
+	pub egress_limit: u64,
 	/// The deal's registered DNS label, if any.
 	pub name: Option<String>,
 	/// Whether the deal carries SLA terms (the agent names it in heartbeats).
@@ -123,8 +125,9 @@ pub fn view(id: u64, deal: deals::Deal, now: u32, name: Option<String>) -> DealV
 	let (state, billable_until) = match deal.state {
 		DeploymentState::Pending { .. } => (ChainState::Pending, None),
 		DeploymentState::Active { accepted_at } => (ChainState::Active { accepted_at }, Some(now)),
-		DeploymentState::OutOfFunds { accepted_at, since, .. } => {
-			(ChainState::OutOfFunds { accepted_at }, Some(since))
+		// The grace period runs and is billed (as the deal's debt if its escrow cannot pay).
+		DeploymentState::OutOfFunds { accepted_at, grace_ends, .. } => {
+			(ChainState::OutOfFunds { accepted_at }, Some(now.min(grace_ends)))
 		}
 		DeploymentState::Closing { closed_at, .. } => (ChainState::Closing, Some(closed_at)),
 	};
@@ -147,6 +150,7 @@ pub fn view(id: u64, deal: deals::Deal, now: u32, name: Option<String>) -> DealV
 		},
 		settled_until: deal.settled_until,
 		billable_until,
+		egress_limit: deal.egress_limit,
 		name,
 		sla: deal.sla.is_some(),
 	}

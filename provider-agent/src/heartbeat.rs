@@ -98,6 +98,7 @@ mod tests {
 			reserved: Default::default(),
 			settled_until: 0,
 			billable_until: None,
+			egress_limit: u64::MAX,
 			name: None,
 			sla,
 		}

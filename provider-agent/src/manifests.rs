@@ -204,6 +204,7 @@ mod tests {
 			reserved: Default::default(),
 			settled_until: 1,
 			billable_until: Some(1),
+			egress_limit: u64::MAX,
 			name: Some("shop".into()),
 			sla: false,
 		};

@@ -57,6 +57,7 @@ pub fn lines(
 				settled_until: deal.settled_until,
 				until: deal.billable_until?,
 				reserved: deal.reserved,
+				egress_limit: deal.egress_limit,
 			};
 			billing::report_line(&billable, meter_of(deal.chain.id)?, &snapshot.rules)
 		})
@@ -203,6 +204,7 @@ mod tests {
 			},
 			settled_until,
 			billable_until: until,
+			egress_limit: u64::MAX,
 			name: None,
 			sla: false,
 		}

@@ -137,6 +137,17 @@ async fn a_deal_runs_is_billed_survives_an_agent_restart_and_ends() {
 			window_blocks: 100,
 			penalty_per_window: POD / 100,
 		}),
+		// Prices are not what this test is about: accept any quote; egress up to 10 MiB/s.
+		types::pallet_market::types::DealLimits {
+			max_prices: types::podchain_primitives::Prices {
+				cpu_per_millicore_second: u128::MAX,
+				memory_per_mib_second: u128::MAX,
+				storage_per_gib_second: u128::MAX,
+				gpu_per_second: u128::MAX,
+				egress_per_byte: u128::MAX,
+			},
+			max_egress_bytes_per_second: 10 << 20,
+		},
 		100 * POD,
 	);
 	let events = publisher_tx.submit_and_finalize(&node, &create).await.expect("deal created");

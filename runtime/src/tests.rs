@@ -153,6 +153,20 @@ mod stake_and_sla {
 		));
 	}
 
+	/// Limits that admit any quote.
+	fn any_price() -> pallet_market::DealLimits<crate::Balance> {
+		pallet_market::DealLimits {
+			max_prices: Prices {
+				cpu_per_millicore_second: crate::Balance::MAX,
+				memory_per_mib_second: crate::Balance::MAX,
+				storage_per_gib_second: crate::Balance::MAX,
+				gpu_per_second: crate::Balance::MAX,
+				egress_per_byte: crate::Balance::MAX,
+			},
+			max_egress_bytes_per_second: crate::configs::MaxEgressBytesPerSecond::get(),
+		}
+	}
+
 	fn run_to(n: u32) {
 		while frame_system::Pallet::<Runtime>::block_number() < n {
 			let next = frame_system::Pallet::<Runtime>::block_number() + 1;
@@ -192,6 +206,7 @@ mod stake_and_sla {
 					resources,
 					BillingMode::Reserved,
 					Some(terms),
+					any_price(),
 					100 * POD,
 				)
 			};

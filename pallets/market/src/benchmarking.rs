@@ -10,7 +10,7 @@ use frame_support::{
 };
 use frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
 use sp_runtime::{
-	traits::{Bounded, Saturating},
+	traits::{Bounded, SaturatedConversion, Saturating, Zero},
 	Perbill,
 };
 
@@ -22,6 +22,10 @@ fn funded<T: Config>(name: &'static str, index: u32) -> T::AccountId {
 }
 
 fn provider<T: Config>() -> T::AccountId {
+	// The benchmark harness runs calls from block 1 on: set up at the block they run in.
+	if frame_system::Pallet::<T>::block_number().is_zero() {
+		frame_system::Pallet::<T>::set_block_number(1u32.into());
+	}
 	let who = funded::<T>("provider", 0);
 	T::BenchmarkHelper::register_provider(&who);
 	who
@@ -31,8 +35,56 @@ fn resources() -> Resources {
 	Resources { cpu_millicores: 1000, memory_mib: 1024, storage_gib: 10, gpus: 0 }
 }
 
+/// Resources dear enough that a grace period's debt is more than a name deposit, so ending the
+/// deal takes every step: paying from escrow, then from the name deposit, then writing off.
+fn dear_resources() -> Resources {
+	Resources { cpu_millicores: u32::MAX / 4 * 3, memory_mib: 1024, storage_gib: 10, gpus: 0 }
+}
+
 fn deposit<T: Config>() -> BalanceOf<T> {
 	T::MinDeposit::get().max(1_000_000_000u32.into()).saturating_mul(1_000u32.into())
+}
+
+/// Limits that admit any quote, with the chain's egress maximum.
+fn any_price<T: Config>() -> DealLimits<BalanceOf<T>> {
+	let max = BalanceOf::<T>::max_value();
+	DealLimits {
+		max_prices: Prices {
+			cpu_per_millicore_second: max,
+			memory_per_mib_second: max,
+			storage_per_gib_second: max,
+			gpu_per_second: max,
+			egress_per_byte: max,
+		},
+		max_egress_bytes_per_second: T::MaxEgressBytesPerSecond::get(),
+	}
+}
+
+/// SLA terms every benchmark provider offers, so ending a deal also ends its measurement.
+fn sla<T: Config>() -> Option<SlaTerms<BalanceOf<T>>> {
+	Some(SlaTerms {
+		uptime_target: sp_runtime::Permill::from_percent(99),
+		window_blocks: 600,
+		penalty_per_window: 1u32.into(),
+	})
+}
+
+fn request<T: Config>(
+	provider: &T::AccountId,
+	resources: Resources,
+	billing: BillingMode,
+	sla: Option<SlaTerms<BalanceOf<T>>>,
+	deposit: BalanceOf<T>,
+) -> lifecycle::DealRequest<T> {
+	lifecycle::DealRequest {
+		provider: provider.clone(),
+		manifest_hash: [1u8; 32],
+		resources,
+		billing,
+		sla,
+		limits: any_price::<T>(),
+		deposit,
+	}
 }
 
 /// Creates a deployment of `publisher` on `provider`, accepted at the current block.
@@ -42,19 +94,72 @@ fn active<T: Config>(
 	billing: BillingMode,
 	deposit: BalanceOf<T>,
 ) -> DeploymentId {
+	accepted::<T>(publisher, request::<T>(provider, resources(), billing, None, deposit))
+}
+
+fn accepted<T: Config>(
+	publisher: &T::AccountId,
+	request: lifecycle::DealRequest<T>,
+) -> DeploymentId {
 	let id = NextDeploymentId::<T>::get();
-	Market::<T>::do_create(
-		publisher.clone(),
-		provider.clone(),
-		[1u8; 32],
-		resources(),
-		billing,
-		None,
-		deposit,
-	)
-	.expect("creates");
-	Market::<T>::do_accept(provider.clone(), id).expect("accepts");
+	let provider = request.provider.clone();
+	Market::<T>::do_create(publisher.clone(), request).expect("creates");
+	Market::<T>::do_accept(provider, id).expect("accepts");
 	id
+}
+
+/// The least escrow a dear deal can start with: it runs out soonest.
+fn dear_prepaid<T: Config>(provider: &T::AccountId) -> BalanceOf<T> {
+	let prices = T::Providers::quote(provider).expect("a benchmark provider quotes");
+	let per_second = prices.per_second(&dear_resources()).expect("no overflow");
+	per_second
+		.saturating_mul(T::MinPrepaidSeconds::get().saturated_into())
+		.max(T::MinDeposit::get())
+}
+
+/// A reserved, named deal with SLA terms on `provider` that has run out of funds and is at the
+/// last block of its grace period (nothing has looked at it since it ran out: whoever does
+/// next applies the exhaustion first). Returns its id.
+fn in_grace<T: Config>(
+	publisher: &T::AccountId,
+	provider: &T::AccountId,
+) -> Result<DeploymentId, BenchmarkError> {
+	let deposit = dear_prepaid::<T>(provider);
+	let id = accepted::<T>(
+		publisher,
+		request::<T>(provider, dear_resources(), BillingMode::Reserved, sla::<T>(), deposit),
+	);
+	let name = alloc::format!("deal-{id}").into_bytes();
+	Market::<T>::do_register_name(
+		publisher.clone(),
+		id,
+		name.try_into().map_err(|_| BenchmarkError::Weightless)?,
+	)?;
+	let deal = Deployments::<T>::get(id).ok_or(BenchmarkError::Weightless)?;
+	let runs_out = Market::<T>::funded_until(&deal).ok_or(BenchmarkError::Weightless)?;
+	let last_grace_block =
+		runs_out.saturating_add(T::GracePeriod::get()).saturating_sub(1u32.into());
+	frame_system::Pallet::<T>::set_block_number(
+		last_grace_block.max(frame_system::Pallet::<T>::block_number()),
+	);
+	Ok(id)
+}
+
+/// Runs `f` and rolls back everything it wrote: to learn where a call will queue a deadline.
+fn dry_run<T: Config, R>(
+	f: impl FnOnce() -> Result<R, DispatchError>,
+) -> Result<R, BenchmarkError> {
+	use frame_support::storage::{with_transaction, TransactionOutcome};
+	with_transaction(|| TransactionOutcome::Rollback(f())).map_err(BenchmarkError::from)
+}
+
+/// Adds a full page to the queue at `at`, so whatever a call queues there opens a new page.
+fn fill_queue_page<T: Config>(at: BlockNumberFor<T>) {
+	let pages = ExpiryPages::<T>::get(at);
+	let full: Vec<DeploymentId> =
+		(0..T::MaxExpiriesPerBlock::get()).map(|i| u64::MAX - i as u64).collect();
+	Expiries::<T>::insert(at, pages, BoundedVec::truncate_from(full));
+	ExpiryPages::<T>::insert(at, pages.saturating_add(1));
 }
 
 fn advance<T: Config>(blocks: u32) -> BlockNumberFor<T> {
@@ -72,19 +177,20 @@ fn longest_name() -> Result<NameInput, BenchmarkError> {
 mod benchmarks {
 	use super::*;
 
-	/// Worst case: a deployment placed in the caller's rent (the rent is read and written).
+	/// Worst case: a deployment with SLA terms placed in the caller's rent (the rent is read
+	/// and written).
 	#[benchmark]
 	fn create_deployment() -> Result<(), BenchmarkError> {
 		let provider = provider::<T>();
 		let publisher = funded::<T>("publisher", 0);
 		let rent = NextDeploymentId::<T>::get();
-		Market::<T>::do_create_rent(publisher.clone(), provider.clone(), deposit::<T>())?;
+		Market::<T>::do_create_rent(
+			publisher.clone(),
+			provider.clone(),
+			any_price::<T>(),
+			deposit::<T>(),
+		)?;
 		Market::<T>::do_accept(provider.clone(), rent)?;
-		let sla = Some(SlaTerms {
-			uptime_target: sp_runtime::Permill::from_percent(99),
-			window_blocks: 600,
-			penalty_per_window: 1u32.into(),
-		});
 
 		#[extrinsic_call]
 		_(
@@ -93,7 +199,8 @@ mod benchmarks {
 			[1u8; 32],
 			resources(),
 			BillingMode::Metered,
-			sla,
+			sla::<T>(),
+			any_price::<T>(),
 			deposit::<T>(),
 		);
 
@@ -102,50 +209,77 @@ mod benchmarks {
 		Ok(())
 	}
 
-	/// Worst case: accepting a rent (the provider's deal count is checked, its whole capacity
-	/// reserved and the rent recorded).
+	/// Worst case: a reserved deployment with SLA terms (its measurement starts), whose
+	/// exhaustion block opens a new page of the queue.
 	#[benchmark]
 	fn accept_deployment() -> Result<(), BenchmarkError> {
 		let provider = provider::<T>();
-		let renter = funded::<T>("renter", 0);
-		Market::<T>::do_create_rent(renter, provider.clone(), deposit::<T>())?;
+		let publisher = funded::<T>("publisher", 0);
+		let id = NextDeploymentId::<T>::get();
+		let deposit = dear_prepaid::<T>(&provider);
+		Market::<T>::do_create(
+			publisher,
+			request::<T>(&provider, dear_resources(), BillingMode::Reserved, sla::<T>(), deposit),
+		)?;
+		// Where acceptance will queue its exhaustion block: open a new page there.
+		let runs_out = dry_run::<T, _>(|| {
+			Market::<T>::do_accept(provider.clone(), id)?;
+			Ok(Deployments::<T>::get(id).and_then(|deal| Market::<T>::funded_until(&deal)))
+		})?
+		.ok_or(BenchmarkError::Weightless)?;
+		fill_queue_page::<T>(runs_out);
 
 		#[extrinsic_call]
-		_(RawOrigin::Signed(provider.clone()), 0);
+		_(RawOrigin::Signed(provider), id);
 
-		assert_eq!(Rents::<T>::get(&provider), Some(0));
+		assert_eq!(ExpiryPages::<T>::get(runs_out), 2, "queued at {runs_out:?} in a new page");
 		Ok(())
 	}
 
-	/// Worst case: a reserved deployment settled, paid to provider and treasury, and refunded.
+	/// Worst case: the provider closes a named reserved deal with SLA terms at the end of its
+	/// grace period. The call first applies the exhaustion nobody looked at, then bills the
+	/// grace period as debt, ends the SLA, pays the debt from the name deposit and writes off
+	/// the rest.
 	#[benchmark]
-	fn close_deployment() {
+	fn close_deployment() -> Result<(), BenchmarkError> {
 		ProtocolFee::<T>::put(Perbill::from_percent(5));
 		let provider = provider::<T>();
 		let publisher = funded::<T>("publisher", 0);
-		let id = active::<T>(&publisher, &provider, BillingMode::Reserved, deposit::<T>());
-		advance::<T>(10);
+		let id = in_grace::<T>(&publisher, &provider)?;
 
 		#[extrinsic_call]
-		_(RawOrigin::Signed(publisher), id, CloseReason::PublisherRequest);
+		_(RawOrigin::Signed(provider), id, CloseReason::OutOfFunds);
 
 		assert!(!Deployments::<T>::contains_key(id));
+		assert_eq!(UnpaidDebts::<T>::get(&publisher).deals, 1);
+		Ok(())
 	}
 
-	/// Worst case: a reserved deployment whose elapsed time is settled (paid to provider and
-	/// treasury) before the funds are added.
+	/// Worst case: a named reserved deal with SLA terms at the end of its grace period comes
+	/// back: the exhaustion nobody looked at is applied, the grace period billed as debt, the
+	/// debt paid to provider and treasury, and the new exhaustion block opens a queue page.
 	#[benchmark]
-	fn top_up() {
+	fn top_up() -> Result<(), BenchmarkError> {
 		ProtocolFee::<T>::put(Perbill::from_percent(5));
 		let provider = provider::<T>();
 		let publisher = funded::<T>("publisher", 0);
-		let id = active::<T>(&publisher, &provider, BillingMode::Reserved, deposit::<T>());
-		let now = advance::<T>(10);
+		let id = in_grace::<T>(&publisher, &provider)?;
+		let amount = deposit::<T>().saturating_mul(1_000_000u32.into());
+		// Where the top-up will queue the new exhaustion block: open a new page there.
+		let runs_out = dry_run::<T, _>(|| {
+			Market::<T>::do_top_up(publisher.clone(), id, amount)?;
+			Ok(Deployments::<T>::get(id).and_then(|deal| Market::<T>::funded_until(&deal)))
+		})?
+		.ok_or(BenchmarkError::Weightless)?;
+		fill_queue_page::<T>(runs_out);
 
 		#[extrinsic_call]
-		_(RawOrigin::Signed(publisher), id, deposit::<T>());
+		_(RawOrigin::Signed(publisher), id, amount);
 
-		assert_eq!(Deployments::<T>::get(id).map(|d| d.settled_until), Some(now));
+		let deal = Deployments::<T>::get(id).ok_or(BenchmarkError::Weightless)?;
+		assert!(matches!(deal.state, DeploymentState::Active { .. }));
+		assert!(deal.debt.is_zero());
+		Ok(())
 	}
 
 	#[benchmark]
@@ -160,30 +294,76 @@ mod benchmarks {
 		assert_eq!(Deployments::<T>::get(id).and_then(|d| d.pending_manifest), Some([2u8; 32]));
 	}
 
-	/// `n` reports, each for its own deployment, each paid to provider and treasury.
+	/// `n` reports, each for its own deployment, paid to provider and treasury once for the
+	/// batch; `e` of them end their deal: a named deal with SLA terms closed by its publisher,
+	/// whose last report costs more than its escrow, so the debt is paid from the name
+	/// deposit and the rest written off.
 	#[benchmark]
-	fn report_usage(n: Linear<1, { T::MaxReportsPerCall::get() }>) -> Result<(), BenchmarkError> {
+	fn report_usage(
+		n: Linear<1, { T::MaxReportsPerCall::get() }>,
+		e: Linear<0, { T::MaxReportsPerCall::get() }>,
+	) -> Result<(), BenchmarkError> {
+		let e = e.min(n);
 		ProtocolFee::<T>::put(Perbill::from_percent(5));
 		let provider = provider::<T>();
 		let start = frame_system::Pallet::<T>::block_number();
-		let ids: Vec<_> = (0..n)
-			.map(|i| {
-				let publisher = funded::<T>("publisher", i);
+		// Dear enough that a long period's bill is more than the prepaid escrow plus the name
+		// deposit, small enough that all of them fit on the provider at once.
+		let dear = Resources {
+			cpu_millicores: u32::MAX / 2 / T::MaxReportsPerCall::get().max(1),
+			..resources()
+		};
+		let prices = T::Providers::quote(&provider).ok_or(BenchmarkError::Weightless)?;
+		let per_second = prices.per_second(&dear).ok_or(BenchmarkError::Weightless)?;
+		let prepaid = per_second
+			.saturating_mul(T::MinPrepaidSeconds::get().saturated_into())
+			.max(T::MinDeposit::get());
+		let mut ids = Vec::new();
+		for i in 0..n {
+			let publisher = funded::<T>("publisher", i);
+			let id = if i < e {
+				let id = accepted::<T>(
+					&publisher,
+					request::<T>(&provider, dear, BillingMode::Metered, sla::<T>(), prepaid),
+				);
+				let name = alloc::format!("deal-{id}").into_bytes();
+				let name = name.try_into().map_err(|_| BenchmarkError::Weightless)?;
+				Market::<T>::do_register_name(publisher.clone(), id, name)?;
+				id
+			} else {
 				active::<T>(&publisher, &provider, BillingMode::Metered, deposit::<T>())
-			})
-			.collect();
-		let end = advance::<T>(10);
+			};
+			ids.push(id);
+		}
+		// Long enough that a full report of a dear deal costs more than its escrow and the name
+		// deposit together.
+		let owed = prepaid.saturating_add(T::NameDeposit::get());
+		let seconds: u64 = (owed / per_second.max(1u32.into())).saturated_into();
+		let millis = T::BlockDurationMillis::get().max(1);
+		let blocks: u32 =
+			(seconds.saturating_add(1).saturating_mul(1000) / millis + 1).saturated_into();
+		let end = advance::<T>(blocks);
+		for id in ids.iter().take(e as usize) {
+			let publisher = Deployments::<T>::get(id).ok_or(BenchmarkError::Weightless)?.publisher;
+			Market::<T>::do_close_call(publisher, *id, CloseReason::PublisherRequest)?;
+		}
+		let seconds = Market::<T>::seconds_between(start, end);
 		let reports: Vec<_> = ids
-			.into_iter()
-			.map(|deployment| UsageReport {
-				deployment,
-				period_start: start,
-				period_end: end,
-				cpu_millicore_seconds: 1_000,
-				memory_mib_seconds: 1_000,
-				storage_gib_seconds: 10,
-				gpu_seconds: 0,
-				egress_bytes: 1_000,
+			.iter()
+			.enumerate()
+			.map(|(i, &deployment)| {
+				let r = if (i as u32) < e { dear } else { resources() };
+				let full = |reserved: u32| u64::from(reserved).saturating_mul(seconds);
+				UsageReport {
+					deployment,
+					period_start: start,
+					period_end: end,
+					cpu_millicore_seconds: full(r.cpu_millicores),
+					memory_mib_seconds: full(r.memory_mib),
+					storage_gib_seconds: full(r.storage_gib),
+					gpu_seconds: 0,
+					egress_bytes: 1_000,
+				}
 			})
 			.collect();
 		let reports: BoundedVec<_, T::MaxReportsPerCall> =
@@ -192,23 +372,29 @@ mod benchmarks {
 		#[extrinsic_call]
 		_(RawOrigin::Signed(provider), reports);
 
-		assert_eq!(Deployments::<T>::get(0).map(|d| d.settled_until), Some(end));
+		assert_eq!(Deployments::<T>::iter().count() as u32, n - e);
+		if e > 0 {
+			assert!(!UnpaidDebts::<T>::get(&funded::<T>("publisher", 0)).amount.is_zero());
+		}
 		Ok(())
 	}
 
+	/// Worst case: anyone settles a named reserved deal with SLA terms whose grace period
+	/// ended while nobody looked: its exhaustion and grace end are applied and it ends owing.
 	#[benchmark]
-	fn settle() {
+	fn settle() -> Result<(), BenchmarkError> {
 		ProtocolFee::<T>::put(Perbill::from_percent(5));
 		let provider = provider::<T>();
 		let publisher = funded::<T>("publisher", 0);
-		let id = active::<T>(&publisher, &provider, BillingMode::Reserved, deposit::<T>());
-		let now = advance::<T>(10);
+		let id = in_grace::<T>(&publisher, &provider)?;
+		advance::<T>(1);
 		let caller = funded::<T>("caller", 0);
 
 		#[extrinsic_call]
 		_(RawOrigin::Signed(caller), id);
 
-		assert_eq!(Deployments::<T>::get(id).map(|d| d.settled_until), Some(now));
+		assert!(!Deployments::<T>::contains_key(id));
+		Ok(())
 	}
 
 	#[benchmark]
@@ -223,21 +409,37 @@ mod benchmarks {
 		Ok(())
 	}
 
-	/// `n` out-of-funds deployments whose grace ends this block, each closed and refunded.
+	/// `n` deadlines in one page: named reserved deals with SLA terms, each of its own
+	/// provider, whose grace ends; each is billed, pays from its name deposit and ends owing.
+	/// The cursor first steps over the most empty blocks it may.
 	#[benchmark]
-	fn on_initialize(n: Linear<0, { T::MaxExpiriesPerBlock::get() }>) {
-		let provider = provider::<T>();
-		let start = frame_system::Pallet::<T>::block_number();
-		let ids: Vec<_> = (0..n)
-			.map(|i| {
-				let publisher = funded::<T>("publisher", i);
-				active::<T>(&publisher, &provider, BillingMode::Metered, T::MinDeposit::get())
-			})
-			.collect();
-		let grace_ends = start + T::GracePeriod::get();
+	fn on_initialize(
+		n: Linear<0, { T::MaxExpiriesPerBlock::get() }>,
+	) -> Result<(), BenchmarkError> {
+		ProtocolFee::<T>::put(Perbill::from_percent(5));
+		let start = frame_system::Pallet::<T>::block_number().max(1u32.into());
+		frame_system::Pallet::<T>::set_block_number(start);
+		let mut ids = Vec::new();
+		for i in 0..n {
+			let who = funded::<T>("provider", i);
+			T::BenchmarkHelper::register_provider(&who);
+			let publisher = funded::<T>("publisher", i);
+			let deposit = dear_prepaid::<T>(&who);
+			let id = accepted::<T>(
+				&publisher,
+				request::<T>(&who, dear_resources(), BillingMode::Reserved, sla::<T>(), deposit),
+			);
+			let name = alloc::format!("deal-{id}").into_bytes();
+			let name = name.try_into().map_err(|_| BenchmarkError::Weightless)?;
+			Market::<T>::do_register_name(publisher, id, name)?;
+			ids.push(id);
+		}
+		// All ran out at `start` (as if their escrow had been spent) and their grace ends now.
+		let grace_ends = start.saturating_add(T::GracePeriod::get());
 		for id in &ids {
 			Deployments::<T>::mutate(id, |deal| {
 				if let Some(deal) = deal {
+					deal.escrow = Zero::zero();
 					deal.state = DeploymentState::OutOfFunds {
 						accepted_at: start,
 						since: start,
@@ -246,15 +448,24 @@ mod benchmarks {
 				}
 			});
 		}
-		Expiries::<T>::insert(grace_ends, BoundedVec::truncate_from(ids));
-		frame_system::Pallet::<T>::set_block_number(grace_ends);
+		let _ = Expiries::<T>::clear(u32::MAX, None);
+		let _ = ExpiryPages::<T>::clear(u32::MAX, None);
+		let lag: BlockNumberFor<T> = expiry::MAX_EMPTY_BLOCKS_STEPPED.into();
+		let now = grace_ends.saturating_add(lag);
+		if n > 0 {
+			Expiries::<T>::insert(grace_ends, 0, BoundedVec::truncate_from(ids));
+			ExpiryPages::<T>::insert(grace_ends, 1);
+		}
+		ExpiryCursor::<T>::put((grace_ends.saturating_sub(lag), 0));
+		frame_system::Pallet::<T>::set_block_number(now);
 
 		#[block]
 		{
-			Market::<T>::on_initialize(grace_ends);
+			Market::<T>::on_initialize(now);
 		}
 
 		assert_eq!(Deployments::<T>::iter().count(), 0);
+		Ok(())
 	}
 
 	#[benchmark]
@@ -292,7 +503,7 @@ mod benchmarks {
 		let renter = funded::<T>("renter", 0);
 
 		#[extrinsic_call]
-		_(RawOrigin::Signed(renter), provider, deposit::<T>());
+		_(RawOrigin::Signed(renter), provider, any_price::<T>(), deposit::<T>());
 
 		assert!(Deployments::<T>::get(0).is_some_and(|d| d.is_rent()));
 	}
@@ -304,7 +515,12 @@ mod benchmarks {
 		let provider = provider::<T>();
 		let renter = funded::<T>("renter", 0);
 		let rent = NextDeploymentId::<T>::get();
-		Market::<T>::do_create_rent(renter.clone(), provider.clone(), deposit::<T>())?;
+		Market::<T>::do_create_rent(
+			renter.clone(),
+			provider.clone(),
+			any_price::<T>(),
+			deposit::<T>(),
+		)?;
 		Market::<T>::do_accept(provider.clone(), rent)?;
 		// Pending deployments are the dearest to end: each is refunded and its name released
 		// at once (a running one only moves to `Closing`).
@@ -312,12 +528,7 @@ mod benchmarks {
 			let id = NextDeploymentId::<T>::get();
 			Market::<T>::do_create(
 				renter.clone(),
-				provider.clone(),
-				[1u8; 32],
-				resources(),
-				BillingMode::Metered,
-				None,
-				deposit::<T>(),
+				request::<T>(&provider, resources(), BillingMode::Metered, None, deposit::<T>()),
 			)?;
 			let name = alloc::format!("deployment-{i}").into_bytes();
 			let name = name.try_into().map_err(|_| BenchmarkError::Weightless)?;

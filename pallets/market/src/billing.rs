@@ -1,20 +1,23 @@
 //! Billing: pricing periods of reserved or metered use, and moving escrow to the provider and
 //! the treasury.
 
+use crate::escrow::Payout;
 use crate::*;
-use frame_support::{
-	ensure,
-	pallet_prelude::*,
-	traits::{
-		fungible::MutateHold,
-		tokens::{Fortitude, Precision, Restriction},
-	},
-};
+use frame_support::{ensure, pallet_prelude::*};
 use frame_system::pallet_prelude::BlockNumberFor;
 use sp_runtime::{
-	traits::{CheckedMul, SaturatedConversion, Saturating, Zero},
+	traits::{Bounded, CheckedMul, SaturatedConversion, Saturating, Zero},
 	Perbill,
 };
+
+/// What an accepted usage report did, for the weight its call is charged.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Reported {
+	/// It billed a period.
+	Billed,
+	/// It also put the deal out of funds or ended it.
+	Changed,
+}
 
 impl<T: Config> Pallet<T> {
 	/// Seconds billed for the blocks `[start, end)`.
@@ -57,13 +60,71 @@ impl<T: Config> Pallet<T> {
 		})
 	}
 
-	/// The end of the period a deployment can be billed for at `now`.
-	fn billable_until(deal: &DeploymentOf<T>, now: BlockNumberFor<T>) -> BlockNumberFor<T> {
+	/// The end of the period a deployment can be billed for at `now`: a running deal up to
+	/// now, one out of funds up to the end of its grace period (that time is owed, as debt
+	/// if the escrow cannot pay it), a closing one up to when it closed.
+	pub(crate) fn billable_until(
+		deal: &DeploymentOf<T>,
+		now: BlockNumberFor<T>,
+	) -> BlockNumberFor<T> {
 		match deal.state {
 			DeploymentState::Pending { .. } => deal.settled_until,
 			DeploymentState::Active { .. } => now,
-			DeploymentState::OutOfFunds { since, .. } => since,
+			DeploymentState::OutOfFunds { grace_ends, .. } => now.min(grace_ends),
 			DeploymentState::Closing { closed_at, .. } => closed_at,
+		}
+	}
+
+	/// Price of `deal`'s reserved resources for `blocks` blocks; `None` on overflow.
+	pub(crate) fn cost_of(
+		deal: &DeploymentOf<T>,
+		start: BlockNumberFor<T>,
+		end: BlockNumberFor<T>,
+	) -> Option<Charges<BalanceOf<T>>> {
+		Self::reserved_charges(&deal.prices, &deal.resources, Self::seconds_between(start, end))
+	}
+
+	/// Least escrow a deal must hold to start or come back: its reserved resources for
+	/// [`Config::MinPrepaidSeconds`] at its prices (saturating: an overflowing price cannot
+	/// be prepaid at all).
+	pub(crate) fn min_prepaid(deal: &DeploymentOf<T>) -> BalanceOf<T> {
+		deal.prices
+			.per_second(&deal.resources)
+			.and_then(|p| p.checked_mul(&T::MinPrepaidSeconds::get().saturated_into()))
+			.unwrap_or_else(|| BalanceOf::<T>::max_value())
+	}
+
+	/// For a running reserved deal, the block its escrow pays up to: it goes out of funds
+	/// there. `None` for metered deals (their reports exhaust them) and deals that cost
+	/// nothing.
+	pub(crate) fn funded_until(deal: &DeploymentOf<T>) -> Option<BlockNumberFor<T>> {
+		if deal.billing != BillingMode::Reserved
+			|| !matches!(deal.state, DeploymentState::Active { .. })
+		{
+			return None;
+		}
+		let per_second = deal.prices.per_second(&deal.resources).unwrap_or_else(|| {
+			// Overflowing prices cannot be paid for even a second.
+			BalanceOf::<T>::max_value()
+		});
+		if per_second.is_zero() {
+			return None;
+		}
+		let seconds: u64 = (deal.escrow / per_second).saturated_into();
+		// Whole blocks whose billed seconds the escrow covers.
+		let blocks =
+			(seconds as u128).saturating_mul(1000) / u128::from(T::BlockDurationMillis::get());
+		let blocks: BlockNumberFor<T> = blocks.saturated_into();
+		Some(deal.settled_until.saturating_add(blocks))
+	}
+
+	/// The next block at which `deal` must change state without anyone touching it.
+	pub(crate) fn deadline(deal: &DeploymentOf<T>) -> Option<BlockNumberFor<T>> {
+		match deal.state {
+			DeploymentState::Active { .. } => Self::funded_until(deal),
+			DeploymentState::OutOfFunds { grace_ends, .. } => Some(grace_ends),
+			DeploymentState::Closing { settle_by, .. } => Some(settle_by),
+			DeploymentState::Pending { .. } => None,
 		}
 	}
 
@@ -72,45 +133,55 @@ impl<T: Config> Pallet<T> {
 		if deal.billing != BillingMode::Reserved {
 			return Zero::zero();
 		}
-		let seconds = Self::seconds_between(deal.settled_until, Self::billable_until(deal, now));
-		Self::reserved_charges(&deal.prices, &deal.resources, seconds)
-			.map_or(deal.escrow, |c| c.total().min(deal.escrow))
+		let end = Self::billable_until(deal, now).min(Self::funded_until(deal).unwrap_or(now));
+		Self::cost_of(deal, deal.settled_until, end.max(deal.settled_until))
+			.map_or(deal.escrow, |c| c.total())
 	}
 
-	/// Bills a reserved deployment up to `now` (lazy settlement). Does nothing for metered
-	/// deployments, which are billed by reports.
-	pub(crate) fn accrue_reserved(
+	/// Bills a reserved deal's resources up to `until` (no further than it can be billed at
+	/// `until`). What the escrow cannot pay becomes debt. Does nothing for metered deals.
+	pub(crate) fn bill_reserved(
 		id: DeploymentId,
 		deal: &mut DeploymentOf<T>,
-		now: BlockNumberFor<T>,
+		until: BlockNumberFor<T>,
+		payout: &mut Payout<T>,
 	) {
 		if deal.billing != BillingMode::Reserved {
 			return;
 		}
-		let end = Self::billable_until(deal, now);
+		let end = Self::billable_until(deal, until);
 		if end <= deal.settled_until {
 			return;
 		}
-		let seconds = Self::seconds_between(deal.settled_until, end);
 		// Prices were checked by the registry for a long horizon; if they still overflow, the
 		// whole escrow is owed.
-		let charges = Self::reserved_charges(&deal.prices, &deal.resources, seconds)
+		let charges = Self::cost_of(deal, deal.settled_until, end)
 			.unwrap_or(Charges { cpu: deal.escrow, ..Default::default() });
-		Self::charge(id, deal, charges, end, now);
+		Self::charge(id, deal, charges, end, payout);
 	}
 
-	/// Checks one usage report and settles it.
+	/// Checks one usage report and settles it. Says whether it did more than bill.
 	pub(crate) fn apply_report(
 		who: &T::AccountId,
 		report: &UsageReport<BlockNumberFor<T>>,
-	) -> DispatchResult {
+		now: BlockNumberFor<T>,
+		payout: &mut Payout<T>,
+	) -> Result<Reported, DispatchError> {
 		let id = report.deployment;
 		let mut deal = Deployments::<T>::get(id).ok_or(Error::<T>::UnknownDeployment)?;
 		ensure!(&deal.provider == who, Error::<T>::NotProvider);
 		ensure!(deal.billing == BillingMode::Metered, Error::<T>::NotMetered);
 		ensure!(!matches!(deal.state, DeploymentState::Pending { .. }), Error::<T>::NotActive);
+		// A deadline that fell while nobody looked applies first, at its own block, and stays
+		// applied even if this report is refused (a batch is not rolled back).
+		let state = deal.state;
+		if Self::catch_up(id, &mut deal, now, payout).is_some() {
+			return Err(Error::<T>::NotActive.into());
+		}
+		if deal.state != state {
+			Deployments::<T>::insert(id, &deal);
+		}
 		ensure!(report.period_start == deal.settled_until, Error::<T>::PeriodNotContiguous);
-		let now = frame_system::Pallet::<T>::block_number();
 		ensure!(
 			report.period_end > report.period_start
 				&& report.period_end <= Self::billable_until(&deal, now),
@@ -124,102 +195,86 @@ impl<T: Config> Pallet<T> {
 				&& report.memory_mib_seconds <= cap(r.memory_mib)
 				&& report.storage_gib_seconds <= cap(r.storage_gib)
 				&& report.gpu_seconds <= cap(r.gpus)
-				&& report.egress_bytes <= T::MaxEgressBytesPerSecond::get().saturating_mul(seconds),
+				&& report.egress_bytes <= deal.egress_limit.saturating_mul(seconds),
 			Error::<T>::UsageAboveReserved
 		);
 		let charges =
 			Self::metered_charges(&deal.prices, report).ok_or(Error::<T>::ChargeOverflow)?;
-		Self::charge(id, &mut deal, charges, report.period_end, now);
+		let unpaid = Self::charge(id, &mut deal, charges, report.period_end, payout);
+		if !unpaid.is_zero() {
+			if let DeploymentState::Active { accepted_at } = deal.state {
+				Self::run_out_of_funds(id, &mut deal, accepted_at, now);
+				Deployments::<T>::insert(id, deal);
+				return Ok(Reported::Changed);
+			}
+		}
 		// A closing deployment whose usage is reported in full is done.
 		if let DeploymentState::Closing { closed_at, reason, .. } = deal.state {
 			if deal.settled_until >= closed_at {
-				Self::finish(id, deal, reason);
-				return Ok(());
+				Self::finish(id, deal, reason, payout);
+				return Ok(Reported::Changed);
 			}
 		}
 		Deployments::<T>::insert(id, deal);
-		Ok(())
+		Ok(Reported::Billed)
 	}
 
-	/// Moves `charges` (capped at the escrow) from the publisher to the provider and the
-	/// treasury, records the period as settled up to `period_end`, and puts the deployment out
-	/// of funds when the escrow could not cover it. Emits the itemised `Settled` event.
-	fn charge(
+	/// Puts a running deal out of funds at `since`: it has a grace period to be topped up.
+	pub(crate) fn run_out_of_funds(
+		id: DeploymentId,
+		deal: &mut DeploymentOf<T>,
+		accepted_at: BlockNumberFor<T>,
+		since: BlockNumberFor<T>,
+	) {
+		let grace_ends = since.saturating_add(T::GracePeriod::get());
+		deal.state = DeploymentState::OutOfFunds { accepted_at, since, grace_ends };
+		Self::schedule_expiry(grace_ends, id);
+		Self::deposit_event(Event::OutOfFunds { id, since, grace_ends });
+	}
+
+	/// Bills `charges` for the period up to `period_end`: the escrow pays what it can (to the
+	/// provider and the treasury, through `payout`), the rest becomes the deal's debt. Emits
+	/// the itemised `Settled` event and returns the unpaid part.
+	pub(crate) fn charge(
 		id: DeploymentId,
 		deal: &mut DeploymentOf<T>,
 		charges: Charges<BalanceOf<T>>,
 		period_end: BlockNumberFor<T>,
-		now: BlockNumberFor<T>,
-	) {
+		payout: &mut Payout<T>,
+	) -> BalanceOf<T> {
 		let period_start = deal.settled_until;
-		let owed = charges.total();
-		let exhausted = owed > deal.escrow;
-		let charges = if exhausted { Self::cap_charges(charges, deal.escrow) } else { charges };
 		let total = charges.total();
-		let fee = ProtocolFee::<T>::get() * total;
-		let reason = HoldReason::Escrow.into();
-		let pay = |to: &T::AccountId, amount: BalanceOf<T>| {
-			if amount.is_zero() {
-				return Ok(Zero::zero());
-			}
-			T::Currency::transfer_on_hold(
-				&reason,
-				&deal.publisher,
-				to,
-				amount,
-				Precision::Exact,
-				Restriction::Free,
-				Fortitude::Polite,
-			)
-		};
-		// Escrow only shrinks by what actually moved, so held funds and records always agree.
-		let net = total.saturating_sub(fee);
-		let mut paid = Zero::zero();
-		match pay(&deal.provider, net) {
-			Ok(_) => paid = net,
-			Err(_) => {
-				defensive!("the escrow covers every charge it is capped at");
-			}
-		}
-		// The treasury may not exist yet (a fee below the existential deposit): then the
-		// provider gets the fee rather than leaving it stranded.
-		if pay(&T::TreasuryAccount::get(), fee).is_ok() || pay(&deal.provider, fee).is_ok() {
-			paid = paid.saturating_add(fee);
-		}
+		let paid = total.min(deal.escrow);
+		let unpaid = total.saturating_sub(paid);
+		let fee = ProtocolFee::<T>::get() * paid;
+		payout.add(&deal.provider, paid.saturating_sub(fee), fee);
 		deal.escrow = deal.escrow.saturating_sub(paid);
+		deal.debt = deal.debt.saturating_add(unpaid);
 		deal.charged.accumulate(&charges);
 		deal.settled_until = period_end;
-		Self::deposit_event(Event::Settled { id, period_start, period_end, charges, total, fee });
-
-		if exhausted {
-			if let DeploymentState::Active { accepted_at } = deal.state {
-				let grace_ends = now.saturating_add(T::GracePeriod::get());
-				deal.state = DeploymentState::OutOfFunds { accepted_at, since: now, grace_ends };
-				Self::schedule_expiry(grace_ends, id);
-				Self::deposit_event(Event::OutOfFunds { id, grace_ends });
-			}
-		}
+		Self::deposit_event(Event::Settled {
+			id,
+			period_start,
+			period_end,
+			charges,
+			total,
+			fee,
+			unpaid,
+		});
+		unpaid
 	}
 
-	/// Cuts charges down to `available`, resource by resource in a fixed order, so the parts
-	/// still add up to what is paid.
-	fn cap_charges(
-		charges: Charges<BalanceOf<T>>,
-		available: BalanceOf<T>,
-	) -> Charges<BalanceOf<T>> {
-		let mut left = available;
-		let mut take = |amount: BalanceOf<T>| {
-			let taken = amount.min(left);
-			left = left.saturating_sub(taken);
-			taken
-		};
-		Charges {
-			cpu: take(charges.cpu),
-			memory: take(charges.memory),
-			storage: take(charges.storage),
-			gpu: take(charges.gpu),
-			egress: take(charges.egress),
+	/// Pays as much of the deal's debt as its escrow holds.
+	pub(crate) fn pay_debt(id: DeploymentId, deal: &mut DeploymentOf<T>, payout: &mut Payout<T>) {
+		let amount = deal.debt.min(deal.escrow);
+		if amount.is_zero() {
+			return;
 		}
+		let fee = ProtocolFee::<T>::get() * amount;
+		payout.add(&deal.provider, amount.saturating_sub(fee), fee);
+		deal.escrow = deal.escrow.saturating_sub(amount);
+		deal.debt = deal.debt.saturating_sub(amount);
+		Self::deposit_event(Event::DebtPaid { id, amount, fee });
 	}
 
 	/// A deployment's bill so far (runtime API).
@@ -232,6 +287,8 @@ impl<T: Config> Pallet<T> {
 			escrow: deal.escrow,
 			settled_until: deal.settled_until,
 			accrued: Self::accrued(&deal, now),
+			debt: deal.debt,
+			funded_until: Self::funded_until(&deal),
 		})
 	}
 

@@ -5,20 +5,27 @@
 //! ## Overview
 //!
 //! A publisher creates a deployment on a provider, naming the manifest hash, the resources,
-//! the billing mode and a deposit. The provider's current quote is locked into the deal and the
-//! deposit is held from the publisher as escrow ([`HoldReason::Escrow`], "reserved" in
-//! polkadot.js). The provider accepts (its capacity is reserved in the registry) or rejects.
+//! the billing mode, its limits (highest prices, most egress per second) and a deposit. The
+//! provider's current quote is locked into the deal, if it is within the limits, and the
+//! deposit moves into the market's escrow account ([`Pallet::escrow_account`]); it must cover
+//! the reserved resources for [`Config::MinPrepaidSeconds`]. The provider accepts (its
+//! capacity is reserved in the registry) or rejects.
 //!
 //! Billing moves escrow to the provider, minus a Root-set protocol fee that goes to the
 //! treasury:
 //! - **Metered**: the provider reports measured usage in batches (`report_usage`). Periods
-//!   must be contiguous and lie in the deal's active time; usage is capped at the reserved
-//!   resources over the period, so a provider cannot drain a publisher.
-//! - **Reserved**: price x reserved resources x elapsed time, settled lazily whenever the deal
-//!   is touched (top-up, close, or `settle`, which anyone may call).
+//!   must be contiguous and lie in the deal's billable time; usage is capped at the reserved
+//!   resources and the deal's egress limit over the period, so a provider cannot drain a
+//!   publisher.
+//! - **Reserved**: price x reserved resources x elapsed time. The block at which the escrow
+//!   runs out is known in advance and queued, so the deal goes out of funds exactly there
+//!   with nobody touching it; `settle` (anyone) bills up to now.
 //!
-//! When the escrow runs out, what is left is charged and the deal enters a grace period; a
-//! top-up restores it, otherwise it closes as out of funds.
+//! When the escrow runs out the deal enters a grace period. Cost the escrow cannot cover (the
+//! grace period, usage reported in it) becomes the deal's **debt**: a top-up must pay it and
+//! prepay [`Config::MinPrepaidSeconds`] again to bring the deal back; a deal that ends owing
+//! pays from what is still held for it (escrow, name deposit) and the rest is written off in
+//! the open (`DebtWrittenOff`, [`UnpaidDebts`]).
 //!
 //! A publisher may also **rent** a provider whole (`create_rent`): the provider's whole
 //! capacity at its rent discount, billed like a reserved deployment. While the rent is open
@@ -28,14 +35,21 @@
 //! ## Design
 //!
 //! Nothing iterates over deals in a hook: the per-block cost is the same with a million
-//! active deals. The only timed work (grace and settlement deadlines) goes through
-//! [`Expiries`], a per-block queue bounded by [`Config::MaxExpiriesPerBlock`]; a deadline that
-//! does not fit there is still enforced lazily by `settle`.
+//! active deals. The only timed work (escrow exhaustion, grace and settlement deadlines) goes
+//! through [`Expiries`], a paged per-block queue the hook works through at most
+//! [`Config::MaxExpiriesPerBlock`] entries at a time; no deadline is dropped, and one handled
+//! late applies at the block it fell. Every call that touches a deal applies its passed
+//! deadlines first.
+//!
+//! Escrow is one account's balance rather than holds on each publisher, so a batch of usage
+//! reports pays its provider and the treasury once.
 //!
 //! ## Invariants (checked by `try_state`)
 //!
-//! - For every publisher, the funds held under [`HoldReason::Escrow`] equal the sum of the
-//!   escrow of its open deployments.
+//! - The escrow account holds at least the existential deposit plus the escrow of every open
+//!   deal (exactly that, unless a payout had no account able to take it).
+//! - Only deals out of funds or closing owe debt; every deal with a deadline is queued, and
+//!   no queued page is behind the hook's cursor.
 //! - [`OpenDeals`] of a provider equals the number of its deployments, and
 //!   [`ProviderDeployments`] and [`PublisherDeployments`] list exactly the open deals.
 //! - Every deployment's id is below [`NextDeploymentId`].
@@ -53,6 +67,8 @@ pub mod types;
 pub mod weights;
 
 mod billing;
+mod escrow;
+mod expiry;
 mod lifecycle;
 mod rent;
 
@@ -87,12 +103,19 @@ pub mod pallet {
 	use super::*;
 	use frame_support::{
 		pallet_prelude::*,
+		storage::with_storage_layer,
 		traits::fungible::{Inspect, Mutate, MutateHold},
+		PalletId,
 	};
 	use frame_system::pallet_prelude::*;
-	use sp_runtime::{traits::Zero, Perbill};
+	use sp_runtime::{
+		traits::{Saturating, Zero},
+		Perbill,
+	};
 
-	const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);
+	/// Version 2: escrow sits in the pallet's escrow account instead of publisher holds;
+	/// deals carry debt and an egress limit; the deadline queue is paged.
+	const STORAGE_VERSION: StorageVersion = StorageVersion::new(2);
 
 	#[pallet::pallet]
 	#[pallet::storage_version(STORAGE_VERSION)]
@@ -136,15 +159,24 @@ pub mod pallet {
 		#[pallet::constant]
 		type SettlementWindow: Get<BlockNumberFor<Self>>;
 
-		/// Smallest deposit a deployment can be created with.
+		/// Smallest deposit a deployment can be created with, whatever it costs.
 		#[pallet::constant]
 		type MinDeposit: Get<BalanceOf<Self>>;
+
+		/// Seconds of a deal's reserved resources its escrow must cover at creation, and
+		/// after its debt when it comes back from running out of funds.
+		#[pallet::constant]
+		type MinPrepaidSeconds: Get<u64>;
+
+		/// Id of the account holding every deal's escrow.
+		#[pallet::constant]
+		type PalletId: Get<PalletId>;
 
 		/// Deposit held for a name bound to a deployment.
 		#[pallet::constant]
 		type NameDeposit: Get<BalanceOf<Self>>;
 
-		/// Most egress a report may claim per second of its period.
+		/// Highest egress limit, in bytes per second, a deal may be created with.
 		#[pallet::constant]
 		type MaxEgressBytesPerSecond: Get<u64>;
 
@@ -152,7 +184,7 @@ pub mod pallet {
 		#[pallet::constant]
 		type MaxReportsPerCall: Get<u32>;
 
-		/// Most deadlines processed in one block.
+		/// Most deadlines processed in one block, and the size of a page of the queue.
 		#[pallet::constant]
 		type MaxExpiriesPerBlock: Get<u32>;
 
@@ -170,12 +202,9 @@ pub mod pallet {
 		type BenchmarkHelper: BenchmarkHelper<Self::AccountId>;
 	}
 
-	/// Reasons the market holds funds.
+	/// Reasons the market holds funds. (Escrow is not held: it sits in the escrow account.)
 	#[pallet::composite_enum]
 	pub enum HoldReason {
-		/// Escrow of a publisher's deployment.
-		#[codec(index = 0)]
-		Escrow,
 		/// Deposit for a name bound to a deployment.
 		#[codec(index = 1)]
 		NameDeposit,
@@ -222,15 +251,51 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type ProtocolFee<T> = StorageValue<_, Perbill, ValueQuery>;
 
-	/// Deployments with a deadline (grace end, settlement end) at a block.
+	/// Deals with a deadline at a block (escrow running out, grace end, settlement end), in
+	/// pages of at most [`Config::MaxExpiriesPerBlock`].
 	#[pallet::storage]
-	pub type Expiries<T: Config> = StorageMap<
+	pub type Expiries<T: Config> = StorageDoubleMap<
 		_,
 		Twox64Concat,
 		BlockNumberFor<T>,
+		Twox64Concat,
+		u32,
 		BoundedVec<DeploymentId, T::MaxExpiriesPerBlock>,
 		ValueQuery,
 	>;
+
+	/// Number of pages of [`Expiries`] at a block.
+	#[pallet::storage]
+	pub type ExpiryPages<T: Config> =
+		StorageMap<_, Twox64Concat, BlockNumberFor<T>, u32, ValueQuery>;
+
+	/// The next page of [`Expiries`] the hook handles: (block, page).
+	#[pallet::storage]
+	pub type ExpiryCursor<T: Config> = StorageValue<_, (BlockNumberFor<T>, u32), OptionQuery>;
+
+	/// Debt each publisher's deals left unpaid when they ended: its standing.
+	#[pallet::storage]
+	pub type UnpaidDebts<T: Config> =
+		StorageMap<_, Blake2_128Concat, T::AccountId, UnpaidRecord<BalanceOf<T>>, ValueQuery>;
+
+	/// Funds the escrow account with the existential deposit, which never leaves it.
+	#[pallet::genesis_config]
+	#[derive(frame_support::DefaultNoBound)]
+	pub struct GenesisConfig<T: Config> {
+		#[serde(skip)]
+		pub _config: core::marker::PhantomData<T>,
+	}
+
+	#[pallet::genesis_build]
+	impl<T: Config> BuildGenesisConfig for GenesisConfig<T> {
+		fn build(&self) {
+			let account = Pallet::<T>::escrow_account();
+			if T::Currency::balance(&account).is_zero() {
+				let minted = T::Currency::mint_into(&account, T::Currency::minimum_balance());
+				assert!(minted.is_ok(), "the escrow account is funded at genesis");
+			}
+		}
+	}
 
 	/// The accepted rent of each rented provider (a pending rent does not lock the provider).
 	#[pallet::storage]
@@ -250,14 +315,14 @@ pub mod pallet {
 	#[pallet::event]
 	#[pallet::generate_deposit(pub(super) fn deposit_event)]
 	pub enum Event<T: Config> {
-		/// A publisher created a deployment; `deposit` is held as escrow.
+		/// A publisher created a deployment; `deposit` went into escrow.
 		DeploymentCreated {
 			id: DeploymentId,
 			publisher: T::AccountId,
 			provider: T::AccountId,
 			deposit: BalanceOf<T>,
 		},
-		/// A publisher asked to rent a provider whole; `deposit` is held as escrow. Once the
+		/// A publisher asked to rent a provider whole; `deposit` went into escrow. Once the
 		/// provider accepts, `resources` (its whole capacity) are the renter's.
 		RentCreated {
 			id: DeploymentId,
@@ -274,8 +339,9 @@ pub mod pallet {
 		ManifestUpdateRequested { id: DeploymentId, manifest_hash: ManifestHash },
 		/// The provider runs the new manifest.
 		ManifestAcknowledged { id: DeploymentId, manifest_hash: ManifestHash },
-		/// An itemised bill: what a period cost, per resource. `total` moved from escrow,
-		/// `fee` of it to the treasury and the rest to the provider.
+		/// An itemised bill: what a period cost, per resource, in all `total`. The escrow paid
+		/// `total - unpaid` (`fee` of it to the treasury, the rest to the provider); `unpaid`
+		/// became the deal's debt.
 		Settled {
 			id: DeploymentId,
 			period_start: BlockNumberFor<T>,
@@ -283,11 +349,19 @@ pub mod pallet {
 			charges: Charges<BalanceOf<T>>,
 			total: BalanceOf<T>,
 			fee: BalanceOf<T>,
+			unpaid: BalanceOf<T>,
 		},
+		/// `amount` of a deal's debt was paid (`fee` of it to the treasury, the rest to the
+		/// provider).
+		DebtPaid { id: DeploymentId, amount: BalanceOf<T>, fee: BalanceOf<T> },
+		/// A deal ended owing `amount` that nothing held for it could pay; it counts in the
+		/// publisher's [`UnpaidDebts`].
+		DebtWrittenOff { id: DeploymentId, publisher: T::AccountId, amount: BalanceOf<T> },
 		/// A usage report was refused; the others in its batch settled.
 		UsageReportRejected { id: DeploymentId, error: DispatchError },
-		/// The escrow ran out; the deployment closes at `grace_ends` unless topped up.
-		OutOfFunds { id: DeploymentId, grace_ends: BlockNumberFor<T> },
+		/// The escrow ran out at block `since`; the deployment closes at `grace_ends` unless
+		/// topped up. The grace period is owed (as debt).
+		OutOfFunds { id: DeploymentId, since: BlockNumberFor<T>, grace_ends: BlockNumberFor<T> },
 		/// A top-up brought an out-of-funds deployment back.
 		Restored { id: DeploymentId },
 		/// The publisher closed a metered deployment; the provider may report its last usage
@@ -315,7 +389,8 @@ pub mod pallet {
 		ProviderUnavailable,
 		/// A deployment must reserve some CPU, memory or storage.
 		ZeroResources,
-		/// The deposit is below the minimum.
+		/// The deposit is below [`Config::MinDeposit`] or does not cover the reserved resources
+		/// for [`Config::MinPrepaidSeconds`].
 		DepositTooLow,
 		/// The publisher cannot cover the deposit or top-up.
 		InsufficientBalance,
@@ -367,20 +442,25 @@ pub mod pallet {
 		MeteredOnlyInRent,
 		/// The provider does not offer these SLA terms (see the SLA pallet's `offer_terms`).
 		SlaNotOffered,
+		/// The deal owes debt or is out of funds: a top-up must pay the debt and prepay
+		/// [`Config::MinPrepaidSeconds`] of its resources.
+		TopUpBelowDebt,
+		/// The provider's price for a unit the deal pays for is above the publisher's limit.
+		PriceAboveLimit,
+		/// The egress limit is above what the chain allows a deal
+		/// ([`Config::MaxEgressBytesPerSecond`]).
+		EgressLimitTooHigh,
 	}
 
 	#[pallet::hooks]
 	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
-		/// Closes the deployments whose deadline is this block; at most
-		/// [`Config::MaxExpiriesPerBlock`], never a scan.
+		/// Applies the deadlines due by this block (escrow running out, grace ends, settlement
+		/// ends); at most [`Config::MaxExpiriesPerBlock`], never a scan.
 		fn on_initialize(now: BlockNumberFor<T>) -> Weight {
-			let due = Expiries::<T>::take(now);
-			let count = due.len() as u32;
-			let mut weight = T::WeightInfo::on_initialize(count);
-			for id in due {
-				if let Some(ended) = Self::expire(id, now) {
-					weight.saturating_accrue(T::WeightInfo::close_rent(ended));
-				}
+			let work = Self::process_expiries(now);
+			let mut weight = T::WeightInfo::on_initialize(work.entries);
+			if work.ended_in_rents > 0 {
+				weight.saturating_accrue(T::WeightInfo::close_rent(work.ended_in_rents));
 			}
 			weight
 		}
@@ -402,13 +482,19 @@ pub mod pallet {
 
 	#[pallet::call]
 	impl<T: Config> Pallet<T> {
-		/// Create a deployment on `provider`, locking in its current prices and holding
-		/// `deposit` from the caller as escrow. On a provider the caller rents, the deployment
-		/// runs inside the rent and pays only for egress.
+		/// Create a deployment on `provider`, locking in its current prices and moving
+		/// `deposit` from the caller into escrow. On a provider the caller rents, the
+		/// deployment runs inside the rent and pays only for egress.
+		///
+		/// `limits` bound what the caller agrees to: the call fails if the provider's price for
+		/// any unit the deal pays for is above `limits.max_prices` when it executes, and reports
+		/// may bill at most `limits.max_egress_bytes_per_second` of egress. The deposit must
+		/// cover [`Config::MinDeposit`] and the resources for [`Config::MinPrepaidSeconds`].
 		///
 		/// Emits `DeploymentCreated`. Fails with `ProviderUnavailable`, `ProviderRented`,
 		/// `RentNotActive`, `MeteredOnlyInRent`, `RentFull`, `InsufficientRentCapacity`,
-		/// `SlaNotOffered`, `ZeroResources`, `DepositTooLow` or `InsufficientBalance`.
+		/// `SlaNotOffered`, `ZeroResources`, `PriceAboveLimit`, `EgressLimitTooHigh`,
+		/// `DepositTooLow` or `InsufficientBalance`.
 		#[pallet::call_index(0)]
 		#[pallet::weight(T::WeightInfo::create_deployment())]
 		pub fn create_deployment(
@@ -418,10 +504,20 @@ pub mod pallet {
 			resources: Resources,
 			billing: BillingMode,
 			sla: Option<SlaTerms<BalanceOf<T>>>,
+			limits: DealLimits<BalanceOf<T>>,
 			deposit: BalanceOf<T>,
 		) -> DispatchResult {
 			let publisher = ensure_signed(origin)?;
-			Self::do_create(publisher, provider, manifest_hash, resources, billing, sla, deposit)
+			let request = lifecycle::DealRequest {
+				provider,
+				manifest_hash,
+				resources,
+				billing,
+				sla,
+				limits,
+				deposit,
+			};
+			Self::do_create(publisher, request)
 		}
 
 		/// Accept a pending deployment (its provider): reserves the capacity, commits stake for
@@ -461,11 +557,12 @@ pub mod pallet {
 			Self::do_cancel(who, id)
 		}
 
-		/// Add `amount` to the escrow (its publisher). Settles reserved billing first; brings an
-		/// out-of-funds deployment back.
+		/// Add `amount` to the escrow (its publisher). Settles reserved billing first. A deal
+		/// out of funds, or owing debt, comes back only if `amount` pays the debt and prepays
+		/// [`Config::MinPrepaidSeconds`] of its resources; then its debt is paid first.
 		///
-		/// Emits `ToppedUp` (and `Restored`). Fails with `NotPublisher`, `ZeroTopUp` or
-		/// `InsufficientBalance`.
+		/// Emits `ToppedUp` (and `DebtPaid`, `Restored`). Fails with `NotPublisher`,
+		/// `ZeroTopUp`, `NotActive`, `TopUpBelowDebt` or `InsufficientBalance`.
 		#[pallet::call_index(4)]
 		#[pallet::weight(T::WeightInfo::top_up())]
 		pub fn top_up(
@@ -474,7 +571,8 @@ pub mod pallet {
 			amount: BalanceOf<T>,
 		) -> DispatchResult {
 			let who = ensure_signed(origin)?;
-			Self::do_top_up(who, id, amount)
+			// A refused top-up leaves no trace of the deadlines it applied on the way.
+			with_storage_layer(|| Self::do_top_up(who, id, amount))
 		}
 
 		/// Ask the provider to run a new manifest (its publisher). Takes effect when the
@@ -508,9 +606,11 @@ pub mod pallet {
 
 		/// Close a running deployment. The publisher closes with `PublisherRequest`; the
 		/// provider with `PublisherRequest`, `ManifestTimeout`, `ProviderDecommission`, `Sla`,
-		/// or `OutOfFunds` (only once the escrow ran out). What is owed is settled, the
-		/// capacity released and the rest refunded; a metered deployment closed by its
-		/// publisher first waits [`Config::SettlementWindow`] for the provider's last report.
+		/// or `OutOfFunds` (only once the escrow ran out). What is owed is settled (debt paid
+		/// from what is held for the deal, the rest written off), the capacity released and the
+		/// rest refunded. A metered deployment closed by its publisher first waits
+		/// [`Config::SettlementWindow`] for the provider's last report, unless its usage is
+		/// reported up to now.
 		///
 		/// Closing a rent ends the deployments inside it (`RentEnded`).
 		///
@@ -524,34 +624,45 @@ pub mod pallet {
 			reason: CloseReason,
 		) -> DispatchResultWithPostInfo {
 			let who = ensure_signed(origin)?;
-			let ended = Self::do_close_call(who, id, reason)?;
+			let ended = with_storage_layer(|| Self::do_close_call(who, id, reason))?;
 			Ok(Some(Self::actual_weight(T::WeightInfo::close_deployment(), ended)).into())
 		}
 
 		/// Report measured usage of metered deployments (their provider). Each report is
 		/// checked alone: a bad one is refused with `UsageReportRejected` and the others settle.
+		/// Usage is capped at the reserved resources and the deal's egress limit over the
+		/// period; what the escrow cannot pay becomes the deal's debt. The provider is paid once
+		/// for the whole batch.
 		///
 		/// Emits `Settled` per accepted report.
 		#[pallet::call_index(8)]
-		#[pallet::weight(T::WeightInfo::report_usage(reports.len() as u32))]
+		#[pallet::weight(T::WeightInfo::report_usage(reports.len() as u32, reports.len() as u32))]
 		pub fn report_usage(
 			origin: OriginFor<T>,
 			reports: BoundedVec<UsageReport<BlockNumberFor<T>>, T::MaxReportsPerCall>,
-		) -> DispatchResult {
+		) -> DispatchResultWithPostInfo {
 			let who = ensure_signed(origin)?;
+			let count = reports.len() as u32;
+			let now = frame_system::Pallet::<T>::block_number();
+			let mut payout = escrow::Payout::new();
+			let mut changed = 0u32;
 			for report in reports {
-				if let Err(error) = Self::apply_report(&who, &report) {
-					Self::deposit_event(Event::UsageReportRejected {
+				match Self::apply_report(&who, &report, now, &mut payout) {
+					Ok(billing::Reported::Changed) => changed.saturating_inc(),
+					Ok(billing::Reported::Billed) => {}
+					Err(error) => Self::deposit_event(Event::UsageReportRejected {
 						id: report.deployment,
 						error,
-					});
+					}),
 				}
 			}
-			Ok(())
+			payout.pay();
+			Ok(Some(T::WeightInfo::report_usage(count, changed)).into())
 		}
 
-		/// Settle a deployment now (anyone): bills reserved time, and closes a deployment whose
-		/// grace period or settlement window has ended.
+		/// Settle a deployment now (anyone): bills reserved time (as debt once out of funds),
+		/// and applies any deadline that fell: escrow running out, grace period or settlement
+		/// window ended. The deadline queue does this on its own; this is for impatience.
 		///
 		/// Emits `Settled`, `OutOfFunds` or `DeploymentClosed` as they happen. Fails with
 		/// `UnknownDeployment`.
@@ -559,7 +670,7 @@ pub mod pallet {
 		#[pallet::weight(Pallet::<T>::weight_ending_a_rent(T::WeightInfo::settle()))]
 		pub fn settle(origin: OriginFor<T>, id: DeploymentId) -> DispatchResultWithPostInfo {
 			ensure_signed(origin)?;
-			let ended = Self::do_settle(id)?;
+			let ended = with_storage_layer(|| Self::do_settle(id))?;
 			Ok(Some(Self::actual_weight(T::WeightInfo::settle(), ended)).into())
 		}
 
@@ -579,9 +690,10 @@ pub mod pallet {
 			Self::do_register_name(who, id, name)
 		}
 
-		/// Release a deployment's name (its publisher) and its deposit.
+		/// Release a deployment's name (its publisher) and its deposit, while the deployment
+		/// runs funded (once out of funds, the deposit is kept towards its debt).
 		///
-		/// Emits `NameReleased`. Fails with `NotPublisher` or `NotNamed`.
+		/// Emits `NameReleased`. Fails with `NotPublisher`, `NotNamed` or `NotActive`.
 		#[pallet::call_index(12)]
 		#[pallet::weight(T::WeightInfo::release_name())]
 		pub fn release_name(origin: OriginFor<T>, id: DeploymentId) -> DispatchResult {
@@ -589,28 +701,39 @@ pub mod pallet {
 			let deal = Deployments::<T>::get(id).ok_or(Error::<T>::UnknownDeployment)?;
 			ensure!(deal.publisher == who, Error::<T>::NotPublisher);
 			ensure!(DeploymentNames::<T>::contains_key(id), Error::<T>::NotNamed);
+			// Once the escrow has run out the deposit may have to pay the deal's debt.
+			ensure!(
+				matches!(
+					deal.state,
+					DeploymentState::Pending { .. } | DeploymentState::Active { .. }
+				) && deal.debt.is_zero(),
+				Error::<T>::NotActive
+			);
 			Self::release_name_of(id, &deal.publisher);
 			Ok(())
 		}
 
 		/// Rent `provider` whole (it must have no deals): its whole capacity at its rent
 		/// discount, billed like a reserved deployment from the provider's acceptance, with
-		/// `deposit` held from the caller as escrow. Once the provider accepts (it must still have
+		/// `deposit` moved from the caller into escrow. `limits` work as for
+		/// `create_deployment`, and so does the minimum deposit. Once the provider accepts (it must still have
 		/// no other deal) nobody else can place deals on it; the caller's metered deployments
 		/// there run inside the rent and pay only for egress. Top-ups, `settle` and closing work
 		/// as for deployments.
 		///
 		/// Emits `RentCreated`. Fails with `ProviderUnavailable`, `ProviderBusy`,
-		/// `ZeroResources`, `DepositTooLow` or `InsufficientBalance`.
+		/// `ZeroResources`, `PriceAboveLimit`, `EgressLimitTooHigh`, `DepositTooLow` or
+		/// `InsufficientBalance`.
 		#[pallet::call_index(13)]
 		#[pallet::weight(T::WeightInfo::create_rent())]
 		pub fn create_rent(
 			origin: OriginFor<T>,
 			provider: T::AccountId,
+			limits: DealLimits<BalanceOf<T>>,
 			deposit: BalanceOf<T>,
 		) -> DispatchResult {
 			let renter = ensure_signed(origin)?;
-			Self::do_create_rent(renter, provider, deposit)
+			Self::do_create_rent(renter, provider, limits, deposit)
 		}
 
 		/// Set the share of every payment that goes to the treasury ([`Config::FeeOrigin`]).

@@ -1,30 +1,30 @@
 //! A deployment's life: creation, acceptance, top-ups, manifest updates, closing and deadlines.
 
+use crate::escrow::Payout;
 use crate::*;
 use frame_support::{
 	ensure,
 	pallet_prelude::*,
-	traits::{
-		fungible::{Inspect, MutateHold},
-		tokens::{Fortitude, Precision, Preservation},
-	},
+	traits::{fungible::MutateHold, tokens::Precision},
 };
 use frame_system::pallet_prelude::BlockNumberFor;
 use sp_runtime::traits::{Saturating, Zero};
 
-/// Consecutive blocks tried when a deadline's own block is full.
-const EXPIRY_SLOTS_TRIED: u32 = 8;
+/// A new deal as asked for by its publisher.
+pub(crate) struct DealRequest<T: Config> {
+	pub provider: T::AccountId,
+	pub manifest_hash: ManifestHash,
+	pub resources: Resources,
+	pub billing: BillingMode,
+	pub sla: Option<SlaTerms<BalanceOf<T>>>,
+	pub limits: DealLimits<BalanceOf<T>>,
+	pub deposit: BalanceOf<T>,
+}
 
 impl<T: Config> Pallet<T> {
-	pub(crate) fn do_create(
-		publisher: T::AccountId,
-		provider: T::AccountId,
-		manifest_hash: ManifestHash,
-		resources: Resources,
-		billing: BillingMode,
-		sla: Option<SlaTerms<BalanceOf<T>>>,
-		deposit: BalanceOf<T>,
-	) -> DispatchResult {
+	pub(crate) fn do_create(publisher: T::AccountId, request: DealRequest<T>) -> DispatchResult {
+		let DealRequest { provider, manifest_hash, resources, billing, sla, limits, deposit } =
+			request;
 		let rent = Rents::<T>::get(&provider);
 		let prices = match rent {
 			Some(rent) => Self::prices_in_rent(rent, &publisher, &resources, billing)?,
@@ -34,39 +34,60 @@ impl<T: Config> Pallet<T> {
 		if let Some(terms) = &sla {
 			ensure!(T::Sla::offers(&provider, terms), Error::<T>::SlaNotOffered);
 		}
-		ensure!(deposit >= T::MinDeposit::get(), Error::<T>::DepositTooLow);
-		Self::hold_escrow(&publisher, deposit)?;
+		ensure!(limits.admits(&prices, &resources), Error::<T>::PriceAboveLimit);
+		Self::check_egress_limit(&limits)?;
 
 		let id = NextDeploymentId::<T>::get();
 		let now = frame_system::Pallet::<T>::block_number();
 		let kind = match rent {
-			Some(rent) => {
-				Self::join_rent(rent, id);
-				DealKind::InRent { rent }
-			}
+			Some(rent) => DealKind::InRent { rent },
 			None => DealKind::Deployment,
 		};
+		let deal = Deployment {
+			publisher: publisher.clone(),
+			provider: provider.clone(),
+			kind,
+			manifest_hash,
+			pending_manifest: None,
+			resources,
+			billing,
+			sla,
+			prices,
+			state: DeploymentState::Pending { created_at: now },
+			escrow: deposit,
+			settled_until: now,
+			charged: Charges::default(),
+			debt: Zero::zero(),
+			egress_limit: limits.max_egress_bytes_per_second,
+		};
+		Self::check_deposit(&deal)?;
+		Self::take_into_escrow(&publisher, deposit)?;
+		if let Some(rent) = rent {
+			Self::join_rent(rent, id);
+		}
 		NextDeploymentId::<T>::put(id.saturating_add(1));
 		Self::index_deal(id, &publisher, &provider);
-		Deployments::<T>::insert(
-			id,
-			Deployment {
-				publisher: publisher.clone(),
-				provider: provider.clone(),
-				kind,
-				manifest_hash,
-				pending_manifest: None,
-				resources,
-				billing,
-				sla,
-				prices,
-				state: DeploymentState::Pending { created_at: now },
-				escrow: deposit,
-				settled_until: now,
-				charged: Charges::default(),
-			},
-		);
+		Deployments::<T>::insert(id, deal);
 		Self::deposit_event(Event::DeploymentCreated { id, publisher, provider, deposit });
+		Ok(())
+	}
+
+	/// A deal's egress limit may not exceed what the chain allows any deal.
+	pub(crate) fn check_egress_limit(limits: &DealLimits<BalanceOf<T>>) -> DispatchResult {
+		ensure!(
+			limits.max_egress_bytes_per_second <= T::MaxEgressBytesPerSecond::get(),
+			Error::<T>::EgressLimitTooHigh
+		);
+		Ok(())
+	}
+
+	/// A new deal's deposit must cover [`Config::MinDeposit`] and its reserved resources for
+	/// [`Config::MinPrepaidSeconds`]: holding capacity is never free.
+	pub(crate) fn check_deposit(deal: &DeploymentOf<T>) -> DispatchResult {
+		ensure!(
+			deal.escrow >= T::MinDeposit::get() && deal.escrow >= Self::min_prepaid(deal),
+			Error::<T>::DepositTooLow
+		);
 		Ok(())
 	}
 
@@ -81,6 +102,9 @@ impl<T: Config> Pallet<T> {
 		let now = frame_system::Pallet::<T>::block_number();
 		deal.state = DeploymentState::Active { accepted_at: now };
 		deal.settled_until = now;
+		if let Some(runs_out) = Self::funded_until(&deal) {
+			Self::schedule_expiry(runs_out, id);
+		}
 		Deployments::<T>::insert(id, deal);
 		Self::deposit_event(Event::DeploymentAccepted { id });
 		Ok(())
@@ -90,7 +114,7 @@ impl<T: Config> Pallet<T> {
 		let deal = Deployments::<T>::get(id).ok_or(Error::<T>::UnknownDeployment)?;
 		ensure!(deal.provider == who, Error::<T>::NotProvider);
 		ensure!(matches!(deal.state, DeploymentState::Pending { .. }), Error::<T>::NotPending);
-		Self::finish(id, deal, CloseReason::Rejected);
+		Self::finish_and_pay(id, deal, CloseReason::Rejected);
 		Ok(())
 	}
 
@@ -105,10 +129,13 @@ impl<T: Config> Pallet<T> {
 			now >= created_at.saturating_add(T::AcceptanceTimeout::get()),
 			Error::<T>::AcceptanceNotTimedOut
 		);
-		Self::finish(id, deal, CloseReason::AcceptanceTimeout);
+		Self::finish_and_pay(id, deal, CloseReason::AcceptanceTimeout);
 		Ok(())
 	}
 
+	/// Adds `amount` to a deal's escrow. A deal out of funds or in debt comes back only with
+	/// its debt paid and [`Config::MinPrepaidSeconds`] prepaid: a token top-up cannot buy
+	/// another grace period.
 	pub(crate) fn do_top_up(
 		who: T::AccountId,
 		id: DeploymentId,
@@ -117,20 +144,36 @@ impl<T: Config> Pallet<T> {
 		let mut deal = Deployments::<T>::get(id).ok_or(Error::<T>::UnknownDeployment)?;
 		ensure!(deal.publisher == who, Error::<T>::NotPublisher);
 		ensure!(!amount.is_zero(), Error::<T>::ZeroTopUp);
-		ensure!(!matches!(deal.state, DeploymentState::Closing { .. }), Error::<T>::NotActive);
-		Self::hold_escrow(&who, amount)?;
 		let now = frame_system::Pallet::<T>::block_number();
+		let mut payout = Payout::new();
+		// A grace period that ended while nobody looked has closed the deal (the hook will
+		// record it; this call changes nothing).
+		if Self::catch_up(id, &mut deal, now, &mut payout).is_some() {
+			return Err(Error::<T>::NotActive.into());
+		}
+		ensure!(!matches!(deal.state, DeploymentState::Closing { .. }), Error::<T>::NotActive);
 		// Bill the time already served at the old balance before adding funds.
-		Self::accrue_reserved(id, &mut deal, now);
+		Self::bill_reserved(id, &mut deal, now, &mut payout);
+		let out_of_funds = matches!(deal.state, DeploymentState::OutOfFunds { .. });
+		if out_of_funds || !deal.debt.is_zero() {
+			ensure!(
+				amount >= deal.debt.saturating_add(Self::min_prepaid(&deal)),
+				Error::<T>::TopUpBelowDebt
+			);
+		}
+		Self::take_into_escrow(&who, amount)?;
 		deal.escrow = deal.escrow.saturating_add(amount);
 		Self::deposit_event(Event::ToppedUp { id, amount });
+		Self::pay_debt(id, &mut deal, &mut payout);
 		if let DeploymentState::OutOfFunds { accepted_at, .. } = deal.state {
-			// The grace period is not billed: the provider was not paid for it either way.
 			deal.state = DeploymentState::Active { accepted_at };
-			deal.settled_until = now;
 			Self::deposit_event(Event::Restored { id });
 		}
+		if let Some(runs_out) = Self::funded_until(&deal) {
+			Self::schedule_expiry(runs_out, id);
+		}
 		Deployments::<T>::insert(id, deal);
+		payout.pay();
 		Ok(())
 	}
 
@@ -176,16 +219,23 @@ impl<T: Config> Pallet<T> {
 		reason: CloseReason,
 	) -> Result<Option<u32>, DispatchError> {
 		let mut deal = Deployments::<T>::get(id).ok_or(Error::<T>::UnknownDeployment)?;
+		let by_publisher = who == deal.publisher;
+		ensure!(by_publisher || who == deal.provider, Error::<T>::NotProvider);
+		let now = frame_system::Pallet::<T>::block_number();
+		let mut payout = Payout::new();
+		// A deadline that fell meanwhile applies first; if it ended the deal, it is closed.
+		if let Some(ended) = Self::catch_up(id, &mut deal, now, &mut payout) {
+			payout.pay();
+			return Ok(ended);
+		}
 		let out_of_funds = matches!(deal.state, DeploymentState::OutOfFunds { .. });
 		ensure!(
 			matches!(deal.state, DeploymentState::Active { .. }) || out_of_funds,
 			Error::<T>::NotActive
 		);
-		let by_publisher = who == deal.publisher;
 		if by_publisher {
 			ensure!(reason == CloseReason::PublisherRequest, Error::<T>::InvalidCloseReason);
 		} else {
-			ensure!(who == deal.provider, Error::<T>::NotProvider);
 			let allowed = match reason {
 				CloseReason::PublisherRequest
 				| CloseReason::ProviderDecommission
@@ -200,41 +250,65 @@ impl<T: Config> Pallet<T> {
 			ensure!(allowed, Error::<T>::InvalidCloseReason);
 		}
 
-		let now = frame_system::Pallet::<T>::block_number();
-		if by_publisher && deal.billing == BillingMode::Metered && !out_of_funds {
+		// The provider may still report a metered deal's last usage, unless it already has.
+		let unreported = deal.settled_until < Self::billable_until(&deal, now);
+		if by_publisher && deal.billing == BillingMode::Metered && unreported {
 			Self::start_closing(id, deal, now, reason);
+			payout.pay();
 			return Ok(None);
 		}
-		Self::accrue_reserved(id, &mut deal, now);
-		Ok(Self::finish(id, deal, reason))
+		Self::bill_reserved(id, &mut deal, now, &mut payout);
+		let ended = Self::finish(id, deal, reason, &mut payout);
+		payout.pay();
+		Ok(ended)
 	}
 
-	/// Stops a running metered deployment at `now`: its capacity is released at once, but the
-	/// provider may still report usage up to `now` within the settlement window before the
+	/// Stops a metered deployment at `at`: its capacity is released at once, but the
+	/// provider may still report usage up to `at` within the settlement window before the
 	/// rest of the escrow is refunded.
 	pub(crate) fn start_closing(
 		id: DeploymentId,
 		mut deal: DeploymentOf<T>,
-		now: BlockNumberFor<T>,
+		at: BlockNumberFor<T>,
 		reason: CloseReason,
 	) {
-		Self::release_capacity(id, &deal);
-		let settle_by = now.saturating_add(T::SettlementWindow::get());
-		deal.state = DeploymentState::Closing { closed_at: now, settle_by, reason };
-		Self::schedule_expiry(settle_by, id);
+		Self::stop_metered(id, &mut deal, at, reason);
 		Deployments::<T>::insert(id, deal);
+	}
+
+	/// Moves a running metered deal into `Closing` from block `at`.
+	fn stop_metered(
+		id: DeploymentId,
+		deal: &mut DeploymentOf<T>,
+		at: BlockNumberFor<T>,
+		reason: CloseReason,
+	) {
+		Self::release_capacity(id, deal);
+		let settle_by = at.saturating_add(T::SettlementWindow::get());
+		deal.state = DeploymentState::Closing { closed_at: at, settle_by, reason };
+		Self::schedule_expiry(settle_by, id);
 		Self::deposit_event(Event::Closing { id, settle_by });
 	}
 
+	/// Bills a reserved deal up to now and applies any deadline that fell (anyone may call).
 	/// Returns how many deployments a rent that ended held, `None` if no rent ended.
 	pub(crate) fn do_settle(id: DeploymentId) -> Result<Option<u32>, DispatchError> {
 		let mut deal = Deployments::<T>::get(id).ok_or(Error::<T>::UnknownDeployment)?;
 		let now = frame_system::Pallet::<T>::block_number();
-		if Self::deadline_passed(&deal, now) {
-			return Ok(Self::expire(id, now));
+		let mut payout = Payout::new();
+		if let Some(ended) = Self::catch_up(id, &mut deal, now, &mut payout) {
+			payout.pay();
+			return Ok(ended);
 		}
-		Self::accrue_reserved(id, &mut deal, now);
+		let deadline = Self::deadline(&deal);
+		Self::bill_reserved(id, &mut deal, now, &mut payout);
+		// Billing keeps the exhaustion block where it was; queue it again only if it moved,
+		// so calling this repeatedly cannot fill the queue.
+		if let Some(at) = Self::deadline(&deal).filter(|at| Some(*at) != deadline) {
+			Self::schedule_expiry(at, id);
+		}
 		Deployments::<T>::insert(id, deal);
+		payout.pay();
 		Ok(None)
 	}
 
@@ -277,53 +351,104 @@ impl<T: Config> Pallet<T> {
 		Self::deposit_event(Event::NameReleased { id, name });
 	}
 
-	/// Whether the deployment's grace period or settlement window is over at `now`.
-	fn deadline_passed(deal: &DeploymentOf<T>, now: BlockNumberFor<T>) -> bool {
-		match deal.state {
-			DeploymentState::OutOfFunds { grace_ends, .. } => now >= grace_ends,
-			DeploymentState::Closing { settle_by, .. } => now >= settle_by,
-			_ => false,
+	/// Applies to `deal` every deadline that fell by `now`, each at its own block: a reserved
+	/// deal's escrow running out, a grace period ending, a settlement window closing. Returns
+	/// `Some` if the deal ended (with how many deployments a rent that ended held); otherwise
+	/// the caller stores `deal`.
+	pub(crate) fn catch_up(
+		id: DeploymentId,
+		deal: &mut DeploymentOf<T>,
+		now: BlockNumberFor<T>,
+		payout: &mut Payout<T>,
+	) -> Option<Option<u32>> {
+		loop {
+			match deal.state {
+				DeploymentState::Active { accepted_at } => {
+					let runs_out = Self::funded_until(deal).filter(|at| *at <= now)?;
+					Self::bill_reserved(id, deal, runs_out, payout);
+					Self::run_out_of_funds(id, deal, accepted_at, runs_out);
+				}
+				DeploymentState::OutOfFunds { grace_ends, .. } if now >= grace_ends => {
+					if deal.billing == BillingMode::Metered {
+						// The provider may still report the grace period's usage (as debt).
+						Self::stop_metered(id, deal, grace_ends, CloseReason::OutOfFunds);
+						continue;
+					}
+					Self::bill_reserved(id, deal, grace_ends, payout);
+					return Some(Self::finish(id, deal.clone(), CloseReason::OutOfFunds, payout));
+				}
+				DeploymentState::Closing { settle_by, reason, .. } if now >= settle_by => {
+					return Some(Self::finish(id, deal.clone(), reason, payout));
+				}
+				_ => return None,
+			}
 		}
 	}
 
-	/// Closes the deployment if its deadline is over (queue or `settle`); else does nothing,
-	/// so stale queue entries (a top-up came in) are harmless. Returns how many deployments a
-	/// rent that ended held, `None` if no rent ended.
-	pub(crate) fn expire(id: DeploymentId, now: BlockNumberFor<T>) -> Option<u32> {
-		let deal = Deployments::<T>::get(id)?;
-		if !Self::deadline_passed(&deal, now) {
-			return None;
-		}
-		let reason = match deal.state {
-			DeploymentState::Closing { reason, .. } => reason,
-			_ => CloseReason::OutOfFunds,
+	/// Looks at a queued deal at the block its deadline fell. Stale entries (a top-up came
+	/// in, the deal closed) change nothing. Returns how many deployments a rent that ended
+	/// held, `None` if no rent ended.
+	pub(crate) fn expire(id: DeploymentId, at: BlockNumberFor<T>) -> Option<u32> {
+		let mut deal = Deployments::<T>::get(id)?;
+		let mut payout = Payout::new();
+		let ended = match Self::catch_up(id, &mut deal, at, &mut payout) {
+			Some(ended) => ended,
+			None => {
+				Deployments::<T>::insert(id, deal);
+				None
+			}
 		};
-		Self::finish(id, deal, reason)
+		payout.pay();
+		ended
+	}
+
+	/// [`Self::finish`] with its payments made.
+	fn finish_and_pay(id: DeploymentId, deal: DeploymentOf<T>, reason: CloseReason) {
+		let mut payout = Payout::new();
+		Self::finish(id, deal, reason, &mut payout);
+		payout.pay();
 	}
 
 	/// Ends a deal: ends the deployments of a rent, releases the capacity it still reserves,
-	/// refunds the escrow left and removes it. Settlement must have happened before. Returns
-	/// how many deployments a rent held, `None` for anything but a rent.
+	/// pays its debt from what the publisher still has held for it (escrow, then the name
+	/// deposit) and writes off the rest in the open, refunds the escrow left and removes it.
+	/// Settlement must have happened before. Returns how many deployments a rent held, `None`
+	/// for anything but a rent.
 	pub(crate) fn finish(
 		id: DeploymentId,
-		deal: DeploymentOf<T>,
+		mut deal: DeploymentOf<T>,
 		reason: CloseReason,
+		payout: &mut Payout<T>,
 	) -> Option<u32> {
-		let ended_in_rent = Self::end_rent_ties(id, &deal);
+		let ended_in_rent = Self::end_rent_ties(id, &deal, payout);
 		if matches!(deal.state, DeploymentState::Active { .. } | DeploymentState::OutOfFunds { .. })
 		{
 			Self::release_capacity(id, &deal);
 		}
-		let refunded = T::Currency::release(
-			&HoldReason::Escrow.into(),
-			&deal.publisher,
-			deal.escrow,
-			Precision::BestEffort,
-		)
-		.unwrap_or_else(|_| {
-			defensive!("escrow is held for every open deployment");
-			Zero::zero()
-		});
+		Self::pay_debt(id, &mut deal, payout);
+		if !deal.debt.is_zero() {
+			DeploymentNames::<T>::mutate(id, |name| {
+				if let Some((_, deposit)) = name {
+					let seized = Self::seize_name_deposit(&deal.publisher, deal.debt.min(*deposit));
+					*deposit = deposit.saturating_sub(seized);
+					deal.escrow = deal.escrow.saturating_add(seized);
+				}
+			});
+			Self::pay_debt(id, &mut deal, payout);
+		}
+		if !deal.debt.is_zero() {
+			let amount = deal.debt;
+			UnpaidDebts::<T>::mutate(&deal.publisher, |record| {
+				record.deals.saturating_inc();
+				record.amount = record.amount.saturating_add(amount);
+			});
+			Self::deposit_event(Event::DebtWrittenOff {
+				id,
+				publisher: deal.publisher.clone(),
+				amount,
+			});
+		}
+		let refunded = Self::refund(&deal.publisher, deal.escrow);
 		Self::release_name_of(id, &deal.publisher);
 		Deployments::<T>::remove(id);
 		Self::unindex_deal(id, &deal.publisher, &deal.provider);
@@ -347,45 +472,40 @@ impl<T: Config> Pallet<T> {
 		PublisherDeployments::<T>::remove(publisher, id);
 	}
 
-	/// Puts `id` in the deadline queue at `at`, or at one of the next few blocks if `at` is
-	/// full. If all are full the deadline is still enforced lazily by `settle`.
-	pub(crate) fn schedule_expiry(at: BlockNumberFor<T>, id: DeploymentId) {
-		let mut block = at;
-		for _ in 0..EXPIRY_SLOTS_TRIED {
-			if Expiries::<T>::try_mutate(block, |queue| queue.try_push(id)).is_ok() {
-				return;
-			}
-			block = block.saturating_add(1u32.into());
-		}
-		log::warn!(target: "runtime::market", "deadline queue full; deployment {id} closes on settle");
-	}
-
-	pub(crate) fn hold_escrow(who: &T::AccountId, amount: BalanceOf<T>) -> DispatchResult {
-		let spendable =
-			T::Currency::reducible_balance(who, Preservation::Preserve, Fortitude::Polite);
-		ensure!(spendable >= amount, Error::<T>::InsufficientBalance);
-		T::Currency::hold(&HoldReason::Escrow.into(), who, amount)
-			.map_err(|_| Error::<T>::InsufficientBalance.into())
-	}
-
 	/// Checks the invariants listed in the crate docs.
 	#[cfg(any(feature = "try-runtime", feature = "std", test))]
 	pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
 		use alloc::collections::btree_map::BTreeMap;
-		use frame_support::traits::fungible::InspectHold;
+		use frame_support::traits::fungible::{Inspect, InspectHold};
 		let next = NextDeploymentId::<T>::get();
-		let mut escrow: BTreeMap<T::AccountId, BalanceOf<T>> = BTreeMap::new();
+		let queued: alloc::collections::btree_set::BTreeSet<DeploymentId> =
+			Expiries::<T>::iter_values().flatten().collect();
+		let mut escrow: BalanceOf<T> = Zero::zero();
 		let mut deals: BTreeMap<T::AccountId, u32> = BTreeMap::new();
 		for (id, deal) in Deployments::<T>::iter() {
 			ensure!(id < next, "a deployment id is not below NextDeploymentId");
-			let held = escrow.entry(deal.publisher.clone()).or_insert_with(Zero::zero);
-			*held = held.saturating_add(deal.escrow);
+			escrow = escrow.saturating_add(deal.escrow);
 			*deals.entry(deal.provider.clone()).or_default() += 1;
+			ensure!(
+				deal.debt.is_zero()
+					|| matches!(
+						deal.state,
+						DeploymentState::OutOfFunds { .. } | DeploymentState::Closing { .. }
+					),
+				"a deal owes debt while running"
+			);
+			ensure!(
+				Self::deadline(&deal).is_none() || queued.contains(&id),
+				"a deal with a deadline is not in the queue"
+			);
 		}
-		for (publisher, total) in escrow {
-			let held = T::Currency::balance_on_hold(&HoldReason::Escrow.into(), &publisher);
-			ensure!(held == total, "escrow held differs from the publisher's deployments");
-		}
+		// The escrow account holds every deal's escrow on top of its existential deposit
+		// (plus dust only if a payout had nowhere to go).
+		let account = T::Currency::balance(&Self::escrow_account());
+		ensure!(
+			account >= escrow.saturating_add(T::Currency::minimum_balance()),
+			"the escrow account holds less than the deals' escrow"
+		);
 		ensure!(
 			OpenDeals::<T>::iter().all(|(p, n)| deals.get(&p).copied().unwrap_or(0) == n),
 			"OpenDeals differs from the deployments"
@@ -427,6 +547,7 @@ impl<T: Config> Pallet<T> {
 			let held = T::Currency::balance_on_hold(&HoldReason::NameDeposit.into(), &publisher);
 			ensure!(held == total, "name deposits held differ from the names registered");
 		}
+		Self::try_state_expiries()?;
 		Self::try_state_rents()
 	}
 }

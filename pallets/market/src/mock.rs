@@ -40,6 +40,9 @@ impl pallet_balances::Config for Test {
 }
 
 parameter_types! {
+	pub const MarketPalletId: frame_support::PalletId = frame_support::PalletId(*b"py/mrket");
+	/// Small pages, so tests reach the queue's limits; a test may change it.
+	pub static MaxExpiries: u32 = 2;
 	pub const RegistrationDeposit: Balance = 1_000;
 	pub const PriceHorizon: u32 = 365 * 24 * 3600;
 	pub const Treasury: AccountId = TREASURY;
@@ -70,10 +73,13 @@ impl pallet_market::Config for Test {
 	type GracePeriod = ConstU64<5>;
 	type SettlementWindow = ConstU64<4>;
 	type MinDeposit = ConstU128<100>;
+	/// One block of the deal's resources.
+	type MinPrepaidSeconds = ConstU64<6>;
+	type PalletId = MarketPalletId;
 	type NameDeposit = ConstU128<NAME_DEPOSIT>;
 	type MaxEgressBytesPerSecond = ConstU64<MAX_EGRESS_PER_SECOND>;
 	type MaxReportsPerCall = ConstU32<8>;
-	type MaxExpiriesPerBlock = ConstU32<2>;
+	type MaxExpiriesPerBlock = MaxExpiries;
 	type TreasuryAccount = Treasury;
 	type FeeOrigin = EnsureRoot<AccountId>;
 	type WeightInfo = ();
@@ -129,6 +135,29 @@ pub fn small() -> Resources {
 /// Cost of `small()` for one 6 s block at `prices()`: (100 + 10 + 2) * 6.
 pub const SMALL_PER_BLOCK: Balance = 672;
 
+/// Limits that admit `prices()` with room (up to ten times), and egress up to the chain's
+/// maximum.
+pub fn limits() -> pallet_market::DealLimits<Balance> {
+	let p = prices();
+	pallet_market::DealLimits {
+		max_prices: Prices {
+			cpu_per_millicore_second: p.cpu_per_millicore_second * 10,
+			memory_per_mib_second: p.memory_per_mib_second * 10,
+			storage_per_gib_second: p.storage_per_gib_second * 10,
+			gpu_per_second: 10,
+			egress_per_byte: p.egress_per_byte * 10,
+		},
+		max_egress_bytes_per_second: MAX_EGRESS_PER_SECOND,
+	}
+}
+
+/// Balance of the market's escrow account above its existential deposit: the escrow of
+/// every open deal.
+pub fn escrow_pool() -> Balance {
+	use frame_support::traits::fungible::Inspect;
+	Balances::balance(&Market::escrow_account()) - Balances::minimum_balance()
+}
+
 fn bytes(b: &[u8]) -> InputBytes {
 	b.to_vec().try_into().unwrap()
 }
@@ -173,6 +202,7 @@ pub fn build_and_execute(test: impl FnOnce()) {
 	}
 	.assimilate_storage(&mut storage)
 	.unwrap();
+	pallet_market::GenesisConfig::<Test>::default().assimilate_storage(&mut storage).unwrap();
 	let mut ext: sp_io::TestExternalities = storage.into();
 	ext.execute_with(|| {
 		run_to_block(1);
@@ -208,5 +238,6 @@ pub fn build_ext_for_benchmarks() -> sp_io::TestExternalities {
 	}
 	.assimilate_storage(&mut storage)
 	.unwrap();
+	pallet_market::GenesisConfig::<Test>::default().assimilate_storage(&mut storage).unwrap();
 	storage.into()
 }

@@ -1,13 +1,15 @@
 //! Rents: a publisher renting a provider whole, and the renter's deployments inside the rent.
 
-use crate::*;
+use crate::{escrow::Payout, *};
 use frame_support::{ensure, pallet_prelude::*};
 use frame_system::pallet_prelude::BlockNumberFor;
+use sp_runtime::traits::Zero;
 
 impl<T: Config> Pallet<T> {
 	pub(crate) fn do_create_rent(
 		renter: T::AccountId,
 		provider: T::AccountId,
+		limits: DealLimits<BalanceOf<T>>,
 		deposit: BalanceOf<T>,
 	) -> DispatchResult {
 		let (resources, prices) =
@@ -16,35 +18,34 @@ impl<T: Config> Pallet<T> {
 		// Open deals include a pending rent, so this also refuses a second one.
 		ensure!(OpenDeals::<T>::get(&provider) == 0, Error::<T>::ProviderBusy);
 		ensure!(resources.has_compute(), Error::<T>::ZeroResources);
-		ensure!(deposit >= T::MinDeposit::get(), Error::<T>::DepositTooLow);
-		Self::hold_escrow(&renter, deposit)?;
+		ensure!(limits.admits(&prices, &resources), Error::<T>::PriceAboveLimit);
+		Self::check_egress_limit(&limits)?;
 
 		let id = NextDeploymentId::<T>::get();
 		let now = frame_system::Pallet::<T>::block_number();
+		let rent = Deployment {
+			publisher: renter.clone(),
+			provider: provider.clone(),
+			kind: DealKind::Rent { deployments: Default::default(), in_use: Resources::default() },
+			manifest_hash: [0; 32],
+			pending_manifest: None,
+			resources,
+			billing: BillingMode::Reserved,
+			sla: None,
+			prices,
+			state: DeploymentState::Pending { created_at: now },
+			escrow: deposit,
+			settled_until: now,
+			charged: Charges::default(),
+			debt: Zero::zero(),
+			egress_limit: limits.max_egress_bytes_per_second,
+		};
+		Self::check_deposit(&rent)?;
+		Self::take_into_escrow(&renter, deposit)?;
 		NextDeploymentId::<T>::put(id.saturating_add(1));
 		// `Rents` is written at acceptance: a pending rent does not lock the provider.
 		Self::index_deal(id, &renter, &provider);
-		Deployments::<T>::insert(
-			id,
-			Deployment {
-				publisher: renter.clone(),
-				provider: provider.clone(),
-				kind: DealKind::Rent {
-					deployments: Default::default(),
-					in_use: Resources::default(),
-				},
-				manifest_hash: [0; 32],
-				pending_manifest: None,
-				resources,
-				billing: BillingMode::Reserved,
-				sla: None,
-				prices,
-				state: DeploymentState::Pending { created_at: now },
-				escrow: deposit,
-				settled_until: now,
-				charged: Charges::default(),
-			},
-		);
+		Deployments::<T>::insert(id, rent);
 		Self::deposit_event(Event::RentCreated { id, renter, provider, resources, deposit });
 		Ok(())
 	}
@@ -152,12 +153,16 @@ impl<T: Config> Pallet<T> {
 	/// Winds down what `deal` leaves behind when it ends: a rent's deployments end with it, a
 	/// deployment leaves its rent. Returns how many deployments a rent ended, `None` for
 	/// anything but a rent.
-	pub(crate) fn end_rent_ties(id: DeploymentId, deal: &DeploymentOf<T>) -> Option<u32> {
+	pub(crate) fn end_rent_ties(
+		id: DeploymentId,
+		deal: &DeploymentOf<T>,
+		payout: &mut Payout<T>,
+	) -> Option<u32> {
 		match &deal.kind {
 			DealKind::Rent { deployments, .. } => {
 				let now = frame_system::Pallet::<T>::block_number();
 				for child in deployments {
-					Self::end_in_rent(*child, now);
+					Self::end_in_rent(*child, now, payout);
 				}
 				Rents::<T>::mutate_exists(&deal.provider, |rent| {
 					if *rent == Some(id) {
@@ -176,19 +181,25 @@ impl<T: Config> Pallet<T> {
 
 	/// Ends a deployment whose rent ends. A running metered one first gets the settlement
 	/// window for its last egress report, as if its publisher had closed it.
-	fn end_in_rent(id: DeploymentId, now: BlockNumberFor<T>) {
-		let Some(mut deal) = Deployments::<T>::get(id) else {
+	fn end_in_rent(id: DeploymentId, now: BlockNumberFor<T>, payout: &mut Payout<T>) {
+		let Some(deal) = Deployments::<T>::get(id) else {
 			defensive!("a rent lists only open deployments");
 			return;
 		};
 		match deal.state {
 			DeploymentState::Closing { .. } => {}
-			DeploymentState::Active { .. } if deal.billing == BillingMode::Metered => {
-				Self::start_closing(id, deal, now, CloseReason::RentEnded);
+			// Deployments in a rent are metered (only egress is paid); a running one keeps
+			// the settlement window for its last report.
+			DeploymentState::Active { .. } | DeploymentState::OutOfFunds { .. } => {
+				let unreported = deal.settled_until < Self::billable_until(&deal, now);
+				if unreported {
+					Self::start_closing(id, deal, now, CloseReason::RentEnded);
+				} else {
+					Self::finish(id, deal, CloseReason::RentEnded, payout);
+				}
 			}
-			_ => {
-				Self::accrue_reserved(id, &mut deal, now);
-				Self::finish(id, deal, CloseReason::RentEnded);
+			DeploymentState::Pending { .. } => {
+				Self::finish(id, deal, CloseReason::RentEnded, payout);
 			}
 		}
 	}

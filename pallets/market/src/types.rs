@@ -218,6 +218,13 @@ pub struct Deployment<AccountId, Balance, BlockNumber> {
 	pub settled_until: BlockNumber,
 	/// Everything charged so far, per resource.
 	pub charged: Charges<Balance>,
+	/// Cost the escrow could not cover (a reserved deal's grace period, usage reported while
+	/// out of funds). A top-up pays it first; at the end it is paid from whatever the
+	/// publisher still has held for the deal, and the rest is written off in the open.
+	pub debt: Balance,
+	/// Most egress, in bytes per second, the publisher agreed to pay for: reports above it
+	/// are refused.
+	pub egress_limit: u64,
 }
 
 impl<AccountId, Balance, BlockNumber> Deployment<AccountId, Balance, BlockNumber> {
@@ -225,6 +232,70 @@ impl<AccountId, Balance, BlockNumber> Deployment<AccountId, Balance, BlockNumber
 	pub fn is_rent(&self) -> bool {
 		matches!(self.kind, DealKind::Rent { .. })
 	}
+}
+
+/// Bounds a publisher sets on a new deal, so the terms locked at execution are never worse
+/// than those it saw when it signed (a provider cannot raise its prices ahead of the deal).
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+)]
+pub struct DealLimits<Balance> {
+	/// Highest price per unit the publisher accepts. Only the units the deal is billed for
+	/// count: the resources it reserves, and egress.
+	pub max_prices: Prices<Balance>,
+	/// Most egress, in bytes per second, the publisher agrees to pay for.
+	pub max_egress_bytes_per_second: u64,
+}
+
+impl<Balance: PartialOrd> DealLimits<Balance> {
+	/// Whether `quote` stays within these limits for a deal reserving `resources`.
+	pub fn admits(&self, quote: &Prices<Balance>, resources: &Resources) -> bool {
+		let within =
+			|reserved: u32, price: &Balance, limit: &Balance| reserved == 0 || price <= limit;
+		let max = &self.max_prices;
+		within(
+			resources.cpu_millicores,
+			&quote.cpu_per_millicore_second,
+			&max.cpu_per_millicore_second,
+		) && within(resources.memory_mib, &quote.memory_per_mib_second, &max.memory_per_mib_second)
+			&& within(
+				resources.storage_gib,
+				&quote.storage_per_gib_second,
+				&max.storage_per_gib_second,
+			) && within(resources.gpus, &quote.gpu_per_second, &max.gpu_per_second)
+			&& quote.egress_per_byte <= max.egress_per_byte
+	}
+}
+
+/// Debt a publisher's deals left unpaid when they ended: its standing, shown by wallets and
+/// the CLI.
+#[derive(
+	Clone,
+	Copy,
+	Default,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+)]
+pub struct UnpaidRecord<Balance> {
+	/// Deals that ended with debt written off.
+	pub deals: u32,
+	/// Sum written off.
+	pub amount: Balance,
 }
 
 /// Usage the provider measured for one deployment over one period.
@@ -272,6 +343,11 @@ pub struct Bill<Balance, BlockNumber> {
 	pub settled_until: BlockNumber,
 	/// For reserved billing: what settling now would charge (not yet charged).
 	pub accrued: Balance,
+	/// Cost the escrow could not cover, owed before the deal can run again.
+	pub debt: Balance,
+	/// For a running reserved deal: the block its escrow pays up to (it goes out of funds
+	/// there unless topped up).
+	pub funded_until: Option<BlockNumber>,
 }
 
 /// Longest DNS label (RFC 1123).

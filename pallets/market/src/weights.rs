@@ -42,7 +42,7 @@ pub trait WeightInfo {
 	fn close_deployment() -> Weight;
 	fn top_up() -> Weight;
 	fn update_manifest() -> Weight;
-	fn report_usage(n: u32, ) -> Weight;
+	fn report_usage(n: u32, e: u32, ) -> Weight;
 	fn settle() -> Weight;
 	fn set_protocol_fee() -> Weight;
 	fn on_initialize(n: u32, ) -> Weight;
@@ -165,7 +165,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:1001 w:1001)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Component `n` ranges over `[1, 1000]`.
-	fn report_usage(n: u32, ) -> Weight {
+	fn report_usage(n: u32, e: u32, ) -> Weight {
+		let ending = Self::close_deployment().saturating_mul(e.into());
 		// Proof size: measured `457 + n * (483 ±0)`, estimated `6196 + n * (3129 ±0)`.
 		// Fastest run: 123_473_000 picoseconds.
 		Weight::from_parts(125_085_000, 6196)
@@ -175,6 +176,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 			.saturating_add(T::DbWeight::get().writes((3_u64).saturating_mul(n.into())))
 			.saturating_add(Weight::from_parts(0, 3129).saturating_mul(n.into()))
+			.saturating_add(ending)
 	}
 	/// Storage: `Market::Deployments` (r:1 w:1)
 	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(654), added: 3129, mode: `MaxEncodedLen`)
@@ -357,7 +359,8 @@ impl WeightInfo for () {
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
-	fn report_usage(n: u32, ) -> Weight {
+	fn report_usage(n: u32, e: u32, ) -> Weight {
+		let ending = <Self as WeightInfo>::close_deployment().saturating_mul(e.into());
 		Weight::from_parts(125_085_000, 6196)
 			.saturating_add(Weight::from_parts(153_468_056, 0).saturating_mul(n.into()))
 			.saturating_add(ParityDbWeight::get().reads(4_u64))
@@ -365,6 +368,7 @@ impl WeightInfo for () {
 			.saturating_add(ParityDbWeight::get().writes(2_u64))
 			.saturating_add(ParityDbWeight::get().writes((3_u64).saturating_mul(n.into())))
 			.saturating_add(Weight::from_parts(0, 3129).saturating_mul(n.into()))
+			.saturating_add(ending)
 	}
 	fn settle() -> Weight {
 		Weight::from_parts(160_989_000, 8799)

@@ -160,6 +160,8 @@ parameter_types! {
 	pub TreasuryAccount: AccountId = TREASURY_PALLET_ID.into_account_truncating();
 	/// Smallest deposit a deployment can be created with.
 	pub const MinDeploymentDeposit: Balance = POD;
+	/// The account every deal's escrow sits in.
+	pub const MarketPalletId: PalletId = PalletId(*b"pod/mrkt");
 	/// Deposit held for a name bound to a deployment.
 	pub const NameDeposit: Balance = POD;
 	/// Egress a report may claim per second: 10 GiB/s, as the registry's price check assumes.
@@ -184,6 +186,9 @@ impl pallet_market::Config for Runtime {
 	/// Ten minutes at 6 s blocks.
 	type SettlementWindow = ConstU32<100>;
 	type MinDeposit = MinDeploymentDeposit;
+	/// An hour of the deal's resources.
+	type MinPrepaidSeconds = ConstU64<3600>;
+	type PalletId = MarketPalletId;
 	type NameDeposit = NameDeposit;
 	type MaxEgressBytesPerSecond = MaxEgressBytesPerSecond;
 	type MaxReportsPerCall = ConstU32<1000>;

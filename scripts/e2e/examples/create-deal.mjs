@@ -1,5 +1,6 @@
 // Picks the cheapest provider for some resources through the runtime API and creates a
-// metered deal with a deposit. The manifest itself goes to the provider over libp2p (the
+// metered deal with a deposit, bounded by the provider's quote as read now (the chain refuses
+// the deal if the provider raises its prices before it executes) and by an egress limit. The manifest itself goes to the provider over libp2p (the
 // `podchain` CLI does that); here its hash is given.
 //
 //   PUBLISHER_SECRET=//Dave MANIFEST_HASH=0x... node create-deal.mjs
@@ -24,8 +25,10 @@ run(async () => {
   if (offers.length === 0) throw new Error('no provider can run these resources');
   const best = offers[0];
   const deposit = BigInt(env.DEPOSIT_POD || 10) * POD;
+  const quote = (await api.query.registry.providers(best.provider)).unwrap().prices;
+  const limits = { maxPrices: quote, maxEgressBytesPerSecond: 10 * 1024 * 1024 };
   const events = await submit(api,
-    api.tx.market.createDeployment(best.provider, env.MANIFEST_HASH, resources, 'Metered', null, deposit),
+    api.tx.market.createDeployment(best.provider, env.MANIFEST_HASH, resources, 'Metered', null, limits, deposit),
     publisher);
   const created = events.find((e) => api.events.market.DeploymentCreated.is(e));
   await api.disconnect();

@@ -12,8 +12,14 @@ import { submitFinalized } from '../lib/chain.mjs';
 
 const POD = 10n ** 12n;
 const PEER_ID = '12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA';
-// The treasury: PalletId(*b"pod/trsy") as an account ("modl" + id, zero-padded to 32 bytes).
-const TREASURY = encodeAddress(u8aConcat(stringToU8a('modlpod/trsy'), new Uint8Array(20)), 42);
+// Pallet accounts: "modl" + the PalletId, zero-padded to 32 bytes.
+const palletAccount = (id) => encodeAddress(u8aConcat(stringToU8a(`modl${id}`), new Uint8Array(20)), 42);
+const TREASURY = palletAccount('pod/trsy');
+// Every deal's escrow sits in the market's account.
+const ESCROW = palletAccount('pod/mrkt');
+const PRICES = { cpuPerMillicoreSecond: 1000, memoryPerMibSecond: 100, storagePerGibSecond: 10, gpuPerSecond: 0, egressPerByte: 1 };
+// The publisher's bounds: the quote it saw, and egress up to 1 MiB/s.
+const limitsOf = (prices) => ({ maxPrices: prices, maxEgressBytesPerSecond: 1n << 20n });
 
 let node, api, alice, provider, publisher;
 
@@ -31,13 +37,13 @@ after(async () => {
 });
 
 const free = async (who) => (await api.query.system.account(who)).data.free.toBigInt();
-const reserved = async (who) => (await api.query.system.account(who)).data.reserved.toBigInt();
+const escrowOf = async (id) => (await api.query.market.deployments(id)).unwrap().escrow.toBigInt();
 const find = (events, event) => events.find((e) => event.is(e));
 
 test('a metered deal bills exactly what the provider reports', async () => {
   await submitFinalized(api, api.tx.registry.registerProvider({
     capacity: { resources: { cpuMillicores: 4000, memoryMib: 8192, storageGib: 100, gpus: 0 }, gpuModel: '' },
-    prices: { cpuPerMillicoreSecond: 1000, memoryPerMibSecond: 100, storagePerGibSecond: 10, gpuPerSecond: 0, egressPerByte: 1 },
+    prices: PRICES,
     rentDiscount: 10,
     region: { country: 'NL', location: null },
     endpoint: { peerId: PEER_ID, multiaddrs: ['/ip4/127.0.0.1/tcp/4001'] },
@@ -49,11 +55,19 @@ test('a metered deal bills exactly what the provider reports', async () => {
   await submitFinalized(api, api.tx.sudo.sudo(api.tx.market.setProtocolFee(100_000_000)), alice); // 10%
 
   const resources = { cpuMillicores: 500, memoryMib: 512, storageGib: 1, gpus: 0 };
+  const escrowAccountBefore = await free(ESCROW);
+  // A provider raising its prices above what the publisher saw is refused at execution.
+  await assert.rejects(submitFinalized(api,
+    api.tx.market.createDeployment(provider.address, '0x' + 'ab'.repeat(32), resources, 'Metered', null,
+      limitsOf({ ...PRICES, cpuPerMillicoreSecond: 999 }), 10n * POD),
+    publisher), /market\.PriceAboveLimit/);
   const created = await submitFinalized(api,
-    api.tx.market.createDeployment(provider.address, '0x' + 'ab'.repeat(32), resources, 'Metered', null, 10n * POD),
+    api.tx.market.createDeployment(provider.address, '0x' + 'ab'.repeat(32), resources, 'Metered', null,
+      limitsOf(PRICES), 10n * POD),
     publisher);
   const id = find(created, api.events.market.DeploymentCreated).data.id.toNumber();
-  assert.equal(await reserved(publisher.address), 10n * POD, 'the deposit is held as escrow');
+  assert.equal(await escrowOf(id), 10n * POD);
+  assert.equal(await free(ESCROW) - escrowAccountBefore, 10n * POD, 'the deposit is in the escrow account');
 
   await submitFinalized(api, api.tx.market.acceptDeployment(id), provider);
   const accepted = (await api.query.market.deployments(id)).unwrap();
@@ -79,8 +93,8 @@ test('a metered deal bills exactly what the provider reports', async () => {
   };
   const expected = 1000n * 250n * seconds + 100n * 256n * seconds + 10n * seconds + 5000n;
 
-  const [providerBefore, publisherReservedBefore, treasuryBefore] =
-    [await free(provider.address), await reserved(publisher.address), await free(TREASURY)];
+  const [providerBefore, escrowBefore, treasuryBefore] =
+    [await free(provider.address), await escrowOf(id), await free(TREASURY)];
   const events = await submitFinalized(api, api.tx.market.reportUsage([usage]), provider);
   const settled = find(events, api.events.market.Settled);
   assert.ok(settled, `Settled among ${events.map((e) => `${e.section}.${e.method}`)}`);
@@ -94,8 +108,8 @@ test('a metered deal bills exactly what the provider reports', async () => {
   const txFee = paid.data.actualFee.toBigInt() + paid.data.tip.toBigInt();
   assert.equal(await free(provider.address) - providerBefore, total - fee - txFee,
     'the provider got the bill less the protocol fee (and paid its transaction fee)');
-  assert.equal(publisherReservedBefore - await reserved(publisher.address), total,
-    'the publisher\'s escrow fell by the bill');
+  assert.equal(settled.data.unpaid.toBigInt(), 0n, 'the escrow covered it');
+  assert.equal(escrowBefore - await escrowOf(id), total, 'the deal\'s escrow fell by the bill');
   assert.equal(await free(TREASURY) - treasuryBefore, fee, 'the treasury got the fee');
 
   const bill = (await api.call.marketApi.bill(id)).unwrap();
@@ -106,14 +120,15 @@ test('a metered deal bills exactly what the provider reports', async () => {
   const closed = await submitFinalized(api, api.tx.market.closeDeployment(id, 'ProviderDecommission'), provider);
   const event = find(closed, api.events.market.DeploymentClosed);
   assert.equal(event.data.refunded.toBigInt(), 10n * POD - total);
-  assert.equal(await reserved(publisher.address), 0n);
+  assert.equal(await free(ESCROW), escrowAccountBefore, 'nothing of the deal is left in escrow');
   assert.ok((await api.query.market.deployments(id)).isNone);
 });
 
 test('a report above the reserved resources is refused alone', async () => {
   const resources = { cpuMillicores: 100, memoryMib: 64, storageGib: 1, gpus: 0 };
   const created = await submitFinalized(api,
-    api.tx.market.createDeployment(provider.address, '0x' + 'cd'.repeat(32), resources, 'Metered', null, 5n * POD),
+    api.tx.market.createDeployment(provider.address, '0x' + 'cd'.repeat(32), resources, 'Metered', null,
+      limitsOf(PRICES), 5n * POD),
     publisher);
   const id = find(created, api.events.market.DeploymentCreated).data.id.toNumber();
   await submitFinalized(api, api.tx.market.acceptDeployment(id), provider);
@@ -128,7 +143,7 @@ test('a report above the reserved resources is refused alone', async () => {
   assert.ok(rejected);
   const error = api.registry.findMetaError(rejected.data.error.asModule);
   assert.equal(`${error.section}.${error.name}`, 'market.UsageAboveReserved');
-  assert.equal(await reserved(publisher.address), 5n * POD, 'nothing was charged');
+  assert.equal(await escrowOf(id), 5n * POD, 'nothing was charged');
 });
 
 test('a rented provider serves only its renter, whose deployments pay only egress', async () => {
@@ -146,7 +161,9 @@ test('a rented provider serves only its renter, whose deployments pay only egres
   // A rent commits the whole capacity: 10 + 8 x 10 + 16 x 1 + 200 x 0.1 = 126 POD of stake.
   await submitFinalized(api, api.tx.providerStaking.bond(200n * POD), host);
 
-  const created = await submitFinalized(api, api.tx.market.createRent(host.address, 100n * POD), renter);
+  const hostPrices = { cpuPerMillicoreSecond: 1000, memoryPerMibSecond: 100, storagePerGibSecond: 10, gpuPerSecond: 0, egressPerByte: 10 };
+  const created = await submitFinalized(api,
+    api.tx.market.createRent(host.address, limitsOf(hostPrices), 100n * POD), renter);
   const rentId = find(created, api.events.market.RentCreated).data.id.toNumber();
   await submitFinalized(api, api.tx.market.acceptDeployment(rentId), host);
   const rent = (await api.query.market.deployments(rentId)).unwrap();
@@ -157,10 +174,12 @@ test('a rented provider serves only its renter, whose deployments pay only egres
 
   const resources = { cpuMillicores: 500, memoryMib: 512, storageGib: 1, gpus: 0 };
   await assert.rejects(
-    submitFinalized(api, api.tx.market.createDeployment(host.address, '0x' + 'ef'.repeat(32), resources, 'Metered', null, POD), stranger),
+    submitFinalized(api, api.tx.market.createDeployment(host.address, '0x' + 'ef'.repeat(32), resources, 'Metered', null,
+      limitsOf(hostPrices), POD), stranger),
     /market\.ProviderRented/);
   const placed = await submitFinalized(api,
-    api.tx.market.createDeployment(host.address, '0x' + 'ef'.repeat(32), resources, 'Metered', null, POD), renter);
+    api.tx.market.createDeployment(host.address, '0x' + 'ef'.repeat(32), resources, 'Metered', null,
+      limitsOf(hostPrices), POD), renter);
   const id = find(placed, api.events.market.DeploymentCreated).data.id.toNumber();
   const deal = (await api.query.market.deployments(id)).unwrap();
   assert.equal(deal.kind.asInRent.rent.toNumber(), rentId);

@@ -99,7 +99,9 @@ test('probes record uptime, and a missed window slashes the provider to the publ
   const terms = { uptimeTarget: 990_000, windowBlocks: 2 * probeWindow, penaltyPerWindow: PENALTY };
   const resources = { cpuMillicores: 500, memoryMib: 256, storageGib: 1, gpus: 0 };
   const created = await submitFinalized(api,
-    api.tx.market.createDeployment(provider.address, '0x' + 'ab'.repeat(32), resources, 'Reserved', terms, 100n * POD),
+    api.tx.market.createDeployment(provider.address, '0x' + 'ab'.repeat(32), resources, 'Reserved', terms,
+      { maxPrices: (await api.query.registry.providers(provider.address)).unwrap().prices, maxEgressBytesPerSecond: 1 << 20 },
+      100n * POD),
     publisher);
   const id = created.find((e) => api.events.market.DeploymentCreated.is(e)).data.id.toNumber();
   await submitFinalized(api, api.tx.market.acceptDeployment(id), provider);

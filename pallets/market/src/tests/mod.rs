@@ -4,10 +4,10 @@ use crate::{mock::*, *};
 use frame_support::{
 	assert_noop, assert_ok,
 	traits::fungible::{Inspect, InspectHold},
-	BoundedVec,
 };
 use sp_runtime::{DispatchError, Perbill, Permill};
 
+mod adversarial;
 mod properties;
 mod rent;
 
@@ -22,6 +22,7 @@ fn create(billing: BillingMode, deposit: Balance) -> DeploymentId {
 		small(),
 		billing,
 		None,
+		limits(),
 		deposit,
 	));
 	id
@@ -33,8 +34,9 @@ fn create_active(billing: BillingMode, deposit: Balance) -> DeploymentId {
 	id
 }
 
+/// Escrow of `who`'s open deals (the escrow account holds it: `try_state` checks the sum).
 fn escrow_held(who: AccountId) -> Balance {
-	Balances::balance_on_hold(&HoldReason::Escrow.into(), &who)
+	Deployments::<Test>::iter_values().filter(|d| d.publisher == who).map(|d| d.escrow).sum()
 }
 
 fn report(id: DeploymentId, start: BlockNumber, end: BlockNumber) -> UsageReport<BlockNumber> {
@@ -105,6 +107,7 @@ fn create_refuses_bad_input() {
 				resources,
 				BillingMode::Metered,
 				None,
+				limits(),
 				deposit,
 			)
 		};
@@ -166,7 +169,8 @@ fn accept_fails_without_free_capacity() {
 				big,
 				BillingMode::Reserved,
 				None,
-				1_000,
+				limits(),
+				10_000,
 			));
 		}
 		assert_ok!(Market::accept_deployment(RuntimeOrigin::signed(PROVIDER), 0));
@@ -216,7 +220,7 @@ fn reserved_billing_is_lazy_and_itemised() {
 		assert_ok!(Market::settle(RuntimeOrigin::signed(OTHER_PUBLISHER), id));
 		let total = 10 * SMALL_PER_BLOCK;
 		let fee = total / 10;
-		System::assert_last_event(
+		System::assert_has_event(
 			Event::Settled {
 				id,
 				period_start: 1,
@@ -224,6 +228,7 @@ fn reserved_billing_is_lazy_and_itemised() {
 				charges: Charges { cpu: 6_000, memory: 600, storage: 120, gpu: 0, egress: 0 },
 				total,
 				fee,
+				unpaid: 0,
 			}
 			.into(),
 		);
@@ -242,33 +247,44 @@ fn reserved_billing_is_lazy_and_itemised() {
 }
 
 #[test]
-fn out_of_funds_enters_grace_and_closes_through_the_queue() {
+fn reserved_funds_run_out_at_their_block_and_grace_becomes_debt() {
 	build_and_execute(|| {
+		// Three blocks prepaid from block 1: the escrow pays up to block 4.
 		let id = create_active(BillingMode::Reserved, 3 * SMALL_PER_BLOCK);
-		run_to_block(6);
-		assert_ok!(Market::settle(RuntimeOrigin::signed(PUBLISHER), id));
-		System::assert_has_event(Event::OutOfFunds { id, grace_ends: 11 }.into());
+		assert_eq!(Market::bill(id).unwrap().funded_until, Some(4));
+		// Nobody touches the deal: the queue puts it out of funds at block 4.
+		run_to_block(4);
+		System::assert_has_event(Event::OutOfFunds { id, since: 4, grace_ends: 9 }.into());
 		assert_eq!(Market::bill(id).unwrap().total, 3 * SMALL_PER_BLOCK);
 		assert_eq!(reserved(PROVIDER), small());
-		run_to_block(11);
-		assert!(Deployments::<Test>::get(id).is_none());
+		let provider_before = Balances::balance(&PROVIDER);
+		run_to_block(9);
+		// The grace period ran (five blocks) and is owed; nothing held pays it, so it is
+		// written off in the open and counted against the publisher.
+		System::assert_has_event(
+			Event::DebtWrittenOff { id, publisher: PUBLISHER, amount: 5 * SMALL_PER_BLOCK }.into(),
+		);
 		System::assert_last_event(
 			Event::DeploymentClosed { id, reason: CloseReason::OutOfFunds, refunded: 0 }.into(),
 		);
+		assert_eq!(
+			UnpaidDebts::<Test>::get(PUBLISHER),
+			UnpaidRecord { deals: 1, amount: 5 * SMALL_PER_BLOCK }
+		);
+		assert_eq!(Balances::balance(&PROVIDER), provider_before);
 		assert_eq!(reserved(PROVIDER), Resources::default());
-		assert_eq!(escrow_held(PUBLISHER), 0);
+		assert_eq!(escrow_pool(), 0);
 	});
 }
 
 #[test]
-fn top_up_restores_an_out_of_funds_deployment() {
+fn top_up_pays_the_debt_then_restores() {
 	build_and_execute(|| {
 		let id = create_active(BillingMode::Reserved, 2 * SMALL_PER_BLOCK);
 		run_to_block(4);
-		assert_ok!(Market::settle(RuntimeOrigin::signed(PUBLISHER), id));
 		assert!(matches!(
 			Deployments::<Test>::get(id).unwrap().state,
-			DeploymentState::OutOfFunds { .. }
+			DeploymentState::OutOfFunds { since: 3, grace_ends: 8, .. }
 		));
 		assert_noop!(
 			Market::top_up(RuntimeOrigin::signed(PUBLISHER), id, 0),
@@ -279,34 +295,61 @@ fn top_up_restores_an_out_of_funds_deployment() {
 			Error::<Test>::NotPublisher
 		);
 		run_to_block(6);
+		// Blocks 3..6 of grace are owed; with one block prepaid that is the least top-up.
+		let debt = 3 * SMALL_PER_BLOCK;
+		assert_noop!(
+			Market::top_up(RuntimeOrigin::signed(PUBLISHER), id, debt + SMALL_PER_BLOCK - 1),
+			Error::<Test>::TopUpBelowDebt
+		);
+		let provider_before = Balances::balance(&PROVIDER);
 		assert_ok!(Market::top_up(RuntimeOrigin::signed(PUBLISHER), id, 50_000));
-		System::assert_last_event(Event::Restored { id }.into());
+		System::assert_has_event(Event::DebtPaid { id, amount: debt, fee: 0 }.into());
+		System::assert_has_event(Event::Restored { id }.into());
+		assert_eq!(Balances::balance(&PROVIDER), provider_before + debt);
 		let deal = Deployments::<Test>::get(id).unwrap();
 		assert_eq!(deal.state, DeploymentState::Active { accepted_at: 1 });
-		assert_eq!((deal.settled_until, deal.escrow), (6, 50_000));
+		assert_eq!((deal.settled_until, deal.escrow, deal.debt), (6, 50_000 - debt, 0));
 		// The stale queue entry at the old grace end does nothing.
 		run_to_block(12);
 		assert!(Deployments::<Test>::get(id).is_some());
 		assert_ok!(Market::settle(RuntimeOrigin::signed(PUBLISHER), id));
-		assert_eq!(Market::bill(id).unwrap().escrow, 50_000 - 6 * SMALL_PER_BLOCK);
+		assert_eq!(Market::bill(id).unwrap().escrow, 50_000 - debt - 6 * SMALL_PER_BLOCK);
 	});
 }
 
 #[test]
-fn settle_closes_after_grace_when_the_queue_was_full() {
+fn the_deadline_queue_never_forgets() {
 	build_and_execute(|| {
-		// Fill the queue at the grace end and the slots after it.
-		for block in 9..9 + 8 {
-			Expiries::<Test>::insert(block, BoundedVec::try_from(vec![1000, 1001]).unwrap());
+		// Pages of two: seven deals running out at the same block need four pages, and the
+		// hook takes one page a block.
+		let ids: Vec<_> = (0..7).map(|_| create(BillingMode::Reserved, SMALL_PER_BLOCK)).collect();
+		for id in &ids {
+			assert_ok!(Market::accept_deployment(RuntimeOrigin::signed(PROVIDER), *id));
 		}
-		let id = create_active(BillingMode::Reserved, SMALL_PER_BLOCK);
-		run_to_block(4);
-		assert_ok!(Market::settle(RuntimeOrigin::signed(PUBLISHER), id));
-		System::assert_has_event(Event::OutOfFunds { id, grace_ends: 9 }.into());
-		run_to_block(20);
-		assert!(Deployments::<Test>::get(id).is_some(), "not queued");
-		assert_ok!(Market::settle(RuntimeOrigin::signed(OTHER_PUBLISHER), id));
-		assert!(Deployments::<Test>::get(id).is_none());
+		assert_eq!(ExpiryPages::<Test>::get(2), 4);
+		run_to_block(2);
+		let out = || {
+			ids.iter()
+				.filter(|id| {
+					matches!(
+						Deployments::<Test>::get(*id).unwrap().state,
+						DeploymentState::OutOfFunds { .. }
+					)
+				})
+				.count()
+		};
+		assert_eq!(out(), 2);
+		run_to_block(5);
+		assert_eq!(out(), 7);
+		// Each ran out at block 2, however late the hook got to it.
+		for id in &ids {
+			assert!(matches!(
+				Deployments::<Test>::get(id).unwrap().state,
+				DeploymentState::OutOfFunds { since: 2, grace_ends: 7, .. }
+			));
+		}
+		run_to_block(12);
+		assert_eq!(Deployments::<Test>::iter().count(), 0);
 	});
 }
 
@@ -377,16 +420,17 @@ fn only_the_provider_reports() {
 }
 
 #[test]
-fn a_report_larger_than_the_escrow_charges_what_is_left() {
+fn a_report_larger_than_the_escrow_pays_what_is_left_and_owes_the_rest() {
 	build_and_execute(|| {
-		let id = create_active(BillingMode::Metered, 500);
+		let id = create_active(BillingMode::Metered, 700);
 		run_to_block(3);
 		submit(vec![report(id, 1, 3)]);
+		let cost = 2 * (50 * 6 + 10 * 6 + 2 * 6) + 100;
 		let deal = Deployments::<Test>::get(id).unwrap();
-		assert_eq!(deal.escrow, 0);
-		assert_eq!(deal.charged.total(), 500);
-		assert!(matches!(deal.state, DeploymentState::OutOfFunds { .. }));
-		assert_eq!(escrow_held(PUBLISHER), 0);
+		assert_eq!((deal.escrow, deal.debt), (0, cost - 700));
+		assert_eq!(deal.charged.total(), cost);
+		assert!(matches!(deal.state, DeploymentState::OutOfFunds { since: 3, .. }));
+		assert_eq!(escrow_pool(), 0);
 	});
 }
 
@@ -415,7 +459,7 @@ fn publisher_closes_metered_deal_after_the_last_report() {
 		let before = Balances::balance(&PUBLISHER);
 		submit(vec![report(id, 1, 4)]);
 		let charged = 3 * (50 * 6 + 10 * 6 + 2 * 6) + 100;
-		System::assert_last_event(
+		System::assert_has_event(
 			Event::DeploymentClosed {
 				id,
 				reason: CloseReason::PublisherRequest,
@@ -465,7 +509,7 @@ fn provider_close_reasons() {
 		let before = Balances::balance(&PUBLISHER);
 		assert_ok!(close(PROVIDER, CloseReason::ProviderDecommission));
 		let charged = 2 * SMALL_PER_BLOCK;
-		System::assert_last_event(
+		System::assert_has_event(
 			Event::DeploymentClosed {
 				id,
 				reason: CloseReason::ProviderDecommission,
@@ -554,6 +598,7 @@ fn sla_terms_are_stored() {
 			small(),
 			BillingMode::Reserved,
 			Some(terms),
+			limits(),
 			1_000,
 		));
 		assert_eq!(Deployments::<Test>::get(0).unwrap().sla, Some(terms));
@@ -564,7 +609,7 @@ fn sla_terms_are_stored() {
 fn try_state_catches_broken_accounting() {
 	build_and_execute(|| {
 		let id = create(BillingMode::Metered, 1_000);
-		Deployments::<Test>::mutate(id, |d| d.as_mut().unwrap().escrow = 999);
+		Deployments::<Test>::mutate(id, |d| d.as_mut().unwrap().escrow = 1_001);
 		assert!(Market::do_try_state().is_err());
 		Deployments::<Test>::mutate(id, |d| d.as_mut().unwrap().escrow = 1_000);
 		OpenDeals::<Test>::insert(PROVIDER, 3);

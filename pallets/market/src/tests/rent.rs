@@ -47,7 +47,7 @@ fn set_list_prices() {
 fn rent(deposit: Balance) -> DeploymentId {
 	set_list_prices();
 	let id = NextDeploymentId::<Test>::get();
-	assert_ok!(Market::create_rent(RuntimeOrigin::signed(PUBLISHER), PROVIDER, deposit));
+	assert_ok!(Market::create_rent(RuntimeOrigin::signed(PUBLISHER), PROVIDER, limits(), deposit));
 	id
 }
 
@@ -115,7 +115,8 @@ fn a_pending_rent_does_not_lock_the_provider() {
 			small(),
 			BillingMode::Metered,
 			None,
-			1_000,
+			limits(),
+			10_000,
 		));
 		// The rent needs the provider to itself: it can only be rejected now.
 		assert_noop!(
@@ -131,7 +132,7 @@ fn a_pending_rent_does_not_lock_the_provider() {
 fn create_rent_refuses_bad_input() {
 	build_and_execute(|| {
 		let go = |provider, deposit| {
-			Market::create_rent(RuntimeOrigin::signed(PUBLISHER), provider, deposit)
+			Market::create_rent(RuntimeOrigin::signed(PUBLISHER), provider, limits(), deposit)
 		};
 		assert_noop!(go(PUBLISHER, 1_000), Error::<Test>::ProviderUnavailable);
 		assert_noop!(go(PROVIDER, 99), Error::<Test>::DepositTooLow);
@@ -140,15 +141,20 @@ fn create_rent_refuses_bad_input() {
 		create(BillingMode::Reserved, 1_000);
 		assert_noop!(go(PROVIDER, 1_000), Error::<Test>::ProviderBusy);
 		// Nor one rented already.
-		assert_ok!(go(OTHER_PROVIDER, 1_000));
+		assert_ok!(go(OTHER_PROVIDER, RENT_PER_BLOCK));
 		assert_noop!(
-			Market::create_rent(RuntimeOrigin::signed(OTHER_PUBLISHER), OTHER_PROVIDER, 1_000),
+			Market::create_rent(
+				RuntimeOrigin::signed(OTHER_PUBLISHER),
+				OTHER_PROVIDER,
+				limits(),
+				1_000
+			),
 			Error::<Test>::ProviderBusy
 		);
 		// A paused provider takes no rent.
 		assert_ok!(Registry::pause_provider(RuntimeOrigin::signed(PROVIDER)));
 		assert_noop!(
-			Market::create_rent(RuntimeOrigin::signed(OTHER_PUBLISHER), PROVIDER, 1_000),
+			Market::create_rent(RuntimeOrigin::signed(OTHER_PUBLISHER), PROVIDER, limits(), 1_000),
 			Error::<Test>::ProviderUnavailable
 		);
 	});
@@ -166,6 +172,7 @@ fn others_cannot_place_deals_on_a_rented_provider() {
 				small(),
 				BillingMode::Reserved,
 				None,
+				limits(),
 				1_000,
 			),
 			Error::<Test>::ProviderRented
@@ -178,6 +185,7 @@ fn others_cannot_place_deals_on_a_rented_provider() {
 				small(),
 				billing,
 				None,
+				limits(),
 				1_000,
 			)
 		};
@@ -238,6 +246,7 @@ fn a_rent_holds_only_what_fits() {
 				resources,
 				BillingMode::Metered,
 				None,
+				limits(),
 				1_000,
 			)
 		};
@@ -275,6 +284,7 @@ fn a_rent_holds_a_bounded_number_of_deployments() {
 				tiny,
 				BillingMode::Metered,
 				None,
+				limits(),
 				100,
 			)
 		};
@@ -325,7 +335,8 @@ fn closing_a_rent_ends_its_deployments() {
 			small(),
 			BillingMode::Reserved,
 			None,
-			1_000,
+			limits(),
+			10_000,
 		));
 	});
 }
