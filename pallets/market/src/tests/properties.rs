@@ -109,6 +109,9 @@ fn period_cap(deal: &DeploymentOf<Test>, seconds: u64) -> Balance {
 	(deal.prices.per_second(&deal.resources).unwrap() + egress) * seconds as Balance
 }
 
+/// A call aimed at a deal that does not exist did nothing: it does not count as a success.
+const NOTHING: sp_runtime::DispatchError = sp_runtime::DispatchError::Other("no such deal");
+
 fn run(action: &Action) -> bool {
 	let now = System::block_number();
 	let origin = RuntimeOrigin::signed;
@@ -134,15 +137,15 @@ fn run(action: &Action) -> bool {
 			deposit.into(),
 		),
 		Action::Accept { deal } => deal_of(deal)
-			.map_or(Ok(()), |(id, d)| Market::accept_deployment(origin(d.provider), id)),
+			.map_or(Err(NOTHING), |(id, d)| Market::accept_deployment(origin(d.provider), id)),
 		Action::Reject { deal } => deal_of(deal)
-			.map_or(Ok(()), |(id, d)| Market::reject_deployment(origin(d.provider), id)),
+			.map_or(Err(NOTHING), |(id, d)| Market::reject_deployment(origin(d.provider), id)),
 		Action::Cancel { deal } => deal_of(deal)
-			.map_or(Ok(()), |(id, d)| Market::cancel_deployment(origin(d.publisher), id)),
+			.map_or(Err(NOTHING), |(id, d)| Market::cancel_deployment(origin(d.publisher), id)),
 		Action::TopUp { deal, amount } => deal_of(deal)
-			.map_or(Ok(()), |(id, d)| Market::top_up(origin(d.publisher), id, amount.into())),
+			.map_or(Err(NOTHING), |(id, d)| Market::top_up(origin(d.publisher), id, amount.into())),
 		Action::Report { deal, blocks, usage_percent, egress } => {
-			deal_of(deal).map_or(Ok(()), |(id, d)| {
+			deal_of(deal).map_or(Err(NOTHING), |(id, d)| {
 				let end = (d.settled_until + blocks as BlockNumber).min(now);
 				let seconds = 6 * (end.saturating_sub(d.settled_until));
 				let used = |reserved: u32| reserved as u64 * seconds * usage_percent as u64 / 100;
@@ -161,7 +164,7 @@ fn run(action: &Action) -> bool {
 					.map_err(|e| e.error)
 			})
 		}
-		Action::Close { deal, by_provider } => deal_of(deal).map_or(Ok(()), |(id, d)| {
+		Action::Close { deal, by_provider } => deal_of(deal).map_or(Err(NOTHING), |(id, d)| {
 			let (who, reason) = if by_provider {
 				(d.provider, CloseReason::ProviderDecommission)
 			} else {
@@ -169,7 +172,7 @@ fn run(action: &Action) -> bool {
 			};
 			Market::close_deployment(origin(who), id, reason).map(|_| ()).map_err(|e| e.error)
 		}),
-		Action::Settle { deal } => deal_of(deal).map_or(Ok(()), |(id, _)| {
+		Action::Settle { deal } => deal_of(deal).map_or(Err(NOTHING), |(id, _)| {
 			Market::settle(origin(PUBLISHER), id).map(|_| ()).map_err(|e| e.error)
 		}),
 		Action::HikePrices { provider, factor } => {
