@@ -55,6 +55,10 @@ pub struct PlanInput {
 	pub manifests: BTreeMap<u64, Hash>,
 	/// What runs in the cluster: manifest hash by deal.
 	pub deployed: BTreeMap<u64, Hash>,
+	/// Deals whose pending manifest update is rolled out: every wanted pod runs the new
+	/// manifest and is ready ([`Backend::rolled_out`](podchain_cluster::Backend::rolled_out)).
+	/// Read only for the deals [`awaiting_rollout`] names.
+	pub rolled_out: BTreeSet<u64>,
 	/// Deals the agent keeps state for (manifests, meters).
 	pub stored: BTreeSet<u64>,
 	/// Accept pending deals without an operator.
@@ -114,10 +118,11 @@ pub fn plan(input: &PlanInput) -> Vec<Action> {
 				}
 				let update = deal.pending_manifest.filter(|h| held == Some(h));
 				if let Some(hash) = update {
-					// Acknowledged only once it runs: a failed rollout is retried, not claimed.
+					// Acknowledged only once its pods run and are ready: a rollout still going
+					// (or failed) is not claimed; a failed apply is retried.
 					if deployed != Some(&hash) {
 						actions.push(Action::Deploy { id: deal.id, hash });
-					} else {
+					} else if input.rolled_out.contains(&deal.id) {
 						actions.push(Action::Acknowledge { id: deal.id, hash });
 					}
 				} else if held == Some(&deal.manifest_hash) {
@@ -140,6 +145,23 @@ pub fn plan(input: &PlanInput) -> Vec<Action> {
 		actions.push(Action::Forget(*id));
 	}
 	actions
+}
+
+/// The deals whose pending update is applied to the cluster and may be acknowledged once its
+/// rollout completes, with the update's hash: what [`PlanInput::rolled_out`] must be read for.
+pub fn awaiting_rollout(input: &PlanInput) -> Vec<(u64, Hash)> {
+	input
+		.deals
+		.iter()
+		.filter(|d| matches!(d.state, ChainState::Active { .. } | ChainState::OutOfFunds { .. }))
+		.filter(|d| !d.is_rent)
+		.filter_map(|d| {
+			let hash = d.pending_manifest?;
+			let applied = input.manifests.get(&d.id) == Some(&hash)
+				&& input.deployed.get(&d.id) == Some(&hash);
+			applied.then_some((d.id, hash))
+		})
+		.collect()
 }
 
 #[cfg(test)]
@@ -201,9 +223,36 @@ mod tests {
 		// The new manifest has not arrived: keep running the old one.
 		assert!(plan(&input).is_empty());
 		input.manifests.insert(1, B);
+		assert!(awaiting_rollout(&input).is_empty());
 		assert_eq!(plan(&input), vec![Action::Deploy { id: 1, hash: B }]);
+		// Applied: the rollout is read, and until it completes nothing is claimed (and the
+		// pods are not applied again).
 		input.deployed.insert(1, B);
+		assert_eq!(awaiting_rollout(&input), vec![(1, B)]);
+		assert!(plan(&input).is_empty());
+		input.rolled_out.insert(1);
 		assert_eq!(plan(&input), vec![Action::Acknowledge { id: 1, hash: B }]);
+	}
+
+	#[test]
+	fn only_applied_updates_await_their_rollout() {
+		let mut updated = deal(1, ChainState::Active { accepted_at: 10 });
+		updated.pending_manifest = Some(B);
+		let mut closing = deal(2, ChainState::Closing);
+		closing.pending_manifest = Some(B);
+		let mut rent = deal(3, ChainState::Active { accepted_at: 10 });
+		rent.pending_manifest = Some(B);
+		rent.is_rent = true;
+		let mut input = input(vec![updated, closing, rent, deal(4, ChainState::Pending)]);
+		for id in 1..=4 {
+			input.manifests.insert(id, B);
+			input.deployed.insert(id, B);
+		}
+		assert_eq!(awaiting_rollout(&input), vec![(1, B)]);
+		// A rollout read for a deal without an update acknowledges nothing.
+		input.rolled_out.extend([2, 3, 4]);
+		input.auto_accept = false;
+		assert_eq!(plan(&input), vec![Action::Remove(2)]);
 	}
 
 	#[test]
