@@ -1,5 +1,6 @@
-//! `podchain deploy`: choose a provider, lock the deposit, wait for acceptance, deliver the
-//! manifest sealed to the provider, and wait until its agent runs it.
+//! `podchain deploy`: choose a provider, lock the deposit, deliver the manifest sealed to the
+//! provider, wait for its acceptance (the agent accepts once it holds the manifest), and wait
+//! until its agent runs it.
 
 use crate::{
 	error::CliError,
@@ -108,7 +109,21 @@ async fn offers_terms(
 }
 
 /// Polls every second until `check` gives a value, or fails after `timeout`.
-pub async fn poll<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> Result<T, CliError>
+pub async fn poll<T, F, Fut>(timeout: Duration, what: &str, check: F) -> Result<T, CliError>
+where
+	F: FnMut() -> Fut,
+	Fut: std::future::Future<Output = Result<Option<T>, CliError>>,
+{
+	poll_every(timeout, Duration::from_secs(1), what, check).await
+}
+
+/// Polls every `interval` until `check` gives a value, or fails after `timeout`.
+pub async fn poll_every<T, F, Fut>(
+	timeout: Duration,
+	interval: Duration,
+	what: &str,
+	mut check: F,
+) -> Result<T, CliError>
 where
 	F: FnMut() -> Fut,
 	Fut: std::future::Future<Output = Result<Option<T>, CliError>>,
@@ -121,7 +136,7 @@ where
 		if tokio::time::Instant::now() >= deadline {
 			return Err(CliError::timeout(format!("gave up after {timeout:?} waiting for {what}")));
 		}
-		tokio::time::sleep(Duration::from_secs(1)).await;
+		tokio::time::sleep(interval).await;
 	}
 }
 
@@ -236,12 +251,14 @@ pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<(), CliError> {
 		.and_then(Result::ok)
 		.map(|e| e.id)
 		.ok_or_else(|| CliError::chain("the deal was created but its event is missing"))?;
-	out.stage(format!("deal {id} created; waiting for the provider to accept"));
+	out.stage(format!("deal {id} created; delivering the manifest"));
 	let named = |e: CliError| e.about_deal(id);
 	deliver(ctx, args, &node, &key, &offer.provider, id, &manifest, deposit).await.map_err(named)
 }
 
-/// The stages after the deal exists: acceptance, delivery, running.
+/// The stages after the deal exists: delivery, acceptance, running. The manifest goes first:
+/// the provider's agent accepts a deal only once it holds its manifest, verified against the
+/// chain, and then deploys it at once.
 #[allow(clippy::too_many_arguments)]
 async fn deliver(
 	ctx: &Context,
@@ -254,10 +271,7 @@ async fn deliver(
 	deposit: Balance,
 ) -> Result<(), CliError> {
 	let out = &ctx.out;
-
 	let timeout = Duration::from_secs(args.timeout);
-	poll(timeout, "the provider to accept", || accepted(node, id)).await?;
-	out.stage(format!("deal {id} accepted"));
 
 	// The manifest, sealed to the provider's agent.
 	let at = node.finalized().await?;
@@ -266,28 +280,42 @@ async fn deliver(
 	let handle = client.handle();
 	let signer = Signer(key.clone());
 	let canonical = manifest.canonical_bytes();
-	poll(timeout, "the provider's agent to take the manifest", || {
-		let request = ManifestRequest::new(&signer, &endpoint.peer, id, &canonical);
-		let handle = handle.clone();
-		let addrs = endpoint.addrs.clone();
-		async move {
-			let request = request.map_err(CliError::input)?;
-			match handle.deliver_manifest(endpoint.peer, addrs, request).await {
-				Ok(_) => Ok(Some(())),
-				// The agent's view of the chain may lag a block or two behind ours.
-				Err(P2pError::Rejected {
-					reason: RejectReason::UnknownDeal | RejectReason::Busy,
-					..
-				}) => Ok(None),
-				Err(P2pError::Rejected { reason, .. }) => {
-					Err(CliError::provider(format!("the provider refused the manifest: {reason}")))
+	poll_every(
+		timeout,
+		Duration::from_millis(250),
+		"the provider's agent to take the manifest",
+		|| {
+			let request = ManifestRequest::new(&signer, &endpoint.peer, id, &canonical);
+			let handle = handle.clone();
+			let addrs = endpoint.addrs.clone();
+			async move {
+				let request = request.map_err(CliError::input)?;
+				match handle.deliver_manifest(endpoint.peer, addrs, request).await {
+					Ok(_) => Ok(Some(())),
+					// The agent reads finalized blocks: it may not know the deal yet.
+					Err(P2pError::Rejected {
+						reason: RejectReason::UnknownDeal | RejectReason::Busy,
+						..
+					}) => Ok(None),
+					Err(P2pError::Rejected { reason, .. }) => Err(CliError::provider(format!(
+						"the provider refused the manifest: {reason}"
+					))),
+					Err(e) => Err(CliError::provider(format!("provider offline: {e}"))),
 				}
-				Err(e) => Err(CliError::provider(format!("provider offline: {e}"))),
 			}
-		}
+		},
+	)
+	.await?;
+	out.stage(format!(
+		"manifest delivered to {}, sealed to it; waiting for the provider to accept",
+		endpoint.peer
+	));
+
+	poll_every(timeout, Duration::from_millis(500), "the provider to accept", || {
+		accepted(node, id)
 	})
 	.await?;
-	out.stage(format!("manifest delivered to {}, sealed to it", endpoint.peer));
+	out.stage(format!("deal {id} accepted"));
 
 	let status = wait_for_pods(out, timeout, PodsWatch::deploy(), || {
 		let handle = handle.clone();

@@ -103,7 +103,12 @@ pub fn plan(input: &PlanInput) -> Vec<Action> {
 		let held = input.manifests.get(&deal.id);
 		match deal.state {
 			ChainState::Pending => {
-				if input.auto_accept {
+				// Accepted only once the agent holds the deal's manifest, verified against
+				// the chain: a deal whose manifest never arrives is never accepted (its
+				// publisher can cancel it for a full refund), and an accepted deal deploys
+				// at once. A rent runs no manifest of its own.
+				let runnable = deal.is_rent || held == Some(&deal.manifest_hash);
+				if input.auto_accept && runnable {
 					actions.push(Action::Accept(deal.id));
 				}
 			}
@@ -188,8 +193,24 @@ mod tests {
 	#[test]
 	fn pending_deals_are_accepted_only_when_allowed() {
 		let mut input = input(vec![deal(1, ChainState::Pending)]);
+		input.manifests.insert(1, A);
 		assert_eq!(plan(&input), vec![Action::Accept(1)]);
 		input.auto_accept = false;
+		assert!(plan(&input).is_empty());
+	}
+
+	#[test]
+	fn pending_deals_are_accepted_only_with_their_verified_manifest() {
+		let mut input = input(vec![deal(1, ChainState::Pending)]);
+		assert!(plan(&input).is_empty(), "no manifest yet: not accepted");
+		// Another manifest than the deal's (a stale delivery) does not count.
+		input.manifests.insert(1, B);
+		assert!(plan(&input).is_empty());
+		input.manifests.insert(1, A);
+		assert_eq!(plan(&input), vec![Action::Accept(1)]);
+		// However long it waits, a pending deal is never closed for its missing manifest.
+		input.manifests.clear();
+		input.now = 10_000;
 		assert!(plan(&input).is_empty());
 	}
 
@@ -281,5 +302,12 @@ mod tests {
 		let mut rent = deal(1, ChainState::Active { accepted_at: 0 });
 		rent.is_rent = true;
 		assert!(plan(&input(vec![rent])).is_empty());
+	}
+
+	#[test]
+	fn rents_are_accepted_without_a_manifest() {
+		let mut rent = deal(1, ChainState::Pending);
+		rent.is_rent = true;
+		assert_eq!(plan(&input(vec![rent])), vec![Action::Accept(1)]);
 	}
 }
