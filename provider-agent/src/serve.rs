@@ -37,6 +37,24 @@ pub(crate) fn pods_status(status: DealStatus) -> PodsStatus {
 	}
 }
 
+/// Longest status text sent: a backend's reason (podman's error text, a cluster message) must
+/// not push a logs answer past its size limit.
+const MAX_STATUS_BYTES: usize = 2048;
+
+/// `status` as sent, cut to [`MAX_STATUS_BYTES`] on a character boundary.
+pub(crate) fn status_text(status: PodsStatus) -> String {
+	let mut text = status.to_string();
+	if text.len() > MAX_STATUS_BYTES {
+		let mut cut = MAX_STATUS_BYTES;
+		while !text.is_char_boundary(cut) {
+			cut -= 1;
+		}
+		text.truncate(cut);
+		text.push_str(" [cut]");
+	}
+	text
+}
+
 impl Agent {
 	/// Answers inbound requests until the p2p node stops.
 	///
@@ -186,7 +204,7 @@ impl Agent {
 		let status = self.backend.status(deal).await;
 		let gone = matches!(status, Ok(DealStatus::Absent));
 		chunk.complete = chunk.lines.is_empty() && (closing || gone);
-		chunk.deal_status = status.ok().map(|status| pods_status(status).to_string());
+		chunk.deal_status = status.ok().map(|status| status_text(pods_status(status)));
 		request.respond(chunk);
 	}
 
@@ -306,6 +324,24 @@ mod tests {
 		fn take(&self) -> String {
 			String::from_utf8(std::mem::take(&mut *self.0.lock().expect("lock"))).expect("UTF-8")
 		}
+	}
+
+	#[test]
+	fn status_texts_are_bounded_and_read_back() {
+		let failed = pods_status(DealStatus::Failed { reason: "é".repeat(5000) });
+		let text = status_text(failed);
+		assert!(text.len() <= MAX_STATUS_BYTES + " [cut]".len(), "{}", text.len());
+		assert!(PodsStatus::parse(&text).is_terminal(), "still a failure once cut");
+		let degraded =
+			pods_status(DealStatus::Degraded { ready: 0, wanted: 1, reason: "quota".into() });
+		assert_eq!(status_text(degraded), "degraded 0/1: quota");
+		assert_eq!(
+			PodsStatus::parse(&status_text(pods_status(DealStatus::Updating {
+				ready: 1,
+				wanted: 2
+			}))),
+			PodsStatus::Updating { ready: 1, wanted: 2 }
+		);
 	}
 
 	fn failure(what: Metered, error: &str, transient: bool) -> Sampled {
