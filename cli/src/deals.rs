@@ -2,7 +2,7 @@
 //! deals on chain.
 
 use crate::{
-	deploy::{poll, status_query},
+	deploy::{poll, status_query, PodsWatch, Seen},
 	error::CliError,
 	output::table,
 	provider_link::{self, Signer},
@@ -18,6 +18,7 @@ use podchain_chain::{
 use podchain_manifest::Manifest;
 use podchain_p2p::{
 	protocol::{LogsRequest, ManifestRequest, RejectReason},
+	status::PodsStatus,
 	P2pError,
 };
 use serde_json::{json, Value};
@@ -144,7 +145,10 @@ async fn pods_status(at: &AtBlock, key: &AccountKey, id: u64, deal: &Deal) -> St
 		let answer = client.handle().fetch_logs(endpoint.peer, endpoint.addrs, request).await;
 		client.shutdown().await;
 		match answer {
-			Ok(chunk) => Ok(chunk.deal_status.unwrap_or_else(|| "unknown".into())),
+			// Parsed and printed again: nothing the provider sends reaches the terminal raw.
+			Ok(chunk) => Ok(chunk
+				.deal_status
+				.map_or_else(|| "unknown".into(), |s| PodsStatus::parse(&s).to_string())),
 			Err(e) => Err(CliError::provider(e)),
 		}
 	};
@@ -361,16 +365,50 @@ pub async fn update(ctx: &Context, id: u64, path: &Path, timeout: u64) -> Result
 	})
 	.await?;
 	ctx.out.stage("manifest delivered; waiting for the provider to run it");
-	client.shutdown().await;
+	// The provider acknowledges on chain once the new pods are ready; meanwhile its agent's
+	// status shows the rollout, and a terminal failure of the new pods ends the wait.
 	let hash = manifest.hash();
-	poll(timeout, "the provider to acknowledge the update", || {
+	let watch = std::sync::Mutex::new(PodsWatch::update());
+	let acknowledged = poll(timeout, "the provider to acknowledge the update", || {
 		let node = node.clone();
+		let (handle, endpoint, watch) = (handle.clone(), endpoint.clone(), &watch);
+		let request = LogsRequest::new(&signer, &endpoint.peer, id, status_query());
+		let out = &ctx.out;
 		async move {
 			let deal = deals::deal(&node.finalized().await?, id).await?;
-			Ok(deal.filter(|d| d.manifest_hash == hash && d.pending_manifest.is_none()).map(|_| ()))
+			if deal.is_some_and(|d| d.manifest_hash == hash && d.pending_manifest.is_none()) {
+				return Ok(Some(()));
+			}
+			let request = request.map_err(CliError::input)?;
+			// A status that cannot be read is no reason to stop: the chain decides.
+			let Ok(chunk) = handle.fetch_logs(endpoint.peer, endpoint.addrs, request).await else {
+				return Ok(None);
+			};
+			let seen = watch
+				.lock()
+				.map_err(|_| CliError::provider("status watch poisoned"))?
+				.see(chunk.deal_status.as_deref());
+			match seen {
+				(Seen::Failed(reason), _) => {
+					Err(CliError::provider(format!("the new pods failed: {reason}")))
+				}
+				(_, Some(stage)) => {
+					out.stage(stage);
+					Ok(None)
+				}
+				_ => Ok(None),
+			}
 		}
 	})
-	.await?;
+	.await;
+	client.shutdown().await;
+	if let Err(mut e) = acknowledged {
+		if e.is_timeout() {
+			let last = watch.lock().map(|w| w.last()).unwrap_or_default();
+			e.message.push_str(&format!(" (last pods status: {last})"));
+		}
+		return Err(e);
+	}
 	ctx.out.result(json!({ "id": id, "manifest_hash": format!("0x{}", hex(&hash)) }), || {
 		format!("deal {id} runs the new manifest")
 	});

@@ -1,5 +1,6 @@
-//! `podchain deploy`: choose a provider, lock the deposit, wait for acceptance, deliver the
-//! manifest sealed to the provider, and wait until its agent runs it.
+//! `podchain deploy`: choose a provider, lock the deposit, deliver the manifest sealed to the
+//! provider, wait for its acceptance (the agent accepts once it holds the manifest), and wait
+//! until its agent runs it.
 
 use crate::{
 	error::CliError,
@@ -17,7 +18,8 @@ use podchain_chain::{
 };
 use podchain_manifest::Manifest;
 use podchain_p2p::{
-	protocol::{LogsQuery, LogsRequest, ManifestRequest, RejectReason},
+	protocol::{LogChunk, LogsQuery, LogsRequest, ManifestRequest, RejectReason},
+	status::PodsStatus,
 	P2pError,
 };
 use serde_json::json;
@@ -129,7 +131,21 @@ async fn offers_terms(
 }
 
 /// Polls every second until `check` gives a value, or fails after `timeout`.
-pub async fn poll<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> Result<T, CliError>
+pub async fn poll<T, F, Fut>(timeout: Duration, what: &str, check: F) -> Result<T, CliError>
+where
+	F: FnMut() -> Fut,
+	Fut: std::future::Future<Output = Result<Option<T>, CliError>>,
+{
+	poll_every(timeout, Duration::from_secs(1), what, check).await
+}
+
+/// Polls every `interval` until `check` gives a value, or fails after `timeout`.
+pub async fn poll_every<T, F, Fut>(
+	timeout: Duration,
+	interval: Duration,
+	what: &str,
+	mut check: F,
+) -> Result<T, CliError>
 where
 	F: FnMut() -> Fut,
 	Fut: std::future::Future<Output = Result<Option<T>, CliError>>,
@@ -142,7 +158,7 @@ where
 		if tokio::time::Instant::now() >= deadline {
 			return Err(CliError::timeout(format!("gave up after {timeout:?} waiting for {what}")));
 		}
-		tokio::time::sleep(Duration::from_secs(1)).await;
+		tokio::time::sleep(interval).await;
 	}
 }
 
@@ -278,12 +294,14 @@ pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<(), CliError> {
 		.and_then(Result::ok)
 		.map(|e| e.id)
 		.ok_or_else(|| CliError::chain("the deal was created but its event is missing"))?;
-	out.stage(format!("deal {id} created; waiting for the provider to accept"));
+	out.stage(format!("deal {id} created; delivering the manifest"));
 	let named = |e: CliError| e.about_deal(id);
 	deliver(ctx, args, &node, &key, &offer.provider, id, &manifest, deposit).await.map_err(named)
 }
 
-/// The stages after the deal exists: acceptance, delivery, running.
+/// The stages after the deal exists: delivery, acceptance, running. The manifest goes first:
+/// the provider's agent accepts a deal only once it holds its manifest, verified against the
+/// chain, and then deploys it at once.
 #[allow(clippy::too_many_arguments)]
 async fn deliver(
 	ctx: &Context,
@@ -296,10 +314,7 @@ async fn deliver(
 	deposit: Balance,
 ) -> Result<(), CliError> {
 	let out = &ctx.out;
-
 	let timeout = Duration::from_secs(args.timeout);
-	poll(timeout, "the provider to accept", || accepted(node, id)).await?;
-	out.stage(format!("deal {id} accepted"));
 
 	// The manifest, sealed to the provider's agent.
 	let at = node.finalized().await?;
@@ -308,46 +323,50 @@ async fn deliver(
 	let handle = client.handle();
 	let signer = Signer(key.clone());
 	let canonical = manifest.canonical_bytes();
-	poll(timeout, "the provider's agent to take the manifest", || {
-		let request = ManifestRequest::new(&signer, &endpoint.peer, id, &canonical);
-		let handle = handle.clone();
-		let addrs = endpoint.addrs.clone();
-		async move {
-			let request = request.map_err(CliError::input)?;
-			match handle.deliver_manifest(endpoint.peer, addrs, request).await {
-				Ok(_) => Ok(Some(())),
-				// The agent's view of the chain may lag a block or two behind ours.
-				Err(P2pError::Rejected {
-					reason: RejectReason::UnknownDeal | RejectReason::Busy,
-					..
-				}) => Ok(None),
-				Err(P2pError::Rejected { reason, .. }) => {
-					Err(CliError::provider(format!("the provider refused the manifest: {reason}")))
+	poll_every(
+		timeout,
+		Duration::from_millis(250),
+		"the provider's agent to take the manifest",
+		|| {
+			let request = ManifestRequest::new(&signer, &endpoint.peer, id, &canonical);
+			let handle = handle.clone();
+			let addrs = endpoint.addrs.clone();
+			async move {
+				let request = request.map_err(CliError::input)?;
+				match handle.deliver_manifest(endpoint.peer, addrs, request).await {
+					Ok(_) => Ok(Some(())),
+					// The agent reads finalized blocks: it may not know the deal yet.
+					Err(P2pError::Rejected {
+						reason: RejectReason::UnknownDeal | RejectReason::Busy,
+						..
+					}) => Ok(None),
+					Err(P2pError::Rejected { reason, .. }) => Err(CliError::provider(format!(
+						"the provider refused the manifest: {reason}"
+					))),
+					Err(e) => Err(CliError::provider(format!("provider offline: {e}"))),
 				}
-				Err(e) => Err(CliError::provider(format!("provider offline: {e}"))),
 			}
-		}
+		},
+	)
+	.await?;
+	out.stage(format!(
+		"manifest delivered to {}, sealed to it; waiting for the provider to accept",
+		endpoint.peer
+	));
+
+	poll_every(timeout, Duration::from_millis(500), "the provider to accept", || {
+		accepted(node, id)
 	})
 	.await?;
-	out.stage(format!("manifest delivered to {}, sealed to it", endpoint.peer));
+	out.stage(format!("deal {id} accepted"));
 
-	let status = poll(timeout, "the pods to run", || {
+	let status = wait_for_pods(out, timeout, PodsWatch::deploy(), || {
 		let handle = handle.clone();
 		let endpoint = endpoint.clone();
 		let request = LogsRequest::new(&signer, &endpoint.peer, id, status_query());
 		async move {
 			let request = request.map_err(CliError::input)?;
-			match handle.fetch_logs(endpoint.peer, endpoint.addrs, request).await {
-				Ok(chunk) => match chunk.deal_status.as_deref() {
-					Some("running") => Ok(Some("running".to_owned())),
-					Some(failed) if failed.starts_with("failed") => {
-						Err(CliError::provider(format!("the pods failed: {failed}")))
-					}
-					_ => Ok(None),
-				},
-				Err(P2pError::Rejected { reason: RejectReason::Busy, .. }) => Ok(None),
-				Err(e) => Err(CliError::provider(format!("provider offline: {e}"))),
-			}
+			Ok(handle.fetch_logs(endpoint.peer, endpoint.addrs, request).await)
 		}
 	})
 	.await?;
@@ -359,6 +378,126 @@ async fn deliver(
 		|| format!("deal {id} runs on {provider}\nfollow it with `podchain status {id}` and `podchain logs {id} --follow`"),
 	);
 	Ok(())
+}
+
+/// What a wait for a deal's pods makes of each status its agent reports.
+///
+/// Only a terminal status ([`PodsStatus::is_terminal`]) ends the wait early; starting,
+/// updating and degraded states are waited through, each change shown as a stage. When
+/// waiting for an update, the status first read may still be the old manifest's (the agent
+/// has not applied the new one yet): a failure counts only after a transient state was seen.
+#[derive(Clone, Debug)]
+pub struct PodsWatch {
+	last: Option<PodsStatus>,
+	/// A failure ends the wait only once a transient state has been seen.
+	failure_needs_transient: bool,
+	seen_transient: bool,
+}
+
+/// What one status read means for the wait.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Seen {
+	/// Every replica runs and is ready.
+	Running,
+	/// The pods will not run without a change; the reason, as the provider gave it.
+	Failed(String),
+	/// Keep waiting.
+	Waiting,
+}
+
+impl PodsWatch {
+	/// Waiting for a new deal's pods.
+	pub fn deploy() -> Self {
+		PodsWatch { last: None, failure_needs_transient: false, seen_transient: false }
+	}
+
+	/// Waiting for an update's pods.
+	pub fn update() -> Self {
+		PodsWatch { last: None, failure_needs_transient: true, seen_transient: false }
+	}
+
+	/// Takes one status read (`None`: the agent did not say): what it means, and the stage to
+	/// show if the status changed.
+	pub fn see(&mut self, text: Option<&str>) -> (Seen, Option<String>) {
+		let Some(status) = text.map(PodsStatus::parse) else {
+			return (Seen::Waiting, None);
+		};
+		let changed = (self.last.as_ref() != Some(&status)).then(|| format!("pods {status}"));
+		self.last = Some(status.clone());
+		let seen = match status {
+			PodsStatus::Running => Seen::Running,
+			PodsStatus::Failed { reason }
+				if self.seen_transient || !self.failure_needs_transient =>
+			{
+				Seen::Failed(reason)
+			}
+			PodsStatus::Starting { .. }
+			| PodsStatus::Updating { .. }
+			| PodsStatus::Degraded { .. } => {
+				self.seen_transient = true;
+				Seen::Waiting
+			}
+			_ => Seen::Waiting,
+		};
+		(seen, changed)
+	}
+
+	/// The last status read, for a timeout's message.
+	pub fn last(&self) -> String {
+		self.last.as_ref().map_or_else(|| "none reported".to_owned(), ToString::to_string)
+	}
+}
+
+/// Reads the deal's status from its agent every half second through `fetch` until `watch`
+/// sees it running (returns `running`), a terminal failure (an error with the provider's
+/// reason) or `timeout` passes (an error naming the last status). An agent that does not
+/// answer a read is asked again until the timeout.
+pub async fn wait_for_pods<F, Fut>(
+	out: &crate::output::Output,
+	timeout: Duration,
+	mut watch: PodsWatch,
+	mut fetch: F,
+) -> Result<String, CliError>
+where
+	F: FnMut() -> Fut,
+	Fut: std::future::Future<Output = Result<Result<LogChunk, P2pError>, CliError>>,
+{
+	let deadline = tokio::time::Instant::now() + timeout;
+	let mut unanswered: Option<String> = None;
+	loop {
+		match fetch().await? {
+			Ok(chunk) => {
+				unanswered = None;
+				match watch.see(chunk.deal_status.as_deref()) {
+					(Seen::Running, _) => return Ok("running".to_owned()),
+					(Seen::Failed(reason), _) => {
+						return Err(CliError::provider(format!("the pods failed: {reason}")))
+					}
+					(Seen::Waiting, Some(stage)) => out.stage(stage),
+					(Seen::Waiting, None) => {}
+				}
+			}
+			Err(P2pError::Rejected { reason: RejectReason::Busy, .. }) => {}
+			Err(e) => {
+				let text = format!("provider not answering: {e}");
+				if unanswered.as_ref() != Some(&text) {
+					out.stage(&text);
+				}
+				unanswered = Some(text);
+			}
+		}
+		if tokio::time::Instant::now() >= deadline {
+			let mut message = format!(
+				"gave up after {timeout:?} waiting for the pods to run (last status: {})",
+				watch.last()
+			);
+			if let Some(unanswered) = unanswered {
+				message.push_str(&format!("; {unanswered}"));
+			}
+			return Err(CliError::timeout(message));
+		}
+		tokio::time::sleep(Duration::from_millis(500)).await;
+	}
 }
 
 /// A logs query that asks only for the deal's status.
@@ -380,7 +519,47 @@ async fn accepted(node: &Node, id: u64) -> Result<Option<()>, CliError> {
 
 #[cfg(test)]
 mod tests {
-	use super::parse_uptime;
+	use super::{parse_uptime, PodsWatch, Seen};
+
+	fn stage(text: &str) -> Option<String> {
+		Some(format!("pods {text}"))
+	}
+
+	#[test]
+	fn a_deploy_waits_through_transient_states() {
+		let mut watch = PodsWatch::deploy();
+		assert_eq!(watch.see(None), (Seen::Waiting, None));
+		assert_eq!(watch.last(), "none reported");
+		assert_eq!(watch.see(Some("absent")), (Seen::Waiting, stage("absent")));
+		assert_eq!(watch.see(Some("starting 0/1")), (Seen::Waiting, stage("starting 0/1")));
+		assert_eq!(watch.see(Some("starting 0/1")), (Seen::Waiting, None), "unchanged: no stage");
+		let quota = "degraded 0/1: FailedCreate: exceeded quota: reserved";
+		assert_eq!(watch.see(Some(quota)), (Seen::Waiting, stage(quota)));
+		assert_eq!(watch.last(), quota);
+		// A status a newer agent knows and this CLI does not: keep waiting.
+		assert_eq!(watch.see(Some("resizing 1/2")), (Seen::Waiting, stage("resizing 1/2")));
+		assert_eq!(watch.see(Some("running")), (Seen::Running, stage("running")));
+	}
+
+	#[test]
+	fn a_deploy_stops_at_a_terminal_failure_with_its_reason() {
+		let mut watch = PodsWatch::deploy();
+		let (seen, _) = watch.see(Some("failed: app/web: ImagePullBackOff"));
+		assert_eq!(seen, Seen::Failed("app/web: ImagePullBackOff".into()));
+	}
+
+	#[test]
+	fn an_update_ignores_the_old_manifests_failure() {
+		// The old manifest crash-loops; the update fixes it. Before the agent applies it, the
+		// status is still the old one's.
+		let mut watch = PodsWatch::update();
+		let crash = Some("failed: app/web: CrashLoopBackOff");
+		assert_eq!(watch.see(crash).0, Seen::Waiting);
+		assert_eq!(watch.see(Some("updating 0/1")), (Seen::Waiting, stage("updating 0/1")));
+		assert_eq!(watch.see(crash).0, Seen::Failed("app/web: CrashLoopBackOff".into()));
+		let mut watch = PodsWatch::update();
+		assert_eq!(watch.see(Some("running")).0, Seen::Running);
+	}
 
 	#[test]
 	fn uptime_targets_are_percentages() {

@@ -51,6 +51,11 @@ impl CliError {
 		Self { message: message.to_string(), kind: Kind::Timeout }
 	}
 
+	/// Whether a wait ran out.
+	pub fn is_timeout(&self) -> bool {
+		self.kind == Kind::Timeout
+	}
+
 	/// The same error, naming the deal it concerns (so a script can find the deal it made).
 	pub fn about_deal(mut self, id: u64) -> Self {
 		self.message = format!("deal {id}: {}", self.message);

@@ -132,10 +132,13 @@ async fn every_command_against_a_dev_node_and_an_agent() {
 	let (code, _, stderr) = podchain("ws://127.0.0.1:1", &key, &["status"]);
 	assert_eq!(code, 3, "no node there: {stderr}");
 
-	// Deploy: every stage, then it answers.
+	// Deploy: every stage (printed with its time), then it answers.
+	let deploying = Instant::now();
 	let (code, stdout, stderr) =
 		podchain(&rpc, &key, &["deploy", &web.to_string_lossy(), "--for", "2h"]);
 	assert_eq!(code, 0, "deploy failed:\n{stderr}\n{}", agent.tail());
+	eprintln!("deploy stages:\n{stderr}deploy took {:?}", deploying.elapsed());
+	assert!(!stderr.contains("failed"), "a failed status on the way: {stderr}");
 	for stage in ["valid", "provider", "created", "accepted", "delivered", "is running"] {
 		assert!(stderr.contains(stage), "no {stage:?} stage in:\n{stderr}");
 	}
@@ -177,15 +180,29 @@ async fn every_command_against_a_dev_node_and_an_agent() {
 		"{human}"
 	);
 
-	// Update: a new manifest, delivered and acknowledged; it answers on its new port.
+	// A second and a third deal beside the first: no failed status on the way.
+	for name in ["second.yaml", "third.yaml"] {
+		let port = free_port();
+		let manifest = web_manifest(work.path(), name, port);
+		let (code, _, stderr) =
+			podchain(&rpc, &key, &["deploy", &manifest.to_string_lossy(), "--for", "1h"]);
+		assert_eq!(code, 0, "deploy of {name} failed:\n{stderr}\n{}", agent.tail());
+		assert!(!stderr.contains("failed"), "a failed status on the way: {stderr}");
+		assert!(http_get(port, "/").is_some(), "{name} answers once deployed");
+	}
+	assert!(http_get(web_port, "/").is_some(), "the first deal served throughout");
+
+	// Update: a new manifest, delivered and acknowledged once its pod runs: it answers on its
+	// new port as soon as the update returns.
 	let new_port = free_port();
 	let web2 = web_manifest(work.path(), "web2.yaml", new_port);
 	let (code, _, stderr) =
 		podchain(&rpc, &key, &["update", &id.to_string(), &web2.to_string_lossy()]);
 	assert_eq!(code, 0, "update failed:\n{stderr}\n{}", agent.tail());
+	assert!(!stderr.contains("failed"), "a failed status on the way: {stderr}");
 	wait_for(
 		"the new manifest to answer",
-		Duration::from_secs(60),
+		Duration::from_secs(5),
 		|| agent.tail(),
 		|| async move { http_get(new_port, "/") },
 	)

@@ -261,15 +261,30 @@ impl Agent {
 				return Ok(running);
 			}
 		};
-		let input = PlanInput {
+		let mut input = PlanInput {
 			now: snapshot.number,
 			deals: snapshot.deals.values().map(|d| d.chain.clone()).collect(),
 			manifests: self.vault.hashes(),
 			deployed: deployed.into_iter().map(|d| (d.deal, d.manifest_hash)).collect(),
+			rolled_out: BTreeSet::new(),
 			stored,
 			auto_accept: self.settings.auto_accept,
 			manifest_timeout_blocks: self.settings.manifest_timeout_blocks,
 		};
+		// An update is acknowledged only once its pods are ready: read the rollouts of the
+		// updates applied (a few deals at most; a read that fails waits for the next round).
+		for (id, hash) in plan::awaiting_rollout(&input) {
+			match self.backend.rolled_out(id, hash).await {
+				Ok(true) => {
+					input.rolled_out.insert(id);
+				}
+				Ok(false) => tracing::debug!(deal = id, "update applied, its rollout not done"),
+				Err(e) => {
+					self.metrics.error("cluster");
+					tracing::warn!(deal = id, error = %e, "cannot read the update's rollout");
+				}
+			}
+		}
 		for action in plan::plan(&input) {
 			self.execute(node, snapshot, action).await;
 		}

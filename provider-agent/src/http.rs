@@ -40,10 +40,27 @@ pub async fn serve(
 	}))
 }
 
+/// `/healthz`: 200 while rounds read chain and cluster; 503 otherwise. A metering source
+/// that cannot be read (usage going unbilled) is a degradation the body states, still with
+/// 200: the tenants are served, which is what the chain's SLA probes ask, and a provider not
+/// billing is the provider's loss, not the publishers'. It is also the
+/// `podchain_agent_metering_degraded` metric and an error in the log.
 fn answer<B>(request: &Request<B>, metrics: &Metrics) -> Response<Full<Bytes>> {
 	let (status, content_type, body) = match request.uri().path() {
 		"/healthz" if metrics.is_healthy(HEALTHY_WITHIN_SECS) => {
-			(StatusCode::OK, "text/plain", "ok\n".to_owned())
+			let degraded = metrics.metering_degraded();
+			let body = if degraded.is_empty() {
+				"ok\n".to_owned()
+			} else {
+				let mut body = "degraded\n".to_owned();
+				for (what, error) in degraded {
+					body.push_str(&format!(
+						"metering {what}: cannot be read, not billed: {error}\n"
+					));
+				}
+				body
+			};
+			(StatusCode::OK, "text/plain", body)
 		}
 		"/healthz" => (
 			StatusCode::SERVICE_UNAVAILABLE,
@@ -63,4 +80,37 @@ fn answer<B>(request: &Request<B>, metrics: &Metrics) -> Response<Full<Bytes>> {
 		response.headers_mut().insert(hyper::header::CONTENT_TYPE, value);
 	}
 	response
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+	use http_body_util::BodyExt;
+
+	async fn healthz(metrics: &Metrics) -> (StatusCode, String) {
+		let request = Request::get("/healthz").body(()).expect("request");
+		let response = answer(&request, metrics);
+		let status = response.status();
+		let body = response.into_body().collect().await.expect("body").to_bytes();
+		(status, String::from_utf8(body.to_vec()).expect("UTF-8"))
+	}
+
+	#[tokio::test]
+	async fn healthz_states_a_metering_degradation() {
+		let metrics = Metrics::default();
+		assert_eq!(healthz(&metrics).await.0, StatusCode::SERVICE_UNAVAILABLE);
+		metrics.healthy_now();
+		assert_eq!(healthz(&metrics).await, (StatusCode::OK, "ok\n".to_owned()));
+		metrics.metering.failed(
+			"containers",
+			"the metrics API is not served",
+			std::time::Instant::now(),
+		);
+		let (status, body) = healthz(&metrics).await;
+		assert_eq!(status, StatusCode::OK, "tenants are served: SLA probes see it up");
+		assert_eq!(
+			body,
+			"degraded\nmetering containers: cannot be read, not billed: the metrics API is not served\n"
+		);
+	}
 }

@@ -6,8 +6,12 @@ use prometheus_client::{
 	registry::Registry,
 };
 use std::{
-	sync::atomic::{AtomicU64, Ordering},
-	time::{SystemTime, UNIX_EPOCH},
+	collections::BTreeMap,
+	sync::{
+		atomic::{AtomicU64, Ordering},
+		Mutex,
+	},
+	time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 /// Label of one kind of thing.
@@ -43,6 +47,12 @@ pub struct Metrics {
 	pub errors: Family<Kind, Counter>,
 	/// Manifest deliveries by outcome.
 	pub manifests: Family<Kind, Counter>,
+	/// Usage samples that could not read a source, by what went unmetered.
+	pub metering_failures: Family<Kind, Counter>,
+	/// 1 while usage of this kind cannot be metered (a failure within the health window).
+	metering_degraded: Family<Kind, Gauge>,
+	/// Which metering sources fail, for `/healthz` and the log.
+	pub metering: MeteringHealth,
 	/// Seconds since the epoch of the last reconcile round that read both chain and cluster.
 	last_healthy: AtomicU64,
 }
@@ -77,6 +87,21 @@ impl Default for Metrics {
 		registry.register("errors", "Errors by where they happened", errors.clone());
 		let manifests = Family::<Kind, Counter>::default();
 		registry.register("manifests", "Manifest deliveries by outcome", manifests.clone());
+		let metering_failures = Family::<Kind, Counter>::default();
+		registry.register(
+			"metering_failures",
+			"Usage samples that could not read a source (containers: CPU and memory; storage), by what went unmetered",
+			metering_failures.clone(),
+		);
+		let metering_degraded = Family::<Kind, Gauge>::default();
+		registry.register(
+			"metering_degraded",
+			"1 while usage of this kind cannot be metered (and so is not billed)",
+			metering_degraded.clone(),
+		);
+		for what in METERED {
+			metering_degraded.get_or_create(&kind(what)).set(0);
+		}
 		Self {
 			registry,
 			deals,
@@ -86,6 +111,9 @@ impl Default for Metrics {
 			usage_reported,
 			errors,
 			manifests,
+			metering_failures,
+			metering_degraded,
+			metering: MeteringHealth::default(),
 			last_healthy: AtomicU64::new(0),
 		}
 	}
@@ -125,8 +153,19 @@ impl Metrics {
 		last != 0 && now_secs().saturating_sub(last) <= max_age_secs
 	}
 
+	/// What cannot be metered now, as `(what, error)`: the degradation `/healthz` reports.
+	pub fn metering_degraded(&self) -> Vec<(&'static str, String)> {
+		let failing = self.metering.failing(Instant::now());
+		for what in METERED {
+			let degraded = failing.iter().any(|(w, _)| *w == what);
+			self.metering_degraded.get_or_create(&kind(what)).set(i64::from(degraded));
+		}
+		failing
+	}
+
 	/// The metrics in Prometheus' text format.
 	pub fn encode(&self) -> String {
+		self.metering_degraded();
 		let mut text = String::new();
 		// Writing to a String cannot fail.
 		let _ = encode(&mut text, &self.registry);
@@ -134,9 +173,157 @@ impl Metrics {
 	}
 }
 
+/// What the agent meters, as [`podchain_cluster::Metered::as_str`] names it.
+const METERED: [&str; 2] = ["containers", "storage"];
+
+/// How loudly to log a metering failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loudness {
+	/// First seen, or not logged loudly for [`MeteringHealth::RELOG`]: warn (transient) or
+	/// error (needs the provider).
+	Loud,
+	/// Logged loudly a moment ago: debug.
+	Quiet,
+}
+
+/// Which metering sources fail, across deals: a source is failing while a sample of any deal
+/// failed to read it within [`MeteringHealth::window`], so a deal whose sample works does not
+/// hide another's that does not.
+#[derive(Debug)]
+pub struct MeteringHealth {
+	window: Mutex<Duration>,
+	sources: Mutex<BTreeMap<&'static str, SourceState>>,
+}
+
+#[derive(Debug)]
+struct SourceState {
+	failed_at: Instant,
+	error: String,
+	logged_at: Instant,
+}
+
+impl Default for MeteringHealth {
+	fn default() -> Self {
+		MeteringHealth { window: Mutex::new(Duration::from_secs(60)), sources: Mutex::default() }
+	}
+}
+
+impl MeteringHealth {
+	/// A source failing is logged loudly again after this long.
+	pub const RELOG: Duration = Duration::from_secs(300);
+
+	/// Sets how long after its last failure a source counts as failing (a few sample
+	/// intervals: the next samples must get the chance to fail again).
+	pub fn set_window(&self, window: Duration) {
+		*self.window.lock().unwrap_or_else(|p| p.into_inner()) = window;
+	}
+
+	fn window(&self) -> Duration {
+		*self.window.lock().unwrap_or_else(|p| p.into_inner())
+	}
+
+	/// Records that `what` could not be read at `now`; says how loudly to log it.
+	pub fn failed(&self, what: &'static str, error: &str, now: Instant) -> Loudness {
+		let window = self.window();
+		let mut sources = self.sources.lock().unwrap_or_else(|p| p.into_inner());
+		match sources.get_mut(what) {
+			Some(state)
+				if now.saturating_duration_since(state.failed_at) <= window
+					&& now.saturating_duration_since(state.logged_at) < Self::RELOG
+					&& state.error == error =>
+			{
+				state.failed_at = now;
+				Loudness::Quiet
+			}
+			_ => {
+				sources.insert(
+					what,
+					SourceState { failed_at: now, error: error.to_owned(), logged_at: now },
+				);
+				Loudness::Loud
+			}
+		}
+	}
+
+	/// Records that `what` was read at `now`; `true` if that ends a failure (no failure within
+	/// the window), to log the recovery.
+	pub fn succeeded(&self, what: &'static str, now: Instant) -> bool {
+		let window = self.window();
+		let mut sources = self.sources.lock().unwrap_or_else(|p| p.into_inner());
+		let recovered = sources
+			.get(what)
+			.is_some_and(|state| now.saturating_duration_since(state.failed_at) > window);
+		if recovered {
+			sources.remove(what);
+		}
+		recovered
+	}
+
+	/// The sources failing at `now`, with their last error.
+	pub fn failing(&self, now: Instant) -> Vec<(&'static str, String)> {
+		let window = self.window();
+		let sources = self.sources.lock().unwrap_or_else(|p| p.into_inner());
+		sources
+			.iter()
+			.filter(|(_, state)| now.saturating_duration_since(state.failed_at) <= window)
+			.map(|(what, state)| (*what, state.error.clone()))
+			.collect()
+	}
+}
+
 #[cfg(test)]
 mod tests {
 	use super::*;
+
+	#[test]
+	fn metering_failures_are_loud_then_quiet_then_loud_again() {
+		let health = MeteringHealth::default();
+		let t0 = Instant::now();
+		let at = |secs| t0 + Duration::from_secs(secs);
+		assert!(health.failing(t0).is_empty());
+		assert_eq!(health.failed("containers", "no metrics API", t0), Loudness::Loud);
+		assert_eq!(health.failed("containers", "no metrics API", at(5)), Loudness::Quiet);
+		// Another deal samples fine meanwhile: still failing, not recovered.
+		assert!(!health.succeeded("containers", at(6)));
+		assert_eq!(health.failing(at(6)), vec![("containers", "no metrics API".to_owned())]);
+		// A different error is news; so is the same one five minutes on.
+		assert_eq!(health.failed("containers", "timeout", at(10)), Loudness::Loud);
+		assert_eq!(health.failed("containers", "timeout", at(20)), Loudness::Quiet);
+		let mut t = 20;
+		while t < 300 {
+			t += 5;
+			health.failed("containers", "timeout", at(t));
+		}
+		assert_eq!(health.failed("containers", "timeout", at(315)), Loudness::Loud);
+		// Storage is a source of its own.
+		assert!(health.failing(at(315)).iter().all(|(what, _)| *what == "containers"));
+		// No failure for a window, then a success: recovered, once.
+		assert!(health.failing(at(400)).is_empty(), "past the window");
+		assert!(health.succeeded("containers", at(400)));
+		assert!(!health.succeeded("containers", at(401)));
+		assert_eq!(health.failed("containers", "timeout", at(402)), Loudness::Loud);
+	}
+
+	#[test]
+	fn metering_degradation_is_a_metric() {
+		let metrics = Metrics::default();
+		let text = metrics.encode();
+		assert!(text.contains("podchain_agent_metering_degraded{kind=\"containers\"} 0"), "{text}");
+		metrics.metering.failed("containers", "no metrics API", Instant::now());
+		metrics.metering_failures.get_or_create(&kind("containers")).inc();
+		let text = metrics.encode();
+		assert!(text.contains("podchain_agent_metering_degraded{kind=\"containers\"} 1"), "{text}");
+		assert!(text.contains("podchain_agent_metering_degraded{kind=\"storage\"} 0"), "{text}");
+		assert!(
+			text.contains("podchain_agent_metering_failures_total{kind=\"containers\"} 1"),
+			"{text}"
+		);
+		metrics.metering.set_window(Duration::ZERO);
+		std::thread::sleep(Duration::from_millis(5));
+		assert!(metrics
+			.encode()
+			.contains("podchain_agent_metering_degraded{kind=\"containers\"} 0"));
+	}
 
 	#[test]
 	fn metrics_are_exposed_with_the_prefix() {

@@ -55,6 +55,10 @@ pub struct PlanInput {
 	pub manifests: BTreeMap<u64, Hash>,
 	/// What runs in the cluster: manifest hash by deal.
 	pub deployed: BTreeMap<u64, Hash>,
+	/// Deals whose pending manifest update is rolled out: every wanted pod runs the new
+	/// manifest and is ready ([`Backend::rolled_out`](podchain_cluster::Backend::rolled_out)).
+	/// Read only for the deals [`awaiting_rollout`] names.
+	pub rolled_out: BTreeSet<u64>,
 	/// Deals the agent keeps state for (manifests, meters).
 	pub stored: BTreeSet<u64>,
 	/// Accept pending deals without an operator.
@@ -99,7 +103,12 @@ pub fn plan(input: &PlanInput) -> Vec<Action> {
 		let held = input.manifests.get(&deal.id);
 		match deal.state {
 			ChainState::Pending => {
-				if input.auto_accept {
+				// Accepted only once the agent holds the deal's manifest, verified against
+				// the chain: a deal whose manifest never arrives is never accepted (its
+				// publisher can cancel it for a full refund), and an accepted deal deploys
+				// at once. A rent runs no manifest of its own.
+				let runnable = deal.is_rent || held == Some(&deal.manifest_hash);
+				if input.auto_accept && runnable {
 					actions.push(Action::Accept(deal.id));
 				}
 			}
@@ -114,10 +123,11 @@ pub fn plan(input: &PlanInput) -> Vec<Action> {
 				}
 				let update = deal.pending_manifest.filter(|h| held == Some(h));
 				if let Some(hash) = update {
-					// Acknowledged only once it runs: a failed rollout is retried, not claimed.
+					// Acknowledged only once its pods run and are ready: a rollout still going
+					// (or failed) is not claimed; a failed apply is retried.
 					if deployed != Some(&hash) {
 						actions.push(Action::Deploy { id: deal.id, hash });
-					} else {
+					} else if input.rolled_out.contains(&deal.id) {
 						actions.push(Action::Acknowledge { id: deal.id, hash });
 					}
 				} else if held == Some(&deal.manifest_hash) {
@@ -140,6 +150,23 @@ pub fn plan(input: &PlanInput) -> Vec<Action> {
 		actions.push(Action::Forget(*id));
 	}
 	actions
+}
+
+/// The deals whose pending update is applied to the cluster and may be acknowledged once its
+/// rollout completes, with the update's hash: what [`PlanInput::rolled_out`] must be read for.
+pub fn awaiting_rollout(input: &PlanInput) -> Vec<(u64, Hash)> {
+	input
+		.deals
+		.iter()
+		.filter(|d| matches!(d.state, ChainState::Active { .. } | ChainState::OutOfFunds { .. }))
+		.filter(|d| !d.is_rent)
+		.filter_map(|d| {
+			let hash = d.pending_manifest?;
+			let applied = input.manifests.get(&d.id) == Some(&hash)
+				&& input.deployed.get(&d.id) == Some(&hash);
+			applied.then_some((d.id, hash))
+		})
+		.collect()
 }
 
 #[cfg(test)]
@@ -166,8 +193,24 @@ mod tests {
 	#[test]
 	fn pending_deals_are_accepted_only_when_allowed() {
 		let mut input = input(vec![deal(1, ChainState::Pending)]);
+		input.manifests.insert(1, A);
 		assert_eq!(plan(&input), vec![Action::Accept(1)]);
 		input.auto_accept = false;
+		assert!(plan(&input).is_empty());
+	}
+
+	#[test]
+	fn pending_deals_are_accepted_only_with_their_verified_manifest() {
+		let mut input = input(vec![deal(1, ChainState::Pending)]);
+		assert!(plan(&input).is_empty(), "no manifest yet: not accepted");
+		// Another manifest than the deal's (a stale delivery) does not count.
+		input.manifests.insert(1, B);
+		assert!(plan(&input).is_empty());
+		input.manifests.insert(1, A);
+		assert_eq!(plan(&input), vec![Action::Accept(1)]);
+		// However long it waits, a pending deal is never closed for its missing manifest.
+		input.manifests.clear();
+		input.now = 10_000;
 		assert!(plan(&input).is_empty());
 	}
 
@@ -201,9 +244,36 @@ mod tests {
 		// The new manifest has not arrived: keep running the old one.
 		assert!(plan(&input).is_empty());
 		input.manifests.insert(1, B);
+		assert!(awaiting_rollout(&input).is_empty());
 		assert_eq!(plan(&input), vec![Action::Deploy { id: 1, hash: B }]);
+		// Applied: the rollout is read, and until it completes nothing is claimed (and the
+		// pods are not applied again).
 		input.deployed.insert(1, B);
+		assert_eq!(awaiting_rollout(&input), vec![(1, B)]);
+		assert!(plan(&input).is_empty());
+		input.rolled_out.insert(1);
 		assert_eq!(plan(&input), vec![Action::Acknowledge { id: 1, hash: B }]);
+	}
+
+	#[test]
+	fn only_applied_updates_await_their_rollout() {
+		let mut updated = deal(1, ChainState::Active { accepted_at: 10 });
+		updated.pending_manifest = Some(B);
+		let mut closing = deal(2, ChainState::Closing);
+		closing.pending_manifest = Some(B);
+		let mut rent = deal(3, ChainState::Active { accepted_at: 10 });
+		rent.pending_manifest = Some(B);
+		rent.is_rent = true;
+		let mut input = input(vec![updated, closing, rent, deal(4, ChainState::Pending)]);
+		for id in 1..=4 {
+			input.manifests.insert(id, B);
+			input.deployed.insert(id, B);
+		}
+		assert_eq!(awaiting_rollout(&input), vec![(1, B)]);
+		// A rollout read for a deal without an update acknowledges nothing.
+		input.rolled_out.extend([2, 3, 4]);
+		input.auto_accept = false;
+		assert_eq!(plan(&input), vec![Action::Remove(2)]);
 	}
 
 	#[test]
@@ -232,5 +302,12 @@ mod tests {
 		let mut rent = deal(1, ChainState::Active { accepted_at: 0 });
 		rent.is_rent = true;
 		assert!(plan(&input(vec![rent])).is_empty());
+	}
+
+	#[test]
+	fn rents_are_accepted_without_a_manifest() {
+		let mut rent = deal(1, ChainState::Pending);
+		rent.is_rent = true;
+		assert_eq!(plan(&input(vec![rent])), vec![Action::Accept(1)]);
 	}
 }

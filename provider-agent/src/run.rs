@@ -16,7 +16,7 @@ use podchain_cluster::{
 	Backend,
 };
 use podchain_p2p::{identity, AtRestKey, Keypair, P2pConfig, P2pNode};
-use std::{path::Path, sync::Arc};
+use std::{path::Path, sync::Arc, time::Duration};
 
 /// Environment variable holding the provider's secret when no key file is given.
 pub const KEY_ENV: &str = "PODCHAIN_AGENT_KEY";
@@ -125,6 +125,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 	};
 
 	let metrics = Arc::new(Metrics::default());
+	// A metering source counts as failing for a few samples after its last failure.
+	metrics.metering.set_window((config.sample_interval * 3).max(Duration::from_secs(60)));
 	let http = http::serve(config.http_listen, metrics.clone())
 		.await
 		.map_err(|source| StartError::Http { addr: config.http_listen, source })?;

@@ -1,10 +1,12 @@
 //! Serving publishers over libp2p (manifest deliveries and log reads), and sampling usage.
 
+use crate::metrics::Loudness;
 use crate::{agent::Agent, manifests, metrics::kind, plan::ChainState};
-use podchain_cluster::DealStatus;
+use podchain_cluster::{DealStatus, Metered, Sampled};
 use podchain_p2p::{
 	node::{InboundLogs, InboundManifest},
 	protocol::{LogChunk, LogLine, RejectReason, MAX_LOGS_RESPONSE_BYTES},
+	status::PodsStatus,
 	InboundRequest,
 };
 use std::sync::Arc;
@@ -20,6 +22,38 @@ const MAX_LINE_BYTES: usize = 16 * 1024;
 const MAX_LOG_LINES: u32 = 1000;
 /// Most lines read to answer a `tail` request.
 const MAX_TAIL_SCAN: u32 = 10_000;
+
+/// A backend's status as publishers read it.
+pub(crate) fn pods_status(status: DealStatus) -> PodsStatus {
+	match status {
+		DealStatus::Absent => PodsStatus::Absent,
+		DealStatus::Starting { ready, wanted } => PodsStatus::Starting { ready, wanted },
+		DealStatus::Updating { ready, wanted } => PodsStatus::Updating { ready, wanted },
+		DealStatus::Degraded { ready, wanted, reason } => {
+			PodsStatus::Degraded { ready, wanted, reason }
+		}
+		DealStatus::Running => PodsStatus::Running,
+		DealStatus::Failed { reason } => PodsStatus::Failed { reason },
+	}
+}
+
+/// Longest status text sent: a backend's reason (podman's error text, a cluster message) must
+/// not push a logs answer past its size limit.
+const MAX_STATUS_BYTES: usize = 2048;
+
+/// `status` as sent, cut to [`MAX_STATUS_BYTES`] on a character boundary.
+pub(crate) fn status_text(status: PodsStatus) -> String {
+	let mut text = status.to_string();
+	if text.len() > MAX_STATUS_BYTES {
+		let mut cut = MAX_STATUS_BYTES;
+		while !text.is_char_boundary(cut) {
+			cut -= 1;
+		}
+		text.truncate(cut);
+		text.push_str(" [cut]");
+	}
+	text
+}
 
 impl Agent {
 	/// Answers inbound requests until the p2p node stops.
@@ -170,12 +204,7 @@ impl Agent {
 		let status = self.backend.status(deal).await;
 		let gone = matches!(status, Ok(DealStatus::Absent));
 		chunk.complete = chunk.lines.is_empty() && (closing || gone);
-		chunk.deal_status = status.ok().map(|status| match status {
-			DealStatus::Absent => "absent".to_owned(),
-			DealStatus::Starting { ready, wanted } => format!("starting {ready}/{wanted}"),
-			DealStatus::Running => "running".to_owned(),
-			DealStatus::Failed { reason } => format!("failed: {reason}"),
-		});
+		chunk.deal_status = status.ok().map(|status| status_text(pods_status(status)));
 		request.respond(chunk);
 	}
 
@@ -203,21 +232,17 @@ impl Agent {
 		}
 	}
 
-	/// Adds one usage sample of `deal` to its meter.
+	/// Adds one usage sample of `deal` to its meter: what could be read, even if a source
+	/// could not (storage is billed when CPU and memory cannot be read). A source that cannot
+	/// be read is reported loudly (see [`report_metering`]).
 	pub(crate) async fn sample_deal(&self, deal: u64) {
-		let samples = match self.backend.sample(deal).await {
-			Ok(samples) => samples,
-			Err(e) => {
-				self.metrics.error("sample");
-				tracing::debug!(deal, error = %e, "cannot sample usage");
-				return;
-			}
-		};
-		if samples.is_empty() {
+		let sampled = self.backend.sample(deal).await;
+		report_metering(&self.metrics, deal, &sampled, std::time::Instant::now());
+		if sampled.samples.is_empty() {
 			return;
 		}
 		let recorded = self.store.update_meter(deal, |meter| {
-			for (source, sample) in &samples {
+			for (source, sample) in &sampled.samples {
 				meter.record(source, *sample);
 			}
 		});
@@ -225,5 +250,153 @@ impl Agent {
 			self.metrics.error("store");
 			tracing::error!(deal, error = %e, "cannot record usage");
 		}
+	}
+}
+
+/// Counts, logs and records in the health the sources a sample of `deal` could not read, and
+/// the recovery of those it could again. Usage that cannot be read goes unbilled, so it is
+/// never quiet: an error (a source that needs the provider, such as a cluster without
+/// metrics-server) or a warning (an outage) when it starts, again every
+/// [`MeteringHealth::RELOG`](crate::metrics::MeteringHealth::RELOG) while it lasts; debug in
+/// between.
+pub(crate) fn report_metering(
+	metrics: &crate::metrics::Metrics,
+	deal: u64,
+	sampled: &Sampled,
+	now: std::time::Instant,
+) {
+	for failure in &sampled.failures {
+		let what = failure.what.as_str();
+		metrics.error("sample");
+		metrics.metering_failures.get_or_create(&kind(what)).inc();
+		let error = &failure.error;
+		match metrics.metering.failed(what, error, now) {
+			Loudness::Loud if failure.transient => tracing::warn!(
+				deal,
+				metering = what,
+				%error,
+				"cannot meter usage: it goes unbilled while this lasts"
+			),
+			Loudness::Loud => tracing::error!(
+				deal,
+				metering = what,
+				%error,
+				"cannot meter usage: it goes unbilled until this is fixed"
+			),
+			Loudness::Quiet => tracing::debug!(deal, metering = what, %error, "cannot meter usage"),
+		}
+	}
+	for what in [Metered::Containers, Metered::Storage] {
+		if !sampled.failures.iter().any(|f| f.what == what)
+			&& metrics.metering.succeeded(what.as_str(), now)
+		{
+			tracing::info!(metering = what.as_str(), "metering works again");
+		}
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+	use crate::metrics::Metrics;
+	use podchain_cluster::MeteringFailure;
+	use std::{
+		io::Write,
+		sync::{Arc, Mutex},
+		time::{Duration, Instant},
+	};
+
+	/// Log output captured in memory.
+	#[derive(Clone, Default)]
+	struct Captured(Arc<Mutex<Vec<u8>>>);
+
+	impl Write for Captured {
+		fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+			self.0.lock().expect("lock").extend_from_slice(buf);
+			Ok(buf.len())
+		}
+		fn flush(&mut self) -> std::io::Result<()> {
+			Ok(())
+		}
+	}
+
+	impl Captured {
+		fn take(&self) -> String {
+			String::from_utf8(std::mem::take(&mut *self.0.lock().expect("lock"))).expect("UTF-8")
+		}
+	}
+
+	#[test]
+	fn status_texts_are_bounded_and_read_back() {
+		let failed = pods_status(DealStatus::Failed { reason: "é".repeat(5000) });
+		let text = status_text(failed);
+		assert!(text.len() <= MAX_STATUS_BYTES + " [cut]".len(), "{}", text.len());
+		assert!(PodsStatus::parse(&text).is_terminal(), "still a failure once cut");
+		let degraded =
+			pods_status(DealStatus::Degraded { ready: 0, wanted: 1, reason: "quota".into() });
+		assert_eq!(status_text(degraded), "degraded 0/1: quota");
+		assert_eq!(
+			PodsStatus::parse(&status_text(pods_status(DealStatus::Updating {
+				ready: 1,
+				wanted: 2
+			}))),
+			PodsStatus::Updating { ready: 1, wanted: 2 }
+		);
+	}
+
+	fn failure(what: Metered, error: &str, transient: bool) -> Sampled {
+		Sampled {
+			samples: Vec::new(),
+			failures: vec![MeteringFailure { what, error: error.into(), transient }],
+		}
+	}
+
+	#[test]
+	fn a_metering_failure_is_an_error_in_the_log_a_metric_and_a_health_degradation() {
+		let captured = Captured::default();
+		let writer = captured.clone();
+		let subscriber = tracing_subscriber::fmt()
+			.with_max_level(tracing::Level::INFO)
+			.with_ansi(false)
+			.with_writer(move || writer.clone())
+			.finish();
+		let metrics = Metrics::default();
+		let t0 = Instant::now();
+		let missing = "list pod metrics: the metrics API is not served; install metrics-server";
+		tracing::subscriber::with_default(subscriber, || {
+			// No metrics-server: an error, naming the deal and the fix.
+			report_metering(&metrics, 7, &failure(Metered::Containers, missing, false), t0);
+			let log = captured.take();
+			assert!(log.contains("ERROR") && log.contains("install metrics-server"), "{log}");
+			assert!(log.contains("deal=7") && log.contains("metering=\"containers\""), "{log}");
+			// The next deal's sample a moment later: counted, not logged again at info level.
+			let later = t0 + Duration::from_secs(5);
+			report_metering(&metrics, 8, &failure(Metered::Containers, missing, false), later);
+			assert_eq!(captured.take(), "");
+			// An outage of the claims' listing: a warning.
+			report_metering(&metrics, 7, &failure(Metered::Storage, "timed out", true), later);
+			let log = captured.take();
+			assert!(log.contains("WARN") && log.contains("metering=\"storage\""), "{log}");
+		});
+		let text = metrics.encode();
+		assert!(
+			text.contains("podchain_agent_metering_failures_total{kind=\"containers\"} 2"),
+			"{text}"
+		);
+		assert!(text.contains("podchain_agent_metering_degraded{kind=\"storage\"} 1"), "{text}");
+		let failing: Vec<&str> = metrics.metering_degraded().into_iter().map(|(w, _)| w).collect();
+		assert_eq!(failing, ["containers", "storage"]);
+
+		// Read again past the window: recovered, said once at info level.
+		let captured = Captured::default();
+		let writer = captured.clone();
+		let subscriber =
+			tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+		tracing::subscriber::with_default(subscriber, || {
+			let much_later = t0 + Duration::from_secs(120);
+			report_metering(&metrics, 7, &Sampled::default(), much_later);
+			let log = captured.take();
+			assert!(log.contains("INFO") && log.contains("metering works again"), "{log}");
+		});
 	}
 }

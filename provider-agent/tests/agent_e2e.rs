@@ -1,8 +1,8 @@
 //! End to end: a real dev node, the real `podchain-agent` binary with its podman backend, and
 //! a publisher speaking the real libp2p protocol.
 //!
-//! A metered deal is created; the agent accepts it; the manifest goes over libp2p, sealed to
-//! the agent; its container answers on 127.0.0.1 and burns CPU; finalized `report_usage`
+//! A metered deal is created; the manifest goes over libp2p, sealed to the agent; the agent
+//! accepts the deal now that it holds its manifest; its container answers on 127.0.0.1 and burns CPU; finalized `report_usage`
 //! batches bill it and the provider's balance rises. The node goes down and comes back: the
 //! tenant keeps running and billing resumes. The agent is killed (SIGKILL) and kept down for a
 //! while, then restarted: the tenant keeps running, and the usage of the downtime is billed
@@ -158,28 +158,42 @@ async fn a_deal_runs_is_billed_survives_an_agent_restart_and_ends() {
 	let id = created.id;
 	eprintln!("deal {id} created after {:?}", started.elapsed());
 
-	// The agent accepts it.
-	let accepted_at = wait_for(
-		"the agent to accept the deal",
-		Duration::from_secs(60),
+	// Without its manifest the deal is not accepted, however many blocks pass.
+	tokio::time::sleep(Duration::from_secs(4)).await;
+	assert!(
+		matches!(deal(&node, id).await.map(|d| d.state), Some(DeploymentState::Pending { .. })),
+		"the agent accepted a deal whose manifest it does not hold:\n{}",
+		agent.tail()
+	);
+
+	// The publisher's manifest is stored and acknowledged; a stranger's is refused.
+	let client = P2pNode::spawn(Keypair::generate_ed25519(), P2pConfig::default()).await.unwrap();
+	let handle = client.handle();
+	let canonical = manifest.canonical_bytes();
+	let ack = wait_for(
+		"the agent to take the manifest",
+		Duration::from_secs(30),
 		|| agent.tail(),
 		|| {
-			let node = node.clone();
+			let (handle, addr) = (handle.clone(), agent_addr.clone());
+			let request =
+				ManifestRequest::new(&Publisher(publisher.clone()), &peer, id, &canonical).unwrap();
 			async move {
-				match deal(&node, id).await?.state {
-					DeploymentState::Active { accepted_at } => Some(accepted_at),
-					_ => None,
+				match handle.deliver_manifest(peer, [addr], request).await {
+					Ok(ack) => Some(ack),
+					Err(podchain_p2p::P2pError::Rejected {
+						reason: podchain_p2p::protocol::RejectReason::UnknownDeal,
+						..
+					}) => None,
+					Err(e) => panic!("the publisher's manifest is refused: {e}"),
 				}
 			}
 		},
 	)
 	.await;
-	let provider_before = free_balance(&node, &provider).await;
+	assert_eq!(ack.manifest_hash, manifest.hash());
+	eprintln!("manifest delivered after {:?}", started.elapsed());
 
-	// A stranger's delivery is refused; the publisher's is stored and acknowledged.
-	let client = P2pNode::spawn(Keypair::generate_ed25519(), P2pConfig::default()).await.unwrap();
-	let handle = client.handle();
-	let canonical = manifest.canonical_bytes();
 	let stranger = Publisher(AccountKey::from_secret("//Eve").unwrap());
 	let refused = handle
 		.deliver_manifest(
@@ -198,15 +212,24 @@ async fn a_deal_runs_is_billed_survives_an_agent_restart_and_ends() {
 		),
 		"a stranger's manifest is refused: {refused:?}"
 	);
-	let ack = handle
-		.deliver_manifest(
-			peer,
-			[agent_addr.clone()],
-			ManifestRequest::new(&Publisher(publisher.clone()), &peer, id, &canonical).unwrap(),
-		)
-		.await
-		.expect("the publisher's manifest is acknowledged");
-	assert_eq!(ack.manifest_hash, manifest.hash());
+
+	// The agent accepts it, now that it holds the manifest.
+	let accepted_at = wait_for(
+		"the agent to accept the deal",
+		Duration::from_secs(60),
+		|| agent.tail(),
+		|| {
+			let node = node.clone();
+			async move {
+				match deal(&node, id).await?.state {
+					DeploymentState::Active { accepted_at } => Some(accepted_at),
+					_ => None,
+				}
+			}
+		},
+	)
+	.await;
+	let provider_before = free_balance(&node, &provider).await;
 
 	// It runs and answers on 127.0.0.1.
 	wait_for(

@@ -4,6 +4,8 @@
 //! - [`seal`]: payloads encrypted to a provider's peer id, and the agent's encryption at rest.
 //! - [`auth`]: publisher (sr25519) signatures on requests, and replay protection.
 //! - [`protocol`]: the wire types of `/podchain/manifest/1` and `/podchain/logs/1`.
+//! - [`status`]: the deal status a logs answer carries, its text form and which states are
+//!   terminal.
 //! - [`node`]: a libp2p node (TCP, Noise, Yamux) running those protocols on tokio behind a
 //!   clonable [`P2pHandle`].
 
@@ -15,6 +17,7 @@ pub mod identity;
 pub mod node;
 pub mod protocol;
 pub mod seal;
+pub mod status;
 
 pub use auth::PublisherSigner;
 pub use error::{AuthError, IdentityError, P2pError, SealError};
@@ -25,6 +28,7 @@ pub use protocol::{
 	ManifestResponse, RejectReason,
 };
 pub use seal::{AtRestKey, OpeningKey, SealedPayload};
+pub use status::PodsStatus;
 
 /// Blake2b-256 as in Substrate: the hash a deal records for its manifest (one definition,
 /// the manifest crate's).

@@ -312,9 +312,11 @@ pub struct LogChunk {
 	pub next_cursor: u64,
 	/// No more lines will come (the deal's containers are gone), so following can stop.
 	pub complete: bool,
-	/// How the deal's pods are doing, as the provider sees them: `running`, `starting
-	/// <ready>/<wanted>`, `failed: <reason>` or `absent` (`None` from an agent that does not
-	/// say). `tail: Some(0)` asks for the status alone.
+	/// How the deal's pods are doing, as the provider sees them, in the text form of
+	/// [`PodsStatus`](crate::status::PodsStatus) (`running`, `starting <ready>/<wanted>`,
+	/// `updating <ready>/<wanted>`, `degraded <ready>/<wanted>: <reason>`, `failed: <reason>`,
+	/// `absent`; `None` from an agent that does not say). `tail: Some(0)` asks for the status
+	/// alone.
 	#[serde(default)]
 	pub deal_status: Option<String>,
 }

@@ -38,6 +38,56 @@ pub struct Sample {
 	pub egress_bytes: u64,
 }
 
+/// What a backend meters, each read from its own source so that one failing does not stop
+/// the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Metered {
+	/// CPU and memory of the containers (Kubernetes: the metrics API; podman: its stats).
+	Containers,
+	/// Storage (Kubernetes: the deal's volume claims; podman: its disk usage).
+	Storage,
+}
+
+impl Metered {
+	/// A short name, for logs and metric labels.
+	pub fn as_str(self) -> &'static str {
+		match self {
+			Metered::Containers => "containers",
+			Metered::Storage => "storage",
+		}
+	}
+}
+
+/// A source of usage that could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MeteringFailure {
+	/// What was not metered.
+	pub what: Metered,
+	/// Why.
+	pub error: String,
+	/// Whether it may pass on its own (an outage) rather than need the provider's attention
+	/// (the Kubernetes metrics API not installed, say).
+	pub transient: bool,
+}
+
+impl MeteringFailure {
+	/// `what` could not be read because of `error`.
+	pub fn new(what: Metered, error: &ClusterError) -> Self {
+		MeteringFailure { what, error: error.to_string(), transient: error.is_transient() }
+	}
+}
+
+/// What one [`Backend::sample`] read, and what it could not.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sampled {
+	/// Readings, keyed by a name stable across samples (`<pod>/<container>`, or
+	/// [`kube::VOLUMES_SOURCE`]).
+	pub samples: Vec<(String, Sample)>,
+	/// The sources that could not be read: the deal's usage of those goes unmetered for
+	/// this sample, which the agent reports loudly.
+	pub failures: Vec<MeteringFailure>,
+}
+
 /// The manifest hash of a deal whose objects exist but were never fully applied: it matches
 /// no manifest, so the agent applies the deal again (or removes it if the deal is gone).
 pub const UNKNOWN_MANIFEST: [u8; 32] = [0; 32];
@@ -52,24 +102,56 @@ pub struct Deployed {
 }
 
 /// How a deal's pods are doing.
+///
+/// Only [`DealStatus::Failed`] is terminal: the pods will not run without a change (a new
+/// manifest, an image that exists). Every other state may pass on its own, and a client
+/// waiting for a deal waits through them: [`DealStatus::Starting`] and
+/// [`DealStatus::Updating`] are the normal way to [`DealStatus::Running`];
+/// [`DealStatus::Degraded`] says why it is slower than that (a quota refusal while the old pods
+/// terminate, a namespace not initialized yet, a container restarting, an image pull retried).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DealStatus {
 	/// Nothing of the deal is in the cluster.
 	Absent,
-	/// Objects exist; `ready` of `wanted` replicas are running and ready.
+	/// The deal's first pods are coming up: `ready` of `wanted` replicas are running and ready.
 	Starting {
 		/// Ready replicas.
 		ready: u32,
 		/// Replicas asked for.
 		wanted: u32,
 	},
+	/// The deal's pods are being replaced by those of a new manifest: `ready` of `wanted`
+	/// replicas run the new manifest and are ready.
+	Updating {
+		/// Ready replicas of the new manifest.
+		ready: u32,
+		/// Replicas asked for.
+		wanted: u32,
+	},
+	/// Not all replicas are ready, for a reason the cluster gave that may pass on its own.
+	Degraded {
+		/// Ready replicas (of the manifest being rolled out, during an update).
+		ready: u32,
+		/// Replicas asked for.
+		wanted: u32,
+		/// What the cluster reported.
+		reason: String,
+	},
 	/// All replicas are running and ready.
 	Running,
-	/// The pods failed (image missing, crash loop...); `reason` says why.
+	/// The pods failed and will not run as they are (image missing, crash loop, a start
+	/// podman refused, a rollout past its deadline); `reason` says why.
 	Failed {
 		/// What the cluster reported.
 		reason: String,
 	},
+}
+
+impl DealStatus {
+	/// Whether the deal's pods will not run without a change.
+	pub fn is_terminal(&self) -> bool {
+		matches!(self, DealStatus::Failed { .. })
+	}
 }
 
 /// One line of a container's log.
@@ -125,9 +207,17 @@ pub trait Backend: Send + Sync {
 	/// How `deal`'s pods are doing.
 	async fn status(&self, deal: DealId) -> Result<DealStatus, ClusterError>;
 
+	/// Whether every pod `deal` wants runs the manifest `manifest_hash` and is ready, with no
+	/// pod of another manifest left serving: the rollout of that manifest is complete. What
+	/// the agent waits for before acknowledging a manifest update on chain.
+	async fn rolled_out(&self, deal: DealId, manifest_hash: [u8; 32])
+		-> Result<bool, ClusterError>;
+
 	/// A usage reading of each of `deal`'s containers, keyed by a name stable across samples
-	/// (`<pod>/<container>`).
-	async fn sample(&self, deal: DealId) -> Result<Vec<(String, Sample)>, ClusterError>;
+	/// (`<pod>/<container>`), and the sources that could not be read. Each [`Metered`] source
+	/// is read on its own where the backend can: storage is still read when the containers'
+	/// CPU and memory cannot be.
+	async fn sample(&self, deal: DealId) -> Sampled;
 
 	/// Up to `max_lines` log lines of `deal`'s containers written at or after `since_ms`,
 	/// oldest first.

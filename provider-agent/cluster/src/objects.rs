@@ -155,7 +155,8 @@ impl std::fmt::Debug for DealObjects {
 
 /// Pods the quota allows beyond `replicas.max`: room for a pod that is still terminating while
 /// its replacement starts. CPU and memory get no such room (the quota is what the deal
-/// reserved), which is why rollouts replace pods one at a time instead of surging.
+/// reserved), which is why rollouts recreate the pods unless the reservation itself has room
+/// for the new ones beside the old (the Kubernetes backend's `rollout.rs`).
 pub const POD_SURGE: u32 = 1;
 
 /// How a TCP exposure is published.

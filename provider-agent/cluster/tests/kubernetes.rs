@@ -2,23 +2,31 @@
 //! (otherwise it says it was skipped and passes).
 //!
 //! It deploys the manifest crate's `web` fixture as a deal with a fresh id, with the image from
-//! `PODCHAIN_TEST_IMAGE` (default `busybox:1.36`; the image needs `sh` and busybox `httpd`)
-//! serving on port 8080 as the non-root user Pod Security requires, then: waits up to 120 s for
-//! it to run, applies it again (nothing may change), samples it (the cluster needs
-//! metrics-server; set `PODCHAIN_TEST_SKIP_METRICS=1` on one without), reads its logs, removes
-//! it and waits for its namespace to go. The deal is removed even if a step fails.
+//! `PODCHAIN_TEST_IMAGE` (default `busybox:1.36`; the image needs `sh`, busybox `httpd` and
+//! `wget`) serving on port 8080 as the non-root user Pod Security requires, then: waits up to
+//! 120 s for it to run, applies it again (nothing may change), samples it (the cluster needs
+//! metrics-server; set `PODCHAIN_TEST_SKIP_METRICS=1` on one without, and the test checks that
+//! storage sampling still answers and the missing metrics API is reported, not hidden), reads
+//! its logs; then updates the manifest (the reservation is exactly one pod, so the pods are
+//! recreated rather than refused by the quota) and checks, every 2 s of the rollout, that
+//! the status never reports a failure, that the rollout completes, and that the new pod serves
+//! the new content to a client pod in a namespace of the test's own (the one the deal's
+//! NetworkPolicy lets in, standing in for the ingress controller's); finally removes the deal
+//! and waits for its namespace to go. The deal and the client namespace are removed even if a
+//! step fails.
 //!
-//! The kubeconfig's user needs the agent's permissions (see the crate's README or report).
+//! The kubeconfig's user needs the agent's permissions (see the crate's README or report),
+//! plus creating namespaces and pods and reading pod logs in the client namespace.
 
 use k8s_openapi::api::{
 	apps::v1::Deployment,
 	core::v1::{Namespace, Pod},
 };
-use kube::api::{Api, ListParams};
+use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
 use podchain_cluster::{
 	kube::{KubeBackend, KubeOptions, VOLUMES_SOURCE},
-	objects::{build, namespace_name, BuildOptions, DealSpec, DEPLOYMENT_NAME},
-	Backend, DealId, DealStatus, Deployed,
+	objects::{build, http_service_name, namespace_name, BuildOptions, DealSpec, DEPLOYMENT_NAME},
+	Backend, DealId, DealStatus, Deployed, Metered,
 };
 use podchain_manifest::Manifest;
 use std::{
@@ -29,16 +37,36 @@ use std::{
 
 const READY_LINE: &str = "podchain-test-ready";
 
+fn image() -> String {
+	std::env::var("PODCHAIN_TEST_IMAGE").unwrap_or_else(|_| "busybox:1.36".into())
+}
+
+/// The namespace of the test's client pods: the deal's NetworkPolicy lets it in, as it does
+/// the ingress controller's.
+fn client_namespace(deal: DealId) -> String {
+	format!("podchain-test-client-{deal}")
+}
+
+fn options(deal: DealId) -> BuildOptions {
+	BuildOptions { ingress_namespace: client_namespace(deal), ..BuildOptions::default() }
+}
+
+/// The web deal serving `content` at `/` (version 1 serves an empty directory listing).
 fn spec(deal: DealId) -> DealSpec {
+	spec_serving(deal, None)
+}
+
+fn spec_serving(deal: DealId, content: Option<&str>) -> DealSpec {
 	let path =
 		PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../client/manifest/fixtures/web.yaml");
 	let mut manifest = Manifest::from_path(&path).expect("web fixture");
-	let image = std::env::var("PODCHAIN_TEST_IMAGE").unwrap_or_else(|_| "busybox:1.36".into());
 	let web = &mut manifest.containers[0];
-	web.image = image;
-	web.command = ["sh", "-c", &format!("echo {READY_LINE}; exec httpd -f -v -p 8080 -h /tmp")]
-		.map(String::from)
-		.to_vec();
+	web.image = image();
+	let page = content.map(|c| format!("echo {c} > /tmp/index.html; ")).unwrap_or_default();
+	web.command =
+		["sh", "-c", &format!("echo {READY_LINE}; {page}exec httpd -f -v -p 8080 -h /tmp")]
+			.map(String::from)
+			.to_vec();
 	let totals = manifest.resources().expect("totals");
 	DealSpec {
 		deal,
@@ -83,6 +111,10 @@ async fn a_deal_runs_and_goes_on_a_real_cluster() {
 	if let Err(err) = backend.remove(deal).await {
 		eprintln!("cleanup of deal {deal} failed: {err}");
 	}
+	if let Ok(client) = kube::Client::try_default().await {
+		let namespaces: Api<Namespace> = Api::all(client);
+		let _ = namespaces.delete(&client_namespace(deal), &DeleteParams::background()).await;
+	}
 	if let Err(err) = outcome {
 		std::panic::resume_unwind(err.into_panic());
 	}
@@ -91,7 +123,7 @@ async fn a_deal_runs_and_goes_on_a_real_cluster() {
 async fn lifecycle(backend: Arc<KubeBackend>, deal: DealId) {
 	let client = kube::Client::try_default().await.expect("client");
 	let spec = spec(deal);
-	let objects = build(&spec, &BuildOptions::default()).expect("objects");
+	let objects = build(&spec, &options(deal)).expect("objects");
 	let namespace = namespace_name(deal);
 	println!("deal {deal} in namespace {namespace}");
 
@@ -135,17 +167,23 @@ async fn lifecycle(backend: Arc<KubeBackend>, deal: DealId) {
 	assert_eq!(backend.status(deal).await.expect("status"), DealStatus::Running);
 
 	if std::env::var_os("PODCHAIN_TEST_SKIP_METRICS").is_some() {
-		println!("sampling skipped (PODCHAIN_TEST_SKIP_METRICS)");
+		// No metrics-server: the failure is reported (not an empty success), and the rest is
+		// still read (web has no claims, so there is nothing else to sample).
+		let sampled = backend.sample(deal).await;
+		println!("sample without metrics: {sampled:?}");
+		assert!(
+			sampled.failures.iter().any(|f| f.what == Metered::Containers),
+			"a missing metrics API must be reported: {sampled:?}"
+		);
+		assert!(!sampled.failures.iter().any(|f| f.what == Metered::Storage), "{sampled:?}");
 	} else {
 		let samples = wait_for("metrics of the pod", Duration::from_secs(120), || async {
-			match backend.sample(deal).await {
-				Ok(samples) if samples.iter().any(|(s, _)| s.ends_with("/httpd")) => Some(samples),
-				Ok(_) => None,
-				Err(err) => {
-					println!("sample: {err} (is metrics-server installed?)");
-					None
-				}
+			let sampled = backend.sample(deal).await;
+			if !sampled.failures.is_empty() {
+				println!("sample: {:?} (is metrics-server installed?)", sampled.failures);
 			}
+			let samples = sampled.samples;
+			samples.iter().any(|(s, _)| s.ends_with("/httpd")).then_some(samples)
 		})
 		.await;
 		println!("samples: {samples:?}");
@@ -164,6 +202,8 @@ async fn lifecycle(backend: Arc<KubeBackend>, deal: DealId) {
 	let later = backend.logs(deal, ready.timestamp_ms + 1, 100).await.expect("logs");
 	assert!(later.iter().all(|l| l.timestamp_ms > ready.timestamp_ms), "{later:?}");
 
+	update(&backend, &client, deal).await;
+
 	backend.remove(deal).await.expect("remove");
 	assert_eq!(backend.status(deal).await.expect("status"), DealStatus::Absent);
 	backend.remove(deal).await.expect("remove again");
@@ -174,4 +214,104 @@ async fn lifecycle(backend: Arc<KubeBackend>, deal: DealId) {
 	.await;
 	let deployed = backend.deployed().await.expect("deployed");
 	assert!(!deployed.iter().any(|d| d.deal == deal), "{deployed:?}");
+}
+
+/// Rolls the deal to a manifest serving new content, reading the status every second: it may
+/// be updating or degraded, never failed, until the rollout completes; then a client pod gets
+/// the new content through the deal's Service.
+async fn update(backend: &KubeBackend, client: &kube::Client, deal: DealId) {
+	const CONTENT: &str = "podchain-version-2";
+	let spec = spec_serving(deal, Some(CONTENT));
+	let objects = build(&spec, &options(deal)).expect("objects");
+	let namespace = namespace_name(deal);
+	let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
+	let started = Instant::now();
+	backend.apply(&objects).await.expect("apply the update");
+	let strategy = deployments.get(DEPLOYMENT_NAME).await.expect("deployment").spec;
+	let strategy = strategy.and_then(|s| s.strategy).and_then(|s| s.type_);
+	assert_eq!(strategy.as_deref(), Some("Recreate"), "a full reservation recreates its pods");
+	let deployed = backend.deployed().await.expect("deployed");
+	assert!(
+		deployed.contains(&Deployed { deal, manifest_hash: spec.manifest_hash }),
+		"{deployed:?}"
+	);
+	let seen = std::sync::Mutex::new(Vec::<DealStatus>::new());
+	wait_for("the update to roll out", Duration::from_secs(180), || async {
+		let status = backend.status(deal).await.expect("status");
+		{
+			let mut seen = seen.lock().expect("lock");
+			assert!(
+				!status.is_terminal(),
+				"the update reported a failure: {status:?} (before: {seen:?})"
+			);
+			if seen.last() != Some(&status) {
+				println!("update: {:.1}s {status:?}", started.elapsed().as_secs_f64());
+				seen.push(status.clone());
+			}
+		}
+		let done = backend.rolled_out(deal, spec.manifest_hash).await.expect("rollout");
+		(done && status == DealStatus::Running).then_some(())
+	})
+	.await;
+	println!("update rolled out after {:?}: {:?}", started.elapsed(), seen.lock().expect("lock"));
+	assert!(
+		!backend.rolled_out(deal, spec_serving(deal, None).manifest_hash).await.expect("rollout"),
+		"the old manifest is not what runs"
+	);
+
+	// The new pod serves the new content, through the deal's Service.
+	let body = fetch_from_client(
+		client,
+		deal,
+		&format!("http://{}.{namespace}:8080/index.html", http_service_name(8080)),
+	)
+	.await;
+	assert_eq!(body.trim(), CONTENT);
+}
+
+/// GETs `url` from a pod in the test's client namespace (retrying for up to 60 s inside the
+/// pod) and returns what it printed.
+async fn fetch_from_client(client: &kube::Client, deal: DealId, url: &str) -> String {
+	let namespace = client_namespace(deal);
+	let namespaces: Api<Namespace> = Api::all(client.clone());
+	let ns: Namespace = serde_json::from_value(serde_json::json!({
+		"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace},
+	}))
+	.expect("namespace");
+	match namespaces.create(&PostParams::default(), &ns).await {
+		Ok(_) => {}
+		Err(kube::Error::Api(status)) if status.code == 409 => {}
+		Err(err) => panic!("create the client namespace: {err}"),
+	}
+	let script =
+		format!("for i in $(seq 60); do wget -q -T 2 -O - {url} && exit 0; sleep 1; done; exit 1");
+	let pod: Pod = serde_json::from_value(serde_json::json!({
+		"apiVersion": "v1", "kind": "Pod",
+		"metadata": {"name": "fetch", "namespace": namespace},
+		"spec": {
+			"restartPolicy": "Never",
+			"automountServiceAccountToken": false,
+			"securityContext": {
+				"runAsNonRoot": true, "runAsUser": 65534, "seccompProfile": {"type": "RuntimeDefault"},
+			},
+			"containers": [{
+				"name": "fetch", "image": image(), "command": ["sh", "-c", script],
+				"securityContext": {
+					"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]},
+				},
+			}],
+		},
+	}))
+	.expect("pod");
+	let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+	pods.create(&PostParams::default(), &pod).await.expect("create the client pod");
+	let phase = wait_for("the client pod to finish", Duration::from_secs(120), || async {
+		let pod = pods.get("fetch").await.expect("client pod");
+		let phase = pod.status.and_then(|s| s.phase).unwrap_or_default();
+		matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase)
+	})
+	.await;
+	let log = pods.logs("fetch", &LogParams::default()).await.expect("client log");
+	assert_eq!(phase, "Succeeded", "the client could not fetch {url}: {log}");
+	log
 }

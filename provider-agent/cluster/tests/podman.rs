@@ -11,13 +11,14 @@
 use std::{
 	path::{Path, PathBuf},
 	process::Command,
+	sync::atomic::{AtomicBool, Ordering},
 	time::{Duration, Instant},
 };
 
 use podchain_cluster::{
 	objects::{self, BuildOptions, DealSpec, Reserved},
 	podman::{PodmanBackend, PodmanOptions, PodmanPaths},
-	Backend, ClusterError, DealObjects, DealStatus, Deployed,
+	Backend, ClusterError, DealObjects, DealStatus, Deployed, Sampled,
 };
 use podchain_manifest::Manifest;
 use tokio::{
@@ -195,6 +196,39 @@ async fn wait_for_200(port: u16, path: &str) -> String {
 	}
 }
 
+/// Applies `objects` while reading the deal's status every 20 ms, as a publisher's CLI does
+/// while it waits; returns the statuses seen, none of which may be a failure.
+async fn apply_watching(backend: &PodmanBackend, objects: &DealObjects) -> Vec<DealStatus> {
+	let done = AtomicBool::new(false);
+	let watch = async {
+		let mut seen: Vec<DealStatus> = Vec::new();
+		while !done.load(Ordering::SeqCst) {
+			let status = backend.status(objects.deal).await.expect("status");
+			if seen.last() != Some(&status) {
+				seen.push(status);
+			}
+			tokio::time::sleep(Duration::from_millis(20)).await;
+		}
+		seen
+	};
+	let apply = async {
+		let result = backend.apply(objects).await;
+		done.store(true, Ordering::SeqCst);
+		result
+	};
+	let (result, mut seen) = tokio::join!(apply, watch);
+	result.expect("apply");
+	seen.push(backend.status(objects.deal).await.expect("status"));
+	assert!(!seen.iter().any(DealStatus::is_terminal), "a failure while it came up: {seen:?}");
+	seen
+}
+
+/// The samples of a sample that read every source.
+fn sampled(sampled: Sampled) -> Vec<(String, podchain_cluster::Sample)> {
+	assert_eq!(sampled.failures, vec![], "every source read");
+	sampled.samples
+}
+
 fn web(deal: u64) -> String {
 	format!("podchain-deal-{deal}-pod-0-web")
 }
@@ -207,9 +241,12 @@ async fn a_deal_runs_updates_and_goes() {
 	assert_eq!(h.backend.deployed().await.expect("deployed"), vec![]);
 	assert_eq!(h.backend.status(id).await.expect("status"), DealStatus::Absent);
 
-	// Apply: the pod serves HTTP on the host, with its limits and the secret inlined.
+	// Apply: the pod serves HTTP on the host, with its limits and the secret inlined. While
+	// it comes up the deal is starting, never failed.
 	let started = Instant::now();
-	h.backend.apply(&first).await.expect("apply");
+	let seen = apply_watching(&h.backend, &first).await;
+	assert!(seen.iter().any(|s| matches!(s, DealStatus::Starting { .. })), "{seen:?}");
+	assert!(h.backend.rolled_out(id, first.manifest_hash).await.expect("rollout"));
 	eprintln!("first apply took {:?}", started.elapsed());
 	assert_eq!(wait_for_200(port, "/").await, "hello s3cret");
 	eprintln!("HTTP 200 after {:?}", started.elapsed());
@@ -234,12 +271,12 @@ async fn a_deal_runs_updates_and_goes() {
 
 	// Samples: cumulative CPU, memory in use, the volume's bytes, later and later.
 	let key = format!("podchain-deal-{id}-pod-0/web");
-	let one = h.backend.sample(id).await.expect("sample");
+	let one = sampled(h.backend.sample(id).await);
 	for _ in 0..20 {
 		wait_for_200(port, "/").await;
 	}
 	tokio::time::sleep(Duration::from_millis(200)).await;
-	let two = h.backend.sample(id).await.expect("sample");
+	let two = sampled(h.backend.sample(id).await);
 	assert_eq!((one.len(), two.len()), (1, 1), "{one:?} {two:?}");
 	let ((k1, s1), (k2, s2)) = (&one[0], &two[0]);
 	assert_eq!((k1, k2), (&key, &key));
@@ -270,8 +307,11 @@ async fn a_deal_runs_updates_and_goes() {
 	let second = deal(id, port, "bye", None);
 	assert_ne!(second.manifest_hash, hash);
 	let started = Instant::now();
-	h.backend.apply(&second).await.expect("update");
-	eprintln!("update took {:?}", started.elapsed());
+	let seen = apply_watching(&h.backend, &second).await;
+	eprintln!("update took {:?}: {seen:?}", started.elapsed());
+	assert!(seen.iter().any(|s| matches!(s, DealStatus::Updating { .. })), "{seen:?}");
+	assert!(h.backend.rolled_out(id, second.manifest_hash).await.expect("rollout"));
+	assert!(!h.backend.rolled_out(id, hash).await.expect("rollout"), "the old manifest is gone");
 	assert_eq!(wait_for_200(port, "/").await, "bye s3cret");
 	assert_eq!(wait_for_200(port, "/born").await, born, "the volume survived the update");
 	assert_ne!(h.inspect(&web(id), "{{.Id}}"), container, "the pod was replaced");
@@ -290,6 +330,33 @@ async fn a_deal_runs_updates_and_goes() {
 	assert_eq!(h.podman(&["volume", "ls", "-q"]), "", "the deal's volumes are gone");
 	assert!(get(port, "/").await.is_err(), "nothing listens any more");
 	h.backend.remove(id).await.expect("removing again succeeds");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_deals_come_up_beside_a_running_one_without_a_failed_status() {
+	// The case: a second deploy on a machine already running a deal was reported as
+	// failed while its pod was between its infra and its app container.
+	let h = Harness::start().await;
+	let (first, second, third) = (9011, 9012, 9013);
+	let ports = [free_port(), free_port(), free_port()];
+	let running = deal(first, ports[0], "first", None);
+	apply_watching(&h.backend, &running).await;
+	assert_eq!(wait_for_200(ports[0], "/").await, "first s3cret");
+	let (two, three) =
+		(deal(second, ports[1], "second", None), deal(third, ports[2], "third", None));
+	let started = Instant::now();
+	let (seen_two, seen_three) =
+		tokio::join!(apply_watching(&h.backend, &two), apply_watching(&h.backend, &three));
+	eprintln!("two more deals in {:?}: {seen_two:?} {seen_three:?}", started.elapsed());
+	for (deal, port, greeting) in [(second, ports[1], "second"), (third, ports[2], "third")] {
+		assert_eq!(wait_for_200(port, "/").await, format!("{greeting} s3cret"));
+		assert_eq!(h.backend.status(deal).await.expect("status"), DealStatus::Running);
+	}
+	assert_eq!(h.backend.status(first).await.expect("status"), DealStatus::Running);
+	assert_eq!(wait_for_200(ports[0], "/").await, "first s3cret", "the first served throughout");
+	for id in [first, second, third] {
+		h.backend.remove(id).await.expect("remove");
+	}
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -312,7 +379,7 @@ async fn tenants_outlive_an_agent_restart() {
 	assert_eq!(h.backend.status(id).await.expect("status"), DealStatus::Running);
 	h.backend.apply(&objects).await.expect("apply after restart");
 	assert_eq!(h.inspect(&web(id), "{{.Id}}"), container, "the running pod was kept");
-	assert_eq!(h.backend.sample(id).await.expect("sample").len(), 1);
+	assert_eq!(sampled(h.backend.sample(id).await).len(), 1);
 	h.backend.remove(id).await.expect("remove");
 	assert_eq!(h.backend.status(id).await.expect("status"), DealStatus::Absent);
 }
@@ -355,8 +422,13 @@ async fn broken_deals_are_refused_and_reported() {
 	assert!(err.is_transient() && err.to_string().contains("podchain-missing"), "{err}");
 	let status = h.backend.status(id).await.expect("status");
 	assert!(
-		matches!(&status, DealStatus::Failed { reason } if reason.contains("no containers")),
+		matches!(&status, DealStatus::Degraded { reason, .. } if reason.contains("podchain-missing")),
 		"{status:?}"
+	);
+	// ... and the deal is deployed with no known manifest, so the agent applies it again.
+	assert_eq!(
+		h.backend.deployed().await.expect("deployed"),
+		vec![Deployed { deal: id, manifest_hash: podchain_cluster::UNKNOWN_MANIFEST }]
 	);
 
 	h.backend.remove(id).await.expect("remove");

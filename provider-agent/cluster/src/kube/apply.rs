@@ -1,6 +1,6 @@
 //! Applying a deal's objects, pruning what it no longer has, and removing it.
 
-use super::KubeBackend;
+use super::{rollout, KubeBackend};
 use crate::{
 	objects::{
 		manifest_hash_hex, namespace_name, DEAL_LABEL, MANAGED_BY_LABEL, MANAGER,
@@ -66,7 +66,7 @@ pub(super) async fn apply(
 		// Nothing can be created in it until it is gone.
 		return Err(ClusterError::Unavailable(format!("namespace {namespace} is being deleted")));
 	}
-	apply_one(backend, &namespace, &objects.quota).await?;
+	let quota = apply_one(backend, &namespace, &objects.quota).await?;
 	apply_one(backend, &namespace, &objects.limit_range).await?;
 	apply_one(backend, &namespace, &objects.network_policy).await?;
 	for secret in &objects.secrets {
@@ -81,7 +81,12 @@ pub(super) async fn apply(
 	if let Some(ingress) = &objects.ingress {
 		apply_one(backend, &namespace, ingress).await?;
 	}
-	apply_one(backend, &namespace, &objects.deployment).await?;
+	// How it replaces its pods on a change depends on the room the quota has now.
+	let mut deployment = objects.deployment.clone();
+	if let Some(spec) = deployment.spec.as_mut() {
+		spec.strategy = Some(rollout::strategy(&quota, &objects.deployment));
+	}
+	apply_one(backend, &namespace, &deployment).await?;
 
 	// After the Deployment, so that no new pod refers to what is pruned.
 	let deal = objects.deal;
@@ -117,12 +122,9 @@ pub(super) async fn apply(
 	Ok(())
 }
 
-/// Server-side applies one object of the deal's namespace.
-async fn apply_one<K>(
-	backend: &KubeBackend,
-	namespace: &str,
-	object: &K,
-) -> Result<(), ClusterError>
+/// Server-side applies one object of the deal's namespace; returns it as the API server
+/// stored it (status included).
+async fn apply_one<K>(backend: &KubeBackend, namespace: &str, object: &K) -> Result<K, ClusterError>
 where
 	K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
 		+ Clone
@@ -133,8 +135,7 @@ where
 	let name = object.name_any();
 	let api: Api<K> = Api::namespaced(backend.client.clone(), namespace);
 	let what = format!("apply {} {name}", K::kind(&()));
-	backend.call(&what, api.patch(&name, &apply_params(), &Patch::Apply(object))).await?;
-	Ok(())
+	backend.call(&what, api.patch(&name, &apply_params(), &Patch::Apply(object))).await
 }
 
 /// Deletes the deal's objects of kind `K` whose names are not in `keep`: what a new manifest

@@ -11,7 +11,9 @@
 //! also ignores. A pod replaced by a new one is a new source with a new counter.
 
 use super::{apply::deal_selector, quantity, KubeBackend};
-use crate::{objects::namespace_name, ClusterError, DealId, Sample};
+use crate::{
+	objects::namespace_name, ClusterError, DealId, Metered, MeteringFailure, Sample, Sampled,
+};
 use ::kube::{
 	api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams},
 	ResourceExt,
@@ -159,8 +161,24 @@ fn pod_metrics() -> ApiResource {
 }
 
 /// A sample of each of the deal's containers (by `<pod>/<container>`, sorted), then its
-/// storage under [`VOLUMES_SOURCE`] if it has claims.
-pub(super) async fn sample(
+/// storage under [`VOLUMES_SOURCE`] if it has claims. The two are read apart: storage is
+/// metered even when the metrics API cannot be read.
+pub(super) async fn sample(backend: &KubeBackend, deal: DealId) -> Sampled {
+	let mut sampled = Sampled::default();
+	match containers(backend, deal).await {
+		Ok(samples) => sampled.samples = samples,
+		Err(e) => sampled.failures.push(MeteringFailure::new(Metered::Containers, &e)),
+	}
+	match storage(backend, deal).await {
+		Ok(Some(sample)) => sampled.samples.push((VOLUMES_SOURCE.to_owned(), sample)),
+		Ok(None) => {}
+		Err(e) => sampled.failures.push(MeteringFailure::new(Metered::Storage, &e)),
+	}
+	sampled
+}
+
+/// The containers' CPU and memory, from the metrics API.
+async fn containers(
 	backend: &KubeBackend,
 	deal: DealId,
 ) -> Result<Vec<(String, Sample)>, ClusterError> {
@@ -169,14 +187,26 @@ pub(super) async fn sample(
 		Api::namespaced_with(backend.client.clone(), &namespace, &pod_metrics());
 	// Every pod of the namespace is the deal's: no selector, which metrics-server would only
 	// apply to pods it has already scraped anyway.
-	let listed = backend.call("list pod metrics", api.list(&ListParams::default())).await?;
+	let what = "list pod metrics";
+	let listed = match backend.timed(what, api.list(&ListParams::default())).await? {
+		Ok(listed) => listed,
+		// The API group is not served at all: nothing to wait for.
+		Err(::kube::Error::Api(status)) if status.code == 404 => {
+			return Err(ClusterError::Refused(format!(
+				"{what}: the metrics API (metrics.k8s.io/v1beta1) is not served by this cluster; \
+				 install metrics-server to meter CPU and memory ({})",
+				status.message
+			)))
+		}
+		Err(e) => return Err(super::error::map(what, e)),
+	};
 	let mut all = Vec::new();
 	for pod in listed.items {
 		all.extend(readings(pod)?);
 	}
 	all.sort_by(|a, b| a.source.cmp(&b.source));
 	let cpu = backend.cpu.integrate(deal, &all);
-	let mut samples: Vec<(String, Sample)> = all
+	Ok(all
 		.into_iter()
 		.zip(cpu)
 		.map(|(r, cpu_nanos)| {
@@ -189,22 +219,25 @@ pub(super) async fn sample(
 			};
 			(r.source, sample)
 		})
-		.collect();
+		.collect())
+}
 
-	let claims: Api<PersistentVolumeClaim> = Api::namespaced(backend.client.clone(), &namespace);
+/// The provisioned capacity of the deal's claims, now; `None` if it has none.
+async fn storage(backend: &KubeBackend, deal: DealId) -> Result<Option<Sample>, ClusterError> {
+	let claims: Api<PersistentVolumeClaim> =
+		Api::namespaced(backend.client.clone(), &namespace_name(deal));
 	let claims = backend
 		.call("list claims", claims.list(&ListParams::default().labels(&deal_selector(deal))))
 		.await?;
-	if !claims.items.is_empty() {
-		let storage_bytes =
-			claims.items.iter().map(capacity).fold(0u64, |sum, bytes| sum.saturating_add(bytes));
-		let at_millis = SystemTime::now()
-			.duration_since(UNIX_EPOCH)
-			.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-		let sample = Sample { at_millis, storage_bytes, ..Sample::default() };
-		samples.push((VOLUMES_SOURCE.to_owned(), sample));
+	if claims.items.is_empty() {
+		return Ok(None);
 	}
-	Ok(samples)
+	let storage_bytes =
+		claims.items.iter().map(capacity).fold(0u64, |sum, bytes| sum.saturating_add(bytes));
+	let at_millis = SystemTime::now()
+		.duration_since(UNIX_EPOCH)
+		.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+	Ok(Some(Sample { at_millis, storage_bytes, ..Sample::default() }))
 }
 
 /// A claim's provisioned capacity, or its request while it is not bound yet.

@@ -4,14 +4,28 @@
 //!   `podchain-agent` (forcing conflicts: the agent owns these objects), namespace first and
 //!   Deployment last, then deletes the deal's Secrets, claims, Services and Ingresses that are
 //!   no longer wanted (found by label).
+//!   The Deployment's strategy is chosen from the quota the apply returns (see `rollout.rs`):
+//!   a rolling update with no downtime when the reservation has room for the new pods beside
+//!   the old, `Recreate` otherwise, so that new pods are never refused by the quota.
 //! - [`Backend::remove`] deletes the namespace; Kubernetes collects everything in it.
 //! - [`Backend::deployed`] and [`Backend::status`] read namespaces, the Deployment and its pods.
+//!   Only what will not pass on its own is [`DealStatus::Failed`]: a rollout past its progress
+//!   deadline, a pod of the current manifest in a crash loop or unable to pull its image, a pod
+//!   spec refused by admission. A quota refusal while old pods terminate, quota usage not yet
+//!   computed or the `default` ServiceAccount not yet created in a new namespace, an
+//!   unschedulable pod or a first failed pull are [`DealStatus::Degraded`], with the cluster's
+//!   reason; pods of an older manifest, and pods being deleted, are not judged at all.
+//! - [`Backend::rolled_out`] reads the Deployment: its template carries the manifest's hash and
+//!   the rollout is complete (observed, every replica updated and ready, no old one left).
 //! - [`Backend::sample`] reads the metrics API (`metrics.k8s.io`, served by metrics-server),
 //!   not Prometheus: it needs nothing else installed and no query language. The metrics API
 //!   gives CPU as a rate over a window; the backend integrates it into the cumulative CPU time a
 //!   [`Sample`](crate::Sample) carries: a reading of the same metrics window twice adds
 //!   nothing. Storage is the deal's claims'
-//!   capacity, reported under the source [`VOLUMES_SOURCE`]. Egress is always 0: the metrics
+//!   capacity, reported under the source [`VOLUMES_SOURCE`], read apart from the metrics API
+//!   so that storage is metered when CPU and memory cannot be. A metrics API that is not
+//!   served (404: no metrics-server) is a [`ClusterError::Refused`] naming the fix, not an
+//!   outage to wait out. Egress is always 0: the metrics
 //!   API has no network counters, and the kubelet's summary API, which has them, needs the
 //!   `nodes/proxy` permission, which reaches every kubelet's API and so nearly amounts to
 //!   cluster-admin.
@@ -26,13 +40,14 @@ mod error;
 mod logs;
 mod metrics;
 mod quantity;
+mod rollout;
 mod status;
 #[cfg(test)]
 mod tests;
 
 pub use metrics::VOLUMES_SOURCE;
 
-use crate::{Backend, ClusterError, DealId, DealObjects, DealStatus, Deployed, LogLine, Sample};
+use crate::{Backend, ClusterError, DealId, DealObjects, DealStatus, Deployed, LogLine, Sampled};
 use ::kube::{config::KubeConfigOptions, Client, Config};
 use async_trait::async_trait;
 use std::{future::Future, path::Path, time::Duration};
@@ -157,8 +172,17 @@ impl Backend for KubeBackend {
 		status::status(self, deal).await
 	}
 
+	#[tracing::instrument(skip(self, manifest_hash))]
+	async fn rolled_out(
+		&self,
+		deal: DealId,
+		manifest_hash: [u8; 32],
+	) -> Result<bool, ClusterError> {
+		status::rolled_out(self, deal, &manifest_hash).await
+	}
+
 	#[tracing::instrument(skip(self))]
-	async fn sample(&self, deal: DealId) -> Result<Vec<(String, Sample)>, ClusterError> {
+	async fn sample(&self, deal: DealId) -> Sampled {
 		metrics::sample(self, deal).await
 	}
 

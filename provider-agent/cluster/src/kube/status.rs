@@ -3,8 +3,8 @@
 use super::{apply::deal_selector, KubeBackend};
 use crate::{
 	objects::{
-		manifest_hash_from_hex, namespace_name, DEAL_LABEL, DEPLOYMENT_NAME, MANAGED_BY_LABEL,
-		MANAGER, MANIFEST_HASH_ANNOTATION,
+		manifest_hash_from_hex, manifest_hash_hex, namespace_name, DEAL_LABEL, DEPLOYMENT_NAME,
+		MANAGED_BY_LABEL, MANAGER, MANIFEST_HASH_ANNOTATION,
 	},
 	ClusterError, DealId, DealStatus, Deployed, UNKNOWN_MANIFEST,
 };
@@ -17,16 +17,28 @@ use k8s_openapi::api::{
 	core::v1::{Namespace, Pod},
 };
 
-/// Waiting reasons that mean a container will not start without a change: a missing or
-/// unpullable image, a crash loop, a configuration the kubelet cannot apply.
-const FAILED_REASONS: [&str; 6] = [
-	"CrashLoopBackOff",
-	"ImagePullBackOff",
-	"ErrImagePull",
-	"InvalidImageName",
-	"CreateContainerConfigError",
-	"CreateContainerError",
-];
+/// Waiting reasons that mean a container will not start without a change: an image that
+/// cannot be pulled (after the kubelet's first retries), a crash loop, a configuration the
+/// kubelet cannot apply.
+const FAILED_REASONS: [&str; 4] =
+	["CrashLoopBackOff", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError"];
+
+/// Waiting reasons that the kubelet retries and that often pass: a first failed pull (a
+/// registry blip), a container runtime error creating the container.
+const DEGRADED_REASONS: [&str; 2] = ["ErrImagePull", "CreateContainerError"];
+
+/// Parts of a `ReplicaFailure` message that mean the pod spec itself is refused, which no
+/// retry changes (Pod Security admission, an invalid pod). Any other replica failure (a quota
+/// refusal while old pods terminate, quota usage not computed yet in a new namespace, the
+/// `default` ServiceAccount not created yet) is retried by the ReplicaSet controller and
+/// reported as degraded; if it lasts, the rollout's progress deadline makes it a failure.
+const PERMANENT_REPLICA_FAILURES: [&str; 2] = ["violates PodSecurity", " is invalid"];
+
+/// Longest reason reported, in bytes: a status answer stays small whatever the cluster says.
+const MAX_REASON_BYTES: usize = 1024;
+
+/// Annotation of the Deployment controller: the revision of the pod template.
+const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
 
 /// The deals with a namespace in the cluster that is not being deleted. A namespace whose
 /// labels or hash annotation do not parse is skipped with a warning: it was not made by this
@@ -66,7 +78,7 @@ pub(super) async fn deployed(backend: &KubeBackend) -> Result<Vec<Deployed>, Clu
 }
 
 /// How the deal's pods are doing. A deal whose namespace exists but has no Deployment yet (an
-/// apply cut short) is starting, with 0 replicas wanted.
+/// apply cut short, or not yet run) is starting, with 0 replicas wanted.
 pub(super) async fn status(
 	backend: &KubeBackend,
 	deal: DealId,
@@ -87,65 +99,189 @@ pub(super) async fn status(
 	else {
 		return Ok(DealStatus::Starting { ready: 0, wanted: 0 });
 	};
-	if let Some(reason) = deployment_failure(&deployment) {
-		return Ok(DealStatus::Failed { reason });
-	}
 	let pods: Api<Pod> = Api::namespaced(backend.client.clone(), &name);
 	let pods = backend
 		.call("list pods", pods.list(&ListParams::default().labels(&deal_selector(deal))))
 		.await?;
-	if let Some(reason) = pods.items.iter().find_map(pod_failure) {
-		return Ok(DealStatus::Failed { reason });
-	}
-	Ok(rollout(&deployment))
+	Ok(classify(&deployment, &pods.items))
 }
 
-/// Running once the current generation is rolled out and every wanted replica is ready.
-fn rollout(deployment: &Deployment) -> DealStatus {
-	let to_u32 = |n: Option<i32>| n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
-	let wanted = to_u32(Some(deployment.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)));
+/// Whether the deal's Deployment has rolled out the manifest `hash` completely: its pod
+/// template carries the hash, the controller has seen that template, every wanted replica is
+/// of it and ready, and no replica of an older template is left.
+pub(super) async fn rolled_out(
+	backend: &KubeBackend,
+	deal: DealId,
+	hash: &[u8; 32],
+) -> Result<bool, ClusterError> {
+	let deployments: Api<Deployment> =
+		Api::namespaced(backend.client.clone(), &namespace_name(deal));
+	let Some(deployment) =
+		backend.call("get deployment", deployments.get_opt(DEPLOYMENT_NAME)).await?
+	else {
+		return Ok(false);
+	};
+	Ok(template_hash(&deployment).as_deref() == Some(manifest_hash_hex(hash).as_str())
+		&& complete(&deployment))
+}
+
+/// The manifest hash the Deployment's pod template carries.
+fn template_hash(deployment: &Deployment) -> Option<String> {
+	deployment
+		.spec
+		.as_ref()?
+		.template
+		.metadata
+		.as_ref()?
+		.annotations
+		.as_ref()?
+		.get(MANIFEST_HASH_ANNOTATION)
+		.cloned()
+}
+
+fn to_u32(n: Option<i32>) -> u32 {
+	n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0)
+}
+
+/// Replicas the Deployment asks for.
+fn wanted(deployment: &Deployment) -> u32 {
+	to_u32(Some(deployment.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)))
+}
+
+/// The rollout of the current template is complete (as `kubectl rollout status` judges it):
+/// the controller observed the current generation, all wanted replicas are updated and ready,
+/// and no replica of an older template remains (terminating pods are not counted: they are
+/// going and no longer serve through the Service).
+fn complete(deployment: &Deployment) -> bool {
+	let wanted = wanted(deployment);
 	let status = deployment.status.clone().unwrap_or_default();
-	let ready = to_u32(status.ready_replicas);
-	let updated = to_u32(status.updated_replicas);
 	let observed =
 		status.observed_generation.unwrap_or(0) >= deployment.metadata.generation.unwrap_or(0);
-	if observed && ready >= wanted && updated >= wanted {
-		DealStatus::Running
+	let updated = to_u32(status.updated_replicas);
+	observed
+		&& updated >= wanted
+		&& to_u32(status.replicas) <= updated
+		&& to_u32(status.ready_replicas) >= wanted
+}
+
+/// How a deal with this Deployment and these pods is doing. Pods of an older template, and
+/// pods being deleted, say nothing about the manifest being run: they are on their way out.
+pub(super) fn classify(deployment: &Deployment, pods: &[Pod]) -> DealStatus {
+	let wanted = wanted(deployment);
+	let hash = template_hash(deployment);
+	let current: Vec<&Pod> = pods
+		.iter()
+		.filter(|p| p.metadata.deletion_timestamp.is_none())
+		.filter(|p| p.annotations().get(MANIFEST_HASH_ANNOTATION) == hash.as_ref())
+		.collect();
+	let conditions =
+		deployment.status.as_ref().and_then(|s| s.conditions.as_deref()).unwrap_or_default();
+	let condition = |type_: &str| conditions.iter().find(|c| c.type_ == type_);
+	let explain = |reason: Option<&str>, fallback: &str, message: Option<&str>| {
+		let reason = reason.unwrap_or(fallback);
+		cap(match message.filter(|m| !m.is_empty()) {
+			Some(message) => format!("{reason}: {message}"),
+			None => reason.to_owned(),
+		})
+	};
+
+	// Terminal: the rollout is past its deadline, a pod of this manifest cannot start, or the
+	// pod spec is refused outright.
+	if let Some(c) =
+		condition("Progressing").filter(|c| c.reason.as_deref() == Some("ProgressDeadlineExceeded"))
+	{
+		return DealStatus::Failed {
+			reason: explain(c.reason.as_deref(), "Progressing", c.message.as_deref()),
+		};
+	}
+	if let Some(reason) = current.iter().find_map(|p| waiting(p, &FAILED_REASONS)) {
+		return DealStatus::Failed { reason };
+	}
+	let replica_failure = condition("ReplicaFailure").filter(|c| c.status == "True").map(|c| {
+		(
+			explain(c.reason.as_deref(), "ReplicaFailure", c.message.as_deref()),
+			c.message.as_deref().unwrap_or_default(),
+		)
+	});
+	if let Some((reason, message)) = &replica_failure {
+		if PERMANENT_REPLICA_FAILURES.iter().any(|p| message.contains(p)) {
+			return DealStatus::Failed { reason: reason.clone() };
+		}
+	}
+
+	if complete(deployment) {
+		return DealStatus::Running;
+	}
+	let ready = u32::try_from(current.iter().filter(|p| is_ready(p)).count())
+		.unwrap_or(u32::MAX)
+		.min(wanted);
+	// Transient, with a reason: the ReplicaSet controller or the kubelet retries.
+	let degraded = replica_failure
+		.map(|(reason, _)| reason)
+		.or_else(|| current.iter().find_map(|p| waiting(p, &DEGRADED_REASONS)))
+		.or_else(|| current.iter().find_map(|p| unschedulable(p)));
+	if let Some(reason) = degraded {
+		return DealStatus::Degraded { ready, wanted, reason };
+	}
+	let revision = deployment
+		.annotations()
+		.get(REVISION_ANNOTATION)
+		.and_then(|r| r.parse::<u64>().ok())
+		.unwrap_or(1);
+	if revision > 1 {
+		DealStatus::Updating { ready, wanted }
 	} else {
-		DealStatus::Starting { ready: ready.min(wanted), wanted }
+		DealStatus::Starting { ready, wanted }
 	}
 }
 
-/// A Deployment condition that means its pods cannot be created or rolled out: a replica
-/// failure (such as a quota or admission refusal) or a rollout past its deadline.
-fn deployment_failure(deployment: &Deployment) -> Option<String> {
-	let conditions = deployment.status.as_ref()?.conditions.as_ref()?;
-	conditions.iter().find_map(|c| {
-		let failed = match c.type_.as_str() {
-			"ReplicaFailure" => c.status == "True",
-			"Progressing" => c.reason.as_deref() == Some("ProgressDeadlineExceeded"),
-			_ => false,
-		};
-		failed.then(|| {
-			let reason = c.reason.as_deref().unwrap_or(c.type_.as_str());
-			match c.message.as_deref() {
-				Some(message) => format!("{reason}: {message}"),
-				None => reason.to_owned(),
-			}
-		})
-	})
+/// Whether the pod's `Ready` condition is true.
+fn is_ready(pod: &Pod) -> bool {
+	pod.status
+		.as_ref()
+		.and_then(|s| s.conditions.as_ref())
+		.is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
-/// The first container of `pod` waiting for one of [`FAILED_REASONS`], as
+/// Why the pod cannot be scheduled (no node has room, say), if that is what holds it.
+fn unschedulable(pod: &Pod) -> Option<String> {
+	let conditions = pod.status.as_ref()?.conditions.as_ref()?;
+	let c = conditions.iter().find(|c| {
+		c.type_ == "PodScheduled"
+			&& c.status == "False"
+			&& c.reason.as_deref() == Some("Unschedulable")
+	})?;
+	let mut text = format!("{}: Unschedulable", pod.name_any());
+	if let Some(message) = c.message.as_deref().filter(|m| !m.is_empty()) {
+		text.push_str(": ");
+		text.push_str(message);
+	}
+	Some(cap(text))
+}
+
+/// `text` cut to [`MAX_REASON_BYTES`] on a character boundary.
+fn cap(mut text: String) -> String {
+	if text.len() > MAX_REASON_BYTES {
+		let mut cut = MAX_REASON_BYTES;
+		while !text.is_char_boundary(cut) {
+			cut -= 1;
+		}
+		text.truncate(cut);
+		text.push_str(" [cut]");
+	}
+	text
+}
+
+/// The first container of `pod` waiting for one of `reasons`, as
 /// `<pod>/<container>: <reason>: <message> (last exit <code>: <reason>)`.
-fn pod_failure(pod: &Pod) -> Option<String> {
+fn waiting(pod: &Pod, reasons: &[&str]) -> Option<String> {
 	let status = pod.status.as_ref()?;
 	let statuses =
 		status.init_container_statuses.iter().chain(&status.container_statuses).flatten();
 	statuses.into_iter().find_map(|c| {
 		let waiting = c.state.as_ref()?.waiting.as_ref()?;
 		let reason = waiting.reason.as_deref()?;
-		FAILED_REASONS.contains(&reason).then(|| {
+		reasons.contains(&reason).then(|| {
 			let mut text = format!("{}/{}: {reason}", pod.name_any(), c.name);
 			if let Some(message) = waiting.message.as_deref().filter(|m| !m.is_empty()) {
 				text.push_str(": ");
@@ -158,7 +294,7 @@ fn pod_failure(pod: &Pod) -> Option<String> {
 				}
 				text.push(')');
 			}
-			text
+			cap(text)
 		})
 	})
 }

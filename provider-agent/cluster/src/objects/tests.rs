@@ -277,10 +277,7 @@ fn web_deployment_snapshot() {
 	assert_eq!(deployment["metadata"]["name"], "app");
 	assert_eq!(spec["replicas"], 1);
 	assert_eq!(spec["selector"], json!({"matchLabels": {DEAL_LABEL: "7"}}));
-	assert_eq!(
-		spec["strategy"],
-		json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}})
-	);
+	assert_eq!(spec["strategy"], json!({"type": "Recreate"}));
 	let template = &spec["template"];
 	assert_eq!(template["metadata"]["annotations"], json!({MANIFEST_HASH_ANNOTATION: hash}));
 	assert_eq!(template["metadata"]["labels"][DEAL_LABEL], "7");

@@ -7,7 +7,7 @@ use super::{
 };
 use k8s_openapi::{
 	api::{
-		apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment},
+		apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy},
 		core::v1::{
 			Affinity, Capabilities, Container, ContainerPort, EnvVar, EnvVarSource,
 			PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource,
@@ -16,10 +16,7 @@ use k8s_openapi::{
 			Volume, VolumeMount, VolumeResourceRequirements,
 		},
 	},
-	apimachinery::pkg::{
-		apis::meta::v1::{LabelSelector, ObjectMeta},
-		util::intstr::IntOrString,
-	},
+	apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta},
 	ByteString,
 };
 use podchain_manifest::{Container as ManifestContainer, EnvValue, Manifest, Protocol};
@@ -76,10 +73,11 @@ pub(super) fn claims(
 
 /// The Deployment: `replicas.min` pods of the manifest's containers.
 ///
-/// Rollouts replace one pod at a time without surging (`maxSurge: 0`), since the quota leaves
-/// no CPU or memory for an extra pod, and a surging pod on another node could not attach the
-/// `ReadWriteOnce` volumes anyway. The pod template carries the manifest hash, so a new
-/// manifest rolls the pods even when only a secret changed.
+/// Rollouts `Recreate` the pods: the quota is the reservation, which usually leaves no CPU or
+/// memory for a new pod beside an old one, and a new pod on another node could not attach the
+/// `ReadWriteOnce` volumes anyway. The Kubernetes backend switches to a rolling update with no
+/// downtime when the quota has room for it (see `kube/rollout.rs`). The pod template carries
+/// the manifest hash, so a new manifest rolls the pods even when only a secret changed.
 pub(super) fn deployment(
 	common: &Common,
 	manifest: &Manifest,
@@ -131,11 +129,8 @@ pub(super) fn deployment(
 				..LabelSelector::default()
 			},
 			strategy: Some(DeploymentStrategy {
-				type_: Some("RollingUpdate".into()),
-				rolling_update: Some(RollingUpdateDeployment {
-					max_surge: Some(IntOrString::Int(0)),
-					max_unavailable: Some(IntOrString::Int(1)),
-				}),
+				type_: Some("Recreate".into()),
+				rolling_update: None,
 			}),
 			template: PodTemplateSpec {
 				metadata: Some(ObjectMeta {

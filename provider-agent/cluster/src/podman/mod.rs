@@ -28,7 +28,18 @@
 //! - `resources.requests.storage` is not enforced (no quota on ext4); storage is measured.
 //! - Log times have second precision (see `logs.rs`).
 //! - A failed play leaves what it made (a pod in `Created`): [`Backend::status`] reports it as
-//!   failed, and the next apply or remove clears it.
+//!   failed, with podman's reason, and the next apply or remove clears it. A play that failed
+//!   in a way a retry may fix (an image's registry unreachable) reads as degraded, and the
+//!   deal as deployed with no known manifest, so the agent applies it again.
+//!
+//! ## Status
+//!
+//! `play/kube` makes a pod's infra container, then each app container, then starts them: a
+//! listing in between shows a pod without app containers, or containers not started. The
+//! backend records the applies it runs, so such a deal reads as starting (or updating, when
+//! it replaces another manifest's pods), never as failed; a pod in that shape with no apply
+//! running is still starting for `START_GRACE_MILLIS` after its creation (a play by an agent
+//! since restarted), and a failed start after that.
 
 mod api;
 mod calls;
@@ -41,7 +52,10 @@ mod stats;
 #[cfg(test)]
 mod tests;
 
-use std::path::Path;
+use std::{
+	path::Path,
+	time::{SystemTime, UNIX_EPOCH},
+};
 
 use async_trait::async_trait;
 use hyper::{Method, StatusCode};
@@ -54,8 +68,9 @@ use self::{
 	service::Service,
 };
 use crate::{
-	objects::{MANAGED_BY_LABEL, MANAGER},
-	Backend, ClusterError, DealId, DealObjects, DealStatus, Deployed, LogLine, Sample,
+	objects::{manifest_hash_hex, MANAGED_BY_LABEL, MANAGER, MANIFEST_HASH_ANNOTATION},
+	Backend, ClusterError, DealId, DealObjects, DealStatus, Deployed, LogLine, Metered,
+	MeteringFailure, Sample, Sampled,
 };
 
 /// Label carrying the number of pods of the deal (podman keeps no Deployment object).
@@ -77,9 +92,21 @@ pub struct PodmanBackend {
 	api: Api,
 	paths: Option<PodmanPaths>,
 	service: tokio::sync::Mutex<Option<Service>>,
+	/// Applies running now and refused, which podman's listings do not show.
+	tracker: state::Tracker,
 }
 
 impl PodmanBackend {
+	/// The deal's samples: its containers' stats and, on them, its storage.
+	async fn sample_all(&self, deal: DealId) -> Result<Vec<(String, Sample)>, ClusterError> {
+		let containers = self.containers(deal, false).await?;
+		let Some(first) = containers.first() else { return Ok(Vec::new()) };
+		let stats = self.stats(&containers).await?;
+		let df: DiskUsage = self.api.get(&format!("{LIBPOD}/system/df"), "disk usage").await?;
+		let storage = stats::storage(&df, &volume_prefix(deal), &first.id);
+		Ok(stats::samples(&containers, &stats, &storage))
+	}
+
 	/// Writes the project configuration into `options.state_dir`, starts `podman system
 	/// service` on `<state_dir>/podman.sock` and waits until it answers. If a service already
 	/// answers there (left by a previous agent), it is used instead.
@@ -88,7 +115,12 @@ impl PodmanBackend {
 		let paths = service::configure(&options).await?;
 		let api = Api::new(paths.socket.clone());
 		let service = Service::start(&options, &paths, &api).await?;
-		Ok(PodmanBackend { api, paths: Some(paths), service: tokio::sync::Mutex::new(service) })
+		Ok(PodmanBackend {
+			api,
+			paths: Some(paths),
+			service: tokio::sync::Mutex::new(service),
+			tracker: state::Tracker::default(),
+		})
 	}
 
 	/// Uses a podman service already listening on `socket`.
@@ -96,7 +128,12 @@ impl PodmanBackend {
 	pub async fn connect(socket: impl AsRef<Path>) -> Result<Self, ClusterError> {
 		let api = Api::new(socket.as_ref().to_path_buf());
 		api.ping().await?;
-		Ok(PodmanBackend { api, paths: None, service: tokio::sync::Mutex::new(None) })
+		Ok(PodmanBackend {
+			api,
+			paths: None,
+			service: tokio::sync::Mutex::new(None),
+			tracker: state::Tracker::default(),
+		})
 	}
 
 	/// The configuration files and socket, if this backend configured the service.
@@ -123,17 +160,29 @@ impl PodmanBackend {
 impl Backend for PodmanBackend {
 	#[tracing::instrument(skip_all, fields(deal = objects.deal))]
 	async fn apply(&self, objects: &DealObjects) -> Result<(), ClusterError> {
+		let deal = objects.deal;
 		let rendered = render::render(objects)?;
-		let pods = self.pods(objects.deal).await?;
+		let pods = self.pods(deal).await?;
 		if state::is_current(&pods, &rendered) {
 			tracing::debug!("already running");
+			self.tracker.finished(deal, &Ok(()));
 			return Ok(());
 		}
-		if !pods.is_empty() {
-			tracing::info!(pods = pods.len(), "replacing the deal's pods");
-			self.remove_pods(&pods).await?;
+		let updating =
+			pods.iter().any(|p| p.labels.get(MANIFEST_HASH_ANNOTATION) != Some(&rendered.hash));
+		let applying =
+			state::Applying { hash: rendered.hash.clone(), replicas: rendered.replicas, updating };
+		let _applying = self.tracker.applying(deal, applying);
+		let result = async {
+			if !pods.is_empty() {
+				tracing::info!(pods = pods.len(), "replacing the deal's pods");
+				self.remove_pods(&pods).await?;
+			}
+			self.play(&rendered).await
 		}
-		self.play(&rendered).await?;
+		.await;
+		self.tracker.finished(deal, &result);
+		result?;
 		tracing::info!(replicas = rendered.replicas, hash = %rendered.hash, "deal played");
 		Ok(())
 	}
@@ -141,6 +190,7 @@ impl Backend for PodmanBackend {
 	#[tracing::instrument(skip(self))]
 	async fn remove(&self, deal: DealId) -> Result<(), ClusterError> {
 		self.remove_pods(&self.pods(deal).await?).await?;
+		self.tracker.forget(deal);
 		for volume in self.volumes(deal).await? {
 			let path = format!("{LIBPOD}/volumes/{}?force=true", encode(&volume));
 			self.delete(path, "delete volume").await?;
@@ -162,26 +212,55 @@ impl Backend for PodmanBackend {
 		let filter = label_filter(&[format!("{MANAGED_BY_LABEL}={MANAGER}")]);
 		let pods: Vec<Pod> =
 			self.api.get(&format!("{LIBPOD}/pods/json?{filter}"), "list pods").await?;
-		Ok(state::deployed(&pods))
+		let mut deployed = state::deployed(&pods);
+		// A deal whose last start failed in a way a retry may fix runs nothing known: the
+		// agent applies it again.
+		let retrying = self.tracker.retrying();
+		for d in deployed.iter_mut().filter(|d| retrying.contains(&d.deal)) {
+			d.manifest_hash = crate::UNKNOWN_MANIFEST;
+		}
+		Ok(deployed)
 	}
 
 	#[tracing::instrument(skip(self))]
 	async fn status(&self, deal: DealId) -> Result<DealStatus, ClusterError> {
 		let pods = self.pods(deal).await?;
-		if pods.is_empty() {
-			return Ok(DealStatus::Absent);
+		let containers =
+			if pods.is_empty() { Vec::new() } else { self.containers(deal, true).await? };
+		let now_millis = SystemTime::now()
+			.duration_since(UNIX_EPOCH)
+			.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+		Ok(state::status(&pods, &containers, &self.tracker.progress(deal, now_millis)))
+	}
+
+	#[tracing::instrument(skip(self, manifest_hash))]
+	async fn rolled_out(
+		&self,
+		deal: DealId,
+		manifest_hash: [u8; 32],
+	) -> Result<bool, ClusterError> {
+		if self.tracker.progress(deal, 0).applying.is_some() {
+			return Ok(false);
 		}
-		Ok(state::status(&pods, &self.containers(deal, true).await?))
+		let pods = self.pods(deal).await?;
+		let containers = self.containers(deal, true).await?;
+		Ok(state::rolled_out(&pods, &containers, &manifest_hash_hex(&manifest_hash)))
 	}
 
 	#[tracing::instrument(skip(self))]
-	async fn sample(&self, deal: DealId) -> Result<Vec<(String, Sample)>, ClusterError> {
-		let containers = self.containers(deal, false).await?;
-		let Some(first) = containers.first() else { return Ok(Vec::new()) };
-		let stats = self.stats(&containers).await?;
-		let df: DiskUsage = self.api.get(&format!("{LIBPOD}/system/df"), "disk usage").await?;
-		let storage = stats::storage(&df, &volume_prefix(deal), &first.id);
-		Ok(stats::samples(&containers, &stats, &storage))
+	async fn sample(&self, deal: DealId) -> Sampled {
+		// Storage rides on the containers' samples (see stats.rs), so the deal is read whole
+		// or not at all: a sample with no CPU counter would read as a restart.
+		match self.sample_all(deal).await {
+			Ok(samples) => Sampled { samples, failures: Vec::new() },
+			Err(e) => Sampled {
+				samples: Vec::new(),
+				failures: vec![
+					MeteringFailure::new(Metered::Containers, &e),
+					MeteringFailure::new(Metered::Storage, &e),
+				],
+			},
+		}
 	}
 
 	#[tracing::instrument(skip(self))]

@@ -26,6 +26,9 @@ pub(crate) struct Pod {
 	pub status: String,
 	#[serde(deserialize_with = "nullable")]
 	pub labels: Labels,
+	/// When the pod was created (RFC 3339).
+	#[serde(deserialize_with = "nullable")]
+	pub created: String,
 }
 
 /// An entry of `GET /libpod/containers/json`.
@@ -186,6 +189,7 @@ mod tests {
 		assert_eq!(pods[0].status, "Running");
 		assert_eq!(pods[0].labels["podchain.io/deal-id"], "42");
 		assert!(pods[1].labels.is_empty());
+		assert_eq!(pods[0].created, "2026-11-21T08:35:27.148714043Z");
 	}
 
 	#[test]

@@ -169,6 +169,7 @@ fn current_means_same_hash_all_replicas_up() {
 		name: name.to_owned(),
 		status: status.to_owned(),
 		labels: Labels::from([(objects::MANIFEST_HASH_ANNOTATION.to_owned(), hash.to_owned())]),
+		created: String::new(),
 	};
 	let h = rendered.hash.as_str();
 	let up = [pod("p0", h, "Running"), pod("p1", h, "Degraded")];

@@ -243,3 +243,63 @@ async fn remove_deletes_the_namespace_and_tolerates_its_absence() {
 		}
 	}
 }
+
+/// Applies `objects` with the quota's apply answered with `used` as its status (`None`: not
+/// computed yet), and returns the Deployment's applied strategy.
+async fn strategy_under(objects: DealObjects, used: Option<Value>) -> Value {
+	let (backend, server) = mock();
+	let (sent, got) = tokio::sync::oneshot::channel();
+	let result = run!(backend, server, |b| b.apply(&objects), move |mut server| async move {
+		server.expect_apply(NS).await;
+		let quota = server.expect(Method::PATCH, &format!("{NS}/resourcequotas/reserved")).await;
+		let mut body = quota.json();
+		if let Some(used) = used {
+			body["status"] = json!({"hard": body["spec"]["hard"].clone(), "used": used});
+		}
+		quota.reply(200, body);
+		for path in [
+			format!("{NS}/limitranges/containers"),
+			format!("{NET}/networkpolicies/isolate"),
+			format!("{NS}/services/http-8080"),
+			format!("{NET}/ingresses/http"),
+		] {
+			server.expect_apply(&path).await;
+		}
+		let deployment =
+			server.expect_apply("/apis/apps/v1/namespaces/podchain-deal-7/deployments/app").await;
+		let _ = sent.send(deployment["spec"]["strategy"].clone());
+		expect_list(&mut server, &format!("{NET}/ingresses"), &["http"]).await;
+		expect_list(&mut server, &format!("{NS}/services"), &["http-8080"]).await;
+		expect_list(&mut server, &format!("{NS}/secrets"), &[]).await;
+		expect_list(&mut server, &format!("{NS}/persistentvolumeclaims"), &[]).await;
+		expect_hash(&mut server).await;
+		server
+	},);
+	result.expect("applied");
+	got.await.expect("the Deployment was applied")
+}
+
+#[tokio::test]
+async fn a_rollout_fits_the_quota() {
+	// The deal: the reservation is one 100m pod, which runs. A rolling update's new pod
+	// would be refused by the quota while the old one terminates: the pods are recreated.
+	let running = json!({
+		"requests.cpu": "100m", "limits.cpu": "100m", "requests.memory": "64Mi",
+		"limits.memory": "64Mi", "pods": "1", "requests.ephemeral-storage": "1Gi",
+		"limits.ephemeral-storage": "1Gi",
+	});
+	assert_eq!(strategy_under(web(), Some(running.clone())).await, json!({"type": "Recreate"}));
+	// Usage not computed yet (a new namespace): recreate, which needs no room.
+	assert_eq!(strategy_under(web(), None).await, json!({"type": "Recreate"}));
+
+	// A deal reserving twice what its pod needs: room for the new pod beside the old, so the
+	// old one serves until the new one is ready.
+	let mut spec = fixtures::spec(7, fixtures::fixture("web.yaml"), Some("web.provider.example"));
+	spec.reserved.cpu_millicores = 200;
+	spec.reserved.memory_mib = 128;
+	let roomy = build(&spec, &BuildOptions::default()).expect("builds");
+	assert_eq!(
+		strategy_under(roomy, Some(running)).await,
+		json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "100%", "maxUnavailable": 0}})
+	);
+}

@@ -4,7 +4,7 @@ use super::{list, metadata_list, mock, run, ApiServer};
 use crate::{
 	kube::{KubeBackend, VOLUMES_SOURCE},
 	objects::manifest_hash_hex,
-	Backend, ClusterError, DealStatus, Deployed, Sample,
+	Backend, ClusterError, DealStatus, Deployed, Metered, Sample,
 };
 use http::Method;
 use serde_json::{json, Value};
@@ -66,19 +66,40 @@ fn namespace(phase: &str) -> Value {
 	json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "podchain-deal-7"}, "status": {"phase": phase}})
 }
 
-fn deployment(ready: i32, conditions: Value) -> Value {
+/// The hash of the manifest the fixtures' Deployment runs, and of an older one.
+const NEW: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+const OLD: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+
+/// A Deployment of 2 replicas of the manifest [`NEW`] at `revision`, its status with
+/// `replicas` pods of which `updated` are of the current template and `ready` ready.
+fn rollout(revision: u32, replicas: i32, updated: i32, ready: i32, conditions: Value) -> Value {
 	json!({
 		"apiVersion": "apps/v1", "kind": "Deployment",
-		"metadata": {"name": "app", "namespace": "podchain-deal-7", "generation": 2},
-		"spec": {"replicas": 2, "selector": {"matchLabels": {"podchain.io/deal-id": "7"}}, "template": {}},
+		"metadata": {
+			"name": "app", "namespace": "podchain-deal-7", "generation": 2,
+			"annotations": {"deployment.kubernetes.io/revision": revision.to_string()},
+		},
+		"spec": {
+			"replicas": 2, "selector": {"matchLabels": {"podchain.io/deal-id": "7"}},
+			"template": {"metadata": {"annotations": {"podchain.io/manifest-hash": NEW}}},
+		},
 		"status": {
-			"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "readyReplicas": ready,
-			"conditions": conditions,
+			"observedGeneration": 2, "replicas": replicas, "updatedReplicas": updated,
+			"readyReplicas": ready, "conditions": conditions,
 		},
 	})
 }
 
+fn deployment(ready: i32, conditions: Value) -> Value {
+	rollout(1, 2, 2, ready, conditions)
+}
+
+/// A pod of the manifest [`NEW`], ready unless `waiting`.
 fn pod(name: &str, waiting: Option<(&str, &str)>) -> Value {
+	pod_of(name, NEW, waiting)
+}
+
+fn pod_of(name: &str, hash: &str, waiting: Option<(&str, &str)>) -> Value {
 	let state = match waiting {
 		Some((reason, message)) => json!({"waiting": {"reason": reason, "message": message}}),
 		None => json!({"running": {"startedAt": "2024-05-01T10:00:00Z"}}),
@@ -87,23 +108,43 @@ fn pod(name: &str, waiting: Option<(&str, &str)>) -> Value {
 		Some(("CrashLoopBackOff", _)) => json!({"terminated": {"exitCode": 1, "reason": "Error"}}),
 		_ => json!({}),
 	};
+	let ready = if waiting.is_none() { "True" } else { "False" };
 	json!({
 		"apiVersion": "v1", "kind": "Pod",
-		"metadata": {"name": name, "namespace": "podchain-deal-7"},
+		"metadata": {
+			"name": name, "namespace": "podchain-deal-7",
+			"annotations": {"podchain.io/manifest-hash": hash},
+		},
 		"spec": {"containers": [{"name": "httpd", "image": "busybox"}, {"name": "side", "image": "busybox"}]},
-		"status": {"phase": "Running", "containerStatuses": [{
-			"name": "httpd", "image": "busybox", "imageID": "", "ready": waiting.is_none(),
-			"restartCount": 3, "state": state, "lastState": last_state,
-		}]},
+		"status": {
+			"phase": "Running",
+			"conditions": [{"type": "Ready", "status": ready}],
+			"containerStatuses": [{
+				"name": "httpd", "image": "busybox", "imageID": "", "ready": waiting.is_none(),
+				"restartCount": 3, "state": state, "lastState": last_state,
+			}],
+		},
 	})
 }
 
-/// status with the namespace, the Deployment and the pods answered as given (`None`: 404;
-/// pods `None`: not asked).
+/// A pod of the manifest [`NEW`] that no node can take.
+fn unschedulable(name: &str) -> Value {
+	let mut pod = pod(name, None);
+	pod["status"] = json!({
+		"phase": "Pending",
+		"conditions": [{
+			"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+			"message": "0/1 nodes are available: 1 Insufficient cpu.",
+		}],
+	});
+	pod
+}
+
+/// status with the namespace, the Deployment and the pods answered as given (`None`: 404).
 async fn status_with(
 	namespace: Option<Value>,
 	deployment: Option<Value>,
-	pods: Option<Vec<Value>>,
+	pods: Vec<Value>,
 ) -> Result<DealStatus, ClusterError> {
 	let (backend, server) = mock();
 	run!(backend, server, |b| b.status(7), |mut server| async move {
@@ -125,55 +166,186 @@ async fn status_with(
 			return server;
 		};
 		get.reply(200, deployment);
-		if let Some(pods) = pods {
-			let exchange = server.expect(Method::GET, &format!("{NS}/pods")).await;
-			exchange.assert_query(&[("labelSelector", SELECTOR)]);
-			exchange.reply(200, list("Pod", pods));
+		let exchange = server.expect(Method::GET, &format!("{NS}/pods")).await;
+		exchange.assert_query(&[("labelSelector", SELECTOR)]);
+		exchange.reply(200, list("Pod", pods));
+		server
+	},)
+}
+
+async fn status_of(deployment: Value, pods: Vec<Value>) -> DealStatus {
+	status_with(Some(namespace("Active")), Some(deployment), pods).await.expect("status")
+}
+
+#[tokio::test]
+async fn status_follows_the_deployment_and_its_pods() {
+	assert_eq!(status_with(None, None, vec![]).await.expect("status"), DealStatus::Absent);
+	assert_eq!(
+		status_with(Some(namespace("Terminating")), None, vec![]).await.expect("status"),
+		DealStatus::Absent
+	);
+	assert_eq!(
+		status_with(Some(namespace("Active")), None, vec![]).await.expect("status"),
+		DealStatus::Starting { ready: 0, wanted: 0 }
+	);
+	let running = vec![pod("app-a", None), pod("app-b", None)];
+	assert_eq!(status_of(deployment(2, json!([])), running).await, DealStatus::Running);
+	let creating = vec![pod("app-a", None), pod("app-b", Some(("ContainerCreating", "")))];
+	assert_eq!(
+		status_of(deployment(1, json!([])), creating).await,
+		DealStatus::Starting { ready: 1, wanted: 2 }
+	);
+	let crashing =
+		vec![pod("app-a", None), pod("app-b", Some(("CrashLoopBackOff", "back-off 40s")))];
+	assert_eq!(
+		status_of(deployment(1, json!([])), crashing).await,
+		DealStatus::Failed {
+			reason: "app-b/httpd: CrashLoopBackOff: back-off 40s (last exit 1: Error)".into()
+		}
+	);
+	let no_image = vec![pod("app-a", Some(("ImagePullBackOff", "not found")))];
+	assert!(status_of(deployment(0, json!([])), no_image).await.is_terminal());
+	// A first failed pull is retried by the kubelet.
+	let first_pull = vec![pod("app-a", Some(("ErrImagePull", "i/o timeout"))), pod("app-b", None)];
+	assert_eq!(
+		status_of(deployment(1, json!([])), first_pull).await,
+		DealStatus::Degraded {
+			ready: 1,
+			wanted: 2,
+			reason: "app-a/httpd: ErrImagePull: i/o timeout".into()
+		}
+	);
+	let pending = vec![pod("app-a", None), unschedulable("app-b")];
+	assert_eq!(
+		status_of(deployment(1, json!([])), pending).await,
+		DealStatus::Degraded {
+			ready: 1,
+			wanted: 2,
+			reason: "app-b: Unschedulable: 0/1 nodes are available: 1 Insufficient cpu.".into()
+		}
+	);
+	let deadline = json!([{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "ReplicaSet \"app-5d\" has timed out progressing."}]);
+	assert_eq!(
+		status_of(deployment(0, deadline), vec![]).await,
+		DealStatus::Failed {
+			reason: "ProgressDeadlineExceeded: ReplicaSet \"app-5d\" has timed out progressing."
+				.into()
+		}
+	);
+}
+
+/// A `ReplicaFailure` condition with `message`.
+fn replica_failure(message: &str) -> Value {
+	json!([{"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": message}])
+}
+
+#[tokio::test]
+async fn a_quota_refused_rollout_is_updating_not_failed() {
+	// The case: the new pod is refused while the old one terminates and still counts
+	// against the quota. The old pod is being deleted; its new replacement is not there yet.
+	let quota = "pods \"app-7c9f-x2\" is forbidden: exceeded quota: reserved, requested: requests.cpu=100m, used: requests.cpu=100m, limited: requests.cpu=100m";
+	let mut terminating = pod_of("app-old", OLD, Some(("CrashLoopBackOff", "back-off")));
+	terminating["metadata"]["deletionTimestamp"] = json!("2024-05-01T10:00:00Z");
+	let status = status_of(rollout(2, 1, 1, 0, replica_failure(quota)), vec![terminating]).await;
+	assert_eq!(
+		status,
+		DealStatus::Degraded { ready: 0, wanted: 2, reason: format!("FailedCreate: {quota}") }
+	);
+	assert!(!status.is_terminal());
+
+	// Old pods still serving while the new ones come: updating, whatever the old ones do.
+	let pods = vec![
+		pod_of("app-old-a", OLD, None),
+		pod_of("app-old-b", OLD, Some(("CrashLoopBackOff", "back-off"))),
+		pod("app-new-a", None),
+		pod("app-new-b", Some(("ContainerCreating", ""))),
+	];
+	assert_eq!(
+		status_of(rollout(2, 3, 2, 2, json!([])), pods).await,
+		DealStatus::Updating { ready: 1, wanted: 2 }
+	);
+	// Every replica updated and ready but an old one still counted: not done yet.
+	let pods = vec![pod_of("app-old-a", OLD, None), pod("app-new-a", None), pod("app-new-b", None)];
+	assert_eq!(
+		status_of(rollout(2, 3, 2, 3, json!([])), pods).await,
+		DealStatus::Updating { ready: 2, wanted: 2 }
+	);
+	// Done.
+	let pods = vec![pod("app-new-a", None), pod("app-new-b", None)];
+	assert_eq!(status_of(rollout(2, 2, 2, 2, json!([])), pods).await, DealStatus::Running);
+}
+
+#[tokio::test]
+async fn a_new_namespace_not_ready_yet_is_starting_not_failed() {
+	for message in [
+		"pods \"app-5d-x\" is forbidden: status unknown for quota: reserved, resource: requests.cpu",
+		"pods \"app-5d-x\" is forbidden: error looking up service account podchain-deal-7/default: serviceaccount \"default\" not found",
+	] {
+		let status = status_of(deployment(0, replica_failure(message)), vec![]).await;
+		assert_eq!(
+			status,
+			DealStatus::Degraded { ready: 0, wanted: 2, reason: format!("FailedCreate: {message}") }
+		);
+	}
+	// A pod spec that admission refuses will never pass.
+	let refused = "pods \"app-5d-x\" is forbidden: violates PodSecurity \"restricted:latest\": runAsNonRoot != true";
+	assert_eq!(
+		status_of(deployment(0, replica_failure(refused)), vec![]).await,
+		DealStatus::Failed { reason: format!("FailedCreate: {refused}") }
+	);
+}
+
+#[tokio::test]
+async fn reasons_are_capped() {
+	let long = "x".repeat(5000);
+	let status = status_of(deployment(0, replica_failure(&long)), vec![]).await;
+	let DealStatus::Degraded { reason, .. } = status else { panic!("{status:?}") };
+	assert!(reason.len() <= 1024 + " [cut]".len(), "{}", reason.len());
+	assert!(reason.ends_with(" [cut]"));
+}
+
+/// rolled_out with the Deployment answered as given (`None`: 404).
+async fn rolled_out_with(deployment: Option<Value>, hash: &str) -> Result<bool, ClusterError> {
+	let hash = crate::objects::manifest_hash_from_hex(hash).expect("hex");
+	let (backend, server) = mock();
+	run!(backend, server, |b| b.rolled_out(7, hash), |mut server| async move {
+		let get = server
+			.expect(Method::GET, "/apis/apps/v1/namespaces/podchain-deal-7/deployments/app")
+			.await;
+		match deployment {
+			Some(deployment) => get.reply(200, deployment),
+			None => get.reply_status(404, "NotFound", "deployments.apps \"app\" not found"),
 		}
 		server
 	},)
 }
 
 #[tokio::test]
-async fn status_follows_the_deployment_and_its_pods() {
-	let active = || Some(namespace("Active"));
-	assert_eq!(status_with(None, None, None).await.expect("status"), DealStatus::Absent);
-	assert_eq!(
-		status_with(Some(namespace("Terminating")), None, None).await.expect("status"),
-		DealStatus::Absent
-	);
-	assert_eq!(
-		status_with(active(), None, None).await.expect("status"),
-		DealStatus::Starting { ready: 0, wanted: 0 }
-	);
-	let running = status_with(
-		active(),
-		Some(deployment(2, json!([]))),
-		Some(vec![pod("app-a", None), pod("app-b", None)]),
-	);
-	assert_eq!(running.await.expect("status"), DealStatus::Running);
-	let creating = vec![pod("app-a", None), pod("app-b", Some(("ContainerCreating", "")))];
-	assert_eq!(
-		status_with(active(), Some(deployment(1, json!([]))), Some(creating))
+async fn rolled_out_waits_for_every_new_replica_ready() {
+	let done = rollout(2, 2, 2, 2, json!([]));
+	assert!(rolled_out_with(Some(done.clone()), NEW).await.expect("read"));
+	// The template is of another manifest (the apply has not reached the Deployment).
+	assert!(!rolled_out_with(Some(done.clone()), OLD).await.expect("read"));
+	// The controller has not seen the new template yet.
+	let mut unobserved = done.clone();
+	unobserved["status"]["observedGeneration"] = json!(1);
+	assert!(!rolled_out_with(Some(unobserved), NEW).await.expect("read"));
+	// New pods not all ready; an old one still there; a new one missing.
+	assert!(!rolled_out_with(Some(rollout(2, 2, 2, 1, json!([]))), NEW).await.expect("read"));
+	assert!(!rolled_out_with(Some(rollout(2, 3, 2, 3, json!([]))), NEW).await.expect("read"));
+	assert!(!rolled_out_with(Some(rollout(2, 2, 1, 2, json!([]))), NEW).await.expect("read"));
+	// No Deployment: not rolled out; an outage is an error, not a no.
+	assert!(!rolled_out_with(None, NEW).await.expect("read"));
+	let (backend, server) = mock();
+	let hash = crate::objects::manifest_hash_from_hex(NEW).expect("hex");
+	let result = run!(backend, server, |b| b.rolled_out(7, hash), |mut server| async move {
+		server
+			.expect(Method::GET, "/apis/apps/v1/namespaces/podchain-deal-7/deployments/app")
 			.await
-			.expect("status"),
-		DealStatus::Starting { ready: 1, wanted: 2 }
-	);
-	let crashing =
-		vec![pod("app-a", None), pod("app-b", Some(("CrashLoopBackOff", "back-off 40s")))];
-	assert_eq!(
-		status_with(active(), Some(deployment(1, json!([]))), Some(crashing))
-			.await
-			.expect("status"),
-		DealStatus::Failed {
-			reason: "app-b/httpd: CrashLoopBackOff: back-off 40s (last exit 1: Error)".into()
-		}
-	);
-	let quota = json!([{"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": "exceeded quota: reserved"}]);
-	assert_eq!(
-		status_with(active(), Some(deployment(0, quota)), None).await.expect("status"),
-		DealStatus::Failed { reason: "FailedCreate: exceeded quota: reserved".into() }
-	);
+			.reply_status(503, "ServiceUnavailable", "etcd leader changed");
+		server
+	},);
+	assert!(matches!(result, Err(ClusterError::Unavailable(_))), "{result:?}");
 }
 
 fn pod_metrics(timestamp: &str, cpu: &str, memory: &str) -> Value {
@@ -217,10 +389,14 @@ async fn sample(
 		exchange.reply(200, list("PersistentVolumeClaim", claims));
 		server
 	});
-	let result = backend.sample(7).await;
+	let sampled = backend.sample(7).await;
 	let server = match script.await {
 		Ok(server) => server,
 		Err(err) => std::panic::resume_unwind(err.into_panic()),
+	};
+	let result = match sampled.failures.as_slice() {
+		[] => Ok(sampled.samples),
+		failures => Err(ClusterError::Other(format!("{failures:?}"))),
 	};
 	(backend, server, result)
 }
@@ -265,29 +441,79 @@ async fn sample_integrates_cpu_over_metrics_windows() {
 	drop(server);
 }
 
+/// Answers the claims listing of a sample with one bound 1 GiB claim.
+async fn one_claim(server: &mut ApiServer) {
+	let exchange = server.expect(Method::GET, &format!("{NS}/persistentvolumeclaims")).await;
+	exchange.assert_query(&[("labelSelector", SELECTOR)]);
+	exchange.reply(200, list("PersistentVolumeClaim", vec![claim("vol-data", Some("1Gi"), "1Gi")]));
+}
+
 #[tokio::test]
-async fn sample_errors() {
-	// No metrics API (metrics-server missing): transient, the agent must not act on it.
+async fn without_metrics_server_storage_is_still_sampled() {
+	// No metrics API (metrics-server missing): a failure that names the fix, not an outage to
+	// wait out; the claims are read all the same.
 	let (backend, server) = mock();
-	let result = run!(backend, server, |b| b.sample(7), |mut server| async move {
+	let sampled = run!(backend, server, |b| b.sample(7), |mut server| async move {
 		server.expect(Method::GET, METRICS).await.reply_status(
 			404,
 			"NotFound",
 			"the server could not find the requested resource",
 		);
+		one_claim(&mut server).await;
 		server
 	},);
-	assert!(matches!(result, Err(ClusterError::Unavailable(_))), "{result:?}");
-	// A PodMetrics that does not parse.
+	let sources: Vec<&str> = sampled.samples.iter().map(|(s, _)| s.as_str()).collect();
+	assert_eq!(sources, [VOLUMES_SOURCE]);
+	assert_eq!(sampled.samples[0].1.storage_bytes, 1 << 30);
+	let [failure] = sampled.failures.as_slice() else { panic!("{:?}", sampled.failures) };
+	assert_eq!(failure.what, Metered::Containers);
+	assert!(!failure.transient, "{failure:?}");
+	assert!(failure.error.contains("install metrics-server"), "{}", failure.error);
+
+	// The metrics API down for a moment (its APIService unavailable): transient.
 	let (backend, server) = mock();
-	let result = run!(backend, server, |b| b.sample(7), |mut server| async move {
-		server.expect(Method::GET, METRICS).await.reply(200, pod_metrics("yesterday", "1", "1"));
+	let sampled = run!(backend, server, |b| b.sample(7), |mut server| async move {
+		server.expect(Method::GET, METRICS).await.reply_status(
+			503,
+			"ServiceUnavailable",
+			"the server is currently unable to handle the request",
+		);
+		one_claim(&mut server).await;
 		server
 	},);
-	assert!(
-		matches!(result, Err(ClusterError::Other(ref m)) if m.contains("timestamp")),
-		"{result:?}"
-	);
+	assert_eq!(sampled.samples.len(), 1);
+	assert!(sampled.failures[0].transient, "{:?}", sampled.failures);
+}
+
+#[tokio::test]
+async fn sample_errors() {
+	// A PodMetrics that does not parse: the containers are not metered, storage is.
+	let (backend, server) = mock();
+	let sampled = run!(backend, server, |b| b.sample(7), |mut server| async move {
+		server.expect(Method::GET, METRICS).await.reply(200, pod_metrics("yesterday", "1", "1"));
+		one_claim(&mut server).await;
+		server
+	},);
+	assert_eq!(sampled.samples.len(), 1);
+	let [failure] = sampled.failures.as_slice() else { panic!("{:?}", sampled.failures) };
+	assert_eq!(failure.what, Metered::Containers);
+	assert!(failure.error.contains("timestamp"), "{failure:?}");
+	// The claims cannot be read: the containers still are.
+	let (backend, server) = mock();
+	let metrics = pod_metrics("2024-05-01T10:00:00Z", "250m", "1234Ki");
+	let sampled = run!(backend, server, |b| b.sample(7), |mut server| async move {
+		server.expect(Method::GET, METRICS).await.reply(200, metrics);
+		server.expect(Method::GET, &format!("{NS}/persistentvolumeclaims")).await.reply_status(
+			403,
+			"Forbidden",
+			"cannot list persistentvolumeclaims",
+		);
+		server
+	},);
+	assert_eq!(sampled.samples.len(), 2, "both containers");
+	let [failure] = sampled.failures.as_slice() else { panic!("{:?}", sampled.failures) };
+	assert_eq!(failure.what, Metered::Storage);
+	assert!(!failure.transient);
 }
 
 #[tokio::test]
