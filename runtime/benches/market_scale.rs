@@ -165,7 +165,9 @@ fn fill_to(total: u64, now: u32) {
 
 /// Reserved deals whose escrow runs out at `at`: a full page of the queue's work.
 fn exhaust_page(at: u32, first: u64) {
-	let page = <Runtime as pallet_market::Config>::MaxExpiriesPerBlock::get() as u64;
+	use frame_support::traits::Get;
+	let page: u32 = <Runtime as pallet_market::Config>::MaxExpiriesPerBlock::get();
+	let page = u64::from(page);
 	for id in (first..).step_by(2).take(page as usize) {
 		Deployments::<Runtime>::mutate(id, |deal| {
 			let deal = deal.as_mut().expect("filled");
@@ -292,7 +294,7 @@ fn main() {
 			filled.as_secs_f64()
 		);
 	}
-	let page = <Runtime as pallet_market::Config>::MaxExpiriesPerBlock::get();
+	let page: u32 = <Runtime as pallet_market::Config>::MaxExpiriesPerBlock::get();
 	if let (Some(first), Some(last)) = (hook_costs.first(), hook_costs.last()) {
 		// Constant cost: twice the smallest size's time leaves room for cache effects.
 		let grew = last.1 > 2.0 * first.1.max(1.0);
