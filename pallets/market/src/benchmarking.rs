@@ -146,9 +146,7 @@ fn in_grace<T: Config>(
 }
 
 /// Runs `f` and rolls back everything it wrote: to learn where a call will queue a deadline.
-fn dry_run<T: Config, R>(
-	f: impl FnOnce() -> Result<R, DispatchError>,
-) -> Result<R, BenchmarkError> {
+fn dry_run<R>(f: impl FnOnce() -> Result<R, DispatchError>) -> Result<R, BenchmarkError> {
 	use frame_support::storage::{with_transaction, TransactionOutcome};
 	with_transaction(|| TransactionOutcome::Rollback(f())).map_err(BenchmarkError::from)
 }
@@ -222,7 +220,7 @@ mod benchmarks {
 			request::<T>(&provider, dear_resources(), BillingMode::Reserved, sla::<T>(), deposit),
 		)?;
 		// Where acceptance will queue its exhaustion block: open a new page there.
-		let runs_out = dry_run::<T, _>(|| {
+		let runs_out = dry_run(|| {
 			Market::<T>::do_accept(provider.clone(), id)?;
 			Ok(Deployments::<T>::get(id).and_then(|deal| Market::<T>::funded_until(&deal)))
 		})?
@@ -266,7 +264,7 @@ mod benchmarks {
 		let id = in_grace::<T>(&publisher, &provider)?;
 		let amount = deposit::<T>().saturating_mul(1_000_000u32.into());
 		// Where the top-up will queue the new exhaustion block: open a new page there.
-		let runs_out = dry_run::<T, _>(|| {
+		let runs_out = dry_run(|| {
 			Market::<T>::do_top_up(publisher.clone(), id, amount)?;
 			Ok(Deployments::<T>::get(id).and_then(|deal| Market::<T>::funded_until(&deal)))
 		})?
@@ -374,7 +372,7 @@ mod benchmarks {
 
 		assert_eq!(Deployments::<T>::iter().count() as u32, n - e);
 		if e > 0 {
-			assert!(!UnpaidDebts::<T>::get(&funded::<T>("publisher", 0)).amount.is_zero());
+			assert!(!UnpaidDebts::<T>::get(funded::<T>("publisher", 0)).amount.is_zero());
 		}
 		Ok(())
 	}

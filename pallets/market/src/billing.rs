@@ -91,7 +91,7 @@ impl<T: Config> Pallet<T> {
 		deal.prices
 			.per_second(&deal.resources)
 			.and_then(|p| p.checked_mul(&T::MinPrepaidSeconds::get().saturated_into()))
-			.unwrap_or_else(|| BalanceOf::<T>::max_value())
+			.unwrap_or_else(BalanceOf::<T>::max_value)
 	}
 
 	/// For a running reserved deal, the block its escrow pays up to: it goes out of funds
