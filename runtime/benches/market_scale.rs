@@ -148,10 +148,10 @@ fn fill_to(total: u64, now: u32) {
 	while next < total {
 		let mut deal = template.clone();
 		deal.state = DeploymentState::Active { accepted_at: 1 };
-		if next % 2 == 0 {
+		if next.is_multiple_of(2) {
 			deal.billing = BillingMode::Reserved;
 			deal.settled_until = now;
-			// Escrow for `spread` seconds' worth... in blocks: the exhaustion block.
+			// Escrow that runs out at `runs_out`.
 			let runs_out = now as u64 + 1_000 + next % DEADLINE_SPREAD;
 			let per_second = deal.prices.per_second(&deal.resources).expect("priced");
 			deal.escrow = per_second * 6 * (runs_out - now as u64) as u128;
