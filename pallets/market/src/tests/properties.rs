@@ -356,5 +356,7 @@ fn money_holds_against_honest_and_adversarial_parties() {
 	// (e) A run where (nearly) everything is refused tests nothing.
 	let (ok, all) = calls.get();
 	println!("{ok} of {all} calls succeeded");
-	assert!(ok * 3 >= all, "only {ok} of {all} generated calls succeeded");
+	// About 38% succeed (calls on deals that do not exist count as refused); a quarter is the
+	// floor.
+	assert!(ok * 4 >= all, "only {ok} of {all} generated calls succeeded");
 }
