@@ -267,10 +267,13 @@ fn main() {
 			// The hook's cursor is up to date, as on a live chain.
 			ExpiryCursor::<Runtime>::put((block, 0));
 			let (idle_w, idle_us) = median_time(|| Market::on_initialize(block));
-			let page_block = block;
+			// Deadlines are queued for a later block than the current one: the next.
+			let page_block = block + 1;
 			assert_eq!(ExpiryPages::<Runtime>::get(page_block), 0, "no deadline here yet");
 			exhaust_page(page_block, REPORTING_DEALS as u64 + (REPORTING_DEALS as u64 % 2));
+			System::set_block_number(page_block);
 			let (page_w, page_us) = median_time(|| Market::on_initialize(page_block));
+			System::set_block_number(block);
 			let batch = reports(start, block).try_into().expect("batch fits");
 			let t = Instant::now();
 			Market::report_usage(RuntimeOrigin::signed(provider()), batch).expect("reports settle");
