@@ -75,7 +75,7 @@ impl<T: Config> Pallet<T> {
 		}
 	}
 
-	/// Price of `deal`'s reserved resources for `blocks` blocks; `None` on overflow.
+	/// Price of `deal`'s reserved resources over the blocks `[start, end)`; `None` on overflow.
 	pub(crate) fn cost_of(
 		deal: &DeploymentOf<T>,
 		start: BlockNumberFor<T>,

@@ -390,11 +390,15 @@ impl<T: Config> Pallet<T> {
 	/// held, `None` if no rent ended.
 	pub(crate) fn expire(id: DeploymentId, at: BlockNumberFor<T>) -> Option<u32> {
 		let mut deal = Deployments::<T>::get(id)?;
+		let state = deal.state;
 		let mut payout = Payout::new();
 		let ended = match Self::catch_up(id, &mut deal, at, &mut payout) {
 			Some(ended) => ended,
 			None => {
-				Deployments::<T>::insert(id, deal);
+				// A stale entry changed nothing: no write in the hook for it.
+				if deal.state != state {
+					Deployments::<T>::insert(id, deal);
+				}
 				None
 			}
 		};
