@@ -20,7 +20,7 @@ use podchain_manifest::Manifest;
 use podchain_p2p::{
 	protocol::{LogChunk, LogsQuery, LogsRequest, ManifestRequest, RejectReason},
 	status::PodsStatus,
-	P2pError,
+	P2pError, P2pNode,
 };
 use serde_json::json;
 use std::{path::PathBuf, time::Duration};
@@ -288,7 +288,14 @@ pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<(), CliError> {
 		deposit,
 	);
 	let submitter = podchain_chain::tx::Submitter::new(key.clone());
-	let events = submitter.submit_and_finalize(&node, &call).await?;
+	// The link to the provider's agent starts while the deal is finalized.
+	let link = async {
+		let at = node.finalized().await?;
+		let endpoint = provider_link::endpoint(&at, &offer.provider).await?;
+		Ok::<_, CliError>((endpoint, provider_link::client().await?))
+	};
+	let (events, link) = tokio::join!(submitter.submit_and_finalize(&node, &call), link);
+	let events = events?;
 	let id = events
 		.find_first::<runtime::market::events::DeploymentCreated>()
 		.and_then(Result::ok)
@@ -296,30 +303,36 @@ pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<(), CliError> {
 		.ok_or_else(|| CliError::chain("the deal was created but its event is missing"))?;
 	out.stage(format!("deal {id} created; delivering the manifest"));
 	let named = |e: CliError| e.about_deal(id);
-	deliver(ctx, args, &node, &key, &offer.provider, id, &manifest, deposit).await.map_err(named)
+	let (endpoint, client) = link.map_err(named)?;
+	let delivered = deliver(ctx, args, &node, &key, &endpoint, &client, id, &manifest).await;
+	client.shutdown().await;
+	let status = delivered.map_err(named)?;
+	let provider = offer.provider.to_string();
+	ctx.out.result(
+		json!({ "id": id, "provider": provider, "deposit": deposit.to_string(), "status": status }),
+		|| format!("deal {id} runs on {provider}\nfollow it with `podchain status {id}` and `podchain logs {id} --follow`"),
+	);
+	Ok(())
 }
 
-/// The stages after the deal exists: delivery, acceptance, running. The manifest goes first:
-/// the provider's agent accepts a deal only once it holds its manifest, verified against the
-/// chain, and then deploys it at once.
+/// The stages after the deal exists: delivery, acceptance, running; the pods' status at the
+/// end. The manifest goes first: the provider's agent accepts a deal only once it holds its
+/// manifest, verified against the chain, and then deploys it at once.
 #[allow(clippy::too_many_arguments)]
 async fn deliver(
 	ctx: &Context,
 	args: &DeployArgs,
 	node: &Node,
 	key: &podchain_chain::AccountKey,
-	provider: &AccountId,
+	endpoint: &provider_link::Endpoint,
+	client: &P2pNode,
 	id: u64,
 	manifest: &Manifest,
-	deposit: Balance,
-) -> Result<(), CliError> {
+) -> Result<String, CliError> {
 	let out = &ctx.out;
 	let timeout = Duration::from_secs(args.timeout);
 
 	// The manifest, sealed to the provider's agent.
-	let at = node.finalized().await?;
-	let endpoint = provider_link::endpoint(&at, provider).await?;
-	let client = provider_link::client().await?;
 	let handle = client.handle();
 	let signer = Signer(key.clone());
 	let canonical = manifest.canonical_bytes();
@@ -354,7 +367,8 @@ async fn deliver(
 		endpoint.peer
 	));
 
-	poll_every(timeout, Duration::from_millis(500), "the provider to accept", || {
+	// A finalized-state read is cheap; polling often keeps the deploy's stages prompt.
+	poll_every(timeout, Duration::from_millis(200), "the provider to accept", || {
 		accepted(node, id)
 	})
 	.await?;
@@ -371,13 +385,7 @@ async fn deliver(
 	})
 	.await?;
 	out.stage(format!("deal {id} is {status}"));
-	client.shutdown().await;
-	let provider = provider.to_string();
-	out.result(
-		json!({ "id": id, "provider": provider, "deposit": deposit.to_string(), "status": status }),
-		|| format!("deal {id} runs on {provider}\nfollow it with `podchain status {id}` and `podchain logs {id} --follow`"),
-	);
-	Ok(())
+	Ok(status)
 }
 
 /// What a wait for a deal's pods makes of each status its agent reports.
@@ -448,7 +456,7 @@ impl PodsWatch {
 	}
 }
 
-/// Reads the deal's status from its agent every half second through `fetch` until `watch`
+/// Reads the deal's status from its agent every quarter second through `fetch` until `watch`
 /// sees it running (returns `running`), a terminal failure (an error with the provider's
 /// reason) or `timeout` passes (an error naming the last status). An agent that does not
 /// answer a read is asked again until the timeout.
@@ -496,7 +504,7 @@ where
 			}
 			return Err(CliError::timeout(message));
 		}
-		tokio::time::sleep(Duration::from_millis(500)).await;
+		tokio::time::sleep(Duration::from_millis(250)).await;
 	}
 }
 

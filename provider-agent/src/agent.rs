@@ -18,6 +18,7 @@ use std::{
 	sync::{Arc, Mutex, RwLock},
 	time::{Duration, Instant},
 };
+use tokio::sync::Notify;
 
 /// Settings of the reconcile loop.
 #[derive(Clone, Debug)]
@@ -61,6 +62,12 @@ pub struct Agent {
 	pub(crate) last_report: Mutex<Option<u32>>,
 	/// Half probe window of the last SLA heartbeat sent.
 	pub(crate) last_heartbeat: Mutex<Option<u32>>,
+	/// Pending deals whose acceptance succeeded in a best block, not yet final: they deploy
+	/// without waiting for finality.
+	pub(crate) accepted_in_best: Arc<Mutex<BTreeSet<u64>>>,
+	/// Raised when there is something to act on before the next finalized block: a manifest
+	/// stored (accept or deploy its deal), an acceptance in a best block (deploy it).
+	pub(crate) wake: Arc<Notify>,
 }
 
 /// A chain action, to remember that it was sent.
@@ -124,7 +131,15 @@ impl Agent {
 					continue;
 				}
 			};
-			while let Some(block) = blocks.next().await {
+			loop {
+				let block = tokio::select! {
+					block = blocks.next() => block,
+					() = self.wake.notified() => {
+						self.act_between_blocks(&node).await;
+						continue;
+					}
+				};
+				let Some(block) = block else { break };
 				let at = match block {
 					Ok(block) => block.at().await,
 					Err(e) => {
@@ -147,6 +162,18 @@ impl Agent {
 			let wait = backoff.next();
 			tracing::warn!(retry_in = ?wait, "lost the node; reconnecting");
 			tokio::time::sleep(wait).await;
+		}
+	}
+
+	/// Plans and acts again on the last finalized snapshot when [`Agent::wake`] is raised: a
+	/// pending deal whose manifest arrived is accepted, one whose acceptance is in a best block
+	/// deployed, an active one given its manifest deployed, without waiting for the next block.
+	/// Runs between rounds, never beside one, so actions are not carried out twice.
+	async fn act_between_blocks(&self, node: &Node) {
+		let Some(snapshot) = self.snapshot() else { return };
+		if let Err(e) = self.reconcile(node, &snapshot).await {
+			self.metrics.error("cluster");
+			tracing::warn!(error = %e, "cluster unreachable: waiting for the next round");
 		}
 	}
 
@@ -261,8 +288,19 @@ impl Agent {
 				return Ok(running);
 			}
 		};
+		// An acceptance final (or gone) no longer needs remembering.
+		let accepted_in_best = match self.accepted_in_best.lock() {
+			Ok(mut accepted) => {
+				accepted.retain(|id| {
+					snapshot.deals.get(id).is_some_and(|d| d.chain.state == ChainState::Pending)
+				});
+				accepted.clone()
+			}
+			Err(_) => BTreeSet::new(),
+		};
 		let mut input = PlanInput {
 			now: snapshot.number,
+			accepted_in_best,
 			deals: snapshot.deals.values().map(|d| d.chain.clone()).collect(),
 			manifests: self.vault.hashes(),
 			deployed: deployed.into_iter().map(|d| (d.deal, d.manifest_hash)).collect(),

@@ -122,11 +122,25 @@ impl Agent {
 	/// Logs how a sent action ends. One that never made it into a block may be sent again
 	/// at once; one that failed in a block waits for its mortality to pass (the next round
 	/// may see why).
+	///
+	/// An acceptance that succeeds in a best block lets the deal deploy at once, a block of
+	/// finality earlier: the pods are the provider's own to run, and if the block were reorged
+	/// away the deal stays pending (accepted again) or ends (its pods removed).
 	fn watch(&self, key: ActionKey, label: &'static str, submitted: Submitted) {
 		let metrics = self.metrics.clone();
 		let sent = self.sent_handle();
+		let accepted_in_best = self.accepted_in_best.clone();
+		let wake = self.wake.clone();
 		tokio::spawn(async move {
-			match submitted.progress.wait_for_finalized_success().await {
+			let in_best = move || {
+				if let ActionKey::Accept(id) = key {
+					if let Ok(mut accepted) = accepted_in_best.lock() {
+						accepted.insert(id);
+					}
+					wake.notify_one();
+				}
+			};
+			match submitted.finalized_success(in_best).await {
 				Ok(_) => {
 					metrics.action(label, true);
 					tracing::info!(action = label, ?key, "final on chain");

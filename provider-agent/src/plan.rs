@@ -59,6 +59,8 @@ pub struct PlanInput {
 	/// manifest and is ready ([`Backend::rolled_out`](podchain_cluster::Backend::rolled_out)).
 	/// Read only for the deals [`awaiting_rollout`] names.
 	pub rolled_out: BTreeSet<u64>,
+	/// Pending deals whose acceptance succeeded in a best block, not final yet.
+	pub accepted_in_best: BTreeSet<u64>,
 	/// Deals the agent keeps state for (manifests, meters).
 	pub stored: BTreeSet<u64>,
 	/// Accept pending deals without an operator.
@@ -110,6 +112,19 @@ pub fn plan(input: &PlanInput) -> Vec<Action> {
 				let runnable = deal.is_rent || held == Some(&deal.manifest_hash);
 				if input.auto_accept && runnable {
 					actions.push(Action::Accept(deal.id));
+				}
+				// Accepted in a best block: its pods start while the acceptance is finalized.
+				// Pods of a pending deal whose acceptance is not known to be under way (it was
+				// reorged away and not sent again, or the agent restarted) do not run unpaid.
+				if input.accepted_in_best.contains(&deal.id) {
+					if !deal.is_rent
+						&& held == Some(&deal.manifest_hash)
+						&& deployed != Some(&deal.manifest_hash)
+					{
+						actions.push(Action::Deploy { id: deal.id, hash: deal.manifest_hash });
+					}
+				} else if deployed.is_some() {
+					actions.push(Action::Remove(deal.id));
 				}
 			}
 			ChainState::Closing => {
@@ -215,6 +230,36 @@ mod tests {
 	}
 
 	#[test]
+	fn an_acceptance_in_a_best_block_deploys_before_it_is_final() {
+		let mut input = input(vec![deal(1, ChainState::Pending)]);
+		input.accepted_in_best.insert(1);
+		assert!(plan(&input).is_empty(), "no manifest held: nothing to run");
+		input.manifests.insert(1, B);
+		assert!(plan(&input).is_empty(), "another manifest than the deal's");
+		input.manifests.insert(1, A);
+		// Accept stays planned (sending it again is deduplicated) until it is final.
+		assert_eq!(plan(&input), vec![Action::Accept(1), Action::Deploy { id: 1, hash: A }]);
+		input.deployed.insert(1, A);
+		assert_eq!(plan(&input), vec![Action::Accept(1)], "deployed once");
+		// Its acceptance reorged away and not under way any more: the pods do not run unpaid.
+		input.accepted_in_best.clear();
+		input.auto_accept = false;
+		assert_eq!(plan(&input), vec![Action::Remove(1)]);
+		// Final: an active deal running its manifest needs nothing.
+		input.deals = vec![deal(1, ChainState::Active { accepted_at: 100 })];
+		assert!(plan(&input).is_empty());
+	}
+
+	#[test]
+	fn a_rent_accepted_in_a_best_block_runs_nothing() {
+		let mut rent = deal(1, ChainState::Pending);
+		rent.is_rent = true;
+		let mut input = input(vec![rent]);
+		input.accepted_in_best.insert(1);
+		assert_eq!(plan(&input), vec![Action::Accept(1)]);
+	}
+
+	#[test]
 	fn a_held_manifest_is_deployed_once() {
 		let mut input = input(vec![deal(1, ChainState::Active { accepted_at: 90 })]);
 		input.manifests.insert(1, A);
@@ -273,7 +318,8 @@ mod tests {
 		// A rollout read for a deal without an update acknowledges nothing.
 		input.rolled_out.extend([2, 3, 4]);
 		input.auto_accept = false;
-		assert_eq!(plan(&input), vec![Action::Remove(2)]);
+		// (The pending deal's pods go: its acceptance is not under way.)
+		assert_eq!(plan(&input), vec![Action::Remove(2), Action::Remove(4)]);
 	}
 
 	#[test]

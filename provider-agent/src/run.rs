@@ -171,6 +171,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 		sent: Default::default(),
 		last_report: Default::default(),
 		last_heartbeat: Default::default(),
+		accepted_in_best: Default::default(),
+		wake: Default::default(),
 	});
 	let tasks = [
 		tokio::spawn(agent.clone().follow()),

@@ -110,6 +110,7 @@ impl Agent {
 				tracing::info!(deal, %peer, "manifest received and stored");
 				self.metrics.manifests.get_or_create(&kind("accepted")).inc();
 				request.ack(hash);
+				self.wake.notify_one();
 			}
 			Err(reason) => {
 				tracing::warn!(deal, %peer, %reason, "manifest refused");

@@ -27,6 +27,49 @@ pub struct Submitted {
 	>,
 }
 
+impl Submitted {
+	/// Waits until the transaction is in a finalized block and succeeded, as
+	/// [`wait_for_finalized_success`](subxt::tx::TransactionProgress::wait_for_finalized_success)
+	/// does, and calls `in_best` once, the first time it succeeds in a best block (which may
+	/// still be reorged away: only what depends on nobody but the caller should act on it).
+	pub async fn finalized_success(
+		self,
+		in_best: impl FnOnce(),
+	) -> Result<
+		subxt::extrinsics::ExtrinsicEvents<ChainConfig>,
+		subxt::error::TransactionFinalizedSuccessError,
+	> {
+		use subxt::{
+			error::{TransactionProgressError as Progress, TransactionStatusError as Status},
+			tx::TransactionStatus,
+		};
+		let mut progress = self.progress;
+		let mut in_best = Some(in_best);
+		while let Some(status) = progress.next().await {
+			match status? {
+				TransactionStatus::InBestBlock(block) => match in_best.take() {
+					Some(call) if block.wait_for_success().await.is_ok() => call(),
+					not_yet => in_best = not_yet,
+				},
+				TransactionStatus::InFinalizedBlock(block) => {
+					return Ok(block.wait_for_success().await?)
+				}
+				TransactionStatus::Error { message } => {
+					return Err(Progress::from(Status::Error(message)).into())
+				}
+				TransactionStatus::Invalid { message } => {
+					return Err(Progress::from(Status::Invalid(message)).into())
+				}
+				TransactionStatus::Dropped { message } => {
+					return Err(Progress::from(Status::Dropped(message)).into())
+				}
+				_ => {}
+			}
+		}
+		Err(Progress::UnexpectedEndOfTransactionStatusStream.into())
+	}
+}
+
 /// Sends one account's transactions, one at a time.
 pub struct Submitter {
 	key: AccountKey,
