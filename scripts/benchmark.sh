@@ -23,7 +23,9 @@ for pallet in "${PALLETS[@]}"; do
 	dir="${dir//_/-}"
 	[ -d "$dir" ] || die "no folder $dir for $pallet"
 	log "benchmarking $pallet into $dir/src/weights.rs"
-	# `exec -a` keeps the machine's paths out of the command recorded in weights.rs.
+	# `exec -a` keeps the machine's paths out of the command recorded in weights.rs. Each
+	# coefficient is the larger of the min-squares and median-slopes fits: with several
+	# components, one fit alone can under-price a component measured beside another's noise.
 	(exec -a podchain-node "$BENCH_BIN" benchmark pallet \
 		--chain dev \
 		--pallet "$pallet" \
@@ -32,6 +34,7 @@ for pallet in "${PALLETS[@]}"; do
 		--repeat 20 \
 		--wasm-execution compiled \
 		--heap-pages 4096 \
+		--output-analysis max \
 		--template scripts/weight-template.hbs \
 		--output "$dir/src/weights.rs")
 done

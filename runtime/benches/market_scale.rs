@@ -18,7 +18,7 @@ use frame_support::{
 };
 use pallet_market::{
 	BillingMode, DealLimits, DeploymentState, Deployments, ExpiryCursor, ExpiryPages,
-	NextDeploymentId, UsageReport, WeightInfo,
+	NextDeploymentId, UsageReport,
 };
 use pallet_registry::{CapacityInput, EndpointInput, RegionInput, Registration};
 use podchain_primitives::{Prices, Resources};
@@ -41,8 +41,6 @@ const BEFORE_REPORTS_PER_BLOCK: u64 = 5_415;
 const DEADLINE_SPREAD: u64 = 10_000;
 /// Runs of each hook measurement; the median is printed.
 const RUNS: usize = 7;
-
-type MarketWeights = <Runtime as pallet_market::Config>::WeightInfo;
 
 fn account(i: u32) -> AccountId {
 	let mut raw = [0u8; 32];
@@ -220,8 +218,8 @@ fn main() {
 	let block_weights = RuntimeBlockWeights::get();
 	let normal = block_weights.get(DispatchClass::Normal);
 	let normal_limit = normal.max_total.unwrap_or(block_weights.max_block);
-	let batch_weight = MarketWeights::report_usage(REPORTING_DEALS, 0);
-	let per_report = batch_weight.saturating_sub(MarketWeights::report_usage(0, 0)).ref_time()
+	let batch_weight = Market::report_usage_weight(REPORTING_DEALS, 0);
+	let per_report = batch_weight.saturating_sub(Market::report_usage_weight(0, 0)).ref_time()
 		/ REPORTING_DEALS as u64;
 	// A batch's weight includes the extrinsic's base weight, shared by its reports.
 	let batch = batch_weight.saturating_add(normal.base_extrinsic).ref_time();

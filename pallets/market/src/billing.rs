@@ -20,6 +20,19 @@ pub(crate) enum Reported {
 }
 
 impl<T: Config> Pallet<T> {
+	/// Weight of a `report_usage` batch with `billing` reports that only bill and `changing`
+	/// that put their deal out of funds or end it (each its own benchmark).
+	pub fn report_usage_weight(billing: u32, changing: u32) -> Weight {
+		T::WeightInfo::report_usage_billing(billing)
+			.saturating_add(T::WeightInfo::report_usage_ending(changing))
+	}
+
+	/// Weight `report_usage` declares for a batch of `reports`: the more of "every report ends
+	/// its deal" and "none does"; the call refunds down to what the batch did.
+	pub(crate) fn weight_of_reports(reports: u32) -> Weight {
+		Self::report_usage_weight(reports, 0).max(Self::report_usage_weight(0, reports))
+	}
+
 	/// Seconds billed for the blocks `[start, end)`.
 	pub(crate) fn seconds_between(start: BlockNumberFor<T>, end: BlockNumberFor<T>) -> u64 {
 		let blocks: u64 = end.saturating_sub(start).saturated_into();

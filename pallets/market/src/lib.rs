@@ -636,7 +636,7 @@ pub mod pallet {
 		///
 		/// Emits `Settled` per accepted report.
 		#[pallet::call_index(8)]
-		#[pallet::weight(T::WeightInfo::report_usage(reports.len() as u32, reports.len() as u32))]
+		#[pallet::weight(Pallet::<T>::weight_of_reports(reports.len() as u32))]
 		pub fn report_usage(
 			origin: OriginFor<T>,
 			reports: BoundedVec<UsageReport<BlockNumberFor<T>>, T::MaxReportsPerCall>,
@@ -657,7 +657,8 @@ pub mod pallet {
 				}
 			}
 			payout.pay();
-			Ok(Some(T::WeightInfo::report_usage(count, changed)).into())
+			let billed_only = count.saturating_sub(changed);
+			Ok(Some(Self::report_usage_weight(billed_only, changed)).into())
 		}
 
 		/// Settle a deployment now (anyone): bills reserved time (as debt once out of funds),
