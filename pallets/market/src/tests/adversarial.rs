@@ -7,23 +7,26 @@ fn state(id: DeploymentId) -> DeploymentState<BlockNumber> {
 	Deployments::<Test>::get(id).unwrap().state
 }
 
+/// A metered deal whose provider reported more than its escrow holds at block 3: out of
+/// funds and in debt. Its id and the block its grace period ends.
+fn out_of_funds_in_debt() -> (DeploymentId, BlockNumber) {
+	let id = create_active(BillingMode::Metered, 700);
+	run_to_block(3);
+	submit(vec![report(id, 1, 3)]);
+	let DeploymentState::OutOfFunds { grace_ends, .. } = state(id) else { panic!("out of funds") };
+	(id, grace_ends)
+}
+
 fn raise_prices(factor: Balance) {
 	let p = prices();
-	let update = pallet_registry::ProviderUpdate {
-		capacity: None,
-		prices: Some(Prices {
-			cpu_per_millicore_second: p.cpu_per_millicore_second * factor,
-			memory_per_mib_second: p.memory_per_mib_second * factor,
-			storage_per_gib_second: p.storage_per_gib_second * factor,
-			gpu_per_second: p.gpu_per_second * factor,
-			egress_per_byte: p.egress_per_byte * factor,
-		}),
-		rent_discount: None,
-		endpoint: None,
-		health_url: None,
-		attestation: None,
+	let raised = Prices {
+		cpu_per_millicore_second: p.cpu_per_millicore_second * factor,
+		memory_per_mib_second: p.memory_per_mib_second * factor,
+		storage_per_gib_second: p.storage_per_gib_second * factor,
+		gpu_per_second: p.gpu_per_second * factor,
+		egress_per_byte: p.egress_per_byte * factor,
 	};
-	assert_ok!(Registry::update_provider(RuntimeOrigin::signed(PROVIDER), update));
+	assert_ok!(set_prices(PROVIDER, raised));
 }
 
 /// Limits admitting exactly the current quote.
@@ -89,13 +92,7 @@ fn rent_left_alone_goes_out_of_funds_when_its_escrow_runs_out() {
 #[test]
 fn grace_stretching_with_token_top_ups_is_refused() {
 	build_and_execute(|| {
-		let id = create_active(BillingMode::Metered, 700);
-		run_to_block(3);
-		// The provider reports more than the escrow holds: out of funds, in debt.
-		submit(vec![report(id, 1, 3)]);
-		let DeploymentState::OutOfFunds { grace_ends, .. } = state(id) else {
-			panic!("out of funds")
-		};
+		let (id, grace_ends) = out_of_funds_in_debt();
 		run_to_block(grace_ends - 1);
 		// One planck no longer buys a new grace period.
 		assert_noop!(
@@ -156,15 +153,7 @@ fn provider_raising_prices_ahead_of_a_deal_is_refused() {
 		);
 		// A unit the deal does not reserve does not count (the test deals reserve no GPU);
 		// egress always does.
-		let update = pallet_registry::ProviderUpdate {
-			capacity: None,
-			prices: Some(Prices { gpu_per_second: 5, ..prices() }),
-			rent_discount: None,
-			endpoint: None,
-			health_url: None,
-			attestation: None,
-		};
-		assert_ok!(Registry::update_provider(RuntimeOrigin::signed(PROVIDER), update));
+		assert_ok!(set_prices(PROVIDER, Prices { gpu_per_second: 5, ..prices() }));
 		assert_ok!(Market::create_deployment(
 			RuntimeOrigin::signed(PUBLISHER),
 			PROVIDER,
@@ -340,12 +329,7 @@ fn repeated_settle_does_not_fill_the_queue() {
 #[test]
 fn a_provider_cannot_bill_past_the_grace_period() {
 	build_and_execute(|| {
-		let id = create_active(BillingMode::Metered, 700);
-		run_to_block(3);
-		submit(vec![report(id, 1, 3)]);
-		let DeploymentState::OutOfFunds { grace_ends, .. } = state(id) else {
-			panic!("out of funds")
-		};
+		let (id, grace_ends) = out_of_funds_in_debt();
 		run_to_block(grace_ends + 2);
 		submit(vec![report(id, 3, grace_ends + 1)]);
 		System::assert_last_event(

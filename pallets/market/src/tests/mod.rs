@@ -13,6 +13,19 @@ mod rent;
 
 const MANIFEST: ManifestHash = [7u8; 32];
 
+/// `provider` changes its prices and nothing else.
+fn set_prices(provider: AccountId, prices: Prices<Balance>) -> sp_runtime::DispatchResult {
+	let update = pallet_registry::ProviderUpdate {
+		capacity: None,
+		prices: Some(prices),
+		rent_discount: None,
+		endpoint: None,
+		health_url: None,
+		attestation: None,
+	};
+	Registry::update_provider(RuntimeOrigin::signed(provider), update)
+}
+
 fn create(billing: BillingMode, deposit: Balance) -> DeploymentId {
 	let id = NextDeploymentId::<Test>::get();
 	assert_ok!(Market::create_deployment(
@@ -82,15 +95,7 @@ fn create_locks_quote_and_holds_deposit() {
 			.into(),
 		);
 		// A later price change does not touch the deal.
-		let update = pallet_registry::ProviderUpdate {
-			capacity: None,
-			prices: Some(Prices { cpu_per_millicore_second: 50, ..prices() }),
-			rent_discount: None,
-			endpoint: None,
-			health_url: None,
-			attestation: None,
-		};
-		assert_ok!(Registry::update_provider(RuntimeOrigin::signed(PROVIDER), update));
+		assert_ok!(set_prices(PROVIDER, Prices { cpu_per_millicore_second: 50, ..prices() }));
 		assert_eq!(Deployments::<Test>::get(id).unwrap().prices, prices());
 	});
 }

@@ -178,21 +178,14 @@ fn run(action: &Action) -> bool {
 		Action::HikePrices { provider, factor } => {
 			let p = prices();
 			let f = factor as Balance;
-			let update = pallet_registry::ProviderUpdate {
-				capacity: None,
-				prices: Some(Prices {
-					cpu_per_millicore_second: p.cpu_per_millicore_second * f,
-					memory_per_mib_second: p.memory_per_mib_second * f,
-					storage_per_gib_second: p.storage_per_gib_second * f,
-					gpu_per_second: 0,
-					egress_per_byte: p.egress_per_byte * f,
-				}),
-				rent_discount: None,
-				endpoint: None,
-				health_url: None,
-				attestation: None,
+			let hiked = Prices {
+				cpu_per_millicore_second: p.cpu_per_millicore_second * f,
+				memory_per_mib_second: p.memory_per_mib_second * f,
+				storage_per_gib_second: p.storage_per_gib_second * f,
+				gpu_per_second: 0,
+				egress_per_byte: p.egress_per_byte * f,
 			};
-			Registry::update_provider(origin(PROVIDERS[provider as usize]), update)
+			super::set_prices(PROVIDERS[provider as usize], hiked)
 		}
 		Action::Advance { blocks } => {
 			run_to_block(now + blocks as BlockNumber);

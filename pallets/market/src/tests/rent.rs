@@ -33,15 +33,7 @@ fn rent_prices() -> Prices<Balance> {
 const RENT_PER_BLOCK: Balance = 60_480;
 
 fn set_list_prices() {
-	let update = pallet_registry::ProviderUpdate {
-		capacity: None,
-		prices: Some(list_prices()),
-		rent_discount: None,
-		endpoint: None,
-		health_url: None,
-		attestation: None,
-	};
-	assert_ok!(Registry::update_provider(RuntimeOrigin::signed(PROVIDER), update));
+	assert_ok!(set_prices(PROVIDER, list_prices()));
 }
 
 fn rent(deposit: Balance) -> DeploymentId {
