@@ -2,9 +2,11 @@
 //!
 //! The chain refuses a report whose usage exceeds the reserved resources over its period, and
 //! refuses a period that does not start where the last one ended. So a line covers
-//! `[settled_until, billable_until)` exactly, and its usage is capped at what the chain allows:
-//! sampling jitter can make a busy container look a little busier than its limit, and that
-//! excess is dropped rather than carried into the next period.
+//! `[settled_until, billable_until)` exactly, and its usage is capped at what the chain allows.
+//! The samples' clock and the chain's blocks drift apart a little from round to round, so a
+//! container busy at its limit looks busier than it over one period and idler over the next:
+//! the excess, up to one period's cap, stays in the meter for the next line rather than being
+//! lost. Beyond that it is dropped: no container runs above its limit for long.
 
 use crate::{metering::Usage, store::ReportLine};
 
@@ -50,20 +52,28 @@ pub fn report_line(
 	let seconds = blocks.saturating_mul(rules.block_millis) / 1000;
 	let cap = |reserved: u32| u64::from(reserved).saturating_mul(seconds);
 	let r = &billable.reserved;
-	let usage = Usage {
-		cpu_millicore_seconds: measured.cpu_millicore_seconds.min(cap(r.cpu_millicores)),
-		memory_mib_seconds: measured.memory_mib_seconds.min(cap(r.memory_mib)),
-		storage_gib_seconds: measured.storage_gib_seconds.min(cap(r.storage_gib)),
-		egress_bytes: measured.egress_bytes.min(
-			rules.max_egress_bytes_per_second.min(billable.egress_limit).saturating_mul(seconds),
-		),
+	let caps = Usage {
+		cpu_millicore_seconds: cap(r.cpu_millicores),
+		memory_mib_seconds: cap(r.memory_mib),
+		storage_gib_seconds: cap(r.storage_gib),
+		egress_bytes: rules
+			.max_egress_bytes_per_second
+			.min(billable.egress_limit)
+			.saturating_mul(seconds),
+	};
+	let each = |f: fn(u64, u64) -> u64| Usage {
+		cpu_millicore_seconds: f(measured.cpu_millicore_seconds, caps.cpu_millicore_seconds),
+		memory_mib_seconds: f(measured.memory_mib_seconds, caps.memory_mib_seconds),
+		storage_gib_seconds: f(measured.storage_gib_seconds, caps.storage_gib_seconds),
+		egress_bytes: f(measured.egress_bytes, caps.egress_bytes),
 	};
 	Some(ReportLine {
 		deal: billable.deal,
 		period_start: billable.settled_until,
 		period_end: billable.until,
-		usage,
-		measured,
+		usage: each(|measured, cap| measured.min(cap)),
+		// What leaves the meter: the billed part, and any excess beyond one period's cap.
+		measured: each(|measured, cap| measured.min(cap).max(measured.saturating_sub(cap))),
 	})
 }
 
@@ -107,7 +117,17 @@ mod tests {
 		assert_eq!(line.usage.memory_mib_seconds, 64 * 60);
 		assert_eq!(line.usage.storage_gib_seconds, 60);
 		assert_eq!(line.usage.egress_bytes, 6_000);
-		assert_eq!(line.measured, measured, "the excess is dropped when the line commits");
+		// The excess stays in the meter for the next line.
+		assert_eq!(line.measured, line.usage);
+	}
+
+	#[test]
+	fn the_excess_carried_is_at_most_one_periods_cap() {
+		let measured = Usage { cpu_millicore_seconds: 70_000, ..Default::default() };
+		let line = report_line(&billable(10, 20), measured, &RULES).unwrap();
+		assert_eq!(line.usage.cpu_millicore_seconds, 30_000);
+		// 30,000 carried; the other 10,000 dropped with what was billed.
+		assert_eq!(line.measured.cpu_millicore_seconds, 40_000);
 	}
 
 	#[test]

@@ -34,7 +34,8 @@ pub struct ReportLine {
 	pub period_end: u32,
 	/// What the line bills (the measured usage capped at what the chain allows).
 	pub usage: Usage,
-	/// What was measured; all of it leaves the meter when the line is final.
+	/// What leaves the meter when the line is final: the billed usage, and any excess beyond
+	/// one period's cap; the rest of the excess is carried to the next line.
 	pub measured: Usage,
 }
 
