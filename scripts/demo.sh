@@ -4,13 +4,15 @@
 #   1. a development chain (podchain-node --dev);
 #   2. a provider: //Charlie registered on chain, its agent running pods with podman;
 #   3. a publisher, //Dave, deploying a small web server with `podchain deploy`: the deal is
-#      created, accepted, the manifest delivered over libp2p, and the server answers;
+#      created, accepted, the manifest delivered over libp2p; the deal is named `demo` and the
+#      server answers through the agent's HTTP gateway at http://demo.localhost:GATEWAY_PORT/
+#      (it runs on a podman network of its own, not on the host's);
 #   4. the deal's status and itemised bill once the agent has billed some usage.
 #
 # Then it keeps running (the chain on ws://127.0.0.1:9944 for polkadot.js Apps and the CLI)
 # until Ctrl-C, which closes the deal, stops the agent and the node, and removes everything.
 # Installs and builds what it needs first (scripts/setup.sh, scripts/build.sh); must run as
-# root (podman here). Ports: RPC_PORT (9944), WEB_PORT (8080), AGENT_P2P_PORT (30555),
+# root (podman here). Ports: RPC_PORT (9944), GATEWAY_PORT (8480), AGENT_P2P_PORT (30555),
 # AGENT_HTTP_PORT (9655).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 [[ "$(id -u)" -eq 0 ]] || die "the demo runs podman as root: run it as root (with Rust installed for root)"
@@ -18,7 +20,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 "$REPO_ROOT/scripts/build.sh"
 
 RPC_PORT="${RPC_PORT:-9944}"
-WEB_PORT="${WEB_PORT:-8080}"
+GATEWAY_PORT="${GATEWAY_PORT:-8480}"
+DEMO_HOST="demo.localhost"
 AGENT_P2P_PORT="${AGENT_P2P_PORT:-30555}"
 AGENT_HTTP_PORT="${AGENT_HTTP_PORT:-9655}"
 RPC="ws://127.0.0.1:$RPC_PORT"
@@ -38,7 +41,7 @@ stop() {
 		log "closing deal $deal"
 		"$CLI_BIN" --rpc "$RPC" --key-file "$work/publisher.key" close "$deal" || true
 		for _ in $(seq 1 30); do
-			curl -fsS "http://127.0.0.1:$WEB_PORT/" >/dev/null 2>&1 || break
+			curl -fsS -H "Host: $DEMO_HOST" "http://127.0.0.1:$GATEWAY_PORT/" >/dev/null 2>&1 || break
 			sleep 1
 		done
 	fi
@@ -52,6 +55,7 @@ stop() {
 	if [[ -f "$work/agent/podman/containers.conf" ]]; then
 		podman_store pod rm --all --force --time 0 >/dev/null 2>&1 || true
 		podman_store volume rm --all --force >/dev/null 2>&1 || true
+		podman_store network prune --force >/dev/null 2>&1 || true
 		pkill -f "podman system service .*$work/agent/podman/podman.sock" 2>/dev/null || true
 		grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount 2>/dev/null || true
 	fi
@@ -95,7 +99,8 @@ printf '//Charlie\n' >"$work/provider.key"
 chmod 600 "$work/provider.key"
 agent=("$AGENT_BIN" --rpc-url "$RPC" --key-file "$work/provider.key" --data-dir "$work/agent"
 	--p2p-listen "/ip4/127.0.0.1/tcp/$AGENT_P2P_PORT" --http-listen "127.0.0.1:$AGENT_HTTP_PORT"
-	--sample-seconds 2 --report-every-blocks 5)
+	--sample-seconds 2 --report-every-blocks 5
+	--ingress-domain localhost --gateway-listen "127.0.0.1:$GATEWAY_PORT")
 peer_id="$("${agent[@]}" peer-id)"
 PODCHAIN_RPC="$RPC" PROVIDER_SECRET=//Charlie PEER_ID="$peer_id" \
 	MULTIADDR="/ip4/127.0.0.1/tcp/$AGENT_P2P_PORT" HEALTH_URL="http://127.0.0.1:$AGENT_HTTP_PORT/healthz" \
@@ -107,14 +112,18 @@ agent_pid=$!
 wait_until "the agent" 90 curl -fsS "http://127.0.0.1:$AGENT_HTTP_PORT/healthz"
 PODCHAIN_PODMAN_DIR="$work/agent/podman" "$REPO_ROOT/scripts/build-test-image.sh"
 
-log "publisher //Dave: deploying a web server on 127.0.0.1:$WEB_PORT"
+log "publisher //Dave: deploying a web server"
 podchain=("$CLI_BIN" --rpc "$RPC" --key-file "$work/publisher.key")
 "${podchain[@]}" account import //Dave >/dev/null
-sed "s/127.0.0.1:8080/127.0.0.1:$WEB_PORT/; s/port: 8080/port: $WEB_PORT/g" \
-	"$REPO_ROOT/client/manifest/fixtures/web.yaml" >"$work/web.yaml"
+# The fixture listens on 127.0.0.1; on its own network the server listens on every address of
+# the pod, where the gateway reaches it.
+sed 's/"127.0.0.1:8080"/"8080"/' "$REPO_ROOT/client/manifest/fixtures/web.yaml" >"$work/web.yaml"
 "${podchain[@]}" deploy "$work/web.yaml" --for 1h
 deal="$("${podchain[@]}" --json status | grep -o '"id": [0-9]*' | head -1 | grep -o '[0-9]*$')"
-log "the web server answers: $(curl -fsS "http://127.0.0.1:$WEB_PORT/")"
+"${podchain[@]}" name register demo "$deal"
+gateway_get() { curl -fsS -H "Host: $DEMO_HOST" "http://127.0.0.1:$GATEWAY_PORT/"; }
+wait_until "the deal's name to route" 30 gateway_get
+log "http://$DEMO_HOST:$GATEWAY_PORT/ answers: $(gateway_get)"
 
 log "waiting for the agent to bill some usage"
 for _ in $(seq 1 60); do
@@ -130,7 +139,7 @@ cat >&2 <<MSG
 
 podchain is running on this machine:
   chain         $RPC   (polkadot.js Apps: https://polkadot.js.org/apps/?rpc=$RPC)
-  deal $deal        http://127.0.0.1:$WEB_PORT/
+  deal $deal        http://$DEMO_HOST:$GATEWAY_PORT/   (or curl -H "Host: $DEMO_HOST" http://127.0.0.1:$GATEWAY_PORT/)
   agent         http://127.0.0.1:$AGENT_HTTP_PORT/metrics
   try           $CLI_BIN --rpc $RPC --key-file $work/publisher.key status $deal
 Stop with Ctrl-C: the deal is closed and everything is removed.

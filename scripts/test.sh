@@ -20,6 +20,9 @@ timed "benchmark tests" cargo test --release --locked -p pallet-registry -p pall
 log "agent reconcile benchmark (1,000 deals, in-memory Kubernetes API)"
 timed "reconcile benchmark" cargo bench --locked --workspace --bench reconcile
 
+log "agent gateway benchmark (a tenant on podman: direct vs through the gateway, cold starts)"
+timed "gateway benchmark" cargo bench --locked --workspace --bench gateway
+
 [ -x "$NODE_BIN" ] || die "cargo test did not leave $NODE_BIN"
 log "end-to-end tests against $NODE_BIN"
 cd "$REPO_ROOT/scripts/e2e"

@@ -109,13 +109,21 @@ pub async fn status(ctx: &Context, id: Option<u64>) -> Result<(), CliError> {
 		return Ok(());
 	};
 	let deal = own_deal(&at, &key, id).await?;
-	let pods = pods_status(&at, &key, id, &deal).await;
+	let (pods, traffic) = pods_status(&at, &key, id, &deal).await;
 	let mut value = deal_json(id, &deal);
 	value["pods"] = json!(pods);
+	if let Some(t) = traffic {
+		value["traffic"] = json!({
+			"responses": { "1xx": t.responses[0], "2xx": t.responses[1], "3xx": t.responses[2],
+				"4xx": t.responses[3], "5xx": t.responses[4] },
+			"bytes_in": t.bytes_in, "bytes_out": t.bytes_out,
+		});
+	}
+	let traffic = traffic.map_or_else(String::new, |t| format!("\nhttp      {t}"));
 	ctx.out.result(value, || {
 		let r = &deal.resources;
 		format!(
-			"deal      {id} ({})\nprovider  {}\nstate     {}\npods      {pods}\nreserved  {}m CPU, {} MiB, {} GiB\negress    up to {} B/s\nescrow    {}{}\nsettled   up to block {}",
+			"deal      {id} ({})\nprovider  {}\nstate     {}\npods      {pods}{traffic}\nreserved  {}m CPU, {} MiB, {} GiB\negress    up to {} B/s\nescrow    {}{}\nsettled   up to block {}",
 			kind_name(&deal),
 			deal.provider,
 			state_name(&deal),
@@ -135,8 +143,14 @@ pub async fn status(ctx: &Context, id: Option<u64>) -> Result<(), CliError> {
 	Ok(())
 }
 
-/// What the provider's agent says of the deal's pods, or why it cannot be asked.
-async fn pods_status(at: &AtBlock, key: &AccountKey, id: u64, deal: &Deal) -> String {
+/// What the provider's agent says of the deal's pods (or why it cannot be asked), and the
+/// deal's HTTP traffic through its gateway if it serves the deal's name.
+async fn pods_status(
+	at: &AtBlock,
+	key: &AccountKey,
+	id: u64,
+	deal: &Deal,
+) -> (String, Option<podchain_p2p::protocol::Traffic>) {
 	let asked = async {
 		let endpoint = provider_link::endpoint(at, &deal.provider).await?;
 		let client = provider_link::client().await?;
@@ -146,16 +160,19 @@ async fn pods_status(at: &AtBlock, key: &AccountKey, id: u64, deal: &Deal) -> St
 		client.shutdown().await;
 		match answer {
 			// Parsed and printed again: nothing the provider sends reaches the terminal raw.
-			Ok(chunk) => Ok(chunk
-				.deal_status
-				.map_or_else(|| "unknown".into(), |s| PodsStatus::parse(&s).to_string())),
+			Ok(chunk) => Ok((
+				chunk
+					.deal_status
+					.map_or_else(|| "unknown".into(), |s| PodsStatus::parse(&s).to_string()),
+				chunk.traffic,
+			)),
 			Err(e) => Err(CliError::provider(e)),
 		}
 	};
 	match tokio::time::timeout(Duration::from_secs(15), asked).await {
 		Ok(Ok(status)) => status,
-		Ok(Err(e)) => format!("unknown (provider offline: {e})"),
-		Err(_) => "unknown (provider did not answer)".into(),
+		Ok(Err(e)) => (format!("unknown (provider offline: {e})"), None),
+		Err(_) => ("unknown (provider did not answer)".into(), None),
 	}
 }
 

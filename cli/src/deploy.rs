@@ -433,7 +433,8 @@ impl PodsWatch {
 		let changed = (self.last.as_ref() != Some(&status)).then(|| format!("pods {status}"));
 		self.last = Some(status.clone());
 		let seen = match status {
-			PodsStatus::Running => Seen::Running,
+			// An idle deal runs as far as a deploy goes: the next request starts it.
+			PodsStatus::Running | PodsStatus::Idle => Seen::Running,
 			PodsStatus::Failed { reason }
 				if self.seen_transient || !self.failure_needs_transient =>
 			{

@@ -2,7 +2,7 @@
 //! every command, as a user runs it, with its exit code and output.
 
 use podchain_chain::AccountKey;
-use podchain_testkit::{free_port, http_get, wait_for, AgentDir, AgentProcess, DevNode};
+use podchain_testkit::{http_get_at, http_get_host, wait_for, AgentDir, AgentProcess, DevNode};
 use serde_json::Value;
 use std::{
 	path::{Path, PathBuf},
@@ -21,15 +21,19 @@ fn podchain(rpc: &str, key: &Path, args: &[&str]) -> (i32, String, String) {
 	(out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
 }
 
-/// What `GET /` on `port` answers once the deal's pod is reported running. Running means the
-/// container's process started; without a readiness probe in the manifest it may still be
-/// binding its port, so the answer may take a moment.
-async fn served(port: u16, agent: &AgentProcess) -> String {
+/// What `GET /` for `<name>.localhost` answers through the agent's gateway once the deal's pod
+/// is reported running. Running means the container's process started; without a readiness
+/// probe in the manifest it may still be binding its port, so the answer may take a moment.
+async fn served(name: &str, agent: &AgentProcess) -> String {
+	let (port, host) = (agent.gateway_port, format!("{name}.localhost"));
 	wait_for(
-		"the deal to answer",
+		"the deal to answer through the gateway",
 		Duration::from_secs(5),
 		|| agent.tail(),
-		|| async move { http_get(port, "/").map(|(_, body)| body) },
+		|| {
+			let host = host.clone();
+			async move { http_get_host(port, &host, "/").filter(|(s, _)| *s == 200).map(|(_, b)| b) }
+		},
 	)
 	.await
 }
@@ -44,11 +48,14 @@ fn json(rpc: &str, key: &Path, args: &[&str]) -> Value {
 		.unwrap_or_else(|e| panic!("podchain {args:?}: not JSON ({e}):\n{stdout}"))
 }
 
-fn web_manifest(dir: &Path, name: &str, port: u16) -> PathBuf {
+/// A web server on port 8080 of its own network, exposed over HTTP; `listen` spells the port
+/// (`8080`, `0.0.0.0:8080`) so that manifests differ.
+fn web_manifest(dir: &Path, name: &str, listen: &str) -> PathBuf {
 	let path = dir.join(name);
 	let yaml = format!(
 		"version: podchain/v1\nname: web\ncontainers:\n  - name: web\n    image: localhost/podchain-demo:latest\n    \
-		 command: [httpd, -f, -p, \"127.0.0.1:{port}\", -h, /www]\n    resources: {{ cpu: 100m, memory: 32Mi }}\n"
+		 command: [httpd, -f, -p, \"{listen}\", -h, /www]\n    ports: [{{ port: 8080 }}]\n    resources: {{ cpu: 100m, memory: 32Mi }}\n\
+		 expose:\n  - http: {{ port: 8080 }}\n"
 	);
 	std::fs::write(&path, yaml).unwrap();
 	path
@@ -96,8 +103,7 @@ async fn every_command_against_a_dev_node_and_an_agent() {
 	let providers = json(&rpc, &key, &["providers", "--region", "de"]);
 	assert_eq!(providers[0]["provider"], charlie);
 	assert_eq!(json(&rpc, &key, &["providers", "--region", "FR"]), Value::Array(vec![]));
-	let web_port = free_port();
-	let web = web_manifest(work.path(), "web.yaml", web_port);
+	let web = web_manifest(work.path(), "web.yaml", "8080");
 	let quote = json(&rpc, &key, &["quote", &web.to_string_lossy(), "--for", "2h"]);
 	assert_eq!(quote["offers"][0]["provider"], charlie);
 	// 100 millicores at 10^6 planck per millicore-second plus 32 MiB at 10^3, for 2 h.
@@ -147,9 +153,13 @@ async fn every_command_against_a_dev_node_and_an_agent() {
 
 	// Deploy: every stage (printed with its time), then it answers.
 	let deploying = Instant::now();
-	// The figure the deploy is judged by: from the command's start to the first HTTP 200.
+	// The figure the deploy is judged by: from the command's start to the first HTTP 200 from
+	// the pod (its name is registered after the deploy, so at its address on its network).
+	let dir = agent_dir.path().to_owned();
 	let first_answer = std::thread::spawn(move || loop {
-		if http_get(web_port, "/").is_some_and(|(status, _)| status == 200) {
+		let address = podchain_testkit::AgentDir::first_deal_address_in(&dir);
+		if address.and_then(|a| http_get_at(a, "web", "/")).is_some_and(|(status, _)| status == 200)
+		{
 			return Some(deploying.elapsed());
 		}
 		if deploying.elapsed() > Duration::from_secs(120) {
@@ -169,17 +179,20 @@ async fn every_command_against_a_dev_node_and_an_agent() {
 	}
 	assert!(stdout.contains("runs on"), "{stdout}");
 	let id = json(&rpc, &key, &["status"])[0]["id"].as_u64().expect("the deal");
-	assert_eq!(served(web_port, &agent).await, "podchain-demo ok\n");
+	assert_eq!(json(&rpc, &key, &["name", "register", "shop", &id.to_string()])["name"], "shop");
+	assert_eq!(served("shop", &agent).await, "podchain-demo ok\n");
 	eprintln!("deployed after {:?}", started.elapsed());
 
 	let status = json(&rpc, &key, &["status", &id.to_string()]);
 	assert_eq!(status["state"], "active");
 	assert_eq!(status["pods"], "running");
+	// The provider's gateway counts the deal's HTTP traffic; `status` shows it.
+	assert!(status["traffic"]["responses"]["2xx"].as_u64() >= Some(1), "{status}");
+	assert!(status["traffic"]["bytes_out"].as_u64() >= Some(16), "{status}");
 	let escrow: u128 = status["escrow"].as_str().unwrap().parse().unwrap();
 	let topped = json(&rpc, &key, &["top-up", &id.to_string(), "1.5"]);
 	let after: u128 = topped["escrow"].as_str().unwrap().parse().unwrap();
 	assert!(after > escrow, "the escrow grew: {escrow} -> {after}");
-	assert_eq!(json(&rpc, &key, &["name", "register", "shop", &id.to_string()])["name"], "shop");
 	let (code, _, stderr) = podchain(&rpc, &key, &["logs", &id.to_string(), "--tail", "10"]);
 	assert_eq!(code, 0, "{stderr}");
 
@@ -206,32 +219,56 @@ async fn every_command_against_a_dev_node_and_an_agent() {
 	);
 
 	// A second and a third deal beside the first: no failed status on the way.
-	for name in ["second.yaml", "third.yaml"] {
-		let port = free_port();
-		let manifest = web_manifest(work.path(), name, port);
-		let (code, _, stderr) =
-			podchain(&rpc, &key, &["deploy", &manifest.to_string_lossy(), "--for", "1h"]);
-		assert_eq!(code, 0, "deploy of {name} failed:\n{stderr}\n{}", agent.tail());
-		assert!(!stderr.contains("failed"), "a failed status on the way: {stderr}");
-		assert_eq!(served(port, &agent).await, "podchain-demo ok\n", "{name} answers");
+	for name in ["second", "third"] {
+		let manifest = web_manifest(work.path(), &format!("{name}.yaml"), "8080");
+		let deployed = json(&rpc, &key, &["deploy", &manifest.to_string_lossy(), "--for", "1h"]);
+		let new = deployed["id"].as_u64().unwrap_or_else(|| panic!("deploy of {name}: {deployed}"));
+		json(&rpc, &key, &["name", "register", name, &new.to_string()]);
+		assert_eq!(served(name, &agent).await, "podchain-demo ok\n", "{name} answers");
 	}
-	assert!(http_get(web_port, "/").is_some(), "the first deal served throughout");
+	assert_eq!(served("shop", &agent).await, "podchain-demo ok\n", "the first served throughout");
 
-	// Update: a new manifest, delivered and acknowledged once its pod runs: it answers on its
-	// new port as soon as the update returns.
-	let new_port = free_port();
-	let web2 = web_manifest(work.path(), "web2.yaml", new_port);
+	// Update: a new manifest, delivered and acknowledged once its pod runs: its name answers
+	// from the new pod as soon as the update returns.
+	let web2 = web_manifest(work.path(), "web2.yaml", "0.0.0.0:8080");
 	let (code, _, stderr) =
 		podchain(&rpc, &key, &["update", &id.to_string(), &web2.to_string_lossy()]);
 	assert_eq!(code, 0, "update failed:\n{stderr}\n{}", agent.tail());
 	assert!(!stderr.contains("failed"), "a failed status on the way: {stderr}");
-	wait_for(
-		"the new manifest to answer",
-		Duration::from_secs(5),
+	assert_eq!(served("shop", &agent).await, "podchain-demo ok\n", "the update answers");
+
+	// Scale to zero: a deal idle for 10 s is stopped, shows as idle, and the next request
+	// through the gateway starts it and is answered.
+	let lazy = web_manifest(work.path(), "lazy.yaml", "8080");
+	let yaml =
+		std::fs::read_to_string(&lazy).unwrap() + "replicas: { min: 0, max: 1, idle: 10s }\n";
+	std::fs::write(&lazy, yaml).unwrap();
+	let deployed = json(&rpc, &key, &["deploy", &lazy.to_string_lossy(), "--for", "1h"]);
+	let lazy_id = deployed["id"].as_u64().expect("the lazy deal").to_string();
+	json(&rpc, &key, &["name", "register", "lazy", &lazy_id]);
+	assert_eq!(served("lazy", &agent).await, "podchain-demo ok\n");
+	let idle = wait_for(
+		"the idle deal to be stopped",
+		Duration::from_secs(40),
 		|| agent.tail(),
-		|| async move { http_get(new_port, "/") },
+		|| {
+			let (rpc, key, lazy_id) = (rpc.clone(), key.clone(), lazy_id.clone());
+			async move {
+				let status = json(&rpc, &key, &["status", &lazy_id]);
+				(status["pods"] == "idle").then_some(status)
+			}
+		},
 	)
 	.await;
+	assert_eq!(idle["state"], "active", "{idle}");
+	let waking = Instant::now();
+	let answer = http_get_host(agent.gateway_port, "lazy.localhost", "/");
+	eprintln!("cold start through the gateway: {:?}", waking.elapsed());
+	assert_eq!(answer, Some((200, "podchain-demo ok\n".to_owned())));
+	assert_eq!(json(&rpc, &key, &["status", &lazy_id])["pods"], "running");
+	let metrics = podchain_testkit::http_get(agent.http_port, "/metrics").unwrap().1;
+	let cold = format!("podchain_agent_gateway_cold_start_seconds_count{{deal=\"{lazy_id}\"}} 1");
+	assert!(metrics.contains(&cold), "{metrics}");
 
 	// A provider offline is told as such.
 	agent.kill();
@@ -264,7 +301,13 @@ async fn every_command_against_a_dev_node_and_an_agent() {
 		"the pods to go",
 		Duration::from_secs(60),
 		|| agent.tail(),
-		|| async move { http_get(new_port, "/").is_none().then_some(()) },
+		|| {
+			let port = agent.gateway_port;
+			async move {
+				let status = http_get_host(port, "shop.localhost", "/").map(|(s, _)| s);
+				(status != Some(200)).then_some(())
+			}
+		},
 	)
 	.await;
 	let following = tokio::task::spawn_blocking(move || follower.wait_with_output());

@@ -6,15 +6,16 @@
 
 use crate::{
 	chain::{self, Snapshot},
+	gateway::{Gateway, Route},
 	manifests::{SpecContext, Vault},
 	metrics::{kind, Metrics},
-	plan::{self, ChainState, PlanInput},
+	plan::{self, ChainState, Hash, PlanInput},
 	store::Store,
 };
 use podchain_chain::{tx::Submitter, AccountId, Node};
-use podchain_cluster::Backend;
+use podchain_cluster::{objects, Backend};
 use std::{
-	collections::{BTreeMap, BTreeSet},
+	collections::{BTreeMap, BTreeSet, HashMap},
 	sync::{Arc, Mutex, RwLock},
 	time::{Duration, Instant},
 };
@@ -68,6 +69,11 @@ pub struct Agent {
 	/// Raised when there is something to act on before the next finalized block: a manifest
 	/// stored (accept or deploy its deal), an acceptance in a best block (deploy it).
 	pub(crate) wake: Arc<Notify>,
+	/// The HTTP gateway to deals' named hosts, when the agent serves names.
+	pub gateway: Option<Arc<Gateway>>,
+	/// The HTTP port of each named deal's held manifest, by its hash: read from the manifest
+	/// once, not every round.
+	pub(crate) route_ports: Mutex<BTreeMap<u64, (Hash, Option<HttpService>)>>,
 }
 
 /// A chain action, to remember that it was sent.
@@ -269,6 +275,7 @@ impl Agent {
 		node: &Node,
 		snapshot: &Snapshot,
 	) -> Result<BTreeSet<u64>, podchain_cluster::ClusterError> {
+		self.update_routes(snapshot);
 		let deployed = self.backend.deployed().await?;
 		let running = deployed
 			.iter()
@@ -328,6 +335,64 @@ impl Agent {
 		}
 		Ok(running)
 	}
+}
+
+impl Agent {
+	/// Points the gateway at the named deals of `snapshot` whose manifests the agent holds. A
+	/// deal whose pods are not up yet is routed all the same: the gateway answers 503 for it
+	/// until they are, and serves it the moment they are.
+	fn update_routes(&self, snapshot: &Snapshot) {
+		let Some(gateway) = &self.gateway else { return };
+		let held = self.vault.hashes();
+		let Ok(mut ports) = self.route_ports.lock() else { return };
+		ports.retain(|id, (hash, _)| held.get(id) == Some(hash));
+		let mut routes = HashMap::new();
+		for deal in snapshot.deals.values().filter(|d| d.name.is_some()) {
+			let id = deal.chain.id;
+			let Some(hash) = held.get(&id) else { continue };
+			let port = match ports.get(&id) {
+				Some((_, port)) => *port,
+				None => {
+					let port = self.http_port(deal, *hash);
+					ports.insert(id, (*hash, port));
+					port
+				}
+			};
+			let host = self.specs.host(deal);
+			if let (Some(host), Some(service)) = (host, port) {
+				routes.insert(host, Route { deal: id, port: service.port, idle: service.idle });
+			}
+		}
+		gateway.set_routes(routes);
+	}
+
+	/// How `deal`'s held manifest `hash` serves its registered name.
+	fn http_port(&self, deal: &chain::DealView, hash: Hash) -> Option<HttpService> {
+		let manifest = match self.vault.get(deal.chain.id) {
+			Ok(Some((held, manifest))) if held == hash => manifest,
+			Ok(_) => return None,
+			Err(e) => {
+				self.metrics.error("store");
+				tracing::error!(deal = deal.chain.id, error = %e, "cannot read the deal's manifest");
+				return None;
+			}
+		};
+		let idle = manifest.replicas.idle_seconds.map(|s| Duration::from_secs(s.into()));
+		match objects::http_port(&self.specs.spec(deal, manifest, hash)) {
+			Ok(port) => port.map(|port| HttpService { port, idle }),
+			Err(e) => {
+				tracing::warn!(deal = deal.chain.id, error = %e, "the deal's name cannot be served");
+				None
+			}
+		}
+	}
+}
+
+/// How a deal's name is served: its HTTP port, and its idle time if it scales to zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct HttpService {
+	port: u16,
+	idle: Option<Duration>,
 }
 
 /// Exponential backoff from 1 s to 30 s.

@@ -10,7 +10,7 @@
 
 use crate::{metering::Usage, store::ReportLine};
 
-/// Resources a deal reserved, in the chain's units (GPUs are not metered).
+/// Resources a deal reserved, in the chain's units.
 pub use podchain_cluster::objects::Reserved;
 
 /// The chain's rules for usage reports, read from its constants.
@@ -56,6 +56,7 @@ pub fn report_line(
 		cpu_millicore_seconds: cap(r.cpu_millicores),
 		memory_mib_seconds: cap(r.memory_mib),
 		storage_gib_seconds: cap(r.storage_gib),
+		gpu_seconds: cap(r.gpus),
 		egress_bytes: rules
 			.max_egress_bytes_per_second
 			.min(billable.egress_limit)
@@ -65,6 +66,7 @@ pub fn report_line(
 		cpu_millicore_seconds: f(measured.cpu_millicore_seconds, caps.cpu_millicore_seconds),
 		memory_mib_seconds: f(measured.memory_mib_seconds, caps.memory_mib_seconds),
 		storage_gib_seconds: f(measured.storage_gib_seconds, caps.storage_gib_seconds),
+		gpu_seconds: f(measured.gpu_seconds, caps.gpu_seconds),
 		egress_bytes: f(measured.egress_bytes, caps.egress_bytes),
 	};
 	Some(ReportLine {
@@ -110,6 +112,7 @@ mod tests {
 			cpu_millicore_seconds: 31_000,
 			memory_mib_seconds: 64 * 60 + 5,
 			storage_gib_seconds: 60,
+			gpu_seconds: 0,
 			egress_bytes: 7_000,
 		};
 		let line = report_line(&billable(10, 20), measured, &RULES).unwrap();
@@ -143,5 +146,31 @@ mod tests {
 	fn nothing_to_report_without_a_period() {
 		assert_eq!(report_line(&billable(20, 20), Usage::default(), &RULES), None);
 		assert_eq!(report_line(&billable(21, 20), Usage::default(), &RULES), None);
+	}
+
+	#[test]
+	fn gpus_are_billed_as_held_within_the_cap() {
+		use crate::metering::Meter;
+		// One block of 6 s.
+		let with_gpus = |gpus| Billable {
+			reserved: Reserved { gpus, ..billable(10, 11).reserved },
+			..billable(10, 11)
+		};
+		let held = |gpus, seconds: u64| {
+			let mut meter = Meter::default();
+			meter.hold_gpus(1_000, gpus);
+			meter.hold_gpus(1_000 + seconds * 1000, gpus);
+			meter.pending()
+		};
+		let line = |gpus, measured| report_line(&with_gpus(gpus), measured, &RULES).unwrap();
+		assert_eq!(line(0, held(0, 6)).usage.gpu_seconds, 0);
+		assert_eq!(line(2, held(2, 6)).usage.gpu_seconds, 12);
+		// Held longer than the period (the samples' clock ahead of the blocks'): the chain's
+		// cap, 2 GPUs x 6 s; the excess waits for the next line.
+		let late = line(2, held(2, 8));
+		assert_eq!(late.usage.gpu_seconds, 12);
+		assert_eq!(late.measured.gpu_seconds, 12);
+		// A deal that reserved none is billed none, whatever is measured.
+		assert_eq!(line(0, held(2, 6)).usage.gpu_seconds, 0);
 	}
 }

@@ -66,9 +66,25 @@ pub struct Flags {
 	#[arg(long, env = "PODCHAIN_AGENT_AUTO_ACCEPT")]
 	pub auto_accept: Option<bool>,
 	/// DNS domain under which deals' registered names are served over HTTP
-	/// (`<name>.<domain>`, through the cluster's ingress); none serves no HTTP hosts.
+	/// (`<name>.<domain>`: by the agent's gateway, and on Kubernetes by the deal's Ingress too);
+	/// none serves no HTTP hosts. `localhost` serves `http://<name>.localhost:<port>/` on one
+	/// machine.
 	#[arg(long, env = "PODCHAIN_AGENT_INGRESS_DOMAIN")]
 	pub ingress_domain: Option<String>,
+	/// Address of the HTTP gateway to deals' named hosts, served when an ingress domain is set
+	/// [default: 127.0.0.1:8480].
+	#[arg(long, env = "PODCHAIN_AGENT_GATEWAY_LISTEN")]
+	pub gateway_listen: Option<SocketAddr>,
+	/// Most requests in flight to one deal through the gateway [default: 256].
+	#[arg(long, env = "PODCHAIN_AGENT_GATEWAY_MAX_IN_FLIGHT")]
+	pub gateway_max_in_flight: Option<usize>,
+	/// IPv4 pool of the podman deals' networks, a /26 per deal [default: 10.90.0.0/16].
+	#[arg(long, env = "PODCHAIN_AGENT_PODMAN_NETWORK_POOL")]
+	pub podman_network_pool: Option<String>,
+	/// Install the host firewall rule that keeps podman deals from opening connections to
+	/// the host [default: true]. Turn off only where another firewall does it.
+	#[arg(long, env = "PODCHAIN_AGENT_PODMAN_FIREWALL")]
+	pub podman_firewall: Option<bool>,
 	/// What to do [default: run].
 	#[command(subcommand)]
 	pub command: Option<Command>,
@@ -101,6 +117,10 @@ struct FileSettings {
 	manifest_timeout_blocks: Option<u32>,
 	auto_accept: Option<bool>,
 	ingress_domain: Option<String>,
+	gateway_listen: Option<SocketAddr>,
+	gateway_max_in_flight: Option<usize>,
+	podman_network_pool: Option<String>,
+	podman_firewall: Option<bool>,
 }
 
 /// The agent's resolved settings.
@@ -132,6 +152,14 @@ pub struct Config {
 	pub auto_accept: bool,
 	/// Domain under which deals' names are served.
 	pub ingress_domain: Option<String>,
+	/// Address of the HTTP gateway (served when `ingress_domain` is set).
+	pub gateway_listen: SocketAddr,
+	/// Most requests in flight to one deal through the gateway.
+	pub gateway_max_in_flight: usize,
+	/// IPv4 pool of the podman deals' networks.
+	pub podman_network_pool: String,
+	/// Whether the podman backend installs its host firewall rule.
+	pub podman_firewall: bool,
 }
 
 /// Settings that cannot be used.
@@ -206,6 +234,19 @@ impl Config {
 				.unwrap_or(100),
 			auto_accept: flags.auto_accept.or(file.auto_accept).unwrap_or(true),
 			ingress_domain: flags.ingress_domain.or(file.ingress_domain),
+			gateway_listen: flags
+				.gateway_listen
+				.or(file.gateway_listen)
+				.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8480))),
+			gateway_max_in_flight: flags
+				.gateway_max_in_flight
+				.or(file.gateway_max_in_flight)
+				.unwrap_or(256),
+			podman_network_pool: flags
+				.podman_network_pool
+				.or(file.podman_network_pool)
+				.unwrap_or_else(|| podchain_cluster::podman::DEFAULT_NETWORK_POOL.to_owned()),
+			podman_firewall: flags.podman_firewall.or(file.podman_firewall).unwrap_or(true),
 		};
 		config.validate()?;
 		Ok(config)
@@ -239,6 +280,9 @@ impl Config {
 		if self.manifest_timeout_blocks == 0 {
 			return invalid("manifest-timeout-blocks must be at least 1");
 		}
+		if !(1..=65_536).contains(&self.gateway_max_in_flight) {
+			return invalid("gateway-max-in-flight must be between 1 and 65536");
+		}
 		Ok(())
 	}
 }
@@ -262,6 +306,10 @@ mod tests {
 		assert_eq!(config.http_listen, "127.0.0.1:9655".parse().unwrap());
 		assert_eq!(config.report_every_blocks, 10);
 		assert!(config.auto_accept);
+		assert_eq!(config.gateway_listen, "127.0.0.1:8480".parse().unwrap());
+		assert_eq!(config.gateway_max_in_flight, 256);
+		assert_eq!(config.podman_network_pool, "10.90.0.0/16");
+		assert!(config.podman_firewall);
 	}
 
 	#[test]
@@ -295,5 +343,9 @@ mod tests {
 		let flags =
 			Flags { ingress_domain: Some("deals.example.com".into()), ..Default::default() };
 		assert!(Config::resolve(flags).is_ok());
+		let flags = Flags { ingress_domain: Some("localhost".into()), ..Default::default() };
+		assert!(Config::resolve(flags).is_ok(), "one machine serves <name>.localhost");
+		let flags = Flags { gateway_max_in_flight: Some(0), ..Default::default() };
+		assert!(Config::resolve(flags).unwrap_err().to_string().contains("gateway-max-in-flight"));
 	}
 }

@@ -31,8 +31,10 @@ impl Agent {
 				self.metrics.action("deploy", ok);
 			}
 			Action::Remove(id) => {
-				// A last sample, so the final report counts usage up to the end.
-				self.sample_deal(id).await;
+				// A last sample, so the final report counts usage up to the end (a deal gone from
+				// the chain has no report to come, nor GPUs to count).
+				let gpus = snapshot.deals.get(&id).map_or(0, |d| d.reserved.gpus);
+				self.sample_deal(id, gpus).await;
 				let result = self.backend.remove(id).await;
 				if let Err(e) = &result {
 					tracing::warn!(deal = id, error = %e, "cannot remove the deal's pods yet");

@@ -20,6 +20,7 @@ pub mod billing;
 pub mod chain;
 pub mod config;
 pub mod execute;
+pub mod gateway;
 pub mod heartbeat;
 pub mod http;
 pub mod manifests;

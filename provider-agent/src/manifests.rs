@@ -100,12 +100,17 @@ pub struct SpecContext {
 }
 
 impl SpecContext {
+	/// The host name `deal` is served at: its registered name under the ingress domain.
+	pub fn host(&self, deal: &DealView) -> Option<String> {
+		match (&deal.name, &self.ingress_domain) {
+			(Some(name), Some(domain)) => Some(format!("{name}.{domain}").to_ascii_lowercase()),
+			_ => None,
+		}
+	}
+
 	/// The spec of `deal` running `manifest`.
 	pub fn spec(&self, deal: &DealView, manifest: Manifest, manifest_hash: Hash) -> DealSpec {
-		let http_host = match (&deal.name, &self.ingress_domain) {
-			(Some(name), Some(domain)) => Some(format!("{name}.{domain}")),
-			_ => None,
-		};
+		let http_host = self.host(deal);
 		DealSpec {
 			deal: deal.chain.id,
 			provider: self.provider.clone(),

@@ -4,6 +4,10 @@
 //! storage). [`Meter`] integrates them over time in fine units (nanoseconds of CPU,
 //! byte-milliseconds) so nothing is lost to rounding; [`Meter::take`] hands out whole billing
 //! units and keeps the remainders for the next report.
+//!
+//! GPUs are billed as allocated, not as used: a deal's pods hold their devices whether they
+//! compute or not, so [`Meter::hold_gpus`] integrates the GPUs the deal holds (its reserved
+//! GPUs while its pods run, none while they do not) over time.
 
 pub use podchain_cluster::Sample;
 use serde::{Deserialize, Serialize};
@@ -29,6 +33,9 @@ pub struct Usage {
 	pub memory_mib_seconds: u64,
 	/// Storage GiB-seconds.
 	pub storage_gib_seconds: u64,
+	/// GPU-seconds (GPUs held, not used). Absent from what an older agent stored: none.
+	#[serde(default)]
+	pub gpu_seconds: u64,
 	/// Egress bytes.
 	pub egress_bytes: u64,
 }
@@ -46,6 +53,12 @@ pub struct Meter {
 	egress_bytes: u128,
 	/// The last sample of each source (container), to difference the next against.
 	last: Vec<(String, Sample)>,
+	/// GPU-milliseconds held.
+	#[serde(default)]
+	gpu_millis: u128,
+	/// When GPUs were last accounted for, and how many the deal held then.
+	#[serde(default)]
+	gpus_held: Option<(u64, u32)>,
 }
 
 impl Meter {
@@ -89,6 +102,20 @@ impl Meter {
 		slot.1 = sample;
 	}
 
+	/// Adds the GPUs held since the previous call: `gpus` is how many the deal holds at
+	/// `at_millis`. Held GPUs are a level, integrated like memory; the first call only sets
+	/// where to count from, and a call no later than the previous one adds nothing.
+	pub fn hold_gpus(&mut self, at_millis: u64, gpus: u32) {
+		if let Some((before, held)) = self.gpus_held {
+			if at_millis <= before {
+				return;
+			}
+			let elapsed = u128::from(at_millis - before);
+			self.gpu_millis += (u128::from(held) + u128::from(gpus)) * elapsed / 2;
+		}
+		self.gpus_held = Some((at_millis, gpus));
+	}
+
 	/// Forgets a source that is gone (a container removed), keeping what it used.
 	pub fn forget(&mut self, source: &str) {
 		self.last.retain(|(s, _)| s != source);
@@ -101,6 +128,7 @@ impl Meter {
 			cpu_millicore_seconds: clamp(self.cpu_nanos / NANOS_PER_MILLICORE_SECOND),
 			memory_mib_seconds: clamp(self.memory_byte_millis / (MIB * MILLIS_PER_SECOND)),
 			storage_gib_seconds: clamp(self.storage_byte_millis / (GIB * MILLIS_PER_SECOND)),
+			gpu_seconds: clamp(self.gpu_millis / MILLIS_PER_SECOND),
 			egress_bytes: clamp(self.egress_bytes),
 		}
 	}
@@ -130,6 +158,7 @@ impl Meter {
 			pending.storage_gib_seconds,
 			GIB * MILLIS_PER_SECOND,
 		);
+		take(&mut self.gpu_millis, usage.gpu_seconds, pending.gpu_seconds, MILLIS_PER_SECOND);
 		take(&mut self.egress_bytes, usage.egress_bytes, pending.egress_bytes, 1);
 	}
 }
@@ -209,5 +238,109 @@ mod tests {
 		// Taking more than pending (a report capped differently) takes only what is there.
 		meter.take(&Usage { cpu_millicore_seconds: 99, ..Default::default() });
 		assert_eq!(meter.pending().cpu_millicore_seconds, 0);
+	}
+
+	#[test]
+	fn gpus_are_billed_as_held_over_time() {
+		let mut meter = Meter::default();
+		meter.hold_gpus(10_000, 2);
+		assert_eq!(meter.pending().gpu_seconds, 0, "one reading spans no time");
+		meter.hold_gpus(16_000, 2);
+		assert_eq!(meter.pending().gpu_seconds, 12, "2 GPUs for 6 s");
+		// Repeated or out of order: nothing elapsed.
+		meter.hold_gpus(16_000, 2);
+		meter.hold_gpus(12_000, 2);
+		assert_eq!(meter.pending().gpu_seconds, 12);
+		// The pods stopped somewhere in the next 4 s (2 GPU-seconds on average), then stay
+		// stopped: nothing more, however long.
+		meter.hold_gpus(20_000, 0);
+		meter.hold_gpus(3_620_000, 0);
+		assert_eq!(meter.pending().gpu_seconds, 16);
+		meter.take(&Usage { gpu_seconds: 16, ..Default::default() });
+		assert_eq!(meter.pending(), Usage::default());
+		// A deal without GPUs holds none.
+		let mut none = Meter::default();
+		none.hold_gpus(0, 0);
+		none.hold_gpus(60_000, 0);
+		assert_eq!(none.pending().gpu_seconds, 0);
+	}
+
+	#[test]
+	fn a_meter_stored_before_gpus_were_billed_still_loads() {
+		let mut meter = Meter::default();
+		meter.record("web", sample(0, 1.0, 1, 0));
+		let mut stored: serde_json::Value = serde_json::to_value(&meter).expect("json");
+		let fields = stored.as_object_mut().expect("object");
+		fields.remove("gpu_millis");
+		fields.remove("gpus_held");
+		let loaded: Meter = serde_json::from_value(stored).expect("loads");
+		assert_eq!(loaded, meter);
+		let usage: Usage = serde_json::from_str(
+			r#"{"cpu_millicore_seconds":1,"memory_mib_seconds":2,"storage_gib_seconds":3,"egress_bytes":4}"#,
+		)
+		.expect("an older usage loads");
+		assert_eq!(usage.gpu_seconds, 0);
+	}
+
+	/// Recorded kubelet Summary API responses of one node, 10 s apart: deal 7's pod has
+	/// containers httpd and side; between the second and the third, both restart (side's new
+	/// counter already past its old one), the pod and its network stay. Deal 8's pod and a
+	/// system pod run on the same node.
+	const SUMMARIES: [&str; 4] = [
+		include_str!("../cluster/src/kube/tests/summary/node-a-0.json"),
+		include_str!("../cluster/src/kube/tests/summary/node-a-1.json"),
+		include_str!("../cluster/src/kube/tests/summary/node-a-2.json"),
+		include_str!("../cluster/src/kube/tests/summary/node-a-3.json"),
+	];
+
+	fn samples_of(summary: &str) -> Vec<(String, Sample)> {
+		let summary = podchain_cluster::kube::Summary::parse(summary).expect("a summary");
+		summary.usage("podchain-deal-7").expect("deal 7's usage").samples
+	}
+
+	#[test]
+	fn restarted_kubernetes_containers_are_neither_lost_nor_doubled() {
+		let mut meter = Meter::default();
+		for summary in SUMMARIES {
+			for (source, sample) in samples_of(summary) {
+				meter.record(&source, sample);
+			}
+		}
+		let usage = meter.pending();
+		// CPU: each container's counter up to its last reading, for each of its lives: httpd
+		// 125 s then 3 s, side 2.1 s then 4.3 s (what a container used between its last reading
+		// and its restart is gone with its counter).
+		assert_eq!(usage.cpu_millicore_seconds, 125_000 + 3_000 + 2_100 + 4_300);
+		// Memory over the stretches each life was read twice: httpd 50 to 52 MiB then 30 to
+		// 40 MiB, side 10 then 12 MiB, 10 s each.
+		assert_eq!(usage.memory_mib_seconds, 510 + 350 + 100 + 120);
+		// Egress: the pod's counter (eth0 and net1), never reset, counted once.
+		assert_eq!(usage.egress_bytes, 2_000_000 + 24_000);
+
+		// The keys matter. With the pod's egress on its first container (as podman's stats
+		// have it) and containers keyed by `<pod>/<container>` alone, side's restart goes unseen
+		// (its counter grew) and 2.1 s are lost; keyed by their start, httpd's restart counts
+		// the pod's egress again, all that its first life had counted (1.5 MB + 24 kB).
+		let by_name = moved_egress(|source| source.split('@').next().unwrap_or_default().into());
+		assert_eq!(usage.cpu_millicore_seconds - by_name.cpu_millicore_seconds, 2_100);
+		let by_start = moved_egress(str::to_owned);
+		assert_eq!(by_start.cpu_millicore_seconds, usage.cpu_millicore_seconds);
+		assert_eq!(by_start.egress_bytes, usage.egress_bytes + 1_500_000 + 24_000);
+	}
+
+	/// The usage of [`SUMMARIES`] with each pod's egress moved onto its first container and the
+	/// containers keyed by `key`.
+	fn moved_egress(key: fn(&str) -> String) -> Usage {
+		let mut meter = Meter::default();
+		for summary in SUMMARIES {
+			let (network, mut containers): (Vec<_>, Vec<_>) = samples_of(summary)
+				.into_iter()
+				.partition(|(source, _)| source.ends_with(podchain_cluster::kube::NETWORK));
+			containers[0].1.egress_bytes = network[0].1.egress_bytes;
+			for (source, sample) in containers {
+				meter.record(&key(&source), sample);
+			}
+		}
+		meter.pending()
 	}
 }

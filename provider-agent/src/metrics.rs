@@ -53,6 +53,8 @@ pub struct Metrics {
 	metering_degraded: Family<Kind, Gauge>,
 	/// Which metering sources fail, for `/healthz` and the log.
 	pub metering: MeteringHealth,
+	/// The HTTP gateway's per-deal figures.
+	pub gateway: crate::gateway::GatewayMetrics,
 	/// Seconds since the epoch of the last reconcile round that read both chain and cluster.
 	last_healthy: AtomicU64,
 }
@@ -102,6 +104,8 @@ impl Default for Metrics {
 		for what in METERED {
 			metering_degraded.get_or_create(&kind(what)).set(0);
 		}
+		let gateway = crate::gateway::GatewayMetrics::default();
+		gateway.register(&mut registry);
 		Self {
 			registry,
 			deals,
@@ -114,6 +118,7 @@ impl Default for Metrics {
 			metering_failures,
 			metering_degraded,
 			metering: MeteringHealth::default(),
+			gateway,
 			last_healthy: AtomicU64::new(0),
 		}
 	}

@@ -75,7 +75,7 @@ fn to_report(line: &ReportLine) -> UsageReport<u32> {
 		cpu_millicore_seconds: line.usage.cpu_millicore_seconds,
 		memory_mib_seconds: line.usage.memory_mib_seconds,
 		storage_gib_seconds: line.usage.storage_gib_seconds,
-		gpu_seconds: 0,
+		gpu_seconds: line.usage.gpu_seconds,
 		egress_bytes: line.usage.egress_bytes,
 	}
 }
@@ -165,6 +165,7 @@ impl Agent {
 				("cpu_millicore_seconds", u.cpu_millicore_seconds),
 				("memory_mib_seconds", u.memory_mib_seconds),
 				("storage_gib_seconds", u.storage_gib_seconds),
+				("gpu_seconds", u.gpu_seconds),
 				("egress_bytes", u.egress_bytes),
 			] {
 				self.metrics.usage_reported.get_or_create(&kind(resource)).inc_by(amount);
@@ -272,5 +273,29 @@ mod tests {
 			lines.iter().map(|l| (l.deal, l.period_start, l.period_end)).collect();
 		// Deals 2, 5 and 1 are due; two per call, the oldest periods first.
 		assert_eq!(periods, vec![(2, 10, 40), (5, 20, 35)]);
+	}
+
+	#[test]
+	fn a_report_carries_every_resource_of_its_line() {
+		let usage = Usage {
+			cpu_millicore_seconds: 1,
+			memory_mib_seconds: 2,
+			storage_gib_seconds: 3,
+			gpu_seconds: 4,
+			egress_bytes: 5,
+		};
+		let line = ReportLine { deal: 9, period_start: 10, period_end: 20, usage, measured: usage };
+		let report = to_report(&line);
+		assert_eq!((report.deployment, report.period_start, report.period_end), (9, 10, 20));
+		assert_eq!(
+			[
+				report.cpu_millicore_seconds,
+				report.memory_mib_seconds,
+				report.storage_gib_seconds,
+				report.gpu_seconds,
+				report.egress_bytes
+			],
+			[1, 2, 3, 4, 5]
+		);
 	}
 }

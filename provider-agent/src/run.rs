@@ -3,6 +3,7 @@
 use crate::{
 	agent::{Agent, Settings},
 	config::{Backend as BackendKind, Config},
+	gateway::{Gateway, GatewaySettings},
 	http,
 	manifests::{SpecContext, Vault},
 	metrics::Metrics,
@@ -41,6 +42,15 @@ pub enum StartError {
 	/// The libp2p node could not start.
 	#[error("libp2p: {0}")]
 	P2p(String),
+	/// The HTTP gateway could not bind.
+	#[error("cannot serve the HTTP gateway on {addr}: {source}")]
+	Gateway {
+		/// The address.
+		addr: std::net::SocketAddr,
+		/// What went wrong.
+		#[source]
+		source: std::io::Error,
+	},
 	/// The HTTP endpoint could not bind.
 	#[error("cannot serve /healthz and /metrics on {addr}: {source}")]
 	Http {
@@ -109,7 +119,10 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 			let podman = Arc::new(match &config.podman_socket {
 				Some(socket) => PodmanBackend::connect(socket).await?,
 				None => {
-					PodmanBackend::start(PodmanOptions::new(config.data_dir.join("podman"))).await?
+					let mut options = PodmanOptions::new(config.data_dir.join("podman"));
+					options.network_pool = config.podman_network_pool.clone();
+					options.firewall = config.podman_firewall;
+					PodmanBackend::start(options).await?
 				}
 			});
 			tracing::info!(socket = %podman.socket().display(), "podman backend ready");
@@ -130,6 +143,25 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 	let http = http::serve(config.http_listen, metrics.clone())
 		.await
 		.map_err(|source| StartError::Http { addr: config.http_listen, source })?;
+	// The gateway serves registered names, so it runs where names are served.
+	let mut gateway_task = None;
+	let gateway = match &config.ingress_domain {
+		Some(domain) => {
+			let settings = GatewaySettings {
+				max_in_flight_per_deal: config.gateway_max_in_flight,
+				..GatewaySettings::default()
+			};
+			let gateway = Gateway::new(settings, backend.clone(), metrics.gateway.clone());
+			let addr = config.gateway_listen;
+			let listener = tokio::net::TcpListener::bind(addr)
+				.await
+				.map_err(|source| StartError::Gateway { addr, source })?;
+			tracing::info!(%addr, %domain, "serving deals' names: http://<name>.{domain}/");
+			gateway_task = Some(gateway.serve(listener));
+			Some(gateway)
+		}
+		None => None,
+	};
 
 	let listen = config
 		.p2p_listen
@@ -173,13 +205,16 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 		last_heartbeat: Default::default(),
 		accepted_in_best: Default::default(),
 		wake: Default::default(),
+		gateway,
+		route_ports: Default::default(),
 	});
-	let tasks = [
+	let mut tasks = vec![
 		tokio::spawn(agent.clone().follow()),
 		tokio::spawn(agent.clone().serve(inbound)),
 		tokio::spawn(agent.clone().sample_forever()),
 		http,
 	];
+	tasks.extend(gateway_task);
 
 	shutdown_signal().await;
 	tracing::info!("stopping: tenants keep running");

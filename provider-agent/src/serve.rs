@@ -2,14 +2,17 @@
 
 use crate::metrics::Loudness;
 use crate::{agent::Agent, manifests, metrics::kind, plan::ChainState};
-use podchain_cluster::{DealStatus, Metered, Sampled};
+use podchain_cluster::{kube::VOLUMES_SOURCE, DealStatus, Metered, Sampled};
 use podchain_p2p::{
 	node::{InboundLogs, InboundManifest},
-	protocol::{LogChunk, LogLine, RejectReason, MAX_LOGS_RESPONSE_BYTES},
+	protocol::{LogChunk, LogLine, RejectReason, Traffic, MAX_LOGS_RESPONSE_BYTES},
 	status::PodsStatus,
 	InboundRequest,
 };
-use std::sync::Arc;
+use std::{
+	sync::Arc,
+	time::{SystemTime, UNIX_EPOCH},
+};
 use tokio::sync::{mpsc, Semaphore};
 
 /// Inbound requests answered at once.
@@ -33,6 +36,7 @@ pub(crate) fn pods_status(status: DealStatus) -> PodsStatus {
 			PodsStatus::Degraded { ready, wanted, reason }
 		}
 		DealStatus::Running => PodsStatus::Running,
+		DealStatus::Idle => PodsStatus::Idle,
 		DealStatus::Failed { reason } => PodsStatus::Failed { reason },
 	}
 }
@@ -190,6 +194,7 @@ impl Agent {
 			next_cursor: since,
 			complete: false,
 			deal_status: None,
+			traffic: None,
 		};
 		let mut cut_short = false;
 		while chunk.encoded_len_estimate() as u64 > MAX_LOGS_RESPONSE_BYTES / 2 {
@@ -206,6 +211,14 @@ impl Agent {
 		let gone = matches!(status, Ok(DealStatus::Absent));
 		chunk.complete = chunk.lines.is_empty() && (closing || gone);
 		chunk.deal_status = status.ok().map(|status| status_text(pods_status(status)));
+		chunk.traffic = self.gateway.as_ref().filter(|g| g.serves(deal)).map(|g| {
+			let figures = g.figures(deal);
+			Traffic {
+				responses: figures.responses,
+				bytes_in: figures.bytes_in,
+				bytes_out: figures.bytes_out,
+			}
+		});
 		request.respond(chunk);
 	}
 
@@ -227,24 +240,34 @@ impl Agent {
 					}
 				};
 				if deal.metered && billable && !deal.chain.is_rent {
-					self.sample_deal(deal.chain.id).await;
+					self.sample_deal(deal.chain.id, deal.reserved.gpus).await;
 				}
 			}
 		}
 	}
 
-	/// Adds one usage sample of `deal` to its meter: what could be read, even if a source
-	/// could not (storage is billed when CPU and memory cannot be read). A source that cannot
-	/// be read is reported loudly (see [`report_metering`]).
-	pub(crate) async fn sample_deal(&self, deal: u64) {
+	/// Adds one usage sample of `deal`, which reserved `gpus`, to its meter: what could be read,
+	/// even if a source could not (storage is billed when CPU and memory cannot be read), and
+	/// the GPUs it holds. A source that cannot be read is reported loudly (see
+	/// [`report_metering`]).
+	pub(crate) async fn sample_deal(&self, deal: u64, gpus: u32) {
 		let sampled = self.backend.sample(deal).await;
 		report_metering(&self.metrics, deal, &sampled, std::time::Instant::now());
-		if sampled.samples.is_empty() {
+		// A deal without GPUs has none to account for; one with GPUs needs a reading even when
+		// nothing runs: it ends the stretch over which they were held.
+		let held = gpus_held(&sampled, gpus).filter(|_| gpus > 0);
+		if sampled.samples.is_empty() && held.is_none() {
 			return;
 		}
+		let now = SystemTime::now()
+			.duration_since(UNIX_EPOCH)
+			.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
 		let recorded = self.store.update_meter(deal, |meter| {
 			for (source, sample) in &sampled.samples {
 				meter.record(source, *sample);
+			}
+			if let Some(held) = held {
+				meter.hold_gpus(now, held);
 			}
 		});
 		if let Err(e) = recorded {
@@ -254,10 +277,25 @@ impl Agent {
 	}
 }
 
+/// How many of its reserved `gpus` a deal holds, as `sampled` shows: all of them while any of its
+/// pods runs (a container or a pod's network was read; the devices are allocated to the pods
+/// whether they use them or not), none when its containers were read and none runs (not
+/// deployed yet, scaled to zero, removed); `None` when that cannot be told (its containers could
+/// not be read, or not all of them).
+pub(crate) fn gpus_held(sampled: &Sampled, gpus: u32) -> Option<u32> {
+	if sampled.samples.iter().any(|(source, _)| source != VOLUMES_SOURCE) {
+		Some(gpus)
+	} else if sampled.failures.iter().any(|f| f.what == Metered::Containers) {
+		None
+	} else {
+		Some(0)
+	}
+}
+
 /// Counts, logs and records in the health the sources a sample of `deal` could not read, and
 /// the recovery of those it could again. Usage that cannot be read goes unbilled, so it is
-/// never quiet: an error (a source that needs the provider, such as a cluster without
-/// metrics-server) or a warning (an outage) when it starts, again every
+/// never quiet: an error (a source that needs the provider, such as an agent not allowed to
+/// read the kubelets' stats) or a warning (an outage) when it starts, again every
 /// [`MeteringHealth::RELOG`](crate::metrics::MeteringHealth::RELOG) while it lasts; debug in
 /// between.
 pub(crate) fn report_metering(
@@ -363,12 +401,14 @@ mod tests {
 			.finish();
 		let metrics = Metrics::default();
 		let t0 = Instant::now();
-		let missing = "list pod metrics: the metrics API is not served; install metrics-server";
+		let missing =
+			"read the kubelet stats of node n1: forbidden; the agent's ClusterRole needs \
+			`get` on nodes/proxy";
 		tracing::subscriber::with_default(subscriber, || {
-			// No metrics-server: an error, naming the deal and the fix.
+			// Not allowed to read the kubelets' stats: an error, naming the deal and the fix.
 			report_metering(&metrics, 7, &failure(Metered::Containers, missing, false), t0);
 			let log = captured.take();
-			assert!(log.contains("ERROR") && log.contains("install metrics-server"), "{log}");
+			assert!(log.contains("ERROR") && log.contains("`get` on nodes/proxy"), "{log}");
 			assert!(log.contains("deal=7") && log.contains("metering=\"containers\""), "{log}");
 			// The next deal's sample a moment later: counted, not logged again at info level.
 			let later = t0 + Duration::from_secs(5);
@@ -399,5 +439,24 @@ mod tests {
 			let log = captured.take();
 			assert!(log.contains("INFO") && log.contains("metering works again"), "{log}");
 		});
+	}
+
+	fn sampled(sources: &[&str], failing: Option<Metered>) -> Sampled {
+		let mut sampled = failing.map_or_else(Sampled::default, |what| failure(what, "down", true));
+		sampled.samples = sources.iter().map(|s| (s.to_string(), Default::default())).collect();
+		sampled
+	}
+
+	#[test]
+	fn gpus_are_held_while_any_pod_runs() {
+		let running = sampled(&["app-1/<network>", VOLUMES_SOURCE], None);
+		assert_eq!(gpus_held(&running, 2), Some(2));
+		// One node read, another not: what was read runs.
+		assert_eq!(gpus_held(&sampled(&["app-1/web"], Some(Metered::Containers)), 2), Some(2));
+		// Scaled to zero or removed: only the claims are left.
+		assert_eq!(gpus_held(&sampled(&[VOLUMES_SOURCE], None), 2), Some(0));
+		assert_eq!(gpus_held(&sampled(&[], Some(Metered::Storage)), 2), Some(0));
+		// Nothing could be read: unknown, so the meter spans the gap with the next reading.
+		assert_eq!(gpus_held(&sampled(&[VOLUMES_SOURCE], Some(Metered::Containers)), 2), None);
 	}
 }

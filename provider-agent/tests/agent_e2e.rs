@@ -2,8 +2,10 @@
 //! a publisher speaking the real libp2p protocol.
 //!
 //! A metered deal is created; the manifest goes over libp2p, sealed to the agent; the agent
-//! accepts the deal now that it holds its manifest; its container answers on 127.0.0.1 and burns CPU; finalized `report_usage`
-//! batches bill it and the provider's balance rises. The node goes down and comes back: the
+//! accepts the deal now that it holds its manifest; the publisher registers a name for it and
+//! its container answers through the agent's gateway at `<name>.localhost`, from a network of
+//! its own, and burns CPU; finalized `report_usage` batches bill it and the provider's balance
+//! rises; a known download through the gateway is billed as egress. The node goes down and comes back: the
 //! tenant keeps running and billing resumes. The agent is killed (SIGKILL) and kept down for a
 //! while, then restarted: the tenant keeps running, and the usage of the downtime is billed
 //! once (the bill matches podman's own count of the tenant's CPU, which losing the downtime
@@ -24,10 +26,12 @@ use podchain_manifest::Manifest;
 use podchain_p2p::{
 	protocol::ManifestRequest, Keypair, Multiaddr, P2pConfig, P2pNode, PeerId, PublisherSigner,
 };
-use podchain_testkit::{free_port, http_get, wait_for, AgentDir, AgentProcess, DevNode};
+use podchain_testkit::{http_get, http_get_host, wait_for, AgentDir, AgentProcess, DevNode};
 use std::time::{Duration, Instant};
 
 const POD: u128 = 1_000_000_000_000;
+/// Bytes of the file the test downloads through the gateway.
+const DOWNLOAD_BYTES: u64 = 2_000_000;
 /// Price per millicore-second: the container's CPU must outweigh the provider's fees.
 const CPU_PRICE: u128 = 100_000_000;
 /// How long the agent stays killed.
@@ -112,12 +116,13 @@ async fn a_deal_runs_is_billed_survives_an_agent_restart_and_ends() {
 	eprintln!("agent healthy after {:?}", started.elapsed());
 	agent_dir.build_test_image();
 
-	// The publisher's deal: a web server that also burns its whole CPU limit.
-	let web_port = free_port();
+	// The publisher's deal: a web server (a page and a 2 MB file) that also burns its whole
+	// CPU limit, exposed over HTTP.
 	let yaml = format!(
 		"version: podchain/v1\nname: web\ncontainers:\n  - name: web\n    image: localhost/podchain-demo:latest\n    \
-		 command: [sh, -c, \"httpd -p 127.0.0.1:{web_port} -h /www; while :; do :; done\"]\n    \
-		 resources: {{ cpu: {CPU_MILLICORES}m, memory: 32Mi }}\n"
+		 command: [sh, -c, \"cp /www/index.html /data/ && head -c {DOWNLOAD_BYTES} /dev/zero > /data/big && \
+		 httpd -p 8080 -h /data; while :; do :; done\"]\n    ports: [{{ port: 8080 }}]\n    \
+		 resources: {{ cpu: {CPU_MILLICORES}m, memory: 32Mi }}\nexpose:\n  - http: {{ port: 8080 }}\n"
 	);
 	let manifest = Manifest::from_yaml(&yaml).unwrap();
 	let needs = manifest.resources().unwrap();
@@ -231,15 +236,33 @@ async fn a_deal_runs_is_billed_survives_an_agent_restart_and_ends() {
 	.await;
 	let provider_before = free_balance(&node, &provider).await;
 
-	// It runs and answers on 127.0.0.1.
+	// The publisher names it; it runs and answers through the agent's gateway.
+	let name = format!("web{id}");
+	let label = types::bounded_collections::bounded_vec::BoundedVec(name.as_bytes().to_vec());
+	publisher_tx
+		.submit_and_finalize(&node, &runtime::tx().market().register_name(id, label))
+		.await
+		.expect("name registered");
+	let host = format!("{name}.localhost");
+	let gateway = agent.gateway_port;
 	wait_for(
-		"the container to answer",
+		"the container to answer through the gateway",
 		Duration::from_secs(60),
 		|| agent.tail(),
-		|| async move { http_get(web_port, "/").filter(|(_, body)| body.contains("podchain-demo ok")) },
+		|| {
+			let host = host.clone();
+			async move {
+				http_get_host(gateway, &host, "/")
+					.filter(|(_, body)| body.contains("podchain-demo ok"))
+			}
+		},
 	)
 	.await;
-	eprintln!("tenant answers after {:?}", started.elapsed());
+	eprintln!("tenant answers through the gateway after {:?}", started.elapsed());
+	assert_eq!(http_get_host(gateway, "nobody.localhost", "/").map(|r| r.0), Some(404));
+	// Nothing of the tenant is on the host's loopback: it has a network of its own.
+	let address = agent_dir.deal_address(id).expect("the pod's address on its network");
+	assert!(!address.ip().is_loopback(), "{address}");
 
 	// The agent names the running deal in its SLA heartbeats.
 	wait_for(
@@ -290,7 +313,7 @@ async fn a_deal_runs_is_billed_survives_an_agent_restart_and_ends() {
 	// billing resumes.
 	dev_node.kill();
 	tokio::time::sleep(Duration::from_secs(5)).await;
-	assert!(http_get(web_port, "/").is_some(), "the tenant runs while the node is down");
+	assert!(http_get_host(gateway, &host, "/").is_some(), "the tenant runs while the node is down");
 	let node = dev_node.restart().await;
 	let back_at = node.finalized().await.unwrap().block_number() as u32;
 	// A report sent just before the node died left with its pool: the agent waits for that
@@ -309,7 +332,10 @@ async fn a_deal_runs_is_billed_survives_an_agent_restart_and_ends() {
 	tokio::time::sleep(Duration::from_secs(5)).await;
 	let down_from = deal(&node, id).await.unwrap().settled_until;
 	tokio::time::sleep(Duration::from_secs(AGENT_DOWN_SECS - 5)).await;
-	assert!(http_get(web_port, "/").is_some(), "the tenant runs while the agent is down");
+	assert!(
+		podchain_testkit::http_get_at(address, &host, "/").is_some(),
+		"the tenant runs while the agent is down"
+	);
 	assert_eq!(
 		deal(&node, id).await.unwrap().settled_until,
 		down_from,
@@ -319,6 +345,42 @@ async fn a_deal_runs_is_billed_survives_an_agent_restart_and_ends() {
 	agent.healthy().await;
 	let restarted_at = node.finalized().await.unwrap().block_number() as u32;
 	billed_past(&node, &agent, id, restarted_at, "billing to cover the downtime", 60).await;
+
+	// Egress: a known download through the gateway is billed, bytes on the wire included.
+	let egress_from = deal(&node, id).await.unwrap().charged.egress;
+	let downloads = 5u64;
+	for _ in 0..downloads {
+		let (status, body) = http_get_host(gateway, &host, "/big").expect("the download");
+		assert_eq!((status, body.len()), (200, DOWNLOAD_BYTES as usize));
+	}
+	let sent = downloads * DOWNLOAD_BYTES;
+	// Reports bill what was sampled by the block they end at: the download's bytes land in
+	// one of the next few.
+	let billed_egress = wait_for(
+		"the download to be billed as egress",
+		Duration::from_secs(60),
+		|| agent.tail(),
+		|| {
+			let node = node.clone();
+			async move {
+				let billed = deal(&node, id).await?.charged.egress - egress_from;
+				(billed >= u128::from(sent)).then_some(billed)
+			}
+		},
+	)
+	.await;
+	eprintln!(
+		"egress: {sent} bytes downloaded, {billed_egress} billed ({:+.2}%)",
+		(billed_egress as f64 / sent as f64 - 1.0) * 100.0
+	);
+	assert!(
+		billed_egress * 100 <= u128::from(sent) * 108,
+		"egress over-billed: {billed_egress} for {sent}"
+	);
+	let metrics = http_get(agent.http_port, "/metrics").unwrap().1;
+	let series =
+		format!("podchain_agent_gateway_body_bytes_total{{deal=\"{id}\",direction=\"out\"}}");
+	assert!(metrics.contains(&series), "{metrics}");
 
 	// The CPU the tenant used so far, by podman's own count.
 	let used_before_close = agent_dir.tenant_cpu_millicore_seconds();
@@ -350,7 +412,13 @@ async fn a_deal_runs_is_billed_survives_an_agent_restart_and_ends() {
 		"the container to be gone",
 		Duration::from_secs(30),
 		|| agent.tail(),
-		|| async move { http_get(web_port, "/").is_none().then_some(()) },
+		|| {
+			let host = host.clone();
+			// The address may lead elsewhere once the deal's network is gone: what matters is
+			// that the tenant no longer answers there.
+			let answer = podchain_testkit::http_get_at(address, &host, "/");
+			async move { answer.filter(|(status, _)| *status == 200).is_none().then_some(()) }
+		},
 	)
 	.await;
 	assert_eq!(agent_dir.podman(&["ps", "--all", "--quiet"]), "", "no container left");

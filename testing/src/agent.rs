@@ -45,6 +45,36 @@ impl AgentDir {
 		]
 	}
 
+	/// The address on its deal's network, port 8080, of the first deal pod in the agent store
+	/// at `dir` (an [`AgentDir::path`]), if one runs; never fails.
+	pub fn first_deal_address_in(dir: &Path) -> Option<std::net::SocketAddr> {
+		let state = dir.join("podman");
+		let podman = |args: &[&str]| {
+			let out = Command::new("podman")
+				.args(args)
+				.env("CONTAINERS_CONF", state.join("containers.conf"))
+				.env("CONTAINERS_STORAGE_CONF", state.join("storage.conf"))
+				.output()
+				.ok()?;
+			out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+		};
+		let pods =
+			podman(&["pod", "ps", "--filter", "status=running", "--format", "{{.InfraId}}"])?;
+		let infra = pods.lines().next()?.to_owned();
+		let format = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}";
+		let ip = podman(&["container", "inspect", "--format", format, &infra])?;
+		Some(std::net::SocketAddr::new(ip.parse().ok()?, 8080))
+	}
+
+	/// The address `deal`'s first pod has on its deal's network, port 8080.
+	pub fn deal_address(&self, deal: u64) -> Option<std::net::SocketAddr> {
+		let pod = format!("podchain-deal-{deal}-pod-0");
+		let infra = self.podman(&["pod", "inspect", "--format", "{{.InfraContainerID}}", &pod]);
+		let format = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}";
+		let ip = self.podman(&["container", "inspect", "--format", format, &infra]);
+		Some(std::net::SocketAddr::new(ip.trim().parse().ok()?, 8080))
+	}
+
 	/// Runs the podman CLI on the agent's store; its stdout.
 	pub fn podman(&self, args: &[&str]) -> String {
 		let out = Command::new("podman")
@@ -99,6 +129,7 @@ impl Drop for AgentDir {
 	fn drop(&mut self) {
 		self.podman(&["pod", "rm", "--all", "--force", "--time", "0"]);
 		self.podman(&["volume", "rm", "--all", "--force"]);
+		self.podman(&["network", "prune", "--force"]);
 		let root = self.path().to_string_lossy().into_owned();
 		let socket = format!("unix://{root}/podman/podman.sock");
 		let _ = Command::new("pkill")
@@ -118,6 +149,18 @@ pub struct AgentProcess {
 	pub http_port: u16,
 	/// Port of its libp2p listener.
 	pub p2p_port: u16,
+	/// Port of its HTTP gateway, serving deals' names as `<name>.localhost`.
+	pub gateway_port: u16,
+}
+
+/// A network pool of its own for each agent: podman allocates subnets knowing only its own
+/// service's networks and the bridges already up, so two agents' services creating networks
+/// at once from one pool could pick the same subnet. A /20 (64 deals) per agent, varied by
+/// process so that test binaries of concurrent runs do not meet either.
+fn network_pool() -> String {
+	static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+	let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 16;
+	format!("10.{}.{}.0/20", 92 + std::process::id() % 32, n * 16)
 }
 
 impl AgentProcess {
@@ -130,7 +173,7 @@ impl AgentProcess {
 			use std::os::unix::fs::PermissionsExt;
 			fs::set_permissions(&key_file, fs::Permissions::from_mode(0o600)).expect("chmod");
 		}
-		let (p2p_port, http_port) = (free_port(), free_port());
+		let (p2p_port, http_port, gateway_port) = (free_port(), free_port(), free_port());
 		let args = [
 			"--rpc-url",
 			rpc_url,
@@ -146,10 +189,16 @@ impl AgentProcess {
 			"1",
 			"--report-every-blocks",
 			"3",
+			"--ingress-domain",
+			"localhost",
+			"--gateway-listen",
+			&format!("127.0.0.1:{gateway_port}"),
+			"--podman-network-pool",
+			&network_pool(),
 		]
 		.map(String::from)
 		.to_vec();
-		Self { proc: None, args, log: work.join("agent.log"), http_port, p2p_port }
+		Self { proc: None, args, log: work.join("agent.log"), http_port, p2p_port, gateway_port }
 	}
 
 	fn command() -> Command {

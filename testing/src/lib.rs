@@ -14,4 +14,7 @@ pub mod process;
 
 pub use agent::{AgentDir, AgentProcess};
 pub use chain::DevNode;
-pub use process::{binary, free_port, http_get, repo_root, unmount_below, wait_for, Proc};
+pub use process::{
+	binary, free_port, http_get, http_get_at, http_get_host, repo_root, unmount_below, wait_for,
+	Proc,
+};

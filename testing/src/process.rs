@@ -105,9 +105,19 @@ where
 /// `GET path` on 127.0.0.1:`port` (HTTP/1.0): the status and the body, or `None` if nothing
 /// answers.
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-	let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+	http_get_host(port, "127.0.0.1", path)
+}
+
+/// `GET path` on 127.0.0.1:`port` for `host` (a deal's name through the agent's gateway).
+pub fn http_get_host(port: u16, host: &str, path: &str) -> Option<(u16, String)> {
+	http_get_at(std::net::SocketAddr::from(([127, 0, 0, 1], port)), host, path)
+}
+
+/// `GET path` for `host` at `address` (a pod's address on its deal's network, say).
+pub fn http_get_at(address: std::net::SocketAddr, host: &str, path: &str) -> Option<(u16, String)> {
+	let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(3)).ok()?;
 	stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-	write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+	write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
 	let mut response = String::new();
 	stream.read_to_string(&mut response).ok()?;
 	let status = response.split(' ').nth(1)?.parse().ok()?;

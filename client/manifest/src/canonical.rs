@@ -37,16 +37,20 @@ fn manifest(m: &Manifest) -> Canon<'_> {
 		("name", opt_str(&m.name)),
 		("containers", Canon::List(m.containers.iter().map(container).collect())),
 		("volumes", Canon::List(m.volumes.iter().map(volume).collect())),
-		(
-			"replicas",
-			obj([
-				("min", Canon::Int(m.replicas.min.into())),
-				("max", Canon::Int(m.replicas.max.into())),
-			]),
-		),
+		("replicas", replicas(&m.replicas)),
 		("expose", Canon::List(m.expose.iter().map(exposure).collect())),
 		("secrets", Canon::List(m.secrets.iter().map(secret).collect())),
 	])
+}
+
+/// `idle` only when set: manifests without it keep the hashes they always had.
+fn replicas(r: &crate::model::Replicas) -> Canon<'static> {
+	let mut fields =
+		BTreeMap::from([("min", Canon::Int(r.min.into())), ("max", Canon::Int(r.max.into()))]);
+	if let Some(idle) = r.idle_seconds {
+		fields.insert("idle", Canon::Int(idle.into()));
+	}
+	Canon::Obj(fields)
 }
 
 fn container(c: &crate::model::Container) -> Canon<'_> {

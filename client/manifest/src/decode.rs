@@ -22,7 +22,7 @@ const PORT_FIELDS: &[&str] = &["port", "protocol"];
 const RESOURCE_FIELDS: &[&str] = &["cpu", "memory", "gpus"];
 const MOUNT_FIELDS: &[&str] = &["volume", "path", "read_only"];
 const VOLUME_FIELDS: &[&str] = &["name", "size"];
-const REPLICA_FIELDS: &[&str] = &["min", "max"];
+const REPLICA_FIELDS: &[&str] = &["min", "max", "idle"];
 const EXPOSURE_FIELDS: &[&str] = &["http", "tcp"];
 const HTTP_FIELDS: &[&str] = &["host", "port"];
 const TCP_FIELDS: &[&str] = &["port"];
@@ -414,8 +414,42 @@ impl Decoder {
 		let f = self.fields(node, path, REPLICA_FIELDS)?;
 		let min = self.u32_field(&f, "min");
 		let max = self.u32_field(&f, "max");
+		let idle = match f.get("idle") {
+			Some(node) => Some(self.seconds(node, &f.path("idle"))?),
+			None => None,
+		};
 		let min = min?.unwrap_or(1);
-		Some(Replicas { min, max: max?.unwrap_or(min) })
+		// A deal that scales to zero runs one pod when awake.
+		let max = max?.unwrap_or(if idle.is_some() { min.max(1) } else { min });
+		Some(Replicas { min, max, idle_seconds: idle })
+	}
+
+	/// A duration: integer seconds, or a string of a whole number and a unit, `s`, `m` or `h`.
+	fn seconds(&mut self, node: &Node, path: &Path) -> Option<u32> {
+		if let Value::Int(_) = &node.value {
+			let value = self.integer(node, path, 0, u32::MAX.into())?;
+			return u32::try_from(value).ok();
+		}
+		let Value::Str(text) = &node.value else {
+			self.type_error(node, path, "a duration such as 5m", true);
+			return None;
+		};
+		let (number, unit) = text.split_at(text.len().saturating_sub(1));
+		let scale = match unit {
+			"s" => Some(1u64),
+			"m" => Some(60),
+			"h" => Some(3600),
+			_ => None,
+		};
+		let value = scale.zip(number.parse::<u64>().ok()).and_then(|(s, n)| n.checked_mul(s));
+		match value.and_then(|v| u32::try_from(v).ok()) {
+			Some(seconds) => Some(seconds),
+			None => {
+				let message = format!("expected a duration such as 30s, 5m or 1h, found {text:?}");
+				self.error(path, node.pos, message);
+				None
+			}
+		}
 	}
 
 	fn exposure(&mut self, node: &Node, path: &Path) -> Option<Exposure> {

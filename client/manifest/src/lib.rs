@@ -36,7 +36,7 @@
 //! | `name` | string | optional DNS label, for people |
 //! | `containers` | list of container | required, 1 to 16 |
 //! | `volumes` | list of `{name, size}` | `name` a DNS label, `size` a byte quantity |
-//! | `replicas` | `{min, max}` | `min` default 1, `max` default `min`; `1 <= min <= max <= 100` |
+//! | `replicas` | `{min, max, idle?}` | `min` default 1, `max` default `min`; `1 <= min <= max <= 100`; or, to scale to zero, `{min: 0, max: 1, idle}` (`max` default 1 there) |
 //! | `expose` | list of `{http: {host?, port}}` or `{tcp: {port}}` | port: a TCP container port |
 //! | `secrets` | list of `{name, data}` | `data`: key to string value |
 //!
@@ -47,6 +47,10 @@
 //! than 0, and `gpus`, default 0) and `mounts` (list of `{volume, path, read_only}`, `read_only`
 //! default false). An HTTP exposure without `host` is served under the name registered for the
 //! deal. The limits on counts and sizes are in [`limits`].
+//!
+//! Scale to zero: `replicas: {min: 0, max: 1, idle: 5m}` stops the pod after `idle` (integer
+//! seconds, or a whole number with `s`, `m` or `h`; 10 s to 24 h) without a request through the
+//! provider's gateway, and the next request starts it again; it needs an `http` exposure.
 //!
 //! Quantities: CPU is a decimal number of cores or of millicores with `m` (`1.5`, `500m`, `2`),
 //! at most millicore precision. Memory and sizes are a decimal number of bytes with an optional
@@ -88,7 +92,7 @@
 //!                 "resources":{"cpu":"<millicores>m","gpus":int,"memory":int}}],
 //!  "expose":[{"http":{"host":string|null,"port":int}} | {"tcp":{"port":int}}],
 //!  "name":string|null,
-//!  "replicas":{"max":int,"min":int},
+//!  "replicas":{"idle":int,"max":int,"min":int},
 //!  "secrets":[{"data":{KEY:string},"name":string}],
 //!  "version":"podchain/v1",
 //!  "volumes":[{"name":string,"size":int}]}
@@ -96,7 +100,9 @@
 //!
 //! Defaults are written out: `args`, `command`, `mounts`, `ports`, `expose`, `secrets`,
 //! `volumes` as `[]`, `env` as `{}`, `gpus` 0, `protocol` `"tcp"`, `read_only` false, `replicas`
-//! `{"max":1,"min":1}` (or `max` = `min`), absent `name` and `host` as `null`. `protocol` is
+//! `{"max":1,"min":1}` (or `max` = `min`), absent `name` and `host` as `null`. `replicas.idle`
+//! is the only field left out when absent (manifests that do not scale to zero keep the hashes
+//! they had before it existed); when present it is an integer of seconds (`5m` is 300). `protocol` is
 //! lowercase even when written `TCP`. `cpu` is the string of the amount in millicores followed
 //! by `m` (`1.5` and `1500m` are `"1500m"`, `2` is `"2000m"`); `memory` and `size` are integers
 //! of bytes (`64Mi` is 67108864, `1.3Gi` is 1395864372, `1.5G` is 1500000000).

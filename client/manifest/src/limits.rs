@@ -31,6 +31,10 @@ pub const MAX_SECRETS: usize = 16;
 /// Keys in one secret.
 pub const MAX_SECRET_KEYS: usize = 64;
 
+/// Shortest `replicas.idle`: a pod stopped sooner would spend more on starts than it saves.
+pub const MIN_IDLE_SECONDS: u32 = 10;
+/// Longest `replicas.idle`.
+pub const MAX_IDLE_SECONDS: u32 = 24 * 3600;
 /// Upper bound of `replicas.max`.
 pub const MAX_REPLICAS: u32 = 100;
 /// CPU one container may request, in millicores (256 cores).

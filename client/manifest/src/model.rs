@@ -133,15 +133,30 @@ pub struct Volume {
 /// How many copies of the pod run. The deal reserves resources for `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Replicas {
-	/// At least 1; defaults to 1.
+	/// At least 1, or 0 to scale to zero; defaults to 1.
 	pub min: u32,
 	/// At least `min`, at most [`MAX_REPLICAS`](crate::limits::MAX_REPLICAS); defaults to `min`.
 	pub max: u32,
+	/// Scale to zero: the pod is stopped after this many seconds without a request and
+	/// started again by the next one (`min` 0, `max` 1, an HTTP exposure). `None` runs always.
+	pub idle_seconds: Option<u32>,
+}
+
+impl Replicas {
+	/// `min` to `max` pods, always running.
+	pub const fn fixed(min: u32, max: u32) -> Self {
+		Replicas { min, max, idle_seconds: None }
+	}
+
+	/// Whether the pod scales to zero when idle.
+	pub const fn scales_to_zero(&self) -> bool {
+		self.idle_seconds.is_some()
+	}
 }
 
 impl Default for Replicas {
 	fn default() -> Self {
-		Replicas { min: 1, max: 1 }
+		Replicas::fixed(1, 1)
 	}
 }
 

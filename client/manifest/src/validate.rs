@@ -237,8 +237,23 @@ impl Validator<'_> {
 	fn replicas(&mut self, m: &Manifest) {
 		let path = Path::root().key("replicas");
 		let r = m.replicas;
+		if let Some(idle) = r.idle_seconds {
+			// Scale to zero: one pod, stopped while idle, started by a request to its name.
+			if r.min != 0 || r.max != 1 {
+				self.error(&path, "scaling to zero (idle) needs min 0 and max 1");
+			}
+			if !(MIN_IDLE_SECONDS..=MAX_IDLE_SECONDS).contains(&idle) {
+				let message =
+					format!("must be from {MIN_IDLE_SECONDS} s to {} h", MAX_IDLE_SECONDS / 3600);
+				self.error(&path.key("idle"), message);
+			}
+			if !m.expose.iter().any(|e| matches!(e, crate::model::Exposure::Http { .. })) {
+				self.error(&path.key("idle"), "scaling to zero needs an http exposure to wake it");
+			}
+			return;
+		}
 		if r.min < 1 {
-			self.error(&path.key("min"), "must be at least 1");
+			self.error(&path.key("min"), "must be at least 1 (0 only with idle, to scale to zero)");
 		}
 		if r.max < r.min {
 			let message = format!("must not be less than replicas.min ({})", r.min);

@@ -37,7 +37,7 @@ fn web_decodes_to_the_demo_pod() {
 	assert_eq!(c.resources.cpu, Cpu::from_millis(100));
 	assert_eq!(c.resources.memory, ByteSize::from_bytes(64 << 20));
 	assert_eq!(c.resources.gpus, 0);
-	assert_eq!(m.replicas, Replicas { min: 1, max: 1 });
+	assert_eq!(m.replicas, Replicas::fixed(1, 1));
 	assert_eq!(m.expose, [Exposure::Http { host: None, port: 8080 }]);
 	assert!(m.volumes.is_empty() && m.secrets.is_empty());
 	assert_eq!(

@@ -154,7 +154,7 @@ fn manifest() -> impl Strategy<Value = Manifest> {
 				name: named.then(|| "app".into()),
 				containers,
 				volumes,
-				replicas: Replicas { min, max: min + extra },
+				replicas: Replicas::fixed(min, min + extra),
 				expose,
 				secrets,
 			}

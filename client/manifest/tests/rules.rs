@@ -7,6 +7,12 @@ use podchain_manifest::{
 /// One valid container, for building manifests in text.
 const CONTAINER: &str = "{name: c, image: busybox, resources: {cpu: 1, memory: 1Gi}}";
 
+/// Asserts `src` has exactly one problem, ending with `message` (after its position).
+fn only(src: &str, message: &str) {
+	let found = problems(src);
+	assert!(found.len() == 1 && found[0].ends_with(message), "{found:?}, expected {message:?}");
+}
+
 fn problems(src: &str) -> Vec<String> {
 	match Manifest::parse(src) {
 		Ok(_) => Vec::new(),
@@ -22,15 +28,59 @@ fn web() -> Manifest {
 fn validate_in_code_reports_paths_without_positions() {
 	let mut m = web();
 	assert_eq!(m.validate(), Ok(()));
-	m.replicas = Replicas { min: 0, max: 0 };
+	m.replicas = Replicas::fixed(0, 0);
 	m.containers[0].ports.push(podchain_manifest::Port { port: 0, protocol: Default::default() });
 	let err = m.validate().unwrap_err();
 	assert!(err.items().iter().all(|d| d.pos.is_none()));
 	assert_eq!(
 		err.to_string(),
 		"containers[0].ports[0].port: must be an integer from 1 to 65535, found 0\n\
-		 replicas.min: must be at least 1"
+		 replicas.min: must be at least 1 (0 only with idle, to scale to zero)"
 	);
+}
+
+#[test]
+fn scale_to_zero_needs_one_pod_an_idle_time_in_range_and_an_http_exposure() {
+	let exposed = format!(
+		"version: podchain/v1\ncontainers: [{}]\nexpose: [{{http: {{port: 8080}}}}]\n",
+		CONTAINER.replace("resources", "ports: [{port: 8080}], resources")
+	);
+	let with = |replicas: &str| format!("{exposed}replicas: {replicas}\n");
+	let m = Manifest::from_yaml(&with("{min: 0, max: 1, idle: 5m}")).expect("valid");
+	assert_eq!(m.replicas.idle_seconds, Some(300));
+	assert!(m.replicas.scales_to_zero());
+	assert_eq!(
+		Manifest::from_yaml(&with("{min: 0, idle: 90}")).map(|m| m.replicas.idle_seconds),
+		Ok(Some(90))
+	);
+	// The canonical form carries it (as seconds) and reads back the same.
+	let canonical = String::from_utf8(m.canonical_bytes()).expect("UTF-8");
+	assert!(canonical.contains(r#""replicas":{"idle":300,"max":1,"min":0}"#), "{canonical}");
+	assert_eq!(Manifest::from_json(&canonical).expect("valid").hash(), m.hash());
+	// Without it, the canonical form is what it always was.
+	let always = Manifest::from_yaml(&exposed).expect("valid");
+	let canonical = String::from_utf8(always.canonical_bytes()).expect("UTF-8");
+	assert!(canonical.contains(r#""replicas":{"max":1,"min":1}"#), "{canonical}");
+
+	only(
+		&with("{min: 0, max: 2, idle: 5m}"),
+		"replicas: scaling to zero (idle) needs min 0 and max 1",
+	);
+	only(
+		&with("{min: 1, max: 1, idle: 5m}"),
+		"replicas: scaling to zero (idle) needs min 0 and max 1",
+	);
+	only(&with("{min: 0, max: 1, idle: 5s}"), "replicas.idle: must be from 10 s to 24 h");
+	only(&with("{min: 0, max: 1, idle: 25h}"), "replicas.idle: must be from 10 s to 24 h");
+	assert_eq!(problems(&with("{min: 0, max: 1, idle: 5 minutes}")).len(), 1);
+	only(
+		&with("{min: 0, max: 1}"),
+		"replicas.min: must be at least 1 (0 only with idle, to scale to zero)",
+	);
+	let unexposed = format!(
+		"version: podchain/v1\ncontainers: [{CONTAINER}]\nreplicas: {{min: 0, max: 1, idle: 5m}}\n"
+	);
+	only(&unexposed, "replicas.idle: scaling to zero needs an http exposure to wake it");
 }
 
 #[test]
@@ -86,7 +136,7 @@ fn resource_totals_round_up_per_container() {
 		..m.containers[0].clone()
 	};
 	m.containers = vec![one(1, 1), one(999, (1 << 20) + 1)];
-	m.replicas = Replicas { min: 1, max: 3 };
+	m.replicas = Replicas::fixed(1, 3);
 	m.volumes = vec![
 		Volume { name: "a".into(), size: ByteSize::from_bytes(1) },
 		Volume { name: "b".into(), size: ByteSize::from_bytes(1 << 30) },

@@ -319,6 +319,33 @@ pub struct LogChunk {
 	/// alone.
 	#[serde(default)]
 	pub deal_status: Option<String>,
+	/// The deal's HTTP traffic through the provider's gateway since the agent started, when
+	/// the gateway serves the deal's name (`None` otherwise, and from older agents).
+	#[serde(default)]
+	pub traffic: Option<Traffic>,
+}
+
+/// A deal's HTTP traffic through the provider's gateway.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Traffic {
+	/// Responses by status class, `1xx` to `5xx` (the gateway's own `502`-`504` included).
+	pub responses: [u64; 5],
+	/// Request body bytes.
+	pub bytes_in: u64,
+	/// Response body bytes.
+	pub bytes_out: u64,
+}
+
+impl std::fmt::Display for Traffic {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		let total: u64 = self.responses.iter().sum();
+		write!(f, "{total} requests (")?;
+		let classes = self.responses.iter().enumerate().filter(|(_, n)| **n > 0);
+		for (i, (class, n)) in classes.enumerate() {
+			write!(f, "{}{}xx {n}", if i > 0 { ", " } else { "" }, class + 1)?;
+		}
+		write!(f, "), {} B in, {} B out", self.bytes_in, self.bytes_out)
+	}
 }
 
 impl LogChunk {
@@ -350,6 +377,13 @@ mod tests {
 
 	fn publisher() -> schnorrkel::Keypair {
 		MiniSecretKey::from_bytes(&[3; 32]).unwrap().expand_to_keypair(ExpansionMode::Ed25519)
+	}
+
+	#[test]
+	fn traffic_reads_as_a_line() {
+		let traffic = Traffic { responses: [0, 12, 0, 3, 1], bytes_in: 40, bytes_out: 5_000 };
+		assert_eq!(traffic.to_string(), "16 requests (2xx 12, 4xx 3, 5xx 1), 40 B in, 5000 B out");
+		assert_eq!(Traffic::default().to_string(), "0 requests (), 0 B in, 0 B out");
 	}
 
 	#[test]

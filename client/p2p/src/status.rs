@@ -3,7 +3,7 @@
 //!
 //! The wire form is text, so that agents and CLIs of different versions still understand each
 //! other: `absent`, `starting <ready>/<wanted>`, `updating <ready>/<wanted>`,
-//! `degraded <ready>/<wanted>: <reason>`, `running`, `failed: <reason>`. Only `failed` is
+//! `degraded <ready>/<wanted>: <reason>`, `running`, `idle`, `failed: <reason>`. Only `failed` is
 //! terminal; a client waiting for a deal waits through the others. Text it does not know (from
 //! a newer agent) is [`PodsStatus::Other`], which is not terminal either.
 //!
@@ -45,6 +45,8 @@ pub enum PodsStatus {
 	},
 	/// Every replica runs and is ready.
 	Running,
+	/// Scaled to zero while idle: the next request to the deal's name starts it.
+	Idle,
 	/// The pods will not run without a change (a new manifest, an image that exists).
 	Failed {
 		/// What the provider's cluster reported.
@@ -72,6 +74,7 @@ impl PodsStatus {
 		match (word, counts, reason, extra) {
 			("absent", None, None, false) => PodsStatus::Absent,
 			("running", None, None, false) => PodsStatus::Running,
+			("idle", None, None, false) => PodsStatus::Idle,
 			("starting", Some((ready, wanted)), None, false) => {
 				PodsStatus::Starting { ready, wanted }
 			}
@@ -102,6 +105,7 @@ impl fmt::Display for PodsStatus {
 				write!(f, "degraded {ready}/{wanted}: {reason}")
 			}
 			PodsStatus::Running => f.write_str("running"),
+			PodsStatus::Idle => f.write_str("idle"),
 			PodsStatus::Failed { reason } => write!(f, "failed: {reason}"),
 			PodsStatus::Other(text) => f.write_str(text),
 		}
@@ -136,6 +140,7 @@ mod tests {
 					.into(),
 			},
 			PodsStatus::Running,
+			PodsStatus::Idle,
 			PodsStatus::Failed { reason: "app-x/web: CrashLoopBackOff: back-off 40s".into() },
 		];
 		for status in all {

@@ -99,6 +99,7 @@ async fn provider_with(answer: bool, config: P2pConfig) -> Provider {
 						next_cursor: end as u64,
 						complete: end == lines.len(),
 						deal_status: Some("running".into()),
+						traffic: None,
 					});
 				}
 			}

@@ -34,7 +34,8 @@ pub struct Sample {
 	pub memory_bytes: u64,
 	/// Storage in use (or provisioned) now, in bytes.
 	pub storage_bytes: u64,
-	/// Bytes sent since the container started (0 where the backend cannot tell).
+	/// Bytes sent since the pod's network namespace was made: set on a pod's own
+	/// `<pod>/<network>` source, 0 on its containers' (they share the namespace).
 	pub egress_bytes: u64,
 }
 
@@ -42,7 +43,8 @@ pub struct Sample {
 /// the other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Metered {
-	/// CPU and memory of the containers (Kubernetes: the metrics API; podman: its stats).
+	/// CPU and memory of the containers, and pods' egress (Kubernetes: the kubelets' Summary
+	/// API; podman: its stats).
 	Containers,
 	/// Storage (Kubernetes: the deal's volume claims; podman: its disk usage).
 	Storage,
@@ -66,7 +68,7 @@ pub struct MeteringFailure {
 	/// Why.
 	pub error: String,
 	/// Whether it may pass on its own (an outage) rather than need the provider's attention
-	/// (the Kubernetes metrics API not installed, say).
+	/// (the agent not allowed to read the kubelets' stats, say).
 	pub transient: bool,
 }
 
@@ -80,8 +82,9 @@ impl MeteringFailure {
 /// What one [`Backend::sample`] read, and what it could not.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Sampled {
-	/// Readings, keyed by a name stable across samples (`<pod>/<container>`, or
-	/// [`kube::VOLUMES_SOURCE`]).
+	/// Readings, keyed by a name stable across samples: a container's (`<pod>/<container>`
+	/// on podman, `<pod>/<container>@<start>` on Kubernetes), a pod's network
+	/// (`<pod>/<network>`), or [`kube::VOLUMES_SOURCE`].
 	pub samples: Vec<(String, Sample)>,
 	/// The sources that could not be read: the deal's usage of those goes unmetered for
 	/// this sample, which the agent reports loudly.
@@ -139,6 +142,9 @@ pub enum DealStatus {
 	},
 	/// All replicas are running and ready.
 	Running,
+	/// A deal that scales to zero, stopped while idle: the next request through the gateway
+	/// starts it. Its volumes and network stay.
+	Idle,
 	/// The pods failed and will not run as they are (image missing, crash loop, a start
 	/// podman refused, a rollout past its deadline); `reason` says why.
 	Failed {
@@ -213,8 +219,21 @@ pub trait Backend: Send + Sync {
 	async fn rolled_out(&self, deal: DealId, manifest_hash: [u8; 32])
 		-> Result<bool, ClusterError>;
 
-	/// A usage reading of each of `deal`'s containers, keyed by a name stable across samples
-	/// (`<pod>/<container>`), and the sources that could not be read. Each [`Metered`] source
+	/// Where the agent reaches `deal`'s pods on `port`, the gateway's upstreams: on podman each
+	/// running pod's address on the deal's own network, on Kubernetes the deal's Service for
+	/// that port. Empty when nothing of the deal serves.
+	async fn endpoints(
+		&self,
+		deal: DealId,
+		port: u16,
+	) -> Result<Vec<std::net::SocketAddr>, ClusterError>;
+
+	/// Starts (`awake`) or stops `deal`'s pods, keeping everything else (volumes, network,
+	/// manifest): how a deal scales to zero and back. Idempotent.
+	async fn set_awake(&self, deal: DealId, awake: bool) -> Result<(), ClusterError>;
+
+	/// A usage reading of each of `deal`'s containers and pods' networks, keyed as
+	/// [`Sampled::samples`] says, and the sources that could not be read. Each [`Metered`] source
 	/// is read on its own where the backend can: storage is still read when the containers'
 	/// CPU and memory cannot be.
 	async fn sample(&self, deal: DealId) -> Sampled;

@@ -13,7 +13,7 @@
 //! | NetworkPolicy | `isolate` | ingress from the namespace, the ingress controller, and to exposed TCP ports; egress to the namespace, the cluster DNS (port 53) and public addresses only |
 //! | Secret | `secret-<name>` | one per manifest secret |
 //! | PersistentVolumeClaim | `vol-<name>` | one per manifest volume, `ReadWriteOnce` |
-//! | Deployment | `app` | `replicas.min` pods, requests = limits (ephemeral storage included), restricted security context |
+//! | Deployment | `app` | `replicas.min` pods (`replicas.max` for a deal that scales to zero, until idle), requests = limits (ephemeral storage included), restricted security context |
 //! | Service | `http-<port>` / `tcp-<port>` | ClusterIP per HTTP port; NodePort (or LoadBalancer) per TCP port |
 //! | Ingress | `http` | the deal's registered host to its HTTP port |
 //!
@@ -63,6 +63,9 @@ pub const DEAL_LABEL: &str = "podchain.io/deal-id";
 pub const PROVIDER_LABEL: &str = "podchain.io/provider";
 /// Annotation carrying the hex blake2-256 of the manifest the objects were built from.
 pub const MANIFEST_HASH_ANNOTATION: &str = "podchain.io/manifest-hash";
+/// Label of the pods of a deal that scales to zero: the seconds without a request after which
+/// the agent's gateway stops them.
+pub const IDLE_SECONDS_LABEL: &str = "podchain.io/idle-seconds";
 /// `app.kubernetes.io/managed-by` value, and the field manager of server-side apply.
 pub const MANAGER: &str = "podchain-agent";
 
@@ -151,6 +154,13 @@ impl std::fmt::Debug for DealObjects {
 			.field("ingress", &self.ingress.is_some())
 			.finish_non_exhaustive()
 	}
+}
+
+/// The container port a deal's registered host is served from, if it has a host and an HTTP
+/// exposure for it (see `network.rs` for which exposures qualify): what the agent's gateway
+/// routes the host to.
+pub fn http_port(spec: &DealSpec) -> Result<Option<u16>, BuildError> {
+	Ok(network::http_route(spec)?.map(|route| route.port))
 }
 
 /// Pods the quota allows beyond `replicas.max`: room for a pod that is still terminating while

@@ -4,19 +4,21 @@
 //! It deploys the manifest crate's `web` fixture as a deal with a fresh id, with the image from
 //! `PODCHAIN_TEST_IMAGE` (default `busybox:1.36`; the image needs `sh`, busybox `httpd` and
 //! `wget`) serving on port 8080 as the non-root user Pod Security requires, then: waits up to
-//! 120 s for it to run, applies it again (nothing may change), samples it (the cluster needs
-//! metrics-server; set `PODCHAIN_TEST_SKIP_METRICS=1` on one without, and the test checks that
-//! storage sampling still answers and the missing metrics API is reported, not hidden), reads
-//! its logs; then updates the manifest (the reservation is exactly one pod, so the pods are
+//! 120 s for it to run, applies it again (nothing may change), samples it twice from the
+//! kubelet's Summary API (its container burns CPU in the background, up to its 100m limit: the
+//! CPU counter must be cumulative and grow; memory and storage must be reported), reads its
+//! logs; then updates the manifest (the reservation is exactly one pod, so the pods are
 //! recreated rather than refused by the quota) and checks, every 2 s of the rollout, that
 //! the status never reports a failure, that the rollout completes, and that the new pod serves
 //! the new content to a client pod in a namespace of the test's own (the one the deal's
-//! NetworkPolicy lets in, standing in for the ingress controller's); finally removes the deal
+//! NetworkPolicy lets in, standing in for the ingress controller's), and that the new pod's
+//! network counter shows the bytes it sent; finally removes the deal
 //! and waits for its namespace to go. The deal and the client namespace are removed even if a
 //! step fails.
 //!
-//! The kubeconfig's user needs the agent's permissions (see the crate's README or report),
-//! plus creating namespaces and pods and reading pod logs in the client namespace.
+//! The kubeconfig's user needs the agent's permissions (`provider-agent/deploy/kubernetes/
+//! rbac.yaml`: `get` on `nodes/proxy` among them), plus creating namespaces and pods and
+//! reading pod logs in the client namespace.
 
 use k8s_openapi::api::{
 	apps::v1::Deployment,
@@ -24,9 +26,9 @@ use k8s_openapi::api::{
 };
 use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
 use podchain_cluster::{
-	kube::{KubeBackend, KubeOptions, VOLUMES_SOURCE},
+	kube::{KubeBackend, KubeOptions, NETWORK, VOLUMES_SOURCE},
 	objects::{build, http_service_name, namespace_name, BuildOptions, DealSpec, DEPLOYMENT_NAME},
-	Backend, DealId, DealStatus, Deployed, Metered,
+	Backend, DealId, DealStatus, Deployed,
 };
 use podchain_manifest::Manifest;
 use std::{
@@ -63,8 +65,10 @@ fn spec_serving(deal: DealId, content: Option<&str>) -> DealSpec {
 	let web = &mut manifest.containers[0];
 	web.image = image();
 	let page = content.map(|c| format!("echo {c} > /tmp/index.html; ")).unwrap_or_default();
+	// A busy loop beside the server, held to the container's CPU limit: CPU time that grows.
+	let busy = "(while :; do :; done) & ";
 	web.command =
-		["sh", "-c", &format!("echo {READY_LINE}; {page}exec httpd -f -v -p 8080 -h /tmp")]
+		["sh", "-c", &format!("echo {READY_LINE}; {page}{busy}exec httpd -f -v -p 8080 -h /tmp")]
 			.map(String::from)
 			.to_vec();
 	let totals = manifest.resources().expect("totals");
@@ -166,31 +170,7 @@ async fn lifecycle(backend: Arc<KubeBackend>, deal: DealId) {
 	assert_eq!(pod_names().await, pods_before, "a second apply replaced pods");
 	assert_eq!(backend.status(deal).await.expect("status"), DealStatus::Running);
 
-	if std::env::var_os("PODCHAIN_TEST_SKIP_METRICS").is_some() {
-		// No metrics-server: the failure is reported (not an empty success), and the rest is
-		// still read (web has no claims, so there is nothing else to sample).
-		let sampled = backend.sample(deal).await;
-		println!("sample without metrics: {sampled:?}");
-		assert!(
-			sampled.failures.iter().any(|f| f.what == Metered::Containers),
-			"a missing metrics API must be reported: {sampled:?}"
-		);
-		assert!(!sampled.failures.iter().any(|f| f.what == Metered::Storage), "{sampled:?}");
-	} else {
-		let samples = wait_for("metrics of the pod", Duration::from_secs(120), || async {
-			let sampled = backend.sample(deal).await;
-			if !sampled.failures.is_empty() {
-				println!("sample: {:?} (is metrics-server installed?)", sampled.failures);
-			}
-			let samples = sampled.samples;
-			samples.iter().any(|(s, _)| s.ends_with("/httpd")).then_some(samples)
-		})
-		.await;
-		println!("samples: {samples:?}");
-		let (_, web) = samples.iter().find(|(s, _)| s.ends_with("/httpd")).expect("httpd");
-		assert!(web.memory_bytes > 0 && web.at_millis > 0, "{web:?}");
-		assert!(!samples.iter().any(|(s, _)| s == VOLUMES_SOURCE), "web has no volumes");
-	}
+	cpu_is_cumulative(&backend, deal).await;
 
 	let lines = wait_for("the first log line", Duration::from_secs(60), || async {
 		let lines = backend.logs(deal, 0, 100).await.expect("logs");
@@ -267,6 +247,66 @@ async fn update(backend: &KubeBackend, client: &kube::Client, deal: DealId) {
 	)
 	.await;
 	assert_eq!(body.trim(), CONTENT);
+
+	// What it sent shows in its pod's network counter, once the kubelet has read it.
+	let pod = single_pod(client, deal).await;
+	let network = format!("{pod}/{NETWORK}");
+	let egress =
+		wait_for("the response in the egress counter", Duration::from_secs(90), || async {
+			let sampled = backend.sample(deal).await;
+			assert_eq!(sampled.failures, [], "{sampled:?}");
+			let (_, sample) = sampled.samples.into_iter().find(|(s, _)| *s == network)?;
+			(sample.egress_bytes > 0).then_some(sample.egress_bytes)
+		})
+		.await;
+	println!("egress of {pod}: {egress} bytes");
+}
+
+/// The name of the deal's only pod.
+async fn single_pod(client: &kube::Client, deal: DealId) -> String {
+	let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace_name(deal));
+	let running = ListParams::default().fields("status.phase=Running");
+	let mut names: Vec<String> = pods
+		.list(&running)
+		.await
+		.expect("pods")
+		.items
+		.into_iter()
+		.filter(|p| p.metadata.deletion_timestamp.is_none())
+		.filter_map(|p| p.metadata.name)
+		.collect();
+	assert_eq!(names.len(), 1, "one replica: {names:?}");
+	names.remove(0)
+}
+
+/// Samples the deal until the kubelet has read its container twice: the CPU counter is
+/// cumulative (it grows with the busy loop, at most by the 100m limit), and memory and storage
+/// (its log, at least) are reported. The deal has no claims, so no volumes source.
+async fn cpu_is_cumulative(backend: &KubeBackend, deal: DealId) {
+	let httpd = || async {
+		let sampled = backend.sample(deal).await;
+		assert_eq!(sampled.failures, [], "the sample must read everything: {sampled:?}");
+		assert!(!sampled.samples.iter().any(|(s, _)| s == VOLUMES_SOURCE), "no claims");
+		let mut httpd = sampled.samples.into_iter().filter(|(s, _)| s.contains("/httpd@"));
+		let first = httpd.next();
+		assert!(httpd.next().is_none(), "one container of one pod");
+		first
+	};
+	let (key, first) = wait_for("the pod's stats", Duration::from_secs(120), httpd).await;
+	println!("first sample of {key}: {first:?}");
+	assert!(first.cpu_nanos > 0 && first.memory_bytes > 0 && first.at_millis > 0, "{first:?}");
+	assert!(first.storage_bytes > 0, "its log at least: {first:?}");
+	let second = wait_for("a later reading", Duration::from_secs(90), || async {
+		httpd().await.filter(|(_, s)| s.at_millis > first.at_millis)
+	})
+	.await;
+	println!("second sample of {}: {:?}", second.0, second.1);
+	assert_eq!(second.0, key, "the same container, not restarted");
+	let (grown, elapsed) =
+		(second.1.cpu_nanos - first.cpu_nanos, second.1.at_millis - first.at_millis);
+	assert!(second.1.cpu_nanos > first.cpu_nanos, "the busy loop used CPU: {second:?}");
+	// 100m: at most 0.1 ms of CPU per ms, with slack for readings taken at different moments.
+	assert!(grown <= elapsed * 100_000 * 3 / 2 + 500_000_000, "{grown} ns in {elapsed} ms");
 }
 
 /// GETs `url` from a pod in the test's client namespace (retrying for up to 60 s inside the

@@ -9,9 +9,10 @@
 //! a skip.
 
 use std::{
+	net::SocketAddr,
 	path::{Path, PathBuf},
 	process::Command,
-	sync::atomic::{AtomicBool, Ordering},
+	sync::atomic::{AtomicBool, AtomicU32, Ordering},
 	time::{Duration, Instant},
 };
 
@@ -27,12 +28,31 @@ use tokio::{
 };
 
 const IMAGE: &str = "localhost/podchain-demo:latest";
+/// The port the test deals serve on, in their own network namespaces.
+const PORT: u16 = 8080;
+
+/// A network pool of its own for each service of this process: podman allocates subnets
+/// knowing only its own networks and the bridges already up, so two services creating
+/// networks at once from one pool could pick the same subnet.
+fn network_pool() -> String {
+	static NEXT: AtomicU32 = AtomicU32::new(0);
+	let n = NEXT.fetch_add(1, Ordering::SeqCst) % 16;
+	format!("10.91.{}.0/20", n * 16)
+}
+
+fn options(dir: &Path) -> PodmanOptions {
+	let mut options = PodmanOptions::new(dir);
+	options.network_pool = network_pool();
+	options
+}
 
 /// One test's podman service and store, cleaned up when dropped.
 struct Harness {
 	backend: PodmanBackend,
 	paths: PodmanPaths,
 	dir: tempfile::TempDir,
+	/// The network pool of its service.
+	pool: String,
 }
 
 impl Harness {
@@ -43,13 +63,19 @@ impl Harness {
 			.tempdir_in("/tmp")
 			.expect("a state directory under /tmp");
 		let started = Instant::now();
-		let backend = PodmanBackend::start(PodmanOptions::new(dir.path()))
-			.await
-			.expect("podman service starts");
+		let backend =
+			PodmanBackend::start(options(dir.path())).await.expect("podman service starts");
 		eprintln!("podman service answered after {:?}", started.elapsed());
 		let paths = backend.paths().expect("the backend configured its service").clone();
+		let conf = std::fs::read_to_string(&paths.containers_conf).expect("configured");
+		let pool = conf
+			.split("\"base\" = \"")
+			.nth(1)
+			.and_then(|rest| rest.split('"').next())
+			.expect("a network pool in containers.conf")
+			.to_owned();
 		build_image(dir.path());
-		Harness { backend, paths, dir }
+		Harness { backend, paths, dir, pool }
 	}
 
 	/// Restarts the service on the same state directory, as a restarted agent does.
@@ -57,9 +83,9 @@ impl Harness {
 		self.backend.shutdown().await;
 		let err = self.backend.deployed().await.unwrap_err();
 		assert!(err.is_transient(), "a stopped service is unavailable: {err}");
-		self.backend = PodmanBackend::start(PodmanOptions::new(self.dir.path()))
-			.await
-			.expect("podman service starts again");
+		let mut options = options(self.dir.path());
+		options.network_pool = self.pool.clone();
+		self.backend = PodmanBackend::start(options).await.expect("podman service starts again");
 	}
 
 	/// Runs the podman CLI on this store.
@@ -72,6 +98,43 @@ impl Harness {
 			String::from_utf8_lossy(&output.stderr)
 		);
 		String::from_utf8_lossy(&output.stdout).trim().to_owned()
+	}
+
+	/// Whether the podman CLI on this store succeeds.
+	fn podman_succeeds(&self, args: &[&str]) -> bool {
+		Command::new("podman")
+			.args(args)
+			.envs(self.paths.env())
+			.output()
+			.expect("podman runs")
+			.status
+			.success()
+	}
+
+	/// The address `deal`'s first pod serves [`PORT`] on.
+	async fn address(&self, deal: u64) -> SocketAddr {
+		let endpoints = self.backend.endpoints(deal, PORT).await.expect("endpoints");
+		*endpoints.first().unwrap_or_else(|| panic!("deal {deal} has no endpoint"))
+	}
+
+	/// Status and body of `GET path` from `deal`, as the gateway reaches it.
+	async fn get(&self, deal: u64, path: &str) -> std::io::Result<(u16, String)> {
+		match self.backend.endpoints(deal, PORT).await {
+			Ok(endpoints) if !endpoints.is_empty() => get(endpoints[0], path).await,
+			other => Err(std::io::Error::other(format!("no endpoint: {other:?}"))),
+		}
+	}
+
+	/// Waits up to 10 s for `GET path` from `deal` to answer 200, returning the body.
+	async fn wait_for_200(&self, deal: u64, path: &str) -> String {
+		let deadline = Instant::now() + Duration::from_secs(10);
+		loop {
+			match self.get(deal, path).await {
+				Ok((200, body)) => return body,
+				other if Instant::now() > deadline => panic!("no 200 from deal {deal}: {other:?}"),
+				_ => tokio::time::sleep(Duration::from_millis(50)).await,
+			}
+		}
 	}
 
 	/// `{{format}}` of a container's inspection.
@@ -90,6 +153,7 @@ impl Drop for Harness {
 		};
 		run(&["pod", "rm", "--all", "--force", "--time", "0"]);
 		run(&["volume", "rm", "--all", "--force"]);
+		run(&["network", "prune", "--force"]);
 		podchain_testkit::unmount_below(self.dir.path());
 	}
 }
@@ -126,27 +190,30 @@ fn build_image(state_dir: &Path) {
 	eprintln!("test image ready after {:?}", started.elapsed());
 }
 
-/// A port nothing listens on now.
-fn free_port() -> u16 {
-	let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-	listener.local_addr().expect("bound").port()
+/// A deal serving HTTP on [`PORT`] from its volume: the volume keeps `born` from its first
+/// start, and each start writes `index.html` from the environment (a secret included).
+/// `command` replaces that program.
+fn deal(deal: u64, greeting: &str, command: Option<&[&str]>) -> DealObjects {
+	build(deal, greeting, command, false)
 }
 
-/// A deal serving HTTP on 127.0.0.1:`port` from its volume: the volume keeps `born` from its
-/// first start, and each start writes `index.html` from the environment (a secret included).
-/// `command` replaces that program.
-fn deal(deal: u64, port: u16, greeting: &str, command: Option<&[&str]>) -> DealObjects {
+/// [`deal`], scaling to zero after a minute idle.
+fn sleepy_deal(deal: u64, greeting: &str) -> DealObjects {
+	build(deal, greeting, None, true)
+}
+
+fn build(deal: u64, greeting: &str, command: Option<&[&str]>, sleepy: bool) -> DealObjects {
 	let script = format!(
 		"echo hello; echo oops >&2; \
 			 [ -f /data/born ] || cat /proc/sys/kernel/random/uuid > /data/born; \
 			 echo \"$GREETING $TOKEN\" > /data/index.html; \
-			 exec httpd -f -p 127.0.0.1:{port} -h /data"
+			 exec httpd -f -p {PORT} -h /data"
 	);
 	let command = match command {
 		Some(command) => serde_json::json!(command),
 		None => serde_json::json!(["sh", "-c", script]),
 	};
-	let manifest = serde_json::json!({
+	let mut manifest = serde_json::json!({
 		"version": "podchain/v1",
 		"containers": [{
 			"name": "web",
@@ -155,10 +222,15 @@ fn deal(deal: u64, port: u16, greeting: &str, command: Option<&[&str]>) -> DealO
 			"env": { "GREETING": greeting, "TOKEN": { "secret": "api", "key": "token" } },
 			"resources": { "cpu": "250m", "memory": "64Mi" },
 			"mounts": [{ "volume": "data", "path": "/data" }],
+			"ports": [{ "port": PORT }],
 		}],
 		"volumes": [{ "name": "data", "size": "64Mi" }],
 		"secrets": [{ "name": "api", "data": { "token": "s3cret" } }],
+		"expose": [{ "http": { "port": PORT } }],
 	});
+	if sleepy {
+		manifest["replicas"] = serde_json::json!({ "min": 0, "max": 1, "idle": "1m" });
+	}
 	let manifest = Manifest::from_json(&manifest.to_string()).expect("manifest parses");
 	let spec = DealSpec {
 		deal,
@@ -172,28 +244,19 @@ fn deal(deal: u64, port: u16, greeting: &str, command: Option<&[&str]>) -> DealO
 	objects::build(&spec, &BuildOptions::default()).expect("objects build")
 }
 
-/// Status and body of `GET path` on 127.0.0.1:`port`, or the connection error.
-async fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
-	let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
-	stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).await?;
+/// Status and body of `GET path` at `address`, or the connection error.
+async fn get(address: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+	let connect = TcpStream::connect(address);
+	let mut stream = tokio::time::timeout(Duration::from_secs(2), connect)
+		.await
+		.map_err(|_| std::io::Error::other("connect timed out"))??;
+	stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: deal\r\n\r\n").as_bytes()).await?;
 	let mut response = String::new();
 	stream.read_to_string(&mut response).await?;
 	let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
 	let body =
 		response.split_once("\r\n\r\n").map(|(_, b)| b.trim().to_owned()).unwrap_or_default();
 	Ok((status, body))
-}
-
-/// Waits up to 10 s for `GET path` to answer 200, returning the body.
-async fn wait_for_200(port: u16, path: &str) -> String {
-	let deadline = Instant::now() + Duration::from_secs(10);
-	loop {
-		match get(port, path).await {
-			Ok((200, body)) => return body,
-			other if Instant::now() > deadline => panic!("no 200 on port {port}: {other:?}"),
-			_ => tokio::time::sleep(Duration::from_millis(50)).await,
-		}
-	}
 }
 
 /// Applies `objects` while reading the deal's status every 20 ms, as a publisher's CLI does
@@ -236,19 +299,19 @@ fn web(deal: u64) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deal_runs_updates_and_goes() {
 	let h = Harness::start().await;
-	let (id, port) = (9001, free_port());
-	let first = deal(id, port, "hello", None);
+	let id = 9001;
+	let first = deal(id, "hello", None);
 	assert_eq!(h.backend.deployed().await.expect("deployed"), vec![]);
 	assert_eq!(h.backend.status(id).await.expect("status"), DealStatus::Absent);
 
-	// Apply: the pod serves HTTP on the host, with its limits and the secret inlined. While
-	// it comes up the deal is starting, never failed.
+	// Apply: the pod serves HTTP on the deal's own network, with its limits and the secret
+	// inlined. While it comes up the deal is starting, never failed.
 	let started = Instant::now();
 	let seen = apply_watching(&h.backend, &first).await;
 	assert!(seen.iter().any(|s| matches!(s, DealStatus::Starting { .. })), "{seen:?}");
 	assert!(h.backend.rolled_out(id, first.manifest_hash).await.expect("rollout"));
 	eprintln!("first apply took {:?}", started.elapsed());
-	assert_eq!(wait_for_200(port, "/").await, "hello s3cret");
+	assert_eq!(h.wait_for_200(id, "/").await, "hello s3cret");
 	eprintln!("HTTP 200 after {:?}", started.elapsed());
 	assert_eq!(h.backend.status(id).await.expect("status"), DealStatus::Running);
 	let hash = first.manifest_hash;
@@ -260,7 +323,11 @@ async fn a_deal_runs_updates_and_goes() {
 		h.inspect(&web(id), "{{.HostConfig.NanoCpus}} {{.HostConfig.Memory}}"),
 		"250000000 67108864"
 	);
-	assert_eq!(h.inspect(&web(id), "{{.HostConfig.NetworkMode}}"), "host");
+	let network = format!("podchain-deal-{id}");
+	let bridge = h.podman(&["network", "inspect", "--format", "{{.NetworkInterface}}", &network]);
+	assert!(bridge.starts_with(podchain_cluster::podman::BRIDGE_PREFIX), "{bridge}");
+	let address = h.address(id).await;
+	assert!(!address.ip().is_loopback(), "{address}");
 	let container = h.inspect(&web(id), "{{.Id}}");
 
 	// Applying again changes nothing.
@@ -272,19 +339,31 @@ async fn a_deal_runs_updates_and_goes() {
 	// Samples: cumulative CPU, memory in use, the volume's bytes, later and later.
 	let key = format!("podchain-deal-{id}-pod-0/web");
 	let one = sampled(h.backend.sample(id).await);
+	let mut served = 0;
 	for _ in 0..20 {
-		wait_for_200(port, "/").await;
+		served += h.wait_for_200(id, "/").await.len();
 	}
 	tokio::time::sleep(Duration::from_millis(200)).await;
 	let two = sampled(h.backend.sample(id).await);
-	assert_eq!((one.len(), two.len()), (1, 1), "{one:?} {two:?}");
-	let ((k1, s1), (k2, s2)) = (&one[0], &two[0]);
-	assert_eq!((k1, k2), (&key, &key));
+	let net = format!("podchain-deal-{id}-pod-0/<network>");
+	let keys = |samples: &[(String, podchain_cluster::Sample)]| {
+		samples.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>()
+	};
+	let volumes = podchain_cluster::kube::VOLUMES_SOURCE.to_owned();
+	assert_eq!(keys(&one), [volumes.clone(), net.clone(), key.clone()]);
+	assert_eq!(keys(&two), [volumes.clone(), net.clone(), key.clone()]);
+	let ((_, n1), (_, s1)) = (&one[1], &one[2]);
+	let ((_, v2), (_, n2), (_, s2)) = (&two[0], &two[1], &two[2]);
 	assert!(s1.cpu_nanos > 0 && s2.cpu_nanos >= s1.cpu_nanos, "{s1:?} {s2:?}");
 	assert!(s1.memory_bytes > 0 && s2.memory_bytes > 0, "{s1:?} {s2:?}");
 	assert!(s2.at_millis > s1.at_millis, "{s1:?} {s2:?}");
-	assert!(s2.storage_bytes > 0, "the volume holds two files: {s2:?}");
-	assert_eq!(s2.egress_bytes, 0, "host networking counts nothing");
+	assert!(v2.storage_bytes > 0, "the volume holds two files: {v2:?}");
+	assert_eq!(s2.egress_bytes, 0, "egress is the pod's, not its containers'");
+	// The pod's network counts what it sent: 20 answers, their headers and TCP's own bytes.
+	let sent = n2.egress_bytes - n1.egress_bytes;
+	eprintln!("20 answers of {served} body bytes: {sent} bytes sent");
+	assert!(sent > u64::try_from(served).expect("fits") + 20 * 100, "{n1:?} {n2:?}");
+	assert!(sent < 20 * 2_000, "{n1:?} {n2:?}");
 
 	// Logs: stdout and stderr, timed, capped, filtered by time.
 	let logs = h.backend.logs(id, 0, 100).await.expect("logs");
@@ -303,8 +382,8 @@ async fn a_deal_runs_updates_and_goes() {
 	assert_eq!(h.backend.logs(id, now_ms + 60_000, 100).await.expect("logs"), vec![]);
 
 	// A new manifest replaces the pod and keeps the volume's data.
-	let born = wait_for_200(port, "/born").await;
-	let second = deal(id, port, "bye", None);
+	let born = h.wait_for_200(id, "/born").await;
+	let second = deal(id, "bye", None);
 	assert_ne!(second.manifest_hash, hash);
 	let started = Instant::now();
 	let seen = apply_watching(&h.backend, &second).await;
@@ -312,8 +391,8 @@ async fn a_deal_runs_updates_and_goes() {
 	assert!(seen.iter().any(|s| matches!(s, DealStatus::Updating { .. })), "{seen:?}");
 	assert!(h.backend.rolled_out(id, second.manifest_hash).await.expect("rollout"));
 	assert!(!h.backend.rolled_out(id, hash).await.expect("rollout"), "the old manifest is gone");
-	assert_eq!(wait_for_200(port, "/").await, "bye s3cret");
-	assert_eq!(wait_for_200(port, "/born").await, born, "the volume survived the update");
+	assert_eq!(h.wait_for_200(id, "/").await, "bye s3cret");
+	assert_eq!(h.wait_for_200(id, "/born").await, born, "the volume survived the update");
 	assert_ne!(h.inspect(&web(id), "{{.Id}}"), container, "the pod was replaced");
 	assert_eq!(
 		h.backend.deployed().await.expect("deployed"),
@@ -328,7 +407,11 @@ async fn a_deal_runs_updates_and_goes() {
 	assert_eq!(h.backend.deployed().await.expect("deployed"), vec![]);
 	assert_eq!(h.podman(&["pod", "ps", "-q"]), "");
 	assert_eq!(h.podman(&["volume", "ls", "-q"]), "", "the deal's volumes are gone");
-	assert!(get(port, "/").await.is_err(), "nothing listens any more");
+	assert!(!h.podman(&["network", "ls", "-q"]).contains(&network), "the network is gone");
+	assert_eq!(h.backend.endpoints(id, PORT).await.expect("endpoints"), vec![]);
+	// (The address may now lead elsewhere, through the host's default route.)
+	let after = get(address, "/").await;
+	assert!(!matches!(&after, Ok((200, _))), "nothing of the deal answers any more: {after:?}");
 	h.backend.remove(id).await.expect("removing again succeeds");
 }
 
@@ -338,22 +421,20 @@ async fn more_deals_come_up_beside_a_running_one_without_a_failed_status() {
 	// failed while its pod was between its infra and its app container.
 	let h = Harness::start().await;
 	let (first, second, third) = (9011, 9012, 9013);
-	let ports = [free_port(), free_port(), free_port()];
-	let running = deal(first, ports[0], "first", None);
+	let running = deal(first, "first", None);
 	apply_watching(&h.backend, &running).await;
-	assert_eq!(wait_for_200(ports[0], "/").await, "first s3cret");
-	let (two, three) =
-		(deal(second, ports[1], "second", None), deal(third, ports[2], "third", None));
+	assert_eq!(h.wait_for_200(first, "/").await, "first s3cret");
+	let (two, three) = (deal(second, "second", None), deal(third, "third", None));
 	let started = Instant::now();
 	let (seen_two, seen_three) =
 		tokio::join!(apply_watching(&h.backend, &two), apply_watching(&h.backend, &three));
 	eprintln!("two more deals in {:?}: {seen_two:?} {seen_three:?}", started.elapsed());
-	for (deal, port, greeting) in [(second, ports[1], "second"), (third, ports[2], "third")] {
-		assert_eq!(wait_for_200(port, "/").await, format!("{greeting} s3cret"));
+	for (deal, greeting) in [(second, "second"), (third, "third")] {
+		assert_eq!(h.wait_for_200(deal, "/").await, format!("{greeting} s3cret"));
 		assert_eq!(h.backend.status(deal).await.expect("status"), DealStatus::Running);
 	}
 	assert_eq!(h.backend.status(first).await.expect("status"), DealStatus::Running);
-	assert_eq!(wait_for_200(ports[0], "/").await, "first s3cret", "the first served throughout");
+	assert_eq!(h.wait_for_200(first, "/").await, "first s3cret", "the first served throughout");
 	for id in [first, second, third] {
 		h.backend.remove(id).await.expect("remove");
 	}
@@ -362,16 +443,16 @@ async fn more_deals_come_up_beside_a_running_one_without_a_failed_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenants_outlive_an_agent_restart() {
 	let mut h = Harness::start().await;
-	let (id, port) = (9002, free_port());
-	let objects = deal(id, port, "still here", None);
+	let id = 9002;
+	let objects = deal(id, "still here", None);
 	h.backend.apply(&objects).await.expect("apply");
-	wait_for_200(port, "/").await;
+	h.wait_for_200(id, "/").await;
 	let container = h.inspect(&web(id), "{{.Id}}");
 
 	let started = Instant::now();
 	h.restart().await;
 	eprintln!("service restart took {:?}", started.elapsed());
-	assert_eq!(wait_for_200(port, "/").await, "still here s3cret", "served throughout");
+	assert_eq!(h.wait_for_200(id, "/").await, "still here s3cret", "served throughout");
 	assert_eq!(
 		h.backend.deployed().await.expect("deployed"),
 		vec![Deployed { deal: id, manifest_hash: objects.manifest_hash }]
@@ -379,7 +460,8 @@ async fn tenants_outlive_an_agent_restart() {
 	assert_eq!(h.backend.status(id).await.expect("status"), DealStatus::Running);
 	h.backend.apply(&objects).await.expect("apply after restart");
 	assert_eq!(h.inspect(&web(id), "{{.Id}}"), container, "the running pod was kept");
-	assert_eq!(sampled(h.backend.sample(id).await).len(), 1);
+	let samples = sampled(h.backend.sample(id).await);
+	assert_eq!(samples.len(), 3, "the container, its pod's network, the volumes: {samples:?}");
 	h.backend.remove(id).await.expect("remove");
 	assert_eq!(h.backend.status(id).await.expect("status"), DealStatus::Absent);
 }
@@ -390,7 +472,7 @@ async fn broken_deals_are_refused_and_reported() {
 	let id = 9003;
 
 	// A command that does not exist: podman creates the container but cannot start it.
-	let broken = deal(id, free_port(), "x", Some(&["/no/such/program"]));
+	let broken = deal(id, "x", Some(&["/no/such/program"]));
 	let err = h.backend.apply(&broken).await.unwrap_err();
 	assert!(matches!(&err, ClusterError::Refused(m) if m.contains("/no/such/program")), "{err}");
 	let status = h.backend.status(id).await.expect("status");
@@ -400,7 +482,7 @@ async fn broken_deals_are_refused_and_reported() {
 	assert!(matches!(err, ClusterError::Refused(_)), "{err}");
 
 	// A container that exits with an error is reported with its code.
-	let crashing = deal(id, free_port(), "x", Some(&["sh", "-c", "echo dying >&2; exit 3"]));
+	let crashing = deal(id, "x", Some(&["sh", "-c", "echo dying >&2; exit 3"]));
 	h.backend.apply(&crashing).await.expect("podman starts it");
 	let deadline = Instant::now() + Duration::from_secs(10);
 	loop {
@@ -415,7 +497,7 @@ async fn broken_deals_are_refused_and_reported() {
 
 	// An image that is not there: podman tries to pull it, and a registry that cannot be
 	// reached may be back later. The failed play leaves a pod with no containers behind.
-	let mut missing = deal(id, free_port(), "x", None);
+	let mut missing = deal(id, "x", None);
 	let pod = missing.deployment.spec.as_mut().and_then(|s| s.template.spec.as_mut()).expect("pod");
 	pod.containers[0].image = Some("localhost/podchain-missing:latest".into());
 	let err = h.backend.apply(&missing).await.unwrap_err();
@@ -435,4 +517,85 @@ async fn broken_deals_are_refused_and_reported() {
 	assert_eq!(h.backend.status(id).await.expect("status"), DealStatus::Absent);
 	assert_eq!(h.podman(&["pod", "ps", "-q"]), "");
 	assert_eq!(h.podman(&["volume", "ls", "-q"]), "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deals_reach_neither_each_other_nor_the_host() {
+	let h = Harness::start().await;
+	let (a, b) = (9021, 9022);
+	for (id, greeting) in [(a, "a"), (b, "b")] {
+		h.backend.apply(&deal(id, greeting, None)).await.expect("apply");
+	}
+	// The host (the agent's gateway) reaches both.
+	assert_eq!(h.wait_for_200(a, "/").await, "a s3cret");
+	assert_eq!(h.wait_for_200(b, "/").await, "b s3cret");
+
+	// Host services: one on loopback only (a node's RPC in tests), one on every address (a
+	// node's RPC with --rpc-external). Both answer the host.
+	let loopback = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+	let everywhere = std::net::TcpListener::bind("0.0.0.0:0").expect("bind");
+	let (loopback_port, everywhere_port) = (
+		loopback.local_addr().expect("bound").port(),
+		everywhere.local_addr().expect("bound").port(),
+	);
+	let network = format!("podchain-deal-{a}");
+	let gateway = h.podman(&[
+		"network",
+		"inspect",
+		"--format",
+		"{{range .Subnets}}{{.Gateway}}{{end}}",
+		&network,
+	]);
+	assert!(!gateway.is_empty(), "deal {a}'s network has a gateway address");
+	let b_address = h.address(b).await;
+
+	// From inside deal a: nc exits non-zero when it cannot connect.
+	let reaches = |host: &str, port: u16| {
+		let probe = format!("echo | nc -w 2 {host} {port}");
+		h.podman_succeeds(&["exec", &web(a), "sh", "-c", &probe])
+	};
+	// The probe itself works: deal a reaches its own pod.
+	assert!(reaches("127.0.0.1", PORT), "a reaches itself");
+	assert!(!reaches("127.0.0.1", loopback_port), "the host's loopback is not the pod's");
+	assert!(!reaches(&gateway, loopback_port), "loopback services stay on loopback");
+	assert!(!reaches(&gateway, everywhere_port), "the firewall closes the host to deals");
+	assert!(!reaches(&b_address.ip().to_string(), PORT), "deal b is isolated from deal a");
+	// ... while the host reaches the service deal a could not.
+	assert!(std::net::TcpStream::connect(("127.0.0.1", everywhere_port)).is_ok());
+	drop((loopback, everywhere));
+	for id in [a, b] {
+		h.backend.remove(id).await.expect("remove");
+	}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deal_sleeps_keeping_its_data_and_wakes_on_demand() {
+	let h = Harness::start().await;
+	let id = 9031;
+	let objects = sleepy_deal(id, "awake");
+	h.backend.apply(&objects).await.expect("apply: it starts awake");
+	let born = h.wait_for_200(id, "/born").await;
+
+	h.backend.set_awake(id, false).await.expect("stop");
+	h.backend.set_awake(id, false).await.expect("stopping twice is fine");
+	assert_eq!(h.backend.status(id).await.expect("status"), DealStatus::Idle);
+	assert_eq!(h.backend.endpoints(id, PORT).await.expect("endpoints"), vec![]);
+	// Idle: no container to bill, its volumes still there and billed.
+	let samples = sampled(h.backend.sample(id).await);
+	let keys: Vec<&str> = samples.iter().map(|(k, _)| k.as_str()).collect();
+	assert_eq!(keys, [podchain_cluster::kube::VOLUMES_SOURCE], "{samples:?}");
+	assert!(samples[0].1.storage_bytes > 0 && samples[0].1.cpu_nanos == 0);
+	// A stopped deal is what it should be: applying it again leaves it stopped.
+	h.backend.apply(&objects).await.expect("apply while idle");
+	assert!(h.backend.rolled_out(id, objects.manifest_hash).await.expect("rollout"));
+	assert_eq!(h.backend.deployed().await.expect("deployed").len(), 1);
+
+	// Awake again: the same data, answering within the cold-start budget.
+	let started = Instant::now();
+	h.backend.set_awake(id, true).await.expect("start");
+	assert_eq!(h.wait_for_200(id, "/born").await, born, "the volume kept its data");
+	let cold = started.elapsed();
+	eprintln!("cold start to the first answer: {cold:?}");
+	assert_eq!(h.backend.status(id).await.expect("status"), DealStatus::Running);
+	h.backend.remove(id).await.expect("remove");
 }

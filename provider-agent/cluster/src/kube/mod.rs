@@ -17,18 +17,20 @@
 //!   reason; pods of an older manifest, and pods being deleted, are not judged at all.
 //! - [`Backend::rolled_out`] reads the Deployment: its template carries the manifest's hash and
 //!   the rollout is complete (observed, every replica updated and ready, no old one left).
-//! - [`Backend::sample`] reads the metrics API (`metrics.k8s.io`, served by metrics-server),
-//!   not Prometheus: it needs nothing else installed and no query language. The metrics API
-//!   gives CPU as a rate over a window; the backend integrates it into the cumulative CPU time a
-//!   [`Sample`](crate::Sample) carries: a reading of the same metrics window twice adds
-//!   nothing. Storage is the deal's claims'
-//!   capacity, reported under the source [`VOLUMES_SOURCE`], read apart from the metrics API
-//!   so that storage is metered when CPU and memory cannot be. A metrics API that is not
-//!   served (404: no metrics-server) is a [`ClusterError::Refused`] naming the fix, not an
-//!   outage to wait out. Egress is always 0: the metrics
-//!   API has no network counters, and the kubelet's summary API, which has them, needs the
-//!   `nodes/proxy` permission, which reaches every kubelet's API and so nearly amounts to
-//!   cluster-admin.
+//! - [`Backend::sample`] reads the kubelets' Summary API through the API server
+//!   (`/api/v1/nodes/{node}/proxy/stats/summary`, for each node that runs one of the deal's
+//!   pods; see `usage.rs` and `summary.rs`): cumulative counters, not rates, so nothing is
+//!   estimated and no counter is kept between samples (a node's Summary serves the deals
+//!   sampled right after, see [`KubeOptions::summary_max_age`]). Per container: CPU time
+//!   (`usageCoreNanoSeconds`), memory working set, ephemeral storage (rootfs and logs); per pod:
+//!   egress (`txBytes` of its network namespace); per claim: used bytes (the provisioned
+//!   capacity where no volume reports them), under the source [`VOLUMES_SOURCE`]. Sources are
+//!   keyed so that a restarted container, a replaced pod or a pod's network counters are
+//!   neither lost nor counted twice by the agent's meter. A node that cannot be read is a
+//!   [`MeteringFailure`](crate::MeteringFailure) for what it runs, the other nodes' readings are
+//!   kept; a 403 (RBAC without `get` on `nodes/proxy`) is not transient and names the rule to
+//!   add. That permission is not read-only: it opens the kubelets' whole API, exec included
+//!   (its WebSocket upgrade is a GET), so the agent's token weighs as much as an admin's.
 //! - [`Backend::logs`] reads each container's log with timestamps.
 //!
 //! Errors: no answer, a server error (5xx), 401, 404, 408, 409 or 429 are
@@ -36,16 +38,19 @@
 //! [`ClusterError::Refused`]; an answer that does not parse is [`ClusterError::Other`].
 
 mod apply;
+mod endpoints;
 mod error;
 mod logs;
-mod metrics;
 mod quantity;
 mod rollout;
 mod status;
+mod summary;
 #[cfg(test)]
 mod tests;
+mod usage;
 
-pub use metrics::VOLUMES_SOURCE;
+pub use summary::{NodeUsage, Summary, NETWORK};
+pub use usage::VOLUMES_SOURCE;
 
 use crate::{Backend, ClusterError, DealId, DealObjects, DealStatus, Deployed, LogLine, Sampled};
 use ::kube::{config::KubeConfigOptions, Client, Config};
@@ -61,27 +66,35 @@ pub struct KubeOptions {
 	/// Most bytes of one container's log read by one [`Backend::logs`] call; lines past it are
 	/// left for the next call.
 	pub log_limit_bytes: u32,
+	/// How long a node's Summary, read for one deal's sample, serves the samples of the other
+	/// deals on that node (zero: each sample reads its nodes again). Keep it below the agent's
+	/// sample interval.
+	pub summary_max_age: Duration,
 }
 
 impl Default for KubeOptions {
 	fn default() -> Self {
-		KubeOptions { request_timeout: Duration::from_secs(30), log_limit_bytes: 1 << 20 }
+		KubeOptions {
+			request_timeout: Duration::from_secs(30),
+			log_limit_bytes: 1 << 20,
+			summary_max_age: Duration::from_secs(2),
+		}
 	}
 }
 
-/// Runs deals on a Kubernetes cluster. One per agent (share it behind an `Arc`): it keeps the
-/// CPU counters that [`Backend::sample`] integrates.
+/// Runs deals on a Kubernetes cluster. One per agent (share it behind an `Arc`): its samples of
+/// the deals on one node share that node's Summary.
 pub struct KubeBackend {
 	client: Client,
 	options: KubeOptions,
-	/// Cumulative CPU time of each deal's containers, integrated from the metrics API's rates.
-	cpu: metrics::CpuCounters,
+	/// The nodes' Summaries read lately.
+	summaries: usage::SummaryCache,
 }
 
 impl KubeBackend {
 	/// A backend using `client`.
 	pub fn new(client: Client, options: KubeOptions) -> Self {
-		KubeBackend { client, options, cpu: metrics::CpuCounters::default() }
+		KubeBackend { client, options, summaries: usage::SummaryCache::default() }
 	}
 
 	/// A backend for the cluster of the kubeconfig at `path`, or, without a path, the usual
@@ -157,9 +170,7 @@ impl Backend for KubeBackend {
 
 	#[tracing::instrument(skip(self))]
 	async fn remove(&self, deal: DealId) -> Result<(), ClusterError> {
-		apply::remove(self, deal).await?;
-		self.cpu.forget(deal);
-		Ok(())
+		apply::remove(self, deal).await
 	}
 
 	#[tracing::instrument(skip(self))]
@@ -182,8 +193,33 @@ impl Backend for KubeBackend {
 	}
 
 	#[tracing::instrument(skip(self))]
+	async fn endpoints(
+		&self,
+		deal: DealId,
+		port: u16,
+	) -> Result<Vec<std::net::SocketAddr>, ClusterError> {
+		endpoints::endpoints(self, deal, port).await
+	}
+
+	#[tracing::instrument(skip(self))]
+	async fn set_awake(&self, deal: DealId, awake: bool) -> Result<(), ClusterError> {
+		// The scale subresource: only the replica count changes; the next apply (a new
+		// manifest) starts the deal again at its starting count.
+		let deployments: ::kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+			::kube::Api::namespaced(self.client.clone(), &crate::objects::namespace_name(deal));
+		let patch = serde_json::json!({ "spec": { "replicas": u8::from(awake) } });
+		let params = ::kube::api::PatchParams::default();
+		let patch = ::kube::api::Patch::Merge(&patch);
+		let scaled = deployments.patch_scale(crate::objects::DEPLOYMENT_NAME, &params, &patch);
+		match self.call_allowing("scale deployment", scaled, &[404]).await? {
+			Some(_) => Ok(()),
+			None => Err(ClusterError::Refused(format!("deal {deal} has no Deployment to scale"))),
+		}
+	}
+
+	#[tracing::instrument(skip(self))]
 	async fn sample(&self, deal: DealId) -> Sampled {
-		metrics::sample(self, deal).await
+		usage::sample(self, deal).await
 	}
 
 	#[tracing::instrument(skip(self))]

@@ -1,5 +1,4 @@
-//! Reading what the cluster writes: resource quantities (`12345678n`, `250m`, `1234Ki`) and Go
-//! durations (`30s`, `1m0.5s`).
+//! Reading what the cluster writes: resource quantities (`12345678n`, `250m`, `1234Ki`).
 
 /// Decimal suffixes as powers of ten.
 const DECIMAL: [(&str, i32); 10] = [
@@ -58,44 +57,6 @@ pub(super) fn units(text: &str) -> Option<u64> {
 	u64::try_from(nanos(text)?.div_ceil(1_000_000_000)).ok()
 }
 
-/// A Go duration (`30s`, `1m0s`, `10.5s`, `500ms`, `1h2m3.5s`) in nanoseconds.
-pub(super) fn duration_nanos(text: &str) -> Option<u128> {
-	const UNITS: [(&str, u128); 7] = [
-		("ns", 1),
-		("us", 1_000),
-		("µs", 1_000),
-		("ms", 1_000_000),
-		("s", 1_000_000_000),
-		("m", 60_000_000_000),
-		("h", 3_600_000_000_000),
-	];
-	match text {
-		"0" => return Some(0),
-		"" => return None,
-		_ => {}
-	}
-	let mut rest = text;
-	let mut total: u128 = 0;
-	while !rest.is_empty() {
-		let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-		let (number, tail) = rest.split_at(end);
-		let unit_end = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
-		let (unit, next) = tail.split_at(unit_end);
-		let &(_, scale) = UNITS.iter().find(|(u, _)| *u == unit)?;
-		let (int, frac) = number.split_once('.').unwrap_or((number, ""));
-		if (int.is_empty() && frac.is_empty()) || frac.len() > 18 || int.len() > 20 {
-			return None;
-		}
-		let int: u128 = if int.is_empty() { 0 } else { int.parse().ok()? };
-		let frac_value: u128 = if frac.is_empty() { 0 } else { frac.parse().ok()? };
-		let frac_scale = 10u128.pow(u32::try_from(frac.len()).ok()?);
-		let part = int.checked_mul(scale)?.checked_add(frac_value * scale / frac_scale)?;
-		total = total.checked_add(part)?;
-		rest = next;
-	}
-	Some(total)
-}
-
 #[cfg(test)]
 mod tests {
 	use super::*;
@@ -136,23 +97,5 @@ mod tests {
 			assert_eq!(units(text), Some(bytes), "{text}");
 		}
 		assert_eq!(units("100Ei"), None, "beyond u64");
-	}
-
-	#[test]
-	fn go_durations() {
-		for (text, nanos) in [
-			("30s", 30_000_000_000),
-			("1m0s", 60_000_000_000),
-			("10.577s", 10_577_000_000),
-			("500ms", 500_000_000),
-			("1h2m3.5s", 3_723_500_000_000),
-			("1.5µs", 1_500),
-			("0", 0),
-		] {
-			assert_eq!(duration_nanos(text), Some(nanos), "{text}");
-		}
-		for text in ["", "s", "10", "10x", "1.2.3s", "-1s"] {
-			assert_eq!(duration_nanos(text), None, "{text}");
-		}
 	}
 }

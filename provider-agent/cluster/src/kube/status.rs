@@ -4,7 +4,7 @@ use super::{apply::deal_selector, KubeBackend};
 use crate::{
 	objects::{
 		manifest_hash_from_hex, manifest_hash_hex, namespace_name, DEAL_LABEL, DEPLOYMENT_NAME,
-		MANAGED_BY_LABEL, MANAGER, MANIFEST_HASH_ANNOTATION,
+		IDLE_SECONDS_LABEL, MANAGED_BY_LABEL, MANAGER, MANIFEST_HASH_ANNOTATION,
 	},
 	ClusterError, DealId, DealStatus, Deployed, UNKNOWN_MANIFEST,
 };
@@ -106,6 +106,12 @@ pub(super) async fn status(
 	Ok(classify(&deployment, &pods.items))
 }
 
+/// Whether the Deployment's pods scale to zero (the gateway scales it to 0 while idle).
+fn scales_to_zero(deployment: &Deployment) -> bool {
+	let template = deployment.spec.as_ref().and_then(|s| s.template.metadata.as_ref());
+	template.and_then(|m| m.labels.as_ref()).is_some_and(|l| l.contains_key(IDLE_SECONDS_LABEL))
+}
+
 /// Whether the deal's Deployment has rolled out the manifest `hash` completely: its pod
 /// template carries the hash, the controller has seen that template, every wanted replica is
 /// of it and ready, and no replica of an older template is left.
@@ -168,6 +174,9 @@ fn complete(deployment: &Deployment) -> bool {
 /// pods being deleted, say nothing about the manifest being run: they are on their way out.
 pub(super) fn classify(deployment: &Deployment, pods: &[Pod]) -> DealStatus {
 	let wanted = wanted(deployment);
+	if wanted == 0 && scales_to_zero(deployment) && pods.is_empty() {
+		return DealStatus::Idle;
+	}
 	let hash = template_hash(deployment);
 	let current: Vec<&Pod> = pods
 		.iter()

@@ -71,7 +71,9 @@ pub(super) fn claims(
 		.collect()
 }
 
-/// The Deployment: `replicas.min` pods of the manifest's containers.
+/// The Deployment: `replicas.min` pods of the manifest's containers; a deal that scales to
+/// zero starts with its one pod (the agent's gateway stops it when idle, see
+/// [`IDLE_SECONDS_LABEL`](super::IDLE_SECONDS_LABEL)).
 ///
 /// Rollouts `Recreate` the pods: the quota is the reservation, which usually leaves no CPU or
 /// memory for a new pod beside an old one, and a new pod on another node could not attach the
@@ -122,7 +124,7 @@ pub(super) fn deployment(
 	Ok(Deployment {
 		metadata: common.meta(DEPLOYMENT_NAME),
 		spec: Some(DeploymentSpec {
-			replicas: Some(i32::try_from(manifest.replicas.min).unwrap_or(i32::MAX)),
+			replicas: Some(i32::try_from(start_replicas(manifest)).unwrap_or(i32::MAX)),
 			revision_history_limit: Some(2),
 			selector: LabelSelector {
 				match_labels: Some(common.selector.clone()),
@@ -134,7 +136,7 @@ pub(super) fn deployment(
 			}),
 			template: PodTemplateSpec {
 				metadata: Some(ObjectMeta {
-					labels: Some(common.labels.clone()),
+					labels: Some(template_labels(common, manifest)),
 					annotations: Some(common.annotations.clone()),
 					..ObjectMeta::default()
 				}),
@@ -144,6 +146,25 @@ pub(super) fn deployment(
 		}),
 		..Deployment::default()
 	})
+}
+
+/// Pods the Deployment starts with: `replicas.min`, or `replicas.max` for a deal that scales
+/// to zero (it runs until idle).
+pub(super) fn start_replicas(manifest: &Manifest) -> u32 {
+	if manifest.replicas.scales_to_zero() {
+		manifest.replicas.max
+	} else {
+		manifest.replicas.min
+	}
+}
+
+/// The pods' labels: the deal's, and its idle time if it scales to zero.
+fn template_labels(common: &Common, manifest: &Manifest) -> BTreeMap<String, String> {
+	let mut labels = common.labels.clone();
+	if let Some(idle) = manifest.replicas.idle_seconds {
+		labels.insert(super::IDLE_SECONDS_LABEL.to_owned(), idle.to_string());
+	}
+	labels
 }
 
 /// Replicas sharing `ReadWriteOnce` volumes must run on one node: a pod affinity to the deal's

@@ -12,6 +12,9 @@ use super::{
 };
 use crate::{objects::DEAL_LABEL, ClusterError, DealId};
 
+/// How long the cleanup of stopped containers is given before the pod may start again.
+const CLEANUP_SETTLE: std::time::Duration = std::time::Duration::from_millis(300);
+
 impl PodmanBackend {
 	/// The deal's pods.
 	pub(super) async fn pods(&self, deal: DealId) -> Result<Vec<Pod>, ClusterError> {
@@ -46,6 +49,34 @@ impl PodmanBackend {
 			.collect())
 	}
 
+	/// Waits until no container of `pods` (infra included) is running or stopping, and then
+	/// for their cleanup. podman
+	/// answers a pod stop before its containers' cleanup has run, and a start in between loses
+	/// the race to that cleanup, which tears the new network namespace down: the pod then
+	/// reads as started and never serves.
+	pub(super) async fn wait_stopped(&self, pods: &[Pod]) -> Result<(), ClusterError> {
+		let names: Vec<&str> = pods.iter().map(|p| p.name.as_str()).collect();
+		let filter = encode(&serde_json::json!({ "pod": names }).to_string());
+		let path = format!("{LIBPOD}/containers/json?all=true&filters={filter}");
+		let deadline = tokio::time::Instant::now() + super::STOP_SETTLE;
+		loop {
+			let containers: Vec<Container> = self.api.get(&path, "list containers").await?;
+			if !containers.iter().any(|c| matches!(c.state.as_str(), "running" | "stopping")) {
+				// Their cleanup (run by conmon once they exit) is not visible in any state:
+				// give it the time it takes here (about 150 ms), twice over.
+				tokio::time::sleep(CLEANUP_SETTLE).await;
+				return Ok(());
+			}
+			if tokio::time::Instant::now() > deadline {
+				return Err(ClusterError::Unavailable(format!(
+					"pods {names:?} did not stop within {:?}",
+					super::STOP_SETTLE
+				)));
+			}
+			tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+		}
+	}
+
 	/// Deletes `what` (a path under libpod); missing is fine.
 	pub(super) async fn delete(&self, path: String, what: &str) -> Result<(), ClusterError> {
 		let reply = self.api.send(Method::DELETE, &path, None).await?;
@@ -72,7 +103,8 @@ impl PodmanBackend {
 		loop {
 			let existing = self.volumes(rendered.deal).await?;
 			let body = Bytes::from(rendered.yaml(&existing));
-			let path = format!("{LIBPOD}/play/kube");
+			let network = encode(&super::network::network_name(rendered.deal));
+			let path = format!("{LIBPOD}/play/kube?network={network}");
 			let reply =
 				self.api.send(Method::POST, &path, Some(("application/x-yaml", body))).await?;
 			if reply.status.is_success() {

@@ -2,15 +2,19 @@
 //!
 //! Runs deals on one machine with podman 4.3's REST API: the agent starts its own
 //! `podman system service` on a project configuration ([`PodmanBackend::start`]), and plays each
-//! deal's objects with `play/kube`, rendered for podman (see `render.rs` for the rules: host
-//! networking, secrets inlined, volume names prefixed with the deal, Kubernetes-only kinds
-//! left out). Real containers, real limits: podman applies `limits.cpu` and `limits.memory`.
+//! deal's objects with `play/kube`, rendered for podman (see `render.rs` for the rules: the
+//! deal's own network, secrets inlined, volume names prefixed with the deal, Kubernetes-only
+//! kinds left out). Real containers, real limits: podman applies `limits.cpu` and
+//! `limits.memory`.
 //!
 //! ## Design
 //!
 //! - **Identity.** A deal's pods are `podchain-deal-<deal>-pod-<i>`, labelled with the deal,
 //!   the manager, the replica count and the manifest hash; its volumes are `d<deal>-<name>`.
 //!   Every question ("what runs?", "is it up?") is a listing by label.
+//! - **Network.** Each deal runs on a bridge network of its own, isolated from other deals' and
+//!   from the host's services (see `network.rs` and `firewall.rs`); the agent's gateway reaches
+//!   its pods at their addresses there ([`Backend::endpoints`]).
 //! - **Idempotent apply.** `play/kube` is not idempotent (a second play fails with "already
 //!   exists"), so [`Backend::apply`] compares first: pods with the same hash that are up are left
 //!   alone; otherwise the deal's pods (not its volumes: data survives a manifest update) are
@@ -24,7 +28,8 @@
 //!
 //! ## Limits (podman 4.3.1)
 //!
-//! - Egress is 0: host-network pods have no interface of their own to count.
+//! - Egress is the pod's network namespace's sent bytes: what it served through the gateway and
+//!   what it sent out, headers included.
 //! - `resources.requests.storage` is not enforced (no quota on ext4); storage is measured.
 //! - Log times have second precision (see `logs.rs`).
 //! - A failed play leaves what it made (a pod in `Created`): [`Backend::status`] reports it as
@@ -43,8 +48,10 @@
 
 mod api;
 mod calls;
+mod firewall;
 mod logs;
 mod model;
+mod network;
 mod render;
 mod service;
 mod state;
@@ -53,6 +60,7 @@ mod stats;
 mod tests;
 
 use std::{
+	net::SocketAddr,
 	path::Path,
 	time::{SystemTime, UNIX_EPOCH},
 };
@@ -60,7 +68,8 @@ use std::{
 use async_trait::async_trait;
 use hyper::{Method, StatusCode};
 
-pub use service::{PodmanOptions, PodmanPaths};
+pub use network::BRIDGE_PREFIX;
+pub use service::{PodmanOptions, PodmanPaths, DEFAULT_NETWORK_POOL};
 
 use self::{
 	api::{encode, label_filter, Api, LIBPOD},
@@ -86,6 +95,16 @@ pub(crate) fn volume_prefix(deal: DealId) -> String {
 	format!("d{deal}-")
 }
 
+/// Longest a stop waits for the pods' containers to have stopped.
+const STOP_SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The wall clock in milliseconds since the Unix epoch.
+fn now_millis() -> u64 {
+	SystemTime::now()
+		.duration_since(UNIX_EPOCH)
+		.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// A [`Backend`] running deals with podman on this machine.
 #[derive(Debug)]
 pub struct PodmanBackend {
@@ -97,14 +116,29 @@ pub struct PodmanBackend {
 }
 
 impl PodmanBackend {
-	/// The deal's samples: its containers' stats and, on them, its storage.
+	/// The deal's samples: its running containers' stats, its pods' network counters and its
+	/// volumes (also while its pods are stopped: an idle deal's data is still kept).
 	async fn sample_all(&self, deal: DealId) -> Result<Vec<(String, Sample)>, ClusterError> {
+		let pods = self.pods(deal).await?;
+		if pods.is_empty() {
+			return Ok(Vec::new());
+		}
 		let containers = self.containers(deal, false).await?;
-		let Some(first) = containers.first() else { return Ok(Vec::new()) };
-		let stats = self.stats(&containers).await?;
+		// A pod's network counters are its infra container's namespace's: read once per pod.
+		let stats =
+			if containers.is_empty() { Vec::new() } else { self.stats(&containers).await? };
 		let df: DiskUsage = self.api.get(&format!("{LIBPOD}/system/df"), "disk usage").await?;
-		let storage = stats::storage(&df, &volume_prefix(deal), &first.id);
-		Ok(stats::samples(&containers, &stats, &storage))
+		let mut samples = stats::samples(&containers, &stats, &stats::layers(&df));
+		for infra in stats::infra_containers(&pods, &containers) {
+			if let Some(sent) = self.sent_by(&infra.id).await? {
+				let sample =
+					Sample { at_millis: now_millis(), egress_bytes: sent, ..Sample::default() };
+				samples.push((stats::network_source(&infra.pod_name), sample));
+			}
+		}
+		samples.push(stats::volumes_sample(&df, &volume_prefix(deal), now_millis()));
+		samples.sort_by(|a, b| a.0.cmp(&b.0));
+		Ok(samples)
 	}
 
 	/// Writes the project configuration into `options.state_dir`, starts `podman system
@@ -113,6 +147,9 @@ impl PodmanBackend {
 	#[tracing::instrument(skip_all, fields(state_dir = %options.state_dir.display()))]
 	pub async fn start(options: PodmanOptions) -> Result<Self, ClusterError> {
 		let paths = service::configure(&options).await?;
+		if options.firewall {
+			firewall::guard_host(&options.iptables).await?;
+		}
 		let api = Api::new(paths.socket.clone());
 		let service = Service::start(&options, &paths, &api).await?;
 		Ok(PodmanBackend {
@@ -178,6 +215,7 @@ impl Backend for PodmanBackend {
 				tracing::info!(pods = pods.len(), "replacing the deal's pods");
 				self.remove_pods(&pods).await?;
 			}
+			self.ensure_network(deal).await?;
 			self.play(&rendered).await
 		}
 		.await;
@@ -191,6 +229,7 @@ impl Backend for PodmanBackend {
 	async fn remove(&self, deal: DealId) -> Result<(), ClusterError> {
 		self.remove_pods(&self.pods(deal).await?).await?;
 		self.tracker.forget(deal);
+		self.remove_network(deal).await?;
 		for volume in self.volumes(deal).await? {
 			let path = format!("{LIBPOD}/volumes/{}?force=true", encode(&volume));
 			self.delete(path, "delete volume").await?;
@@ -227,10 +266,7 @@ impl Backend for PodmanBackend {
 		let pods = self.pods(deal).await?;
 		let containers =
 			if pods.is_empty() { Vec::new() } else { self.containers(deal, true).await? };
-		let now_millis = SystemTime::now()
-			.duration_since(UNIX_EPOCH)
-			.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-		Ok(state::status(&pods, &containers, &self.tracker.progress(deal, now_millis)))
+		Ok(state::status(&pods, &containers, &self.tracker.progress(deal, now_millis())))
 	}
 
 	#[tracing::instrument(skip(self, manifest_hash))]
@@ -245,6 +281,40 @@ impl Backend for PodmanBackend {
 		let pods = self.pods(deal).await?;
 		let containers = self.containers(deal, true).await?;
 		Ok(state::rolled_out(&pods, &containers, &manifest_hash_hex(&manifest_hash)))
+	}
+
+	#[tracing::instrument(skip(self))]
+	async fn endpoints(&self, deal: DealId, port: u16) -> Result<Vec<SocketAddr>, ClusterError> {
+		let pods = self.pods(deal).await?;
+		let addresses = self.pod_addresses(deal, &pods).await?;
+		Ok(addresses.into_iter().map(|ip| SocketAddr::new(ip, port)).collect())
+	}
+
+	#[tracing::instrument(skip(self))]
+	async fn set_awake(&self, deal: DealId, awake: bool) -> Result<(), ClusterError> {
+		let pods = self.pods(deal).await?;
+		let calls = pods.iter().map(|pod| async move {
+			let name = encode(&pod.name);
+			// Stopped at once, as removals are (busybox httpd ignores SIGTERM).
+			let path = if awake {
+				format!("{LIBPOD}/pods/{name}/start")
+			} else {
+				format!("{LIBPOD}/pods/{name}/stop?t=0")
+			};
+			let reply = self.api.send(Method::POST, &path, None).await?;
+			match reply.status {
+				// 304: already in that state; 404: removed meanwhile.
+				s if s.is_success() || s == StatusCode::NOT_MODIFIED => Ok(()),
+				StatusCode::NOT_FOUND => Ok(()),
+				_ => Err(reply.error(if awake { "start pod" } else { "stop pod" })),
+			}
+		});
+		futures::future::try_join_all(calls).await?;
+		if !awake {
+			self.wait_stopped(&pods).await?;
+		}
+		tracing::info!(pods = pods.len(), awake, "deal scaled");
+		Ok(())
 	}
 
 	#[tracing::instrument(skip(self))]

@@ -29,6 +29,12 @@ pub(crate) struct Pod {
 	/// When the pod was created (RFC 3339).
 	#[serde(deserialize_with = "nullable")]
 	pub created: String,
+	/// The pod's infra container, which holds its network namespace.
+	#[serde(deserialize_with = "nullable")]
+	pub infra_id: String,
+	/// Names of the networks the pod is attached to.
+	#[serde(deserialize_with = "nullable")]
+	pub networks: Vec<String>,
 }
 
 /// An entry of `GET /libpod/containers/json`.
@@ -85,6 +91,42 @@ pub(crate) struct PlayedPod {
 	pub container_errors: Vec<String>,
 }
 
+/// The part of `GET /libpod/containers/{id}/json` that says where a container is reachable.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub(crate) struct ContainerInspect {
+	#[serde(deserialize_with = "nullable")]
+	pub network_settings: NetworkSettings,
+	#[serde(deserialize_with = "nullable")]
+	pub state: ContainerState,
+}
+
+/// A container's process.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub(crate) struct ContainerState {
+	/// Its process id on this machine (0 when it does not run).
+	#[serde(deserialize_with = "nullable")]
+	pub pid: i64,
+}
+
+/// A container's networks, by name.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub(crate) struct NetworkSettings {
+	#[serde(deserialize_with = "nullable")]
+	pub networks: BTreeMap<String, NetworkAttachment>,
+}
+
+/// A container's attachment to one network.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub(crate) struct NetworkAttachment {
+	/// Its IPv4 address there.
+	#[serde(rename = "IPAddress", deserialize_with = "nullable")]
+	pub ip_address: String,
+}
+
 /// An entry of `GET /libpod/volumes/json`.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, rename_all = "PascalCase")]
@@ -136,7 +178,9 @@ pub(crate) struct ContainerStats {
 	/// Memory in use now (page cache included).
 	#[serde(deserialize_with = "nullable")]
 	pub mem_usage: u64,
-	/// Bytes of the pod's network namespace; always 0 with host networking.
+	/// Network bytes podman counts for the container: podman 4.3 reads them from the host's end
+	/// of the pod's veth, so this is what the pod *received*. Not used: egress is read from the
+	/// pod's own namespace (see `stats.rs`).
 	#[serde(deserialize_with = "nullable")]
 	pub net_output: u64,
 }

@@ -8,8 +8,9 @@
 //! - Names are host-global in podman (no namespaces): the Deployment is `podchain-deal-<deal>`,
 //!   and every pod volume and claim is `d<deal>-<name>`, else two deals' `emptyDir`s of the
 //!   same name would be one shared volume.
-//! - `hostNetwork: true`: pods listen on the host (the provider's proxy, tests and the demo use
-//!   127.0.0.1). Container ports are dropped: podman refuses port mappings with host networking.
+//! - Pods join the deal's own network (the play's `network` parameter, see `network.rs`), never
+//!   the host's: `hostNetwork` is cleared. Container ports are dropped: nothing is published on
+//!   the host (a `hostPort` would bypass the gateway); the gateway reaches the pods' addresses.
 //! - Secret values are inlined as env `value`s: podman 4.3.1 stores a Secret document as an
 //!   opaque podman secret that `secretKeyRef` then fails to read ("not valid JSON"), and
 //!   mounts secret volumes as base64 text. Secret volumes are refused for the same reason.
@@ -93,7 +94,11 @@ pub(crate) fn render(objects: &DealObjects) -> Result<Rendered, ClusterError> {
 	template.labels.get_or_insert_with(BTreeMap::new).extend(labels.clone());
 	template.namespace = None;
 	let pod = spec.template.spec.as_mut().ok_or_else(|| refused(deal, "no pod spec".into()))?;
-	pod.host_network = Some(true);
+	pod.host_network = None;
+	// Containers are killed at once when podman stops them for its own reasons (an infra
+	// container gone), as the backend's own stops and removals do: never a 10 s wait with the
+	// deal half down.
+	pod.termination_grace_period_seconds = Some(0);
 	let containers = pod.containers.iter_mut().chain(pod.init_containers.iter_mut().flatten());
 	for container in containers {
 		rewrite_container(container, &objects.secrets, &prefix)
@@ -132,7 +137,7 @@ fn rewrite_container(
 	prefix: &str,
 ) -> Result<(), String> {
 	container.image_pull_policy = Some("IfNotPresent".to_owned());
-	// "PortMappings can only be used with Bridge or slirp4netns networking" (podman 4.3.1).
+	// Published ports would open the host to the deal: the gateway reaches the pod itself.
 	container.ports = None;
 	for mount in container.volume_mounts.iter_mut().flatten() {
 		mount.name = format!("{prefix}{}", mount.name);

@@ -17,6 +17,11 @@ const MAX_SOCKET_PATH: usize = 107;
 /// How long a SIGTERMed service may take to exit before it is killed (it takes ~1.3 s).
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
+/// Default [`PodmanOptions::network_pool`].
+pub const DEFAULT_NETWORK_POOL: &str = "10.90.0.0/16";
+/// Prefix length of each deal network's subnet.
+const DEAL_SUBNET_PREFIX: u8 = 26;
+
 /// Where and how the podman service runs.
 #[derive(Clone, Debug)]
 pub struct PodmanOptions {
@@ -31,6 +36,15 @@ pub struct PodmanOptions {
 	pub podman: PathBuf,
 	/// How long to wait for the service to answer.
 	pub ready_timeout: Duration,
+	/// IPv4 pool the deals' networks take their subnets from, one /26 (62 pods) each: a /16
+	/// holds 1,024 deals. Pick one no host route uses.
+	pub network_pool: String,
+	/// Install the host firewall rule that keeps deals' pods from opening connections to the
+	/// host (see `firewall.rs`). Needs root and `iptables`; off only where something else
+	/// guards the host.
+	pub firewall: bool,
+	/// The `iptables` program.
+	pub iptables: PathBuf,
 }
 
 impl PodmanOptions {
@@ -41,6 +55,9 @@ impl PodmanOptions {
 			run_dir: None,
 			podman: PathBuf::from("podman"),
 			ready_timeout: Duration::from_secs(10),
+			network_pool: DEFAULT_NETWORK_POOL.to_owned(),
+			firewall: true,
+			iptables: PathBuf::from("iptables"),
 		}
 	}
 }
@@ -88,6 +105,7 @@ pub(crate) async fn configure(options: &PodmanOptions) -> Result<PodmanPaths, Cl
 			paths.socket.display()
 		)));
 	}
+	let pool = network_pool(&options.network_pool)?;
 	let containers_conf = format!(
 		r#"# Written by podchain's agent; rewritten at each start.
 [containers]
@@ -106,9 +124,12 @@ events_logger = "file"
 tmp_dir = {tmp}
 
 [network]
-# play/kube writes podman-default-kube-network here, even for host-network pods.
+# Deals' networks (and play/kube's podman-default-kube-network) are written here.
 network_config_dir = {networks}
+# Each deal's network takes a /{deal_prefix} from this pool.
+default_subnet_pools = [{{ "base" = "{pool}", "size" = {deal_prefix} }}]
 "#,
+		deal_prefix = DEAL_SUBNET_PREFIX,
 		tmp = toml_path(&run.join("libpod"))?,
 		networks = toml_path(&state.join("networks"))?,
 	);
@@ -211,6 +232,25 @@ impl Service {
 	}
 }
 
+/// `pool` checked: an IPv4 network (`a.b.c.d/n`, host bits zero) with room for deal subnets.
+fn network_pool(pool: &str) -> Result<String, ClusterError> {
+	let bad = |why: &str| {
+		ClusterError::Other(format!(
+			"network pool {pool:?}: {why} (expected e.g. {DEFAULT_NETWORK_POOL})"
+		))
+	};
+	let (address, prefix) = pool.split_once('/').ok_or_else(|| bad("no prefix length"))?;
+	let address: std::net::Ipv4Addr = address.parse().map_err(|_| bad("not an IPv4 address"))?;
+	let prefix: u8 = prefix.parse().map_err(|_| bad("not a prefix length"))?;
+	if !(8..=DEAL_SUBNET_PREFIX).contains(&prefix) {
+		return Err(bad(&format!("the prefix length must be 8 to {DEAL_SUBNET_PREFIX}")));
+	}
+	if u32::from(address) & (u32::MAX >> prefix) != 0 {
+		return Err(bad("host bits are set"));
+	}
+	Ok(format!("{address}/{prefix}"))
+}
+
 /// `dir`, created if needed, as an absolute path.
 async fn absolute_dir(dir: &Path) -> Result<PathBuf, ClusterError> {
 	tokio::fs::create_dir_all(dir).await.map_err(|e| local(dir, e))?;
@@ -267,6 +307,11 @@ mod tests {
 		assert!(containers.contains("runtime = \"runc\""));
 		assert!(containers.contains("cgroup_manager = \"cgroupfs\""));
 		assert!(containers.contains("\"nofile=1024:1024\", \"nproc=1024:1024\""));
+		assert!(
+			containers
+				.contains(r#"default_subnet_pools = [{ "base" = "10.90.0.0/16", "size" = 26 }]"#),
+			"{containers}"
+		);
 		assert!(storage.contains(&format!("graphroot = \"{s}/storage\"")), "{storage}");
 		assert!(storage.contains(&format!("runroot = \"{s}/run/storage\"")));
 
@@ -285,6 +330,16 @@ mod tests {
 		let long = PodmanOptions::new(dir.path().join("x".repeat(120)));
 		let err = configure(&long).await.unwrap_err();
 		assert!(err.to_string().contains("longer than"), "{err}");
+	}
+
+	#[test]
+	fn network_pools_are_checked() {
+		assert_eq!(network_pool("10.90.0.0/16").unwrap(), "10.90.0.0/16");
+		assert_eq!(network_pool("172.30.0.0/24").unwrap(), "172.30.0.0/24");
+		for bad in ["10.90.0.0", "10.90.0.1/16", "10.90.0.0/27", "10.90.0.0/4", "fd00::/64", "x/16"]
+		{
+			assert!(network_pool(bad).is_err(), "{bad} accepted");
+		}
 	}
 
 	#[tokio::test]

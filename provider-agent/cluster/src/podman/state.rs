@@ -8,13 +8,30 @@ use super::{
 	REPLICAS_LABEL,
 };
 use crate::{
-	objects::{manifest_hash_from_hex, DEAL_LABEL, MANIFEST_HASH_ANNOTATION},
+	objects::{manifest_hash_from_hex, DEAL_LABEL, IDLE_SECONDS_LABEL, MANIFEST_HASH_ANNOTATION},
 	ClusterError, DealId, DealStatus, Deployed,
 };
 
 /// The deal a pod or container belongs to, from its label.
 pub(crate) fn deal_of(labels: &Labels) -> Option<DealId> {
 	labels.get(DEAL_LABEL)?.parse().ok()
+}
+
+/// Whether `pod` belongs to a deal that scales to zero.
+fn scales_to_zero(pod: &Pod) -> bool {
+	pod.labels.contains_key(IDLE_SECONDS_LABEL)
+}
+
+/// Whether `pod` was stopped while idle: it scales to zero, podman stopped it, and its
+/// containers ended as a stop ends them (0, or killed: 137 SIGKILL, 143 SIGTERM), not as a
+/// crash does.
+fn idle(pod: &Pod, containers: &[Container]) -> bool {
+	scales_to_zero(pod)
+		&& matches!(pod.status.as_str(), "Exited" | "Stopped")
+		&& containers
+			.iter()
+			.filter(|c| c.pod_name == pod.name)
+			.all(|c| matches!(c.exit_code, 0 | 137 | 143))
 }
 
 /// The manifest hash a pod was played from, from its label.
@@ -44,7 +61,8 @@ pub(crate) fn deployed(pods: &[Pod]) -> Vec<Deployed> {
 		.collect()
 }
 
-/// Whether `pods` already run `rendered`: all replicas there, from the same manifest, and up.
+/// Whether `pods` already run `rendered`: all replicas there, from the same manifest, up, and
+/// on the deal's own network (pods played by an older agent on the host's are replaced).
 /// `Degraded` (some containers between restarts) counts as up: restarting is podman's job,
 /// replaying would only restart the healthy ones too.
 pub(crate) fn is_current(pods: &[Pod], rendered: &Rendered) -> bool {
@@ -52,7 +70,9 @@ pub(crate) fn is_current(pods: &[Pod], rendered: &Rendered) -> bool {
 	pods.len() == wanted
 		&& pods.iter().all(|pod| {
 			pod.labels.get(MANIFEST_HASH_ANNOTATION) == Some(&rendered.hash)
-				&& matches!(pod.status.as_str(), "Running" | "Degraded")
+				&& (matches!(pod.status.as_str(), "Running" | "Degraded")
+					|| (scales_to_zero(pod) && matches!(pod.status.as_str(), "Exited" | "Stopped")))
+				&& pod.networks == [super::network::network_name(rendered.deal)]
 		})
 }
 
@@ -219,6 +239,9 @@ pub(crate) fn status(pods: &[Pod], containers: &[Container], progress: &Progress
 		return DealStatus::Failed { reason: reason.clone() };
 	}
 	let wanted = wanted(pods);
+	if pods.iter().all(|pod| idle(pod, containers)) {
+		return DealStatus::Idle;
+	}
 	if let Some(error) = &progress.retrying {
 		let reason = format!("the pods could not start, retrying: {error}");
 		return DealStatus::Degraded { ready: 0, wanted, reason };
@@ -293,7 +316,7 @@ pub(crate) fn rolled_out(pods: &[Pod], containers: &[Container], hash: &str) -> 
 		&& pods.len() == usize::try_from(wanted(pods)).unwrap_or(usize::MAX)
 		&& pods.iter().all(|p| {
 			p.labels.get(MANIFEST_HASH_ANNOTATION).map(String::as_str) == Some(hash)
-				&& all_running(p, containers)
+				&& (all_running(p, containers) || idle(p, containers))
 		})
 }
 
@@ -316,6 +339,7 @@ mod tests {
 				(REPLICAS_LABEL.to_owned(), "2".to_owned()),
 			]),
 			created: "2026-11-21T08:00:00Z".to_owned(),
+			..Pod::default()
 		}
 	}
 

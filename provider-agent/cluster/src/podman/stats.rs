@@ -3,32 +3,87 @@
 //! - CPU: `CPUNano`, cumulative ns (cgroup `cpuacct.usage`). It restarts from 0 when the
 //!   container restarts; the agent's meter reads a drop as a restart.
 //! - Memory: `MemUsage`, a gauge (page cache included).
-//! - Storage: the container's own layer (`RWSize` of `system/df`), plus, on the deal's first
-//!   container only, the deal's volumes: volumes are shared by the deal's containers and the
-//!   meter sums containers, so counting them once keeps the sum right.
-//! - Egress: `NetOutput`, which is always 0 with host networking (no network namespace of its
-//!   own, so no counters); per-deal egress on podman needs another mechanism.
+//! - Storage: each running container's own layer (`RWSize` of `system/df`), and the deal's
+//!   volumes as a source of their own ([`VOLUMES_SOURCE`], as on Kubernetes): volumes are shared
+//!   by the deal's containers, and they are kept (and billed) while a deal that scales to zero
+//!   is stopped.
+//! - Egress: the bytes the pod's network namespace sent (on the deal's own network, see
+//!   `network.rs`), read from the namespace's own `/proc/<pid>/net/dev` through its infra
+//!   container's process: the transmit bytes of every interface but `lo`. Not podman's
+//!   `NetOutput`: podman 4.3 reads the host's end of the veth, where the pod's sent bytes are
+//!   *received* bytes (its `NetInput`), a swap later versions fix; the namespace's own count
+//!   means the same on every version. Every container of a pod shares that namespace, so it
+//!   is read once per pod, as a source of its own (`<pod>/<network>`): summing the containers
+//!   would count it once per container, and pinning it to one app container would move it (and
+//!   count it again) when that container is gone. It restarts from 0 with the pod.
 //! - Time: `SystemNano`, the wall clock of the reading.
 
 use std::collections::BTreeMap;
 
-use super::model::{Container, ContainerStats, DiskUsage};
-use crate::Sample;
+use super::model::{Container, ContainerStats, DiskUsage, Pod};
+use crate::{kube::VOLUMES_SOURCE, Sample};
 
-/// Storage in bytes by container id: each container's own layer, plus, on `first`, the volumes
-/// whose names start with `volume_prefix` (the deal's).
-pub(crate) fn storage(df: &DiskUsage, volume_prefix: &str, first: &str) -> BTreeMap<String, u64> {
-	let bytes = |size: i64| u64::try_from(size).unwrap_or(0);
-	let mut by_container: BTreeMap<String, u64> =
-		df.containers.iter().map(|c| (c.container_id.clone(), bytes(c.rw_size))).collect();
-	let volumes: u64 = df
+/// The source name of a pod's network counters.
+pub(crate) fn network_source(pod: &str) -> String {
+	format!("{pod}/<network>")
+}
+
+/// The infra containers of the `pods` that have running app `containers`, as containers to ask
+/// stats of.
+pub(crate) fn infra_containers(pods: &[Pod], containers: &[Container]) -> Vec<Container> {
+	pods.iter()
+		.filter(|pod| !pod.infra_id.is_empty())
+		.filter(|pod| containers.iter().any(|c| c.pod_name == pod.name))
+		.map(|pod| Container {
+			id: pod.infra_id.clone(),
+			pod_name: pod.name.clone(),
+			is_infra: true,
+			..Default::default()
+		})
+		.collect()
+}
+
+/// The bytes sent by a network namespace, from its `/proc/<pid>/net/dev`: the transmit bytes
+/// of every interface but the loopback. `None` if the text is not that file's.
+pub(crate) fn sent_bytes(net_dev: &str) -> Option<u64> {
+	let mut total = 0u64;
+	let mut interfaces = 0;
+	// Two header lines, then `<name>: <8 receive counters> <8 transmit counters>`.
+	for line in net_dev.lines().skip(2) {
+		let (name, counters) = line.split_once(':')?;
+		let counters: Vec<u64> =
+			counters.split_whitespace().map(str::parse).collect::<Result<_, _>>().ok()?;
+		let transmitted = *counters.get(8)?;
+		interfaces += 1;
+		if name.trim() != "lo" {
+			total = total.saturating_add(transmitted);
+		}
+	}
+	(interfaces > 0).then_some(total)
+}
+
+/// A size podman reports (`-1` when unknown) in bytes.
+fn bytes(size: i64) -> u64 {
+	u64::try_from(size).unwrap_or(0)
+}
+
+/// Each container's own layer in bytes, by container id.
+pub(crate) fn layers(df: &DiskUsage) -> BTreeMap<String, u64> {
+	df.containers.iter().map(|c| (c.container_id.clone(), bytes(c.rw_size))).collect()
+}
+
+/// The deal's volumes (names starting with `volume_prefix`) as one reading at `at_millis`.
+pub(crate) fn volumes_sample(
+	df: &DiskUsage,
+	volume_prefix: &str,
+	at_millis: u64,
+) -> (String, Sample) {
+	let volumes = df
 		.volumes
 		.iter()
 		.filter(|v| v.volume_name.starts_with(volume_prefix))
-		.fold(0, |sum, v| sum.saturating_add(bytes(v.size)));
-	let slot = by_container.entry(first.to_owned()).or_default();
-	*slot = slot.saturating_add(volumes);
-	by_container
+		.fold(0u64, |sum, v| sum.saturating_add(bytes(v.size)));
+	(VOLUMES_SOURCE.to_owned(), Sample { at_millis, storage_bytes: volumes, ..Sample::default() })
 }
 
 /// The deal's readings, keyed `<pod>/<container>`, from its `containers` and their `stats`.
@@ -46,7 +101,8 @@ pub(crate) fn samples(
 				cpu_nanos: s.cpu_nano,
 				memory_bytes: s.mem_usage,
 				storage_bytes: storage.get(&container.id).copied().unwrap_or(0),
-				egress_bytes: s.net_output,
+				// Counted once per pod, by `network_samples`.
+				egress_bytes: 0,
 			};
 			Some((container.key(), sample))
 		})
@@ -116,15 +172,59 @@ mod tests {
 	}
 
 	#[test]
-	fn volumes_count_once_on_the_first_container() {
+	fn egress_is_read_once_per_pod_and_never_from_container_stats() {
+		let pod = |name: &str, infra: &str| Pod {
+			name: name.to_owned(),
+			infra_id: infra.to_owned(),
+			..Default::default()
+		};
+		let pods = [pod("p0", "i0"), pod("p1", "i1"), pod("idle", "i2")];
+		let containers = [
+			container("a", "p0", "web"),
+			container("b", "p0", "sidecar"),
+			container("c", "p1", "web"),
+		];
+		let infra = infra_containers(&pods, &containers);
+		assert_eq!(infra.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["i0", "i1"]);
+		let stat = |id: &str, out: u64| ContainerStats {
+			container_id: id.to_owned(),
+			system_nano: 5_000_000_000,
+			net_output: out,
+			..Default::default()
+		};
+		let stats = [stat("a", 700), stat("b", 700), stat("c", 90)];
+		let by_container = samples(&containers, &stats, &BTreeMap::new());
+		assert!(by_container.iter().all(|(_, s)| s.egress_bytes == 0), "{by_container:?}");
+	}
+
+	/// A pod's `/proc/<pid>/net/dev` after a 2 MB download through the gateway, on this
+	/// machine; podman 4.3's stats said `NetInput` 4009294, `NetOutput` 9696 for it.
+	const NET_DEV: &str = "Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo:     512       4    0    0    0     0          0         0      512       4    0    0    0     0       0          0
+  eth0:    9696     135    0    0    0     0          0         0  4009294     131    0    0    0     0       0          0
+";
+
+	#[test]
+	fn sent_bytes_are_the_namespaces_transmit_bytes_but_loopback() {
+		assert_eq!(sent_bytes(NET_DEV), Some(4_009_294));
+		assert_eq!(sent_bytes("not /proc/net/dev"), None);
+		assert_eq!(sent_bytes(""), None);
+		assert_eq!(sent_bytes(&NET_DEV.replace("4009294", "x")), None);
+	}
+
+	#[test]
+	fn volumes_are_one_source_of_the_deals_volumes_only() {
 		let df: DiskUsage = serde_json::from_str(
 			r#"{"Containers":[{"ContainerID":"a","RWSize":10},{"ContainerID":"b","RWSize":-1}],
 			"Volumes":[{"VolumeName":"d7-data","Size":1000},{"VolumeName":"d7-tmp","Size":24},
 			{"VolumeName":"d70-data","Size":5000},{"VolumeName":"other","Size":7}]}"#,
 		)
 		.expect("parses");
-		let storage = storage(&df, "d7-", "a");
-		assert_eq!(storage["a"], 1034);
-		assert_eq!(storage["b"], 0);
+		let layers = layers(&df);
+		assert_eq!((layers["a"], layers["b"]), (10, 0));
+		let (source, sample) = volumes_sample(&df, "d7-", 42);
+		assert_eq!(source, VOLUMES_SOURCE);
+		assert_eq!(sample, Sample { at_millis: 42, storage_bytes: 1024, ..Sample::default() });
 	}
 }

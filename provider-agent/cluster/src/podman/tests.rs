@@ -89,14 +89,18 @@ fn names_are_made_host_global() {
 }
 
 #[test]
-fn pods_use_the_host_network_local_images_and_keep_limits() {
-	let rendered = render(&objects(7, MANIFEST)).expect("renders");
+fn pods_stay_off_the_host_network_and_ports_use_local_images_and_keep_limits() {
+	let mut objects = objects(7, MANIFEST);
+	if let Some(pod) = objects.deployment.spec.as_mut().and_then(|s| s.template.spec.as_mut()) {
+		pod.host_network = Some(true);
+	}
+	let rendered = render(&objects).expect("renders");
 	let docs = documents(&rendered.yaml(&BTreeSet::new()));
 	let pod = &docs[1]["spec"]["template"]["spec"];
-	assert_eq!(pod["hostNetwork"], true);
+	assert_eq!(pod.get("hostNetwork"), None);
 	let web = &pod["containers"][0];
 	assert_eq!(web["imagePullPolicy"], "IfNotPresent");
-	assert_eq!(web.get("ports"), None, "podman refuses port mappings with host networking");
+	assert_eq!(web.get("ports"), None, "nothing is published on the host");
 	assert_eq!(web["resources"]["limits"]["cpu"], "250m");
 	assert_eq!(web["resources"]["limits"]["memory"], "64Mi");
 	assert_eq!(pod["securityContext"]["runAsUser"], 65534);
@@ -162,16 +166,22 @@ fn secrets_podman_cannot_carry_are_refused() {
 }
 
 #[test]
-fn current_means_same_hash_all_replicas_up() {
+fn current_means_same_hash_all_replicas_up_on_the_deals_network() {
 	let rendered = render(&objects(7, MANIFEST)).expect("renders");
 	let pod = |name: &str, hash: &str, status: &str| Pod {
 		id: name.to_owned(),
 		name: name.to_owned(),
 		status: status.to_owned(),
 		labels: Labels::from([(objects::MANIFEST_HASH_ANNOTATION.to_owned(), hash.to_owned())]),
-		created: String::new(),
+		networks: vec!["podchain-deal-7".to_owned()],
+		..Pod::default()
 	};
 	let h = rendered.hash.as_str();
+	let on_host = Pod { networks: Vec::new(), ..pod("p1", h, "Running") };
+	assert!(
+		!is_current(&[pod("p0", h, "Running"), on_host], &rendered),
+		"a pod an older agent ran on the host's network is replaced"
+	);
 	let up = [pod("p0", h, "Running"), pod("p1", h, "Degraded")];
 	assert!(is_current(&up, &rendered));
 	assert!(!is_current(&up[..1], &rendered), "a replica is missing");

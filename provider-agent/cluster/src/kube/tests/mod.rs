@@ -3,6 +3,8 @@
 
 mod apply;
 mod observe;
+mod scale;
+mod usage;
 
 use super::{KubeBackend, KubeOptions};
 use ::kube::client::Body;
@@ -25,9 +27,17 @@ pub(super) struct Exchange {
 
 /// A backend talking to a fresh mock server.
 pub(super) fn mock() -> (KubeBackend, ApiServer) {
+	mock_with(KubeOptions {
+		request_timeout: Duration::from_secs(5),
+		log_limit_bytes: 4096,
+		summary_max_age: Duration::ZERO,
+	})
+}
+
+/// A backend with `options` talking to a fresh mock server.
+pub(super) fn mock_with(options: KubeOptions) -> (KubeBackend, ApiServer) {
 	let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
 	let client = ::kube::Client::new(service, "default");
-	let options = KubeOptions { request_timeout: Duration::from_secs(5), log_limit_bytes: 4096 };
 	(KubeBackend::new(client, options), ApiServer(handle))
 }
 
@@ -77,21 +87,26 @@ pub(super) async fn finish(backend: KubeBackend, script: tokio::task::JoinHandle
 }
 
 impl ApiServer {
-	/// The next request, which must be `method` on `path`.
-	pub async fn expect(&mut self, method: Method, path: &str) -> Exchange {
+	/// The next request, whatever it is.
+	pub async fn next(&mut self) -> Exchange {
 		let (request, send) = tokio::time::timeout(Duration::from_secs(10), self.0.next_request())
 			.await
-			.unwrap_or_else(|_| panic!("no request came; expected {method} {path}"))
-			.unwrap_or_else(|| panic!("the client is gone; expected {method} {path}"));
+			.unwrap_or_else(|_| panic!("no request came"))
+			.unwrap_or_else(|| panic!("the client is gone"));
 		let (parts, body) = request.into_parts();
 		let body = body.collect_bytes().await.expect("request body").to_vec();
-		let exchange = Exchange {
+		Exchange {
 			method: parts.method,
 			path: parts.uri.path().to_owned(),
 			query: parts.uri.query().map(parse_query).unwrap_or_default(),
 			body,
 			send,
-		};
+		}
+	}
+
+	/// The next request, which must be `method` on `path`.
+	pub async fn expect(&mut self, method: Method, path: &str) -> Exchange {
+		let exchange = self.next().await;
 		assert_eq!(
 			(exchange.method.clone(), exchange.path.as_str()),
 			(method, path),

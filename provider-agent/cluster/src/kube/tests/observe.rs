@@ -1,17 +1,13 @@
-//! deployed, status, sample and logs.
+//! deployed, status and logs.
 
-use super::{list, metadata_list, mock, run, ApiServer};
-use crate::{
-	kube::{KubeBackend, VOLUMES_SOURCE},
-	objects::manifest_hash_hex,
-	Backend, ClusterError, DealStatus, Deployed, Metered, Sample,
-};
+use super::{list, metadata_list, mock, run};
+use crate::{objects::manifest_hash_hex, Backend, ClusterError, DealStatus, Deployed};
 use http::Method;
 use serde_json::{json, Value};
 
-const NS: &str = "/api/v1/namespaces/podchain-deal-7";
-const SELECTOR: &str = "podchain.io/deal-id=7,app.kubernetes.io/managed-by=podchain-agent";
-const METRICS: &str = "/apis/metrics.k8s.io/v1beta1/namespaces/podchain-deal-7/pods";
+pub(super) const NS: &str = "/api/v1/namespaces/podchain-deal-7";
+pub(super) const SELECTOR: &str =
+	"podchain.io/deal-id=7,app.kubernetes.io/managed-by=podchain-agent";
 
 fn namespace_meta(deal: u64, hash: &str, terminating: bool) -> Value {
 	let mut meta = json!({
@@ -346,174 +342,6 @@ async fn rolled_out_waits_for_every_new_replica_ready() {
 		server
 	},);
 	assert!(matches!(result, Err(ClusterError::Unavailable(_))), "{result:?}");
-}
-
-fn pod_metrics(timestamp: &str, cpu: &str, memory: &str) -> Value {
-	json!({
-		"kind": "PodMetricsList", "apiVersion": "metrics.k8s.io/v1beta1", "metadata": {},
-		"items": [{
-			"metadata": {"name": "app-a", "namespace": "podchain-deal-7"},
-			"timestamp": timestamp, "window": "30s",
-			"containers": [
-				{"name": "httpd", "usage": {"cpu": cpu, "memory": memory}},
-				{"name": "side", "usage": {"cpu": "0", "memory": "0"}},
-			],
-		}],
-	})
-}
-
-fn claim(name: &str, capacity: Option<&str>, request: &str) -> Value {
-	let mut claim = json!({
-		"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-		"metadata": {"name": name, "namespace": "podchain-deal-7"},
-		"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": request}}},
-	});
-	if let Some(capacity) = capacity {
-		claim["status"] = json!({"phase": "Bound", "capacity": {"storage": capacity}});
-	}
-	claim
-}
-
-/// One sample call: the metrics answered with `metrics`, the claims with `claims`.
-async fn sample(
-	backend: KubeBackend,
-	server: ApiServer,
-	metrics: Value,
-	claims: Vec<Value>,
-) -> (KubeBackend, ApiServer, Result<Vec<(String, Sample)>, ClusterError>) {
-	let script = tokio::spawn(async move {
-		let mut server = server;
-		server.expect(Method::GET, METRICS).await.reply(200, metrics);
-		let exchange = server.expect(Method::GET, &format!("{NS}/persistentvolumeclaims")).await;
-		exchange.assert_query(&[("labelSelector", SELECTOR)]);
-		exchange.reply(200, list("PersistentVolumeClaim", claims));
-		server
-	});
-	let sampled = backend.sample(7).await;
-	let server = match script.await {
-		Ok(server) => server,
-		Err(err) => std::panic::resume_unwind(err.into_panic()),
-	};
-	let result = match sampled.failures.as_slice() {
-		[] => Ok(sampled.samples),
-		failures => Err(ClusterError::Other(format!("{failures:?}"))),
-	};
-	(backend, server, result)
-}
-
-#[tokio::test]
-async fn sample_integrates_cpu_over_metrics_windows() {
-	let (backend, server) = mock();
-	let t0 = 1_714_557_600_000u64; // 2024-05-01T10:00:00Z
-	let claims = || vec![claim("vol-data", Some("1Gi"), "1Gi"), claim("vol-cache", None, "500Mi")];
-	let metrics = pod_metrics("2024-05-01T10:00:00Z", "250m", "1234Ki");
-	let (backend, server, first) = sample(backend, server, metrics.clone(), claims()).await;
-	let first = first.expect("sampled");
-	let sources: Vec<&str> = first.iter().map(|(s, _)| s.as_str()).collect();
-	assert_eq!(sources, ["app-a/httpd", "app-a/side", VOLUMES_SOURCE]);
-	// 250m over the 30 s window.
-	assert_eq!(
-		first[0].1,
-		Sample {
-			at_millis: t0,
-			cpu_nanos: 7_500_000_000,
-			memory_bytes: 1234 * 1024,
-			storage_bytes: 0,
-			egress_bytes: 0
-		}
-	);
-	assert_eq!(first[1].1.cpu_nanos, 0);
-	assert_eq!(first[2].1.storage_bytes, (1 << 30) + (500 << 20));
-
-	// The same metrics window again: nothing added.
-	let (backend, server, second) = sample(backend, server, metrics, claims()).await;
-	assert_eq!(second.expect("sampled")[0].1, first[0].1);
-
-	// 15 s later, at 12345678n (about 12m): grows by the rate over 15 s.
-	let later = pod_metrics("2024-05-01T10:00:15Z", "12345678n", "2Mi");
-	let (backend, server, third) = sample(backend, server, later, vec![]).await;
-	let third = third.expect("sampled");
-	assert_eq!(third.len(), 2, "no claims, no volumes source");
-	assert_eq!(third[0].1.at_millis, t0 + 15_000);
-	assert_eq!(third[0].1.cpu_nanos, 7_500_000_000 + 185_185_170);
-	assert_eq!(third[0].1.memory_bytes, 2 << 20);
-	drop(backend);
-	drop(server);
-}
-
-/// Answers the claims listing of a sample with one bound 1 GiB claim.
-async fn one_claim(server: &mut ApiServer) {
-	let exchange = server.expect(Method::GET, &format!("{NS}/persistentvolumeclaims")).await;
-	exchange.assert_query(&[("labelSelector", SELECTOR)]);
-	exchange.reply(200, list("PersistentVolumeClaim", vec![claim("vol-data", Some("1Gi"), "1Gi")]));
-}
-
-#[tokio::test]
-async fn without_metrics_server_storage_is_still_sampled() {
-	// No metrics API (metrics-server missing): a failure that names the fix, not an outage to
-	// wait out; the claims are read all the same.
-	let (backend, server) = mock();
-	let sampled = run!(backend, server, |b| b.sample(7), |mut server| async move {
-		server.expect(Method::GET, METRICS).await.reply_status(
-			404,
-			"NotFound",
-			"the server could not find the requested resource",
-		);
-		one_claim(&mut server).await;
-		server
-	},);
-	let sources: Vec<&str> = sampled.samples.iter().map(|(s, _)| s.as_str()).collect();
-	assert_eq!(sources, [VOLUMES_SOURCE]);
-	assert_eq!(sampled.samples[0].1.storage_bytes, 1 << 30);
-	let [failure] = sampled.failures.as_slice() else { panic!("{:?}", sampled.failures) };
-	assert_eq!(failure.what, Metered::Containers);
-	assert!(!failure.transient, "{failure:?}");
-	assert!(failure.error.contains("install metrics-server"), "{}", failure.error);
-
-	// The metrics API down for a moment (its APIService unavailable): transient.
-	let (backend, server) = mock();
-	let sampled = run!(backend, server, |b| b.sample(7), |mut server| async move {
-		server.expect(Method::GET, METRICS).await.reply_status(
-			503,
-			"ServiceUnavailable",
-			"the server is currently unable to handle the request",
-		);
-		one_claim(&mut server).await;
-		server
-	},);
-	assert_eq!(sampled.samples.len(), 1);
-	assert!(sampled.failures[0].transient, "{:?}", sampled.failures);
-}
-
-#[tokio::test]
-async fn sample_errors() {
-	// A PodMetrics that does not parse: the containers are not metered, storage is.
-	let (backend, server) = mock();
-	let sampled = run!(backend, server, |b| b.sample(7), |mut server| async move {
-		server.expect(Method::GET, METRICS).await.reply(200, pod_metrics("yesterday", "1", "1"));
-		one_claim(&mut server).await;
-		server
-	},);
-	assert_eq!(sampled.samples.len(), 1);
-	let [failure] = sampled.failures.as_slice() else { panic!("{:?}", sampled.failures) };
-	assert_eq!(failure.what, Metered::Containers);
-	assert!(failure.error.contains("timestamp"), "{failure:?}");
-	// The claims cannot be read: the containers still are.
-	let (backend, server) = mock();
-	let metrics = pod_metrics("2024-05-01T10:00:00Z", "250m", "1234Ki");
-	let sampled = run!(backend, server, |b| b.sample(7), |mut server| async move {
-		server.expect(Method::GET, METRICS).await.reply(200, metrics);
-		server.expect(Method::GET, &format!("{NS}/persistentvolumeclaims")).await.reply_status(
-			403,
-			"Forbidden",
-			"cannot list persistentvolumeclaims",
-		);
-		server
-	},);
-	assert_eq!(sampled.samples.len(), 2, "both containers");
-	let [failure] = sampled.failures.as_slice() else { panic!("{:?}", sampled.failures) };
-	assert_eq!(failure.what, Metered::Storage);
-	assert!(!failure.transient);
 }
 
 #[tokio::test]
