@@ -172,8 +172,9 @@ impl Gateway {
 	/// routed lose their state and metric series.
 	pub fn set_routes(&self, routes: HashMap<String, Route>) {
 		let routed: std::collections::BTreeSet<u64> = routes.values().map(|r| r.deal).collect();
-		// Deals that scale to zero get their state now, so that their idle time runs from
-		// the moment they are routed even if no request ever comes.
+		// Every routed deal gets its state and its idle time now: one that scales to zero
+		// counts its idle time from the moment it is routed even if no request ever comes, and
+		// one whose new manifest no longer scales to zero stops being stopped.
 		for route in routes.values() {
 			let gate = self.gate(route.deal);
 			let mut idle = gate.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -129,11 +129,11 @@ impl PodmanBackend {
 			if containers.is_empty() { Vec::new() } else { self.stats(&containers).await? };
 		let df: DiskUsage = self.api.get(&format!("{LIBPOD}/system/df"), "disk usage").await?;
 		let mut samples = stats::samples(&containers, &stats, &stats::layers(&df));
-		for infra in stats::infra_containers(&pods, &containers) {
-			if let Some(sent) = self.sent_by(&infra.id).await? {
+		for pod in stats::serving_pods(&pods, &containers) {
+			if let Some(sent) = self.sent_by(&pod.infra_id).await? {
 				let sample =
 					Sample { at_millis: now_millis(), egress_bytes: sent, ..Sample::default() };
-				samples.push((stats::network_source(&infra.pod_name), sample));
+				samples.push((stats::network_source(&pod.name), sample));
 			}
 		}
 		samples.push(stats::volumes_sample(&df, &volume_prefix(deal), now_millis()));

@@ -28,18 +28,12 @@ pub(crate) fn network_source(pod: &str) -> String {
 	format!("{pod}/<network>")
 }
 
-/// The infra containers of the `pods` that have running app `containers`, as containers to ask
-/// stats of.
-pub(crate) fn infra_containers(pods: &[Pod], containers: &[Container]) -> Vec<Container> {
+/// The `pods` whose network is read: those with an infra container and running app
+/// `containers`.
+pub(crate) fn serving_pods<'a>(pods: &'a [Pod], containers: &[Container]) -> Vec<&'a Pod> {
 	pods.iter()
 		.filter(|pod| !pod.infra_id.is_empty())
 		.filter(|pod| containers.iter().any(|c| c.pod_name == pod.name))
-		.map(|pod| Container {
-			id: pod.infra_id.clone(),
-			pod_name: pod.name.clone(),
-			is_infra: true,
-			..Default::default()
-		})
 		.collect()
 }
 
@@ -184,8 +178,8 @@ mod tests {
 			container("b", "p0", "sidecar"),
 			container("c", "p1", "web"),
 		];
-		let infra = infra_containers(&pods, &containers);
-		assert_eq!(infra.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["i0", "i1"]);
+		let serving = serving_pods(&pods, &containers);
+		assert_eq!(serving.iter().map(|p| p.infra_id.as_str()).collect::<Vec<_>>(), ["i0", "i1"]);
 		let stat = |id: &str, out: u64| ContainerStats {
 			container_id: id.to_owned(),
 			system_nano: 5_000_000_000,
