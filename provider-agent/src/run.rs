@@ -149,6 +149,9 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 		Some(domain) => {
 			let settings = GatewaySettings {
 				max_in_flight_per_deal: config.gateway_max_in_flight,
+				// On Kubernetes requests come through each deal's Ingress, which the gateway
+				// does not see: stopping a deal for being idle there would stop it for good.
+				stop_idle_deals: config.backend == BackendKind::Podman,
 				..GatewaySettings::default()
 			};
 			let gateway = Gateway::new(settings, backend.clone(), metrics.gateway.clone());

@@ -85,6 +85,17 @@ impl AgentDir {
 		String::from_utf8_lossy(&out.stdout).trim().to_owned()
 	}
 
+	/// Whether the podman CLI succeeds on the agent's store (`podman exec` of a probe, say).
+	pub fn podman_succeeds(&self, args: &[&str]) -> bool {
+		Command::new("podman")
+			.args(args)
+			.envs(self.podman_env())
+			.output()
+			.expect("podman runs")
+			.status
+			.success()
+	}
+
 	/// Builds the demo image (`localhost/podchain-demo:latest`) into the agent's store. The
 	/// agent must have started once (it writes the store's configuration).
 	pub fn build_test_image(&self) {
@@ -157,7 +168,7 @@ pub struct AgentProcess {
 /// service's networks and the bridges already up, so two agents' services creating networks
 /// at once from one pool could pick the same subnet. A /20 (64 deals) per agent, varied by
 /// process so that test binaries of concurrent runs do not meet either.
-fn network_pool() -> String {
+pub fn network_pool() -> String {
 	static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 	let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 16;
 	format!("10.{}.{}.0/20", 92 + std::process::id() % 32, n * 16)

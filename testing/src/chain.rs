@@ -27,6 +27,16 @@ impl DevNode {
 		format!("ws://127.0.0.1:{}", self.rpc_port)
 	}
 
+	/// Its RPC port on 127.0.0.1 (WebSocket and HTTP).
+	pub fn rpc_port(&self) -> u16 {
+		self.rpc_port
+	}
+
+	/// Its libp2p port on 127.0.0.1.
+	pub fn p2p_port(&self) -> u16 {
+		self.p2p_port
+	}
+
 	/// Kills it (SIGKILL).
 	pub fn kill(&mut self) {
 		if let Some(mut proc) = self.proc.take() {

@@ -12,7 +12,9 @@
 //! the status never reports a failure, that the rollout completes, and that the new pod serves
 //! the new content to a client pod in a namespace of the test's own (the one the deal's
 //! NetworkPolicy lets in, standing in for the ingress controller's), and that the new pod's
-//! network counter shows the bytes it sent; finally removes the deal
+//! network counter shows the bytes it sent; then rolls it to a manifest that scales to zero,
+//! scales it to zero (status `Idle`, no pods, no container samples) and back (it serves
+//! again), as the agent's gateway does; finally removes the deal
 //! and waits for its namespace to go. The deal and the client namespace are removed even if a
 //! step fails.
 //!
@@ -30,7 +32,7 @@ use podchain_cluster::{
 	objects::{build, http_service_name, namespace_name, BuildOptions, DealSpec, DEPLOYMENT_NAME},
 	Backend, DealId, DealStatus, Deployed,
 };
-use podchain_manifest::Manifest;
+use podchain_manifest::{Manifest, Replicas};
 use std::{
 	path::PathBuf,
 	sync::Arc,
@@ -59,9 +61,14 @@ fn spec(deal: DealId) -> DealSpec {
 }
 
 fn spec_serving(deal: DealId, content: Option<&str>) -> DealSpec {
+	spec_with(deal, content, Replicas::fixed(1, 1))
+}
+
+fn spec_with(deal: DealId, content: Option<&str>, replicas: Replicas) -> DealSpec {
 	let path =
 		PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../client/manifest/fixtures/web.yaml");
 	let mut manifest = Manifest::from_path(&path).expect("web fixture");
+	manifest.replicas = replicas;
 	let web = &mut manifest.containers[0];
 	web.image = image();
 	let page = content.map(|c| format!("echo {c} > /tmp/index.html; ")).unwrap_or_default();
@@ -183,6 +190,7 @@ async fn lifecycle(backend: Arc<KubeBackend>, deal: DealId) {
 	assert!(later.iter().all(|l| l.timestamp_ms > ready.timestamp_ms), "{later:?}");
 
 	update(&backend, &client, deal).await;
+	sleeps_and_wakes(&backend, &client, deal).await;
 
 	backend.remove(deal).await.expect("remove");
 	assert_eq!(backend.status(deal).await.expect("status"), DealStatus::Absent);
@@ -243,6 +251,7 @@ async fn update(backend: &KubeBackend, client: &kube::Client, deal: DealId) {
 	let body = fetch_from_client(
 		client,
 		deal,
+		"fetch-update",
 		&format!("http://{}.{namespace}:8080/index.html", http_service_name(8080)),
 	)
 	.await;
@@ -260,6 +269,54 @@ async fn update(backend: &KubeBackend, client: &kube::Client, deal: DealId) {
 		})
 		.await;
 	println!("egress of {pod}: {egress} bytes");
+}
+
+/// Rolls the deal to a manifest that scales to zero, then does what the agent's gateway does
+/// on an idle deal and on the next request: scales it to zero (status `Idle`, no pod, nothing
+/// sampled but the Service still resolving) and back (`Running`, serving again).
+async fn sleeps_and_wakes(backend: &KubeBackend, client: &kube::Client, deal: DealId) {
+	const CONTENT: &str = "podchain-version-3";
+	let spec = spec_with(deal, Some(CONTENT), Replicas { min: 0, max: 1, idle_seconds: Some(60) });
+	backend.apply(&build(&spec, &options(deal)).expect("objects")).await.expect("apply");
+	wait_for("the scale-to-zero manifest to roll out", Duration::from_secs(180), || async {
+		let status = backend.status(deal).await.expect("status");
+		assert!(!status.is_terminal(), "{status:?}");
+		let done = backend.rolled_out(deal, spec.manifest_hash).await.expect("rollout");
+		(done && status == DealStatus::Running).then_some(())
+	})
+	.await;
+	let service = backend.endpoints(deal, 8080).await.expect("endpoints");
+	assert_eq!(service.len(), 1, "the HTTP Service's cluster address: {service:?}");
+
+	let started = Instant::now();
+	backend.set_awake(deal, false).await.expect("scale to zero");
+	let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace_name(deal));
+	wait_for("the deal to sleep", Duration::from_secs(120), || async {
+		let status = backend.status(deal).await.expect("status");
+		assert!(!status.is_terminal(), "{status:?}");
+		let left = pods.list(&ListParams::default()).await.expect("pods").items.len();
+		(status == DealStatus::Idle && left == 0).then_some(())
+	})
+	.await;
+	println!("asleep after {:?}", started.elapsed());
+	assert_eq!(backend.endpoints(deal, 8080).await.expect("endpoints"), service);
+	wait_for("no container in the samples", Duration::from_secs(90), || async {
+		let sampled = backend.sample(deal).await;
+		assert_eq!(sampled.failures, [], "{sampled:?}");
+		(!sampled.samples.iter().any(|(s, _)| s.contains("/httpd@"))).then_some(())
+	})
+	.await;
+
+	let started = Instant::now();
+	backend.set_awake(deal, true).await.expect("wake");
+	wait_for("the deal to wake", Duration::from_secs(120), || async {
+		(backend.status(deal).await.expect("status") == DealStatus::Running).then_some(())
+	})
+	.await;
+	println!("awake after {:?}", started.elapsed());
+	let url =
+		format!("http://{}.{}:8080/index.html", http_service_name(8080), namespace_name(deal));
+	assert_eq!(fetch_from_client(client, deal, "fetch-woken", &url).await.trim(), CONTENT);
 }
 
 /// The name of the deal's only pod.
@@ -311,7 +368,7 @@ async fn cpu_is_cumulative(backend: &KubeBackend, deal: DealId) {
 
 /// GETs `url` from a pod in the test's client namespace (retrying for up to 60 s inside the
 /// pod) and returns what it printed.
-async fn fetch_from_client(client: &kube::Client, deal: DealId, url: &str) -> String {
+async fn fetch_from_client(client: &kube::Client, deal: DealId, name: &str, url: &str) -> String {
 	let namespace = client_namespace(deal);
 	let namespaces: Api<Namespace> = Api::all(client.clone());
 	let ns: Namespace = serde_json::from_value(serde_json::json!({
@@ -327,7 +384,7 @@ async fn fetch_from_client(client: &kube::Client, deal: DealId, url: &str) -> St
 		format!("for i in $(seq 60); do wget -q -T 2 -O - {url} && exit 0; sleep 1; done; exit 1");
 	let pod: Pod = serde_json::from_value(serde_json::json!({
 		"apiVersion": "v1", "kind": "Pod",
-		"metadata": {"name": "fetch", "namespace": namespace},
+		"metadata": {"name": name, "namespace": namespace},
 		"spec": {
 			"restartPolicy": "Never",
 			"automountServiceAccountToken": false,
@@ -346,12 +403,12 @@ async fn fetch_from_client(client: &kube::Client, deal: DealId, url: &str) -> St
 	let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
 	pods.create(&PostParams::default(), &pod).await.expect("create the client pod");
 	let phase = wait_for("the client pod to finish", Duration::from_secs(120), || async {
-		let pod = pods.get("fetch").await.expect("client pod");
+		let pod = pods.get(name).await.expect("client pod");
 		let phase = pod.status.and_then(|s| s.phase).unwrap_or_default();
 		matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase)
 	})
 	.await;
-	let log = pods.logs("fetch", &LogParams::default()).await.expect("client log");
+	let log = pods.logs(name, &LogParams::default()).await.expect("client log");
 	assert_eq!(phase, "Succeeded", "the client could not fetch {url}: {log}");
 	log
 }

@@ -73,6 +73,10 @@ pub struct GatewaySettings {
 	pub wake_timeout: Duration,
 	/// How often idle deals are looked for.
 	pub idle_check: Duration,
+	/// Whether deals that scale to zero are stopped when idle. Only where every request to a
+	/// named deal comes through this gateway: a request that bypasses it (a Kubernetes
+	/// Ingress) could neither keep a deal awake nor wake it.
+	pub stop_idle_deals: bool,
 }
 
 impl Default for GatewaySettings {
@@ -85,6 +89,7 @@ impl Default for GatewaySettings {
 			endpoint_ttl: Duration::from_secs(5),
 			wake_timeout: Duration::from_secs(30),
 			idle_check: Duration::from_secs(1),
+			stop_idle_deals: true,
 		}
 	}
 }
@@ -178,7 +183,7 @@ impl Gateway {
 		for route in routes.values() {
 			let gate = self.gate(route.deal);
 			let mut idle = gate.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-			*idle = route.idle;
+			*idle = route.idle.filter(|_| self.settings.stop_idle_deals);
 		}
 		if let Ok(mut table) = self.routes.write() {
 			*table = routes;

@@ -366,3 +366,21 @@ async fn idle_deals_stop_and_the_next_request_starts_them() {
 	let starts = h.pods.scalings().iter().filter(|(d, a)| *d == 1 && *a).count();
 	assert_eq!(starts, 2, "one start for five requests: {:?}", h.pods.scalings());
 }
+
+#[tokio::test]
+async fn deals_are_never_stopped_where_requests_may_bypass_the_gateway() {
+	let settings = GatewaySettings {
+		idle_check: Duration::from_millis(50),
+		stop_idle_deals: false,
+		..GatewaySettings::default()
+	};
+	let h = harness(settings).await;
+	let route = Route { deal: 1, port: 8080, idle: Some(Duration::from_millis(100)) };
+	h.gateway.set_routes(HashMap::from([("lazy.deals.test".to_owned(), route)]));
+	let a = pod("a").await;
+	h.pods.0.lock().expect("lock").insert(1, vec![a]);
+	tokio::time::sleep(Duration::from_millis(600)).await;
+	assert_eq!(h.pods.scalings(), [], "a Kubernetes deal reached through its Ingress stays up");
+	let (status, _) = get(&mut h.connect().await, "lazy.deals.test", "/").await;
+	assert_eq!(status, StatusCode::OK);
+}
