@@ -105,9 +105,13 @@ pub fn run() -> sc_cli::Result<()> {
 		Some(Subcommand::Benchmark(cmd)) => {
 			use frame_benchmarking_cli::{BenchmarkCmd, SUBSTRATE_REFERENCE_HARDWARE};
 			let runner = cli.create_runner(cmd)?;
-			runner.sync_run(|config| match cmd {
+			runner.sync_run(|config| {
+				match cmd {
 				BenchmarkCmd::Pallet(cmd) => cmd
-					.run_with_spec::<sp_runtime::traits::HashingFor<Block>, ()>(Some(
+					.run_with_spec::<
+						sp_runtime::traits::HashingFor<Block>,
+						podchain_attestation::dcap::HostFunctions,
+					>(Some(
 						config.chain_spec,
 					)),
 				BenchmarkCmd::Machine(cmd) => {
@@ -116,6 +120,7 @@ pub fn run() -> sc_cli::Result<()> {
 				_ => {
 					Err("podchain-node supports `benchmark pallet` and `benchmark machine`".into())
 				}
+			}
 			})
 		}
 		Some(Subcommand::ChainInfo(cmd)) => {

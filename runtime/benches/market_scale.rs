@@ -103,7 +103,6 @@ fn setup() {
 				multiaddrs: vec![bytes(b"/ip4/127.0.0.1/tcp/4001")].try_into().expect("fits"),
 			},
 			health_url: bytes(b"http://127.0.0.1:8080/healthz"),
-			attestation: None,
 		},
 	)
 	.expect("provider registers");

@@ -145,7 +145,6 @@ mod stake_and_sla {
 				multiaddrs: vec![bytes(b"/ip4/127.0.0.1/tcp/4001")].try_into().unwrap(),
 			},
 			health_url: bytes(b"http://127.0.0.1:9999/healthz"),
-			attestation: None,
 		};
 		assert_ok!(Registry::register_provider(
 			RuntimeOrigin::signed(provider.clone()),
@@ -288,6 +287,125 @@ mod stake_and_sla {
 			assert_eq!(probers.len(), 1);
 			assert_eq!(probers[0], Sr25519Keyring::Alice.public().into());
 			assert!(pallet_sla::AllowLocalTargets::<Runtime>::get(), "dev providers run locally");
+		});
+	}
+}
+
+/// The registry's `attest` with the runtime's real DCAP verifier, on Intel's genuine sample
+/// TDX quote: it passes every check of the quote itself and is refused at the binding (it was
+/// not made for a podchain provider), which is only checked once the quote has verified.
+mod attestation {
+	use super::*;
+	use crate::{Registry, RuntimeOrigin};
+	use frame_support::{assert_noop, assert_ok};
+	use pallet_registry::{
+		CapacityInput, EndpointInput, Error, InputBytes, QuoteBytes, RegionInput, Registration,
+		TeeType,
+	};
+	use podchain_attestation::{samples, verify_quote, INTEL_SGX_ROOT_CA_DER};
+	use podchain_primitives::{Prices, Resources};
+	use sp_runtime::{AccountId32, Percent};
+
+	fn bytes(b: &[u8]) -> InputBytes {
+		b.to_vec().try_into().unwrap()
+	}
+
+	fn register(provider: &AccountId32) {
+		let registration = Registration {
+			capacity: CapacityInput {
+				resources: Resources {
+					cpu_millicores: 4000,
+					memory_mib: 8192,
+					storage_gib: 100,
+					gpus: 0,
+				},
+				gpu_model: bytes(b""),
+			},
+			prices: Prices {
+				cpu_per_millicore_second: 1,
+				memory_per_mib_second: 1,
+				storage_per_gib_second: 1,
+				gpu_per_second: 0,
+				egress_per_byte: 0,
+			},
+			rent_discount: Percent::zero(),
+			region: RegionInput { country: *b"DE", location: None },
+			endpoint: EndpointInput {
+				peer_id: bytes(b"12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"),
+				multiaddrs: vec![bytes(b"/ip4/127.0.0.1/tcp/4001")].try_into().unwrap(),
+			},
+			health_url: bytes(b"http://127.0.0.1:9999/healthz"),
+		};
+		assert_ok!(Registry::register_provider(
+			RuntimeOrigin::signed(provider.clone()),
+			registration
+		));
+	}
+
+	fn set_time(unix_secs: u64) {
+		pallet_timestamp::Now::<Runtime>::put(unix_secs * 1000);
+	}
+
+	fn attest(who: &AccountId32, quote: &[u8]) -> sp_runtime::DispatchResult {
+		let quote: QuoteBytes = quote.to_vec().try_into().unwrap();
+		Registry::attest(
+			RuntimeOrigin::signed(who.clone()),
+			quote,
+			samples::tdx_collateral(),
+			[5; 32],
+		)
+	}
+
+	#[test]
+	fn intels_sample_quote_verifies_through_attest_and_is_refused_at_the_binding() {
+		genesis_of(DEVELOPMENT_PRESET).execute_with(|| {
+			frame_system::Pallet::<Runtime>::set_block_number(1);
+			let provider: AccountId32 = Sr25519Keyring::Ferdie.to_account_id();
+			assert_noop!(attest(&provider, samples::TDX_QUOTE), Error::<Runtime>::NotProvider);
+			register(&provider);
+
+			// Today the sample's collateral has long expired.
+			set_time(
+				std::time::SystemTime::now()
+					.duration_since(std::time::UNIX_EPOCH)
+					.unwrap()
+					.as_secs(),
+			);
+			assert_noop!(
+				attest(&provider, samples::TDX_QUOTE),
+				Error::<Runtime>::CollateralExpired
+			);
+
+			// When it was valid: it verifies (UpToDate, accepted by default), then its
+			// measurement is not allowed...
+			set_time(samples::SAMPLE_TIME);
+			assert_noop!(
+				attest(&provider, samples::TDX_QUOTE),
+				Error::<Runtime>::MeasurementNotAllowed
+			);
+			let measurement = verify_quote(
+				samples::TDX_QUOTE,
+				&samples::tdx_collateral(),
+				INTEL_SGX_ROOT_CA_DER,
+				samples::SAMPLE_TIME,
+			)
+			.expect("the sample verifies")
+			.measurement;
+			assert_ok!(Registry::allow_measurement(
+				RuntimeOrigin::root(),
+				TeeType::IntelTdx,
+				bytes(&measurement)
+			));
+			// ... and once allowed, its report data binds no podchain provider.
+			assert_noop!(
+				attest(&provider, samples::TDX_QUOTE),
+				Error::<Runtime>::AttestationBindingMismatch
+			);
+			// An altered quote never gets that far.
+			let mut altered = samples::TDX_QUOTE.to_vec();
+			altered[48 + 520] ^= 1;
+			assert_noop!(attest(&provider, &altered), Error::<Runtime>::QuoteUntrusted);
+			assert!(!Registry::provider_view(&provider).unwrap().attested);
 		});
 	}
 }

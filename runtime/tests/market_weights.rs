@@ -143,7 +143,6 @@ fn provider(i: u32) -> AccountId {
 				multiaddrs: vec![bytes(b"/ip4/127.0.0.1/tcp/4001")].try_into().expect("fits"),
 			},
 			health_url: bytes(b"http://127.0.0.1:8080/healthz"),
-			attestation: None,
 		},
 	)
 	.expect("registers");

@@ -293,7 +293,6 @@ impl AgentProcess {
 				)]),
 			},
 			health_url: bytes(&format!("http://127.0.0.1:{}/healthz", self.http_port)),
-			attestation: None,
 		};
 		let submitter = Submitter::new(provider.clone());
 		submitter

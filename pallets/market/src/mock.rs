@@ -7,7 +7,8 @@ use frame_support::{
 };
 use frame_system::EnsureRoot;
 use pallet_registry::{
-	AttestationInput, CapacityInput, EndpointInput, InputBytes, RegionInput, Registration, TeeType,
+	CapacityInput, Collateral, EndpointInput, InputBytes, QuoteError, RegionInput, Registration,
+	VerifiedQuote,
 };
 use podchain_primitives::{Prices, Resources};
 use sp_runtime::{BuildStorage, Percent};
@@ -55,9 +56,34 @@ impl pallet_registry::Config for Test {
 	type MaxProviders = ConstU32<10>;
 	type PriceHorizonSeconds = PriceHorizon;
 	type AttestationOrigin = EnsureRoot<AccountId>;
+	type QuoteVerifier = NoQuotes;
+	type UnixTime = NoQuotes;
+	type MaxAttestationAge = ConstU64<86_400>;
+	#[cfg(feature = "runtime-benchmarks")]
+	type BenchmarkHelper = NoQuotes;
 	type Deals = Market;
 	type Standing = ();
 	type WeightInfo = ();
+}
+
+/// The market's tests attest no provider: every quote is refused, and the clock stands still.
+pub struct NoQuotes;
+impl pallet_registry::QuoteVerifier for NoQuotes {
+	fn verify(_: &[u8], _: &Collateral, _: u64) -> Result<VerifiedQuote, QuoteError> {
+		Err(QuoteError::Untrusted)
+	}
+}
+impl frame_support::traits::UnixTime for NoQuotes {
+	fn now() -> core::time::Duration {
+		core::time::Duration::from_secs(1_800_000_000)
+	}
+}
+#[cfg(feature = "runtime-benchmarks")]
+impl pallet_registry::benchmarking::BenchmarkHelper for NoQuotes {
+	fn sample_quote() -> (Vec<u8>, Collateral, u64) {
+		unreachable!("the market's benchmarks attest no provider")
+	}
+	fn set_time(_: u64) {}
 }
 
 impl pallet_market::Config for Test {
@@ -181,10 +207,6 @@ pub fn register_provider(who: AccountId) {
 			multiaddrs: vec![bytes(b"/ip4/127.0.0.1/tcp/4001")].try_into().unwrap(),
 		},
 		health_url: bytes(b"http://127.0.0.1:8080/healthz"),
-		attestation: Some(AttestationInput {
-			tee: TeeType::AmdSevSnp,
-			measurement: bytes(&[1; 48]),
-		}),
 	};
 	Registry::register_provider(RuntimeOrigin::signed(who), registration).unwrap();
 }

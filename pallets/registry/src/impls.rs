@@ -30,7 +30,6 @@ impl<T: Config> Pallet<T> {
 		let region = Self::checked_region(registration.region)?;
 		let endpoint = Self::checked_endpoint(registration.endpoint)?;
 		let health_url = Self::checked_health_url(registration.health_url)?;
-		let attestation = registration.attestation.map(Self::checked_attestation).transpose()?;
 
 		let deposit = T::RegistrationDeposit::get();
 		T::Currency::hold(&HoldReason::ProviderDeposit.into(), &who, deposit)
@@ -44,15 +43,14 @@ impl<T: Config> Pallet<T> {
 			region,
 			endpoint,
 			health_url,
-			attestation,
+			attestation: None,
 			status: ProviderStatus::Active,
 			deposit,
 			registered_at: frame_system::Pallet::<T>::block_number(),
 		};
-		let attested = Self::is_attested(&info);
 		Providers::<T>::insert(&who, info);
 		ProviderCount::<T>::put(count.saturating_add(1));
-		Self::deposit_event(Event::ProviderRegistered { provider: who, deposit, attested });
+		Self::deposit_event(Event::ProviderRegistered { provider: who, deposit });
 		Ok(())
 	}
 
@@ -74,18 +72,24 @@ impl<T: Config> Pallet<T> {
 		if let Some(discount) = update.rent_discount {
 			info.rent_discount = discount;
 		}
+		let mut dropped = false;
 		if let Some(endpoint) = update.endpoint {
-			info.endpoint = Self::checked_endpoint(endpoint)?;
+			let endpoint = Self::checked_endpoint(endpoint)?;
+			// The quote bound the old peer id: publishers must not seal to the new one on its
+			// word.
+			if endpoint.peer_id != info.endpoint.peer_id {
+				dropped = info.attestation.take().is_some();
+			}
+			info.endpoint = endpoint;
 		}
 		if let Some(url) = update.health_url {
 			info.health_url = Self::checked_health_url(url)?;
 		}
-		if let Some(attestation) = update.attestation {
-			info.attestation = attestation.map(Self::checked_attestation).transpose()?;
-		}
-		let attested = Self::is_attested(&info);
 		Providers::<T>::insert(&who, info);
-		Self::deposit_event(Event::ProviderUpdated { provider: who, attested });
+		if dropped {
+			Self::deposit_event(Event::AttestationDropped { provider: who.clone() });
+		}
+		Self::deposit_event(Event::ProviderUpdated { provider: who });
 		Ok(())
 	}
 
@@ -195,11 +199,63 @@ impl<T: Config> Pallet<T> {
 		Ok(input.into_inner().try_into().map_err(|_| Error::<T>::InvalidHealthUrl)?)
 	}
 
-	fn checked_attestation(input: AttestationInput) -> Result<Attestation, DispatchError> {
-		Ok(Attestation {
-			tee: input.tee,
-			measurement: Self::bounded_measurement(input.measurement)?,
-		})
+	pub(crate) fn do_attest(
+		who: T::AccountId,
+		quote: &[u8],
+		collateral: &Collateral,
+		sealing_key: [u8; 32],
+	) -> DispatchResult {
+		let info = Providers::<T>::get(&who).ok_or(Error::<T>::NotProvider)?;
+		let now = Self::now();
+		let verified = T::QuoteVerifier::verify(quote, collateral, now).map_err(|e| match e {
+			QuoteError::Malformed => Error::<T>::QuoteMalformed,
+			QuoteError::InvalidCollateral => Error::<T>::CollateralInvalid,
+			QuoteError::CollateralExpired => Error::<T>::CollateralExpired,
+			QuoteError::CollateralNotYetValid => Error::<T>::CollateralNotYetValid,
+			QuoteError::Untrusted => Error::<T>::QuoteUntrusted,
+		})?;
+		ensure!(
+			AcceptedTcbStatuses::<T>::get().accepts(verified.tcb_status),
+			Error::<T>::TcbStatusNotAllowed
+		);
+		ensure!(
+			AllowedMeasurements::<T>::contains_key((verified.tee, verified.measurement.clone())),
+			Error::<T>::MeasurementNotAllowed
+		);
+		let bound = podchain_attestation::binding(&who, &info.endpoint.peer_id, &sealing_key);
+		ensure!(verified.report_data[..32] == bound[..], Error::<T>::AttestationBindingMismatch);
+		let expires_at =
+			verified.collateral_expires_at.min(now.saturating_add(T::MaxAttestationAge::get()));
+		ensure!(expires_at > now, Error::<T>::CollateralExpired);
+
+		let attestation = Attestation {
+			tee: verified.tee,
+			measurement: verified.measurement,
+			tcb_status: verified.tcb_status,
+			advisory_ids: verified.advisory_ids,
+			sealing_key,
+			verified_at: now,
+			expires_at,
+		};
+		let event = Event::ProviderAttested {
+			provider: who.clone(),
+			tee: attestation.tee,
+			measurement: attestation.measurement.clone(),
+			tcb_status: attestation.tcb_status,
+			expires_at,
+		};
+		Providers::<T>::mutate(&who, |maybe| {
+			if let Some(info) = maybe {
+				info.attestation = Some(attestation);
+			}
+		});
+		Self::deposit_event(event);
+		Ok(())
+	}
+
+	/// The chain's time in Unix seconds.
+	fn now() -> u64 {
+		<T::UnixTime as frame_support::traits::UnixTime>::now().as_secs()
 	}
 
 	pub(crate) fn bounded_measurement(input: InputBytes) -> Result<Measurement, DispatchError> {
@@ -207,11 +263,13 @@ impl<T: Config> Pallet<T> {
 		Ok(input.into_inner().try_into().map_err(|_| Error::<T>::InvalidMeasurement)?)
 	}
 
-	/// Whether the provider's attestation measurement is on the allowlist now.
+	/// Whether the provider's attestation counts now: unexpired, its TCB status accepted and
+	/// its measurement allowed. Two reads at most, whatever the number of providers.
 	pub fn is_attested(info: &ProviderInfoOf<T>) -> bool {
-		info.attestation
-			.as_ref()
-			.is_some_and(|a| AllowedMeasurements::<T>::contains_key((a.tee, a.measurement.clone())))
+		let Some(a) = info.attestation.as_ref() else { return false };
+		Self::now() < a.expires_at
+			&& AcceptedTcbStatuses::<T>::get().accepts(a.tcb_status)
+			&& AllowedMeasurements::<T>::contains_key((a.tee, a.measurement.clone()))
 	}
 
 	/// A provider with its attestation judged against the allowlist now (runtime API).
@@ -387,7 +445,6 @@ impl<T: Config> Pallet<T> {
 						.map_err(|_| Error::<T>::TooManyMultiaddrs)?,
 				},
 				health_url: input(b"http://127.0.0.1:8080/healthz")?,
-				attestation: None,
 			},
 		)
 	}

@@ -8,20 +8,25 @@
 //! model), its **prices** per resource unit and second (the quote a deal locks in), its
 //! **region** (ISO 3166-1 country, optional coarse location), the **libp2p endpoint** of its
 //! agent (where publishers send encrypted manifests), an HTTP **health URL** (probed for SLAs)
-//! and, when its cluster runs in a TEE, **attestation evidence** (TEE type and measurement).
+//! and, when its cluster runs in a TEE, a **verified attestation**: an Intel TDX or SGX DCAP
+//! quote, checked on chain, that binds the provider's account, its agent's peer id and the key
+//! publishers seal manifests to.
 //! Registration holds a deposit from the provider (anti-spam), returned on deregistration.
 //!
 //! ## Terms
 //!
 //! - *Free capacity*: capacity minus what accepted deals reserve (through [`CapacityLedger`]).
-//! - *Attested*: the provider's measurement is on the Root-managed allowlist. Attestation is
-//!   judged when read, so revoking a measurement unattests every provider using it at once.
+//! - *Attested*: the provider's last verified quote (`attest`) has not expired, reported a
+//!   measurement on the Root-managed allowlist and a TCB status Root's policy accepts. It is
+//!   judged when read, so revoking a measurement or narrowing the policy unattests every
+//!   provider concerned at once, with no iteration.
 //! - *Quote*: the provider's prices; a deal created now locks them in.
 //!
 //! ## Usage
 //!
-//! Providers call `register_provider`, `update_provider`, `pause_provider`, `resume_provider`
-//! and `deregister_provider`. Root calls `allow_measurement` and `revoke_measurement`.
+//! Providers call `register_provider`, `update_provider`, `pause_provider`, `resume_provider`,
+//! `deregister_provider` and `attest`. Root calls `allow_measurement`, `revoke_measurement` and
+//! `set_tcb_policy`.
 //! Publishers find providers through the runtime API `RegistryApi::match_providers`, which ranks
 //! the providers that can host a workload by price.
 //!
@@ -46,12 +51,13 @@ pub mod weights;
 mod impls;
 
 #[cfg(feature = "runtime-benchmarks")]
-mod benchmarking;
+pub mod benchmarking;
 #[cfg(test)]
 mod mock;
 #[cfg(test)]
 mod tests;
 
+pub use podchain_attestation::{QuoteError, QuoteVerifier};
 pub use podchain_primitives::{
 	CapacityLedger, ProbeTargets, ProviderDeals, ProviderStanding, Resources,
 };
@@ -107,8 +113,22 @@ pub mod pallet {
 		#[pallet::constant]
 		type PriceHorizonSeconds: Get<u32>;
 
-		/// Origin that manages the allowlist of TEE measurements.
+		/// Origin that manages the allowlist of TEE measurements and the TCB policy.
 		type AttestationOrigin: EnsureOrigin<Self::RuntimeOrigin>;
+
+		/// Verifies TEE quotes (the runtime: Intel DCAP, rooted in Intel's SGX root CA).
+		type QuoteVerifier: QuoteVerifier;
+
+		/// The chain's clock: quotes are verified, and attestations expire, by it.
+		type UnixTime: frame_support::traits::UnixTime;
+
+		/// Longest an attestation counts, in seconds, however long its collateral is valid.
+		#[pallet::constant]
+		type MaxAttestationAge: Get<u64>;
+
+		/// Sample quotes for the benchmarks.
+		#[cfg(feature = "runtime-benchmarks")]
+		type BenchmarkHelper: crate::benchmarking::BenchmarkHelper;
 
 		/// The market, asked whether a provider still has open deals.
 		type Deals: ProviderDeals<Self::AccountId>;
@@ -137,18 +157,22 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type ProviderCount<T> = StorageValue<_, u32, ValueQuery>;
 
-	/// TEE measurements accepted as attested (Root-managed allowlist).
+	/// TEE measurements accepted as attested (Root-managed allowlist), as quotes report them.
 	#[pallet::storage]
 	pub type AllowedMeasurements<T> =
 		StorageMap<_, Blake2_128Concat, (TeeType, Measurement), (), OptionQuery>;
 
+	/// The TCB statuses accepted as attested (Root-managed; by default `UpToDate` only).
+	#[pallet::storage]
+	pub type AcceptedTcbStatuses<T> = StorageValue<_, TcbPolicy, ValueQuery>;
+
 	#[pallet::event]
 	#[pallet::generate_deposit(pub(super) fn deposit_event)]
 	pub enum Event<T: Config> {
-		/// A provider registered; `attested` tells whether its measurement is on the allowlist.
-		ProviderRegistered { provider: T::AccountId, deposit: BalanceOf<T>, attested: bool },
-		/// A provider changed its capacity, prices, endpoint, health URL or attestation.
-		ProviderUpdated { provider: T::AccountId, attested: bool },
+		/// A provider registered.
+		ProviderRegistered { provider: T::AccountId, deposit: BalanceOf<T> },
+		/// A provider changed its capacity, prices, rent discount, endpoint or health URL.
+		ProviderUpdated { provider: T::AccountId },
 		/// A provider stopped taking new deals.
 		ProviderPaused { provider: T::AccountId },
 		/// A provider takes new deals again.
@@ -159,6 +183,19 @@ pub mod pallet {
 		MeasurementAllowed { tee: TeeType, measurement: Measurement },
 		/// A TEE measurement was removed from the allowlist.
 		MeasurementRevoked { tee: TeeType, measurement: Measurement },
+		/// A provider's quote verified: it is attested until `expires_at` (Unix seconds) while
+		/// its measurement and TCB status stay accepted.
+		ProviderAttested {
+			provider: T::AccountId,
+			tee: TeeType,
+			measurement: Measurement,
+			tcb_status: TcbStatus,
+			expires_at: u64,
+		},
+		/// A provider's attestation was dropped: its new peer id is not the one the quote bound.
+		AttestationDropped { provider: T::AccountId },
+		/// The TCB statuses accepted as attested changed.
+		TcbPolicySet { policy: TcbPolicy },
 	}
 
 	#[pallet::error]
@@ -189,7 +226,7 @@ pub mod pallet {
 		InvalidMultiaddr,
 		/// The health URL is too long or not an absolute http(s) URL.
 		InvalidHealthUrl,
-		/// The measurement is empty or too long.
+		/// The measurement is empty or longer than any TEE's.
 		InvalidMeasurement,
 		/// The prices overflow when pricing the full capacity over the price horizon.
 		PriceOverflow,
@@ -209,6 +246,24 @@ pub mod pallet {
 		MeasurementAlreadyAllowed,
 		/// The measurement is not on the allowlist.
 		MeasurementNotAllowed,
+		/// The quote cannot be parsed or is not a supported kind (ECDSA-256 DCAP quotes from
+		/// Intel's quoting enclave: SGX version 3, TDX versions 4 and 5).
+		QuoteMalformed,
+		/// The collateral cannot be parsed (bad PEM, DER, JSON or text).
+		CollateralInvalid,
+		/// The collateral (TCB info, QE identity, a CRL or certificate) has expired: fetch
+		/// current collateral from a PCCS.
+		CollateralExpired,
+		/// The collateral is not valid yet by the chain's clock.
+		CollateralNotYetValid,
+		/// A signature, certificate chain or CRL check failed: the quote is not vouched for by
+		/// Intel's root, its platform is revoked, or it was altered.
+		QuoteUntrusted,
+		/// The quote's TCB status is not one the chain accepts (see `set_tcb_policy`).
+		TcbStatusNotAllowed,
+		/// The quote's report data does not commit to this provider's account, registered peer
+		/// id and the sealing key given: it was made for someone or something else.
+		AttestationBindingMismatch,
 	}
 
 	#[pallet::extra_constants]
@@ -239,7 +294,15 @@ pub mod pallet {
 		}
 		/// Longest TEE measurement, in bytes.
 		fn max_measurement_len() -> u32 {
-			MAX_MEASUREMENT_LEN
+			podchain_attestation::MAX_MEASUREMENT_LEN
+		}
+		/// Largest quote `attest` takes, in bytes.
+		fn max_quote_len() -> u32 {
+			podchain_attestation::MAX_QUOTE_LEN
+		}
+		/// Largest collateral field `attest` takes, in bytes.
+		fn max_collateral_field_len() -> u32 {
+			podchain_attestation::MAX_COLLATERAL_FIELD_LEN
 		}
 	}
 
@@ -248,6 +311,7 @@ pub mod pallet {
 		fn integrity_test() {
 			assert!(T::MaxProviders::get() > 0, "MaxProviders must be positive");
 			assert!(T::PriceHorizonSeconds::get() > 0, "PriceHorizonSeconds must be positive");
+			assert!(T::MaxAttestationAge::get() > 0, "MaxAttestationAge must be positive");
 		}
 
 		#[cfg(feature = "try-runtime")]
@@ -274,11 +338,12 @@ pub mod pallet {
 			Self::do_register(who, registration)
 		}
 
-		/// Change the caller's capacity, prices, rent discount, endpoint, health URL or
-		/// attestation. Running deals keep the prices they locked in.
+		/// Change the caller's capacity, prices, rent discount, endpoint or health URL. Running
+		/// deals keep the prices they locked in. A new peer id drops the attestation, which
+		/// bound the old one.
 		///
-		/// Emits `ProviderUpdated`. Fails with `NotProvider`, `CapacityBelowReserved`, or the
-		/// named error of the first invalid field.
+		/// Emits `ProviderUpdated` (and `AttestationDropped`). Fails with `NotProvider`,
+		/// `CapacityBelowReserved`, or the named error of the first invalid field.
 		#[pallet::call_index(1)]
 		#[pallet::weight(T::WeightInfo::update_provider())]
 		pub fn update_provider(
@@ -321,7 +386,9 @@ pub mod pallet {
 
 		/// Add a TEE measurement to the allowlist ([`Config::AttestationOrigin`], Root).
 		///
-		/// Providers reporting it count as attested from now on. Emits `MeasurementAllowed`.
+		/// Providers whose verified quote reported it count as attested from now on (while
+		/// their attestation is unexpired and its TCB status accepted). Emits
+		/// `MeasurementAllowed`.
 		/// Fails with `InvalidMeasurement` or `MeasurementAlreadyAllowed`.
 		#[pallet::call_index(5)]
 		#[pallet::weight(T::WeightInfo::allow_measurement())]
@@ -344,7 +411,8 @@ pub mod pallet {
 
 		/// Remove a TEE measurement from the allowlist ([`Config::AttestationOrigin`], Root).
 		///
-		/// Providers reporting it count as unattested from now on. Emits `MeasurementRevoked`.
+		/// Providers whose quote reported it count as unattested from now on. Emits
+		/// `MeasurementRevoked`.
 		/// Fails with `InvalidMeasurement` or `MeasurementNotAllowed`.
 		#[pallet::call_index(6)]
 		#[pallet::weight(T::WeightInfo::revoke_measurement())]
@@ -362,6 +430,49 @@ pub mod pallet {
 			);
 			AllowedMeasurements::<T>::remove(&key);
 			Self::deposit_event(Event::MeasurementRevoked { tee, measurement: key.1 });
+			Ok(())
+		}
+
+		/// Prove the caller's cluster runs in an Intel TEE: verify `quote` (Intel TDX or SGX
+		/// DCAP) against `collateral` at the chain's time, and record what it reports.
+		///
+		/// The quote's report data must start with
+		/// `blake2_256(SCALE("podchain/attestation/v1", caller, registered peer id,
+		/// sealing_key))`: only the TEE holding the agent's keys can produce it for this
+		/// provider. The measurement comes from the quote and must be on the allowlist; the TCB
+		/// status must be one Root accepts. The attestation then counts until the collateral's
+		/// first expiry, at most [`Config::MaxAttestationAge`]; attest again before then.
+		///
+		/// Emits `ProviderAttested`. Fails with `NotProvider`, `QuoteMalformed`,
+		/// `CollateralInvalid`, `CollateralExpired`, `CollateralNotYetValid`, `QuoteUntrusted`,
+		/// `TcbStatusNotAllowed`, `MeasurementNotAllowed` or `AttestationBindingMismatch`.
+		#[pallet::call_index(7)]
+		#[pallet::weight(T::WeightInfo::attest().saturating_add(T::DbWeight::get().writes(1)))]
+		pub fn attest(
+			origin: OriginFor<T>,
+			quote: QuoteBytes,
+			collateral: Collateral,
+			sealing_key: [u8; 32],
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_attest(who, &quote, &collateral, sealing_key)
+		}
+
+		/// Set the TCB statuses accepted as attested ([`Config::AttestationOrigin`], Root).
+		/// `Revoked` is never accepted, whatever is asked. Judged when read: providers whose
+		/// recorded status is no longer accepted count as unattested at once.
+		///
+		/// Emits `TcbPolicySet`.
+		#[pallet::call_index(8)]
+		#[pallet::weight(T::WeightInfo::set_tcb_policy())]
+		pub fn set_tcb_policy(
+			origin: OriginFor<T>,
+			accepted: BoundedVec<TcbStatus, ConstU32<16>>,
+		) -> DispatchResult {
+			T::AttestationOrigin::ensure_origin(origin)?;
+			let policy = TcbPolicy::accepting(&accepted);
+			AcceptedTcbStatuses::<T>::put(policy);
+			Self::deposit_event(Event::TcbPolicySet { policy });
 			Ok(())
 		}
 	}

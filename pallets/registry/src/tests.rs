@@ -6,7 +6,6 @@ use frame_support::{
 use sp_runtime::{DispatchError, Percent, Permill};
 
 const PEER: &[u8] = b"12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
-const MEASUREMENT: [u8; 48] = [7u8; 48];
 
 fn bytes(b: &[u8]) -> InputBytes {
 	b.to_vec().try_into().unwrap()
@@ -37,10 +36,6 @@ fn registration(cpu_price: Balance, country: &[u8; 2]) -> Registration<Balance> 
 			multiaddrs: vec![bytes(b"/ip4/203.0.113.7/tcp/4001")].try_into().unwrap(),
 		},
 		health_url: bytes(b"https://provider.example/healthz"),
-		attestation: Some(AttestationInput {
-			tee: TeeType::AmdSevSnp,
-			measurement: bytes(&MEASUREMENT),
-		}),
 	}
 }
 
@@ -78,7 +73,7 @@ fn register_holds_deposit_and_stores_provider() {
 		assert_eq!(ProviderCount::<Test>::get(), 1);
 		assert_eq!(Balances::balance_on_hold(&HoldReason::ProviderDeposit.into(), &ALICE), DEPOSIT);
 		System::assert_last_event(
-			Event::ProviderRegistered { provider: ALICE, deposit: DEPOSIT, attested: false }.into(),
+			Event::ProviderRegistered { provider: ALICE, deposit: DEPOSIT }.into(),
 		);
 	});
 }
@@ -187,7 +182,7 @@ fn register_refuses_bad_endpoint() {
 }
 
 #[test]
-fn register_refuses_bad_url_and_measurement() {
+fn register_refuses_bad_urls() {
 	build_and_execute(|| {
 		let mut reg = registration(1, b"DE");
 		reg.health_url = bytes(b"provider.example/healthz");
@@ -197,18 +192,6 @@ fn register_refuses_bad_url_and_measurement() {
 		let long = [b"https://p.example/".as_slice(), &[b'a'; MAX_URL_LEN as usize]].concat();
 		reg.health_url = bytes(&long);
 		register_err(reg, Error::InvalidHealthUrl);
-
-		let mut reg = registration(1, b"DE");
-		reg.attestation =
-			Some(AttestationInput { tee: TeeType::IntelTdx, measurement: bytes(b"") });
-		register_err(reg, Error::InvalidMeasurement);
-
-		let mut reg = registration(1, b"DE");
-		reg.attestation = Some(AttestationInput {
-			tee: TeeType::IntelTdx,
-			measurement: bytes(&[1; MAX_MEASUREMENT_LEN as usize + 1]),
-		});
-		register_err(reg, Error::InvalidMeasurement);
 	});
 }
 
@@ -247,7 +230,6 @@ fn update_changes_fields_and_keeps_reserved_capacity() {
 			rent_discount: Some(Percent::from_percent(50)),
 			endpoint: None,
 			health_url: Some(bytes(b"http://127.0.0.1:9000/healthz")),
-			attestation: Some(None),
 		};
 		assert_ok!(Registry::update_provider(RuntimeOrigin::signed(ALICE), update));
 		let info = Providers::<Test>::get(ALICE).unwrap();
@@ -255,10 +237,7 @@ fn update_changes_fields_and_keeps_reserved_capacity() {
 		assert_eq!(info.prices.cpu_per_millicore_second, 5);
 		assert_eq!(info.rent_discount, Percent::from_percent(50));
 		assert_eq!(info.health_url.to_vec(), b"http://127.0.0.1:9000/healthz".to_vec());
-		assert_eq!(info.attestation, None);
-		System::assert_last_event(
-			Event::ProviderUpdated { provider: ALICE, attested: false }.into(),
-		);
+		System::assert_last_event(Event::ProviderUpdated { provider: ALICE }.into());
 
 		let shrink = ProviderUpdate {
 			capacity: Some(CapacityInput {
@@ -269,7 +248,6 @@ fn update_changes_fields_and_keeps_reserved_capacity() {
 			rent_discount: None,
 			endpoint: None,
 			health_url: None,
-			attestation: None,
 		};
 		assert_noop!(
 			Registry::update_provider(RuntimeOrigin::signed(ALICE), shrink),
@@ -288,7 +266,6 @@ fn update_is_all_or_nothing() {
 			rent_discount: None,
 			endpoint: None,
 			health_url: Some(bytes(b"gopher://nope")),
-			attestation: None,
 		};
 		assert_noop!(
 			Registry::update_provider(RuntimeOrigin::signed(ALICE), update),
@@ -307,7 +284,6 @@ fn calls_from_non_providers_fail() {
 			rent_discount: None,
 			endpoint: None,
 			health_url: None,
-			attestation: None,
 		};
 		let who = RuntimeOrigin::signed(BOB);
 		assert_noop!(Registry::update_provider(who.clone(), update), Error::<Test>::NotProvider);
@@ -362,68 +338,6 @@ fn deregister_returns_deposit_unless_deals_are_open() {
 		);
 		// The slot is free again.
 		register(ALICE, 1);
-	});
-}
-
-#[test]
-fn allowlist_decides_attestation_when_read() {
-	build_and_execute(|| {
-		register(ALICE, 1);
-		let view = Registry::provider_view(&ALICE).unwrap();
-		assert!(!view.attested);
-
-		assert_noop!(
-			Registry::allow_measurement(
-				RuntimeOrigin::signed(ALICE),
-				TeeType::AmdSevSnp,
-				bytes(&MEASUREMENT)
-			),
-			DispatchError::BadOrigin
-		);
-		assert_ok!(Registry::allow_measurement(
-			RuntimeOrigin::root(),
-			TeeType::AmdSevSnp,
-			bytes(&MEASUREMENT)
-		));
-		assert!(Registry::provider_view(&ALICE).unwrap().attested);
-		assert_noop!(
-			Registry::allow_measurement(
-				RuntimeOrigin::root(),
-				TeeType::AmdSevSnp,
-				bytes(&MEASUREMENT)
-			),
-			Error::<Test>::MeasurementAlreadyAllowed
-		);
-		// Same measurement from another TEE type is a different entry.
-		assert_ok!(Registry::allow_measurement(
-			RuntimeOrigin::root(),
-			TeeType::IntelTdx,
-			bytes(&MEASUREMENT)
-		));
-
-		register(BOB, 1);
-		System::assert_last_event(
-			Event::ProviderRegistered { provider: BOB, deposit: DEPOSIT, attested: true }.into(),
-		);
-
-		assert_ok!(Registry::revoke_measurement(
-			RuntimeOrigin::root(),
-			TeeType::AmdSevSnp,
-			bytes(&MEASUREMENT)
-		));
-		assert!(!Registry::provider_view(&ALICE).unwrap().attested);
-		assert_noop!(
-			Registry::revoke_measurement(
-				RuntimeOrigin::root(),
-				TeeType::AmdSevSnp,
-				bytes(&MEASUREMENT)
-			),
-			Error::<Test>::MeasurementNotAllowed
-		);
-		assert_noop!(
-			Registry::allow_measurement(RuntimeOrigin::root(), TeeType::AmdSevSnp, bytes(b"")),
-			Error::<Test>::InvalidMeasurement
-		);
 	});
 }
 
@@ -532,12 +446,13 @@ fn match_providers_filters_and_ranks_by_price() {
 		let mut attested = requirements(1000);
 		attested.attested_only = true;
 		assert!(Registry::match_providers(attested.clone()).is_empty());
-		assert_ok!(Registry::allow_measurement(
-			RuntimeOrigin::root(),
-			TeeType::AmdSevSnp,
-			bytes(&MEASUREMENT)
-		));
-		assert_eq!(Registry::match_providers(attested).len(), 3);
+		allow_measurement();
+		assert_ok!(attest(BOB));
+		let matches = Registry::match_providers(attested);
+		assert_eq!(
+			matches.iter().map(|m| (m.provider, m.attested)).collect::<Vec<_>>(),
+			[(BOB, true)]
+		);
 
 		let mut gpu = requirements(1000);
 		gpu.gpu_model = Some(b"h100".to_vec());
@@ -608,3 +523,307 @@ fn rented_providers_are_not_offered() {
 		assert!(Registry::match_providers(requirements(1000)).is_empty());
 	});
 }
+
+mod attestation {
+	use super::*;
+	use frame_support::BoundedVec;
+	use sp_runtime::DispatchResult;
+
+	const SEALING_KEY: [u8; 32] = [5; 32];
+	const DAY: u64 = 86_400;
+
+	fn collateral() -> Collateral {
+		let field = || vec![1u8; 8].try_into().unwrap();
+		Collateral {
+			pck_crl_issuer_chain: field(),
+			root_ca_crl: field(),
+			pck_crl: field(),
+			tcb_info_issuer_chain: field(),
+			tcb_info: field(),
+			tcb_info_signature: field(),
+			qe_identity_issuer_chain: field(),
+			qe_identity: field(),
+			qe_identity_signature: field(),
+			pck_certificate_chain: None,
+		}
+	}
+
+	/// Report data committing to `who`, `peer` and `key`, as the provider's TEE would write it.
+	fn bound(who: AccountId, peer: &[u8], key: &[u8; 32]) -> [u8; 64] {
+		let mut report_data = [0xaa; 64];
+		report_data[..32].copy_from_slice(&podchain_attestation::binding(&who, peer, key));
+		report_data
+	}
+
+	/// `who` submits a quote the verifier reports as `verified`.
+	fn submit(who: AccountId, verified: VerifiedQuote, key: [u8; 32]) -> DispatchResult {
+		FakeVerifier::report(Ok(verified));
+		let quote = vec![1u8; 100].try_into().unwrap();
+		Registry::attest(RuntimeOrigin::signed(who), quote, collateral(), key)
+	}
+
+	/// `who` attests with a quote bound to its account, peer id and [`SEALING_KEY`].
+	pub(super) fn attest(who: AccountId) -> DispatchResult {
+		submit(who, sample_verified(&bound(who, PEER, &SEALING_KEY)), SEALING_KEY)
+	}
+
+	pub(super) fn allow_measurement() {
+		assert_ok!(Registry::allow_measurement(
+			RuntimeOrigin::root(),
+			TeeType::IntelTdx,
+			bytes(&MEASUREMENT)
+		));
+	}
+
+	fn attested(who: AccountId) -> bool {
+		Registry::provider_view(&who).unwrap().attested
+	}
+
+	#[test]
+	fn a_verified_bound_quote_attests_until_its_collateral_expires() {
+		build_and_execute(|| {
+			register(ALICE, 1);
+			allow_measurement();
+			assert!(!attested(ALICE));
+			assert_ok!(attest(ALICE));
+			let expires_at = START_TIME + 10 * DAY;
+			System::assert_last_event(
+				Event::ProviderAttested {
+					provider: ALICE,
+					tee: TeeType::IntelTdx,
+					measurement: MEASUREMENT.to_vec().try_into().unwrap(),
+					tcb_status: TcbStatus::UpToDate,
+					expires_at,
+				}
+				.into(),
+			);
+			let record = Providers::<Test>::get(ALICE).unwrap().attestation.unwrap();
+			assert_eq!(
+				(record.sealing_key, record.verified_at, record.expires_at),
+				(SEALING_KEY, START_TIME, expires_at)
+			);
+			assert!(attested(ALICE));
+			// Judged when read: the second it expires, it no longer counts, anywhere.
+			Clock::set(expires_at - 1);
+			assert!(attested(ALICE));
+			Clock::set(expires_at);
+			assert!(!attested(ALICE));
+			let mut only_attested = requirements(1000);
+			only_attested.attested_only = true;
+			assert!(Registry::match_providers(only_attested).is_empty());
+			// A fresh quote attests again.
+			Clock::set(expires_at + DAY);
+			let mut verified = sample_verified(&bound(ALICE, PEER, &SEALING_KEY));
+			verified.collateral_expires_at = expires_at + 20 * DAY;
+			assert_ok!(submit(ALICE, verified, SEALING_KEY));
+			assert!(attested(ALICE));
+		});
+	}
+
+	#[test]
+	fn long_lived_collateral_counts_for_max_attestation_age_at_most() {
+		build_and_execute(|| {
+			register(ALICE, 1);
+			allow_measurement();
+			let mut verified = sample_verified(&bound(ALICE, PEER, &SEALING_KEY));
+			verified.collateral_expires_at = START_TIME + 365 * DAY;
+			assert_ok!(submit(ALICE, verified.clone(), SEALING_KEY));
+			let record = Providers::<Test>::get(ALICE).unwrap().attestation.unwrap();
+			assert_eq!(record.expires_at, START_TIME + 30 * DAY);
+			// Collateral already past its date is refused even if the verifier let it by.
+			verified.collateral_expires_at = START_TIME;
+			assert_noop!(submit(ALICE, verified, SEALING_KEY), Error::<Test>::CollateralExpired);
+		});
+	}
+
+	#[test]
+	fn every_verification_failure_has_its_named_error_and_changes_nothing() {
+		build_and_execute(|| {
+			register(ALICE, 1);
+			allow_measurement();
+			for (failure, error) in [
+				(QuoteError::Malformed, Error::<Test>::QuoteMalformed),
+				(QuoteError::InvalidCollateral, Error::<Test>::CollateralInvalid),
+				(QuoteError::CollateralExpired, Error::<Test>::CollateralExpired),
+				(QuoteError::CollateralNotYetValid, Error::<Test>::CollateralNotYetValid),
+				(QuoteError::Untrusted, Error::<Test>::QuoteUntrusted),
+			] {
+				FakeVerifier::report(Err(failure));
+				let quote: QuoteBytes = vec![1u8; 100].try_into().unwrap();
+				assert_noop!(
+					Registry::attest(
+						RuntimeOrigin::signed(ALICE),
+						quote,
+						collateral(),
+						SEALING_KEY
+					),
+					error
+				);
+			}
+			assert_eq!(Providers::<Test>::get(ALICE).unwrap().attestation, None);
+		});
+	}
+
+	#[test]
+	fn a_quote_made_for_someone_or_something_else_is_refused() {
+		build_and_execute(|| {
+			register(ALICE, 1);
+			register(BOB, 1);
+			allow_measurement();
+			// Bob's genuine quote, copied by Alice.
+			let bobs = sample_verified(&bound(BOB, PEER, &SEALING_KEY));
+			assert_noop!(
+				submit(ALICE, bobs.clone(), SEALING_KEY),
+				Error::<Test>::AttestationBindingMismatch
+			);
+			assert_ok!(submit(BOB, bobs, SEALING_KEY));
+			// Alice's quote for another agent, or for another sealing key than the one given.
+			let other_peer = b"12D3KooWHHzSeKaY8xuZVzkLbKFfvNgPPeKhFBGrMbNzbm5akpqu";
+			let for_other_peer = sample_verified(&bound(ALICE, other_peer, &SEALING_KEY));
+			assert_noop!(
+				submit(ALICE, for_other_peer, SEALING_KEY),
+				Error::<Test>::AttestationBindingMismatch
+			);
+			let for_other_key = sample_verified(&bound(ALICE, PEER, &[6; 32]));
+			assert_noop!(
+				submit(ALICE, for_other_key, SEALING_KEY),
+				Error::<Test>::AttestationBindingMismatch
+			);
+			// Strangers attest nothing, whatever their quote.
+			assert_noop!(
+				submit(CHARLIE, sample_verified(&bound(CHARLIE, PEER, &SEALING_KEY)), SEALING_KEY),
+				Error::<Test>::NotProvider
+			);
+		});
+	}
+
+	#[test]
+	fn the_measurement_must_be_allowed_when_attesting_and_whenever_read() {
+		build_and_execute(|| {
+			register(ALICE, 1);
+			assert_noop!(attest(ALICE), Error::<Test>::MeasurementNotAllowed);
+			assert_noop!(
+				Registry::allow_measurement(
+					RuntimeOrigin::signed(ALICE),
+					TeeType::IntelTdx,
+					bytes(&MEASUREMENT)
+				),
+				DispatchError::BadOrigin
+			);
+			allow_measurement();
+			assert_noop!(
+				Registry::allow_measurement(
+					RuntimeOrigin::root(),
+					TeeType::IntelTdx,
+					bytes(&MEASUREMENT)
+				),
+				Error::<Test>::MeasurementAlreadyAllowed
+			);
+			assert_ok!(attest(ALICE));
+			assert!(attested(ALICE));
+			// The same measurement reported by SGX is another entry.
+			assert_ok!(Registry::allow_measurement(
+				RuntimeOrigin::root(),
+				TeeType::IntelSgx,
+				bytes(&MEASUREMENT)
+			));
+			assert_ok!(Registry::revoke_measurement(
+				RuntimeOrigin::root(),
+				TeeType::IntelTdx,
+				bytes(&MEASUREMENT)
+			));
+			assert!(!attested(ALICE), "revoking unattests at once");
+			assert_noop!(
+				Registry::revoke_measurement(
+					RuntimeOrigin::root(),
+					TeeType::IntelTdx,
+					bytes(&MEASUREMENT)
+				),
+				Error::<Test>::MeasurementNotAllowed
+			);
+			allow_measurement();
+			assert!(attested(ALICE), "and allowing again restores it");
+			for bad in [&[][..], &[1; 241][..]] {
+				assert_noop!(
+					Registry::allow_measurement(
+						RuntimeOrigin::root(),
+						TeeType::IntelTdx,
+						bytes(bad)
+					),
+					Error::<Test>::InvalidMeasurement
+				);
+			}
+		});
+	}
+
+	#[test]
+	fn only_tcb_statuses_root_accepts_count_and_revoked_never_does() {
+		build_and_execute(|| {
+			register(ALICE, 1);
+			allow_measurement();
+			let mut verified = sample_verified(&bound(ALICE, PEER, &SEALING_KEY));
+			verified.tcb_status = TcbStatus::SWHardeningNeeded;
+			assert_noop!(
+				submit(ALICE, verified.clone(), SEALING_KEY),
+				Error::<Test>::TcbStatusNotAllowed
+			);
+			let both: BoundedVec<_, _> =
+				vec![TcbStatus::UpToDate, TcbStatus::SWHardeningNeeded].try_into().unwrap();
+			assert_noop!(
+				Registry::set_tcb_policy(RuntimeOrigin::signed(ALICE), both.clone()),
+				DispatchError::BadOrigin
+			);
+			assert_ok!(Registry::set_tcb_policy(RuntimeOrigin::root(), both));
+			assert_ok!(submit(ALICE, verified.clone(), SEALING_KEY));
+			assert!(attested(ALICE));
+			// Narrowing the policy unattests at once.
+			let strict: BoundedVec<_, _> = vec![TcbStatus::UpToDate].try_into().unwrap();
+			assert_ok!(Registry::set_tcb_policy(RuntimeOrigin::root(), strict));
+			assert!(!attested(ALICE));
+			// Revoked is never accepted, even when asked for.
+			let all: BoundedVec<_, _> = TcbStatus::ALL.to_vec().try_into().unwrap();
+			assert_ok!(Registry::set_tcb_policy(RuntimeOrigin::root(), all));
+			verified.tcb_status = TcbStatus::Revoked;
+			assert_noop!(submit(ALICE, verified, SEALING_KEY), Error::<Test>::TcbStatusNotAllowed);
+		});
+	}
+
+	#[test]
+	fn a_new_peer_id_drops_the_attestation_a_new_address_does_not() {
+		build_and_execute(|| {
+			register(ALICE, 1);
+			allow_measurement();
+			assert_ok!(attest(ALICE));
+			let update = |peer: &[u8], addr: &[u8]| ProviderUpdate {
+				capacity: None,
+				prices: None,
+				rent_discount: None,
+				endpoint: Some(EndpointInput {
+					peer_id: bytes(peer),
+					multiaddrs: vec![bytes(addr)].try_into().unwrap(),
+				}),
+				health_url: None,
+			};
+			assert_ok!(Registry::update_provider(
+				RuntimeOrigin::signed(ALICE),
+				update(PEER, b"/ip4/203.0.113.8/tcp/4001")
+			));
+			assert!(attested(ALICE), "same agent, new address");
+			let other_peer = b"12D3KooWHHzSeKaY8xuZVzkLbKFfvNgPPeKhFBGrMbNzbm5akpqu";
+			assert_ok!(Registry::update_provider(
+				RuntimeOrigin::signed(ALICE),
+				update(other_peer, b"/ip4/203.0.113.8/tcp/4001")
+			));
+			assert!(!attested(ALICE));
+			assert_eq!(Providers::<Test>::get(ALICE).unwrap().attestation, None);
+			System::assert_has_event(Event::AttestationDropped { provider: ALICE }.into());
+			// The old quote bound the old peer id: it cannot restore the attestation.
+			assert_noop!(attest(ALICE), Error::<Test>::AttestationBindingMismatch);
+			let rebound = sample_verified(&bound(ALICE, other_peer, &SEALING_KEY));
+			assert_ok!(submit(ALICE, rebound, SEALING_KEY));
+			assert!(attested(ALICE));
+		});
+	}
+}
+
+use attestation::{allow_measurement, attest};

@@ -6,6 +6,9 @@ use frame_support::{traits::ConstU32, BoundedVec};
 use scale_info::TypeInfo;
 use sp_runtime::Percent;
 
+pub use podchain_attestation::{
+	AdvisoryIds, Collateral, Measurement, QuoteBytes, TcbPolicy, TcbStatus, TeeType, VerifiedQuote,
+};
 pub use podchain_primitives::{Prices, Resources};
 
 /// Largest string a call accepts. Longer input cannot even be decoded; input between the stored
@@ -26,9 +29,6 @@ pub const MAX_MULTIADDR_LEN: u32 = 128;
 pub const MAX_MULTIADDRS: u32 = 8;
 /// Longest health URL.
 pub const MAX_URL_LEN: u32 = 256;
-/// Longest TEE measurement (SEV-SNP and TDX measurements are 48 bytes, SGX's 32).
-pub const MAX_MEASUREMENT_LEN: u32 = 64;
-
 /// Bytes of a call argument, capped at [`MAX_INPUT_BYTES`].
 pub type InputBytes = BoundedVec<u8, ConstU32<MAX_INPUT_BYTES>>;
 /// A list in a call argument, capped at [`MAX_INPUT_ITEMS`].
@@ -46,55 +46,27 @@ pub type MultiaddrText = BoundedVec<u8, ConstU32<MAX_MULTIADDR_LEN>>;
 pub type Multiaddrs = BoundedVec<MultiaddrText, ConstU32<MAX_MULTIADDRS>>;
 /// Health URL as stored.
 pub type HealthUrl = BoundedVec<u8, ConstU32<MAX_URL_LEN>>;
-/// TEE measurement as stored.
-pub type Measurement = BoundedVec<u8, ConstU32<MAX_MEASUREMENT_LEN>>;
 
-/// The trusted execution environment a provider's cluster runs in.
-#[derive(
-	Clone,
-	Copy,
-	PartialEq,
-	Eq,
-	PartialOrd,
-	Ord,
-	Encode,
-	Decode,
-	DecodeWithMemTracking,
-	MaxEncodedLen,
-	TypeInfo,
-	Debug,
-)]
-pub enum TeeType {
-	/// AMD SEV-SNP confidential VMs.
-	AmdSevSnp,
-	/// Intel TDX trust domains.
-	IntelTdx,
-	/// Intel SGX enclaves.
-	IntelSgx,
-	/// AWS Nitro enclaves.
-	AwsNitro,
-}
-
-/// Attestation evidence: which TEE, and the launch measurement of the provider's stack.
+/// A provider's verified attestation: what its quote proved, and the keys it bound.
 #[derive(
 	Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
 )]
 pub struct Attestation {
-	/// The TEE technology.
+	/// The TEE the quote came from.
 	pub tee: TeeType,
-	/// The launch measurement the TEE reports.
+	/// The measurement the quote reported (see [`Measurement`]).
 	pub measurement: Measurement,
-}
-
-/// Attestation evidence as given to a call.
-#[derive(
-	Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
-)]
-pub struct AttestationInput {
-	/// The TEE technology.
-	pub tee: TeeType,
-	/// The launch measurement the TEE reports.
-	pub measurement: InputBytes,
+	/// Intel's verdict on the platform when the quote was verified.
+	pub tcb_status: TcbStatus,
+	/// The security advisories that verdict listed.
+	pub advisory_ids: AdvisoryIds,
+	/// The X25519 key publishers seal manifests to, vouched for by the quote.
+	pub sealing_key: [u8; 32],
+	/// When the quote was verified (Unix seconds, the chain's clock).
+	pub verified_at: u64,
+	/// When the attestation stops counting (Unix seconds): the collateral's first expiry,
+	/// capped by [`Config::MaxAttestationAge`](crate::Config::MaxAttestationAge).
+	pub expires_at: u64,
 }
 
 /// Where a provider's machines are.
@@ -180,8 +152,6 @@ pub struct Registration<Balance> {
 	pub endpoint: EndpointInput,
 	/// HTTP(S) URL that SLA probes check ("https://provider.example/healthz").
 	pub health_url: InputBytes,
-	/// TEE attestation evidence, if the cluster runs in a TEE.
-	pub attestation: Option<AttestationInput>,
 }
 
 /// The changes `update_provider` makes; `None` keeps a field as it is.
@@ -195,12 +165,10 @@ pub struct ProviderUpdate<Balance> {
 	pub prices: Option<Prices<Balance>>,
 	/// New rent discount.
 	pub rent_discount: Option<Percent>,
-	/// New libp2p endpoint.
+	/// New libp2p endpoint; a different peer id drops the attestation, which bound the old one.
 	pub endpoint: Option<EndpointInput>,
 	/// New health URL.
 	pub health_url: Option<InputBytes>,
-	/// New attestation: `Some(None)` removes it.
-	pub attestation: Option<Option<AttestationInput>>,
 }
 
 /// Whether a provider takes new deals.
@@ -240,7 +208,8 @@ pub struct ProviderInfo<Balance, BlockNumber> {
 	pub endpoint: Endpoint,
 	/// URL the SLA probes check.
 	pub health_url: HealthUrl,
-	/// TEE attestation evidence; counts only while its measurement is on the allowlist.
+	/// Verified TEE attestation, set by `attest`; counts only while current (see
+	/// [`Pallet::is_attested`](crate::Pallet::is_attested)).
 	pub attestation: Option<Attestation>,
 	/// Whether new deals are taken.
 	pub status: ProviderStatus,
@@ -266,7 +235,7 @@ pub struct WorkloadRequirements<Balance> {
 	pub country: Option<[u8; 2]>,
 	/// Only providers whose GPU model contains this text (case-insensitive).
 	pub gpu_model: Option<Vec<u8>>,
-	/// Only providers whose attestation measurement is on the allowlist.
+	/// Only providers with a current verified attestation.
 	pub attested_only: bool,
 	/// Only providers whose price for the workload is at most this much per hour.
 	pub max_price_per_hour: Option<Balance>,
@@ -287,7 +256,7 @@ pub struct ProviderMatch<AccountId, Balance> {
 	pub free: Resources,
 	/// Country of the provider.
 	pub country: [u8; 2],
-	/// Whether the provider's attestation is on the allowlist.
+	/// Whether the provider's attestation is current.
 	pub attested: bool,
 	/// Share of SLA probe windows the provider met, recent ones weighing more (full when not
 	/// measured yet).
@@ -299,6 +268,7 @@ pub struct ProviderMatch<AccountId, Balance> {
 pub struct ProviderView<Balance, BlockNumber> {
 	/// The stored record.
 	pub info: ProviderInfo<Balance, BlockNumber>,
-	/// Whether the attestation's measurement is on the allowlist now.
+	/// Whether the attestation is current now: unexpired, its measurement allowed, its TCB
+	/// status accepted.
 	pub attested: bool,
 }

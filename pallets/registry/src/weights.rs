@@ -44,6 +44,8 @@ pub trait WeightInfo {
 	fn deregister_provider() -> Weight;
 	fn allow_measurement() -> Weight;
 	fn revoke_measurement() -> Weight;
+	fn attest() -> Weight;
+	fn set_tcb_policy() -> Weight;
 }
 
 /// Measured weights, with database costs taken from the runtime.
@@ -126,6 +128,14 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
+	fn attest() -> Weight {
+		Weight::from_parts(30_000_000_000, 6000)
+			.saturating_add(T::DbWeight::get().reads(3_u64))
+	}
+	fn set_tcb_policy() -> Weight {
+		Weight::from_parts(10_000_000, 0)
+			.saturating_add(T::DbWeight::get().writes(1_u64))
+	}
 }
 
 /// The same measurements with ParityDB costs, for tests and mock runtimes.
@@ -163,6 +173,14 @@ impl WeightInfo for () {
 	fn revoke_measurement() -> Weight {
 		Weight::from_parts(12_819_000, 3548)
 			.saturating_add(ParityDbWeight::get().reads(1_u64))
+			.saturating_add(ParityDbWeight::get().writes(1_u64))
+	}
+	fn attest() -> Weight {
+		Weight::from_parts(30_000_000_000, 6000)
+			.saturating_add(ParityDbWeight::get().reads(3_u64))
+	}
+	fn set_tcb_policy() -> Weight {
+		Weight::from_parts(10_000_000, 0)
 			.saturating_add(ParityDbWeight::get().writes(1_u64))
 	}
 }

@@ -140,6 +140,8 @@ parameter_types! {
 	pub const ProviderRegistrationDeposit: Balance = 100 * POD;
 	/// Prices must stay computable for the full capacity over a year.
 	pub const PriceHorizonSeconds: u32 = 365 * 24 * 3600;
+	/// An attestation counts for 30 days at most, however long its collateral is valid.
+	pub const MaxAttestationAge: u64 = 30 * 24 * 3600;
 }
 
 impl pallet_registry::Config for Runtime {
@@ -149,9 +151,30 @@ impl pallet_registry::Config for Runtime {
 	type MaxProviders = ConstU32<10_000>;
 	type PriceHorizonSeconds = PriceHorizonSeconds;
 	type AttestationOrigin = EnsureRoot<AccountId>;
+	type QuoteVerifier = podchain_attestation::DcapVerifier;
+	type UnixTime = crate::Timestamp;
+	type MaxAttestationAge = MaxAttestationAge;
+	#[cfg(feature = "runtime-benchmarks")]
+	type BenchmarkHelper = RegistryBenchmarks;
 	type Deals = crate::Market;
 	type Standing = crate::Sla;
 	type WeightInfo = pallet_registry::weights::SubstrateWeight<Runtime>;
+}
+
+/// Intel's sample TDX quote, verified for real in the registry's benchmarks.
+#[cfg(feature = "runtime-benchmarks")]
+pub struct RegistryBenchmarks;
+
+#[cfg(feature = "runtime-benchmarks")]
+impl pallet_registry::benchmarking::BenchmarkHelper for RegistryBenchmarks {
+	fn sample_quote() -> (alloc::vec::Vec<u8>, pallet_registry::Collateral, u64) {
+		use podchain_attestation::samples;
+		(samples::TDX_QUOTE.to_vec(), samples::tdx_collateral(), samples::SAMPLE_TIME)
+	}
+
+	fn set_time(unix_secs: u64) {
+		pallet_timestamp::Now::<Runtime>::put(unix_secs.saturating_mul(1000));
+	}
 }
 
 parameter_types! {

@@ -35,8 +35,7 @@ run(async () => {
     rentDiscount: 10,
     region: { country: env.COUNTRY || 'DE', location: null },
     endpoint: { peerId: env.PEER_ID, multiaddrs: [env.MULTIADDR] },
-    healthUrl: env.HEALTH_URL,
-    attestation: null
+    healthUrl: env.HEALTH_URL
   };
   const events = await submit(api, api.tx.registry.registerProvider(registration), provider);
   const registered = events.find((e) => api.events.registry.ProviderRegistered.is(e));

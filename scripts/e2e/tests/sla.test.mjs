@@ -83,8 +83,7 @@ test('probes record uptime, and a missed window slashes the provider to the publ
     rentDiscount: 0,
     region: { country: 'DE', location: null },
     endpoint: { peerId: PEER_ID, multiaddrs: ['/ip4/127.0.0.1/tcp/4001'] },
-    healthUrl: `http://127.0.0.1:${healthPort}/healthz`,
-    attestation: null
+    healthUrl: `http://127.0.0.1:${healthPort}/healthz`
   }), provider);
   await submitFinalized(api, api.tx.providerStaking.bond(100n * POD), provider);
   const probeWindow = api.consts.sla.probeWindow.toNumber();

@@ -21,7 +21,6 @@ fn set_prices(provider: AccountId, prices: Prices<Balance>) -> sp_runtime::Dispa
 		rent_discount: None,
 		endpoint: None,
 		health_url: None,
-		attestation: None,
 	};
 	Registry::update_provider(RuntimeOrigin::signed(provider), update)
 }
