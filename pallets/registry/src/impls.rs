@@ -235,6 +235,7 @@ impl<T: Config> Pallet<T> {
 			advisory_ids: verified.advisory_ids,
 			sealing_key,
 			verified_at: now,
+			verified_in_block: frame_system::Pallet::<T>::block_number(),
 			expires_at,
 		};
 		let event = Event::ProviderAttested {

@@ -599,8 +599,13 @@ mod attestation {
 			);
 			let record = Providers::<Test>::get(ALICE).unwrap().attestation.unwrap();
 			assert_eq!(
-				(record.sealing_key, record.verified_at, record.expires_at),
-				(SEALING_KEY, START_TIME, expires_at)
+				(
+					record.sealing_key,
+					record.verified_at,
+					record.verified_in_block,
+					record.expires_at
+				),
+				(SEALING_KEY, START_TIME, 1, expires_at)
 			);
 			assert!(attested(ALICE));
 			// Judged when read: the second it expires, it no longer counts, anywhere.

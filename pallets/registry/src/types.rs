@@ -51,7 +51,7 @@ pub type HealthUrl = BoundedVec<u8, ConstU32<MAX_URL_LEN>>;
 #[derive(
 	Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
 )]
-pub struct Attestation {
+pub struct Attestation<BlockNumber> {
 	/// The TEE the quote came from.
 	pub tee: TeeType,
 	/// The measurement the quote reported (see [`Measurement`]).
@@ -64,6 +64,9 @@ pub struct Attestation {
 	pub sealing_key: [u8; 32],
 	/// When the quote was verified (Unix seconds, the chain's clock).
 	pub verified_at: u64,
+	/// The block whose `attest` extrinsic carried the quote and collateral: clients read them
+	/// there to verify the quote themselves.
+	pub verified_in_block: BlockNumber,
 	/// When the attestation stops counting (Unix seconds): the collateral's first expiry,
 	/// capped by [`Config::MaxAttestationAge`](crate::Config::MaxAttestationAge).
 	pub expires_at: u64,
@@ -210,7 +213,7 @@ pub struct ProviderInfo<Balance, BlockNumber> {
 	pub health_url: HealthUrl,
 	/// Verified TEE attestation, set by `attest`; counts only while current (see
 	/// [`Pallet::is_attested`](crate::Pallet::is_attested)).
-	pub attestation: Option<Attestation>,
+	pub attestation: Option<Attestation<BlockNumber>>,
 	/// Whether new deals are taken.
 	pub status: ProviderStatus,
 	/// Registration deposit held from the provider.
