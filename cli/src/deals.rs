@@ -351,10 +351,21 @@ pub async fn update(ctx: &Context, id: u64, path: &Path, timeout: u64) -> Result
 	if deal.manifest_hash == manifest.hash() {
 		return Err(CliError::input(format!("deal {id} already runs this manifest")));
 	}
+	let sealable = async |at: &AtBlock| {
+		let endpoint = provider_link::endpoint(at, &deal.provider).await?;
+		let attestation = crate::attestation::view(at, &deal.provider).await?;
+		crate::attestation::check_before_sealing(
+			&deal.provider,
+			&endpoint.peer,
+			attestation.as_ref(),
+			false,
+		)?;
+		Ok::<_, CliError>(endpoint)
+	};
+	sealable(&node.finalized().await?).await?;
 	submit(&node, &key, &runtime::tx().market().update_manifest(id, manifest.hash())).await?;
 	ctx.out.stage(format!("deal {id}: update to {} requested", path.display()));
-	let at = node.finalized().await?;
-	let endpoint = provider_link::endpoint(&at, &deal.provider).await?;
+	let endpoint = sealable(&node.finalized().await?).await?;
 	let client = provider_link::client().await?;
 	let handle = client.handle();
 	let signer = Signer(key.clone());

@@ -3,6 +3,7 @@
 //! until its agent runs it.
 
 use crate::{
+	attestation,
 	error::CliError,
 	provider_link::{self, Signer},
 	providers::{offers, resources_of, Filters},
@@ -265,6 +266,20 @@ pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<(), CliError> {
 			format_pod(free)
 		)));
 	}
+	// Before any funds are locked: a manifest is sealed only to the key an attestation vouches
+	// for (and, with --attested, only to a provider attested now).
+	let sealing_to = async |at: &podchain_chain::AtBlock| {
+		let endpoint = provider_link::endpoint(at, &offer.provider).await?;
+		let attestation = attestation::view(at, &offer.provider).await?;
+		attestation::check_before_sealing(
+			&offer.provider,
+			&endpoint.peer,
+			attestation.as_ref(),
+			args.filters.attested,
+		)?;
+		Ok::<_, CliError>(endpoint)
+	};
+	sealing_to(&at).await?;
 	out.stage(format!(
 		"provider {} ({}), {} per hour; deposit {}",
 		offer.provider,
@@ -289,9 +304,10 @@ pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<(), CliError> {
 	);
 	let submitter = podchain_chain::tx::Submitter::new(key.clone());
 	// The link to the provider's agent starts while the deal is finalized.
+	// Checked again at the block the deal is created in: the endpoint may have changed.
 	let link = async {
 		let at = node.finalized().await?;
-		let endpoint = provider_link::endpoint(&at, &offer.provider).await?;
+		let endpoint = sealing_to(&at).await?;
 		Ok::<_, CliError>((endpoint, provider_link::client().await?))
 	};
 	let (events, link) = tokio::join!(submitter.submit_and_finalize(&node, &call), link);

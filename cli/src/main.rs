@@ -1,6 +1,7 @@
 //! `podchain`: the publisher's command line for podchain.
 
 mod account;
+mod attestation;
 mod deals;
 mod deploy;
 mod error;
@@ -47,6 +48,10 @@ enum Command {
 	Providers {
 		#[command(flatten)]
 		filters: providers::Filters,
+		/// Instead, verify this provider's attestation here: read its quote and collateral
+		/// from the chain and check them with the chain's verifier.
+		#[arg(long, value_name = "ACCOUNT")]
+		verify: Option<String>,
 	},
 	/// Ranked offers for a manifest, with the price per hour and for a duration.
 	Quote {
@@ -195,7 +200,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
 			account::import(&ctx, secret, force)
 		}
 		Command::Account(AccountCommand::Show) => account::show(&ctx).await,
-		Command::Providers { filters } => providers::list(&ctx, &filters).await,
+		Command::Providers { verify: Some(provider), .. } => {
+			attestation::verify(&ctx, &provider).await
+		}
+		Command::Providers { filters, verify: None } => providers::list(&ctx, &filters).await,
 		Command::Quote { manifest, duration, filters } => {
 			providers::quote(&ctx, &manifest, &duration, &filters).await
 		}

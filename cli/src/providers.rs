@@ -20,7 +20,9 @@ pub struct Filters {
 	/// Only providers in this country (ISO 3166-1 alpha-2, e.g. DE).
 	#[arg(long)]
 	pub region: Option<String>,
-	/// Only providers whose TEE attestation is on the chain's allowlist.
+	/// Only providers attested now (a verified Intel TDX/SGX quote, allowed measurement,
+	/// accepted TCB status); deploy also refuses to seal to one whose attestation does not
+	/// vouch for its agent's key.
 	#[arg(long)]
 	pub attested: bool,
 	/// Only providers at most this expensive per hour, in POD: for the manifest's resources
@@ -56,7 +58,7 @@ pub struct Offer {
 	pub free: Resources,
 	/// Country code.
 	pub country: String,
-	/// Attested by an allowed TEE measurement.
+	/// Attested now.
 	pub attested: bool,
 	/// Share of SLA probe windows met, in millionths (recent windows weigh more).
 	pub reputation: u32,
@@ -119,6 +121,10 @@ pub async fn list(ctx: &Context, filters: &Filters) -> Result<(), CliError> {
 	let mut entries = providers.iter(()).await.map_err(CliError::chain)?;
 	let mut rows = Vec::new();
 	let mut json_rows = Vec::new();
+	let now = std::time::SystemTime::now()
+		.duration_since(std::time::UNIX_EPOCH)
+		.map(|d| d.as_secs())
+		.unwrap_or(0);
 	while let Some(entry) = entries.next().await {
 		let entry = entry.map_err(CliError::chain)?;
 		let (account,) = entry.key().map_err(CliError::chain)?.decode().map_err(CliError::chain)?;
@@ -126,12 +132,8 @@ pub async fn list(ctx: &Context, filters: &Filters) -> Result<(), CliError> {
 		if country.is_some_and(|c| c != info.region.country) {
 			continue;
 		}
-		let view = at
-			.runtime_apis()
-			.call(runtime::runtime_apis().registry_api().provider(account))
-			.await
-			.map_err(CliError::chain)?;
-		let attested = view.is_some_and(|v| v.attested);
+		let attestation = crate::attestation::view(&at, &account).await?;
+		let attested = attestation.as_ref().is_some_and(|a| a.current);
 		if filters.attested && !attested {
 			continue;
 		}
@@ -175,6 +177,7 @@ pub async fn list(ctx: &Context, filters: &Filters) -> Result<(), CliError> {
 			"provider": account.to_string(),
 			"country": country,
 			"attested": attested,
+			"attestation": attestation.as_ref().map(|a| a.json()),
 			"status": status,
 			"stake": stake.to_string(),
 			"reputation": standing.reputation.0,
@@ -193,7 +196,7 @@ pub async fn list(ctx: &Context, filters: &Filters) -> Result<(), CliError> {
 		rows.push(vec![
 			account.to_string(),
 			country,
-			if attested { "yes" } else { "no" }.to_owned(),
+			attestation.as_ref().map_or_else(|| "no".to_owned(), |a| a.summary(now)),
 			if standing.quarantined { "quarantined" } else { status }.to_owned(),
 			format_pod(stake),
 			percent(standing.reputation.0),
@@ -209,7 +212,7 @@ pub async fn list(ctx: &Context, filters: &Filters) -> Result<(), CliError> {
 			&[
 				"PROVIDER",
 				"REGION",
-				"ATTESTED",
+				"ATTESTATION",
 				"STATUS",
 				"STAKE",
 				"REPUTATION",

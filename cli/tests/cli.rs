@@ -102,8 +102,18 @@ async fn every_command_against_a_dev_node_and_an_agent() {
 	let charlie = provider.account_id().to_string();
 	let providers = json(&rpc, &key, &["providers", "--region", "de"]);
 	assert_eq!(providers[0]["provider"], charlie);
+	assert_eq!(providers[0]["attested"], Value::Bool(false));
+	assert_eq!(providers[0]["attestation"], Value::Null);
 	assert_eq!(json(&rpc, &key, &["providers", "--region", "FR"]), Value::Array(vec![]));
+	// Attestation: nothing to verify for a provider that never attested, and --attested finds
+	// no provider to deploy to (nothing is locked).
+	let (code, _, stderr) = podchain(&rpc, &key, &["providers", "--verify", &charlie]);
+	assert_eq!(code, 2, "{stderr}");
+	assert!(stderr.contains("has no attestation"), "{stderr}");
 	let web = web_manifest(work.path(), "web.yaml", "8080");
+	let (code, _, stderr) = podchain(&rpc, &key, &["deploy", &web.to_string_lossy(), "--attested"]);
+	assert_eq!(code, 4, "{stderr}");
+	assert!(stderr.contains("no registered provider"), "{stderr}");
 	let quote = json(&rpc, &key, &["quote", &web.to_string_lossy(), "--for", "2h"]);
 	assert_eq!(quote["offers"][0]["provider"], charlie);
 	// 100 millicores at 10^6 planck per millicore-second plus 32 MiB at 10^3, for 2 h.

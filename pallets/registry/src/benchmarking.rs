@@ -4,7 +4,10 @@
 use super::*;
 use alloc::vec;
 use frame_benchmarking::v2::*;
-use frame_support::traits::{fungible::Mutate, EnsureOrigin};
+use frame_support::{
+	traits::{fungible::Mutate, EnsureOrigin},
+	BoundedVec,
+};
 use frame_system::RawOrigin;
 use sp_runtime::{traits::Bounded, Percent};
 
