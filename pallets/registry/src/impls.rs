@@ -362,6 +362,17 @@ impl<T: Config> Pallet<T> {
 			);
 			let held = T::Currency::balance_on_hold(&HoldReason::ProviderDeposit.into(), &who);
 			ensure!(held == info.deposit, "a provider's held deposit differs from its record");
+			if let Some(a) = &info.attestation {
+				ensure!(a.expires_at > a.verified_at, "an attestation expires before it was made");
+				ensure!(
+					a.verified_in_block <= frame_system::Pallet::<T>::block_number(),
+					"an attestation was verified in a future block"
+				);
+				ensure!(
+					a.expires_at <= a.verified_at.saturating_add(T::MaxAttestationAge::get()),
+					"an attestation outlives MaxAttestationAge"
+				);
+			}
 		}
 		ensure!(count == ProviderCount::<T>::get(), "ProviderCount differs from the providers");
 		ensure!(count <= T::MaxProviders::get(), "more providers than MaxProviders");

@@ -37,6 +37,8 @@
 //! - Every provider's reserved capacity fits in its capacity.
 //! - Every provider's deposit is exactly what is held from it under
 //!   [`HoldReason::ProviderDeposit`].
+//! - Every attestation expires after it was verified, within [`Config::MaxAttestationAge`],
+//!   and was verified in a past block.
 
 #![cfg_attr(not(feature = "std"), no_std)]
 

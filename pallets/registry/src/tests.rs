@@ -829,6 +829,25 @@ mod attestation {
 			assert!(attested(ALICE));
 		});
 	}
+
+	#[test]
+	fn try_state_catches_an_attestation_that_outlives_its_bounds() {
+		build_and_execute(|| {
+			register(ALICE, 1);
+			allow_measurement();
+			assert_ok!(attest(ALICE));
+			Providers::<Test>::mutate(ALICE, |info| {
+				let a = info.as_mut().unwrap().attestation.as_mut().unwrap();
+				a.expires_at = a.verified_at + 31 * DAY;
+			});
+			assert!(Registry::do_try_state().is_err());
+			Providers::<Test>::mutate(ALICE, |info| {
+				let a = info.as_mut().unwrap().attestation.as_mut().unwrap();
+				a.expires_at = a.verified_at + DAY;
+			});
+			assert_ok!(Registry::do_try_state());
+		});
+	}
 }
 
 use attestation::{allow_measurement, attest};
