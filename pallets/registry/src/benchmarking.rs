@@ -2,7 +2,7 @@
 //! the slowest validation path.
 
 use super::*;
-use alloc::vec;
+use alloc::{vec, vec::Vec};
 use frame_benchmarking::v2::*;
 use frame_support::{
 	traits::{fungible::Mutate, EnsureOrigin},
