@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiPromise, WsProvider } from '@polkadot/api';
 import { Keyring } from '@polkadot/keyring';
-import { u8aConcat, u8aToString } from '@polkadot/util';
+import { u8aConcat, u8aToHex, u8aToString } from '@polkadot/util';
 import { submitFinalized as submitChain } from '../lib/chain.mjs';
 import { PodchainNode } from '../lib/node.mjs';
 
@@ -172,11 +172,13 @@ function sampleCollateral () {
 }
 
 test('attestation takes a quote the node verifies: nothing self-declared counts', async () => {
-  const quote = readFileSync(new URL('tdx_quote', FIXTURES));
+  const raw = readFileSync(new URL('tdx_quote', FIXTURES));
+  // Bytes go as hex: @polkadot/api reads a raw Uint8Array as already SCALE-encoded.
+  const quote = u8aToHex(raw);
   // The measurement a TDX quote reports: MRTD and RTMR0-3, read from the quote's body.
-  const measurement = u8aConcat(quote.subarray(48 + 136, 48 + 184), quote.subarray(48 + 328, 48 + 520));
+  const measurement = u8aConcat(raw.subarray(48 + 136, 48 + 184), raw.subarray(48 + 328, 48 + 520));
   assert.equal(measurement.length, 240);
-  const allow = api.tx.registry.allowMeasurement('IntelTdx', measurement);
+  const allow = api.tx.registry.allowMeasurement('IntelTdx', u8aToHex(measurement));
   const allowed = await submitFinalized(api.tx.sudo.sudo(allow), alice);
   assert.ok(allowed.some((e) => api.events.registry.MeasurementAllowed.is(e)));
   // Allowing a measurement attests nobody: only a verified quote does.
@@ -189,7 +191,7 @@ test('attestation takes a quote the node verifies: nothing self-declared counts'
     /registry\.NotProvider/
   );
   await assert.rejects(
-    submitFinalized(api.tx.registry.attest(quote.subarray(0, 600), sampleCollateral(), sealingKey), alice),
+    submitFinalized(api.tx.registry.attest(u8aToHex(raw.subarray(0, 600)), sampleCollateral(), sealingKey), alice),
     /registry\.QuoteMalformed/
   );
   // The genuine quote runs through the node's DCAP verifier at the chain's time: its collateral
