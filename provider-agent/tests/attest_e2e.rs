@@ -35,6 +35,7 @@ async fn the_chain_refuses_the_expired_sample_quote_and_the_agent_names_why() {
 	// `podchain-agent attest`: refused by the chain, with the registry's error named.
 	let out = agent.run_subcommand("attest");
 	let stderr = String::from_utf8_lossy(&out.stderr);
+	eprintln!("podchain-agent attest ({}):\n{stderr}", out.status);
 	assert!(!out.status.success(), "attest succeeded:\n{stderr}");
 	assert!(stderr.contains("registry.CollateralExpired"), "{stderr}");
 
