@@ -1,6 +1,7 @@
 //! The agent's settings, from a TOML file, the environment and flags (flags win, then the
 //! environment, then the file, then defaults).
 
+use crate::attest::{collateral::CollateralSource, tsm::DEFAULT_REPORT_DIR, AttestSettings};
 use clap::{Parser, ValueEnum};
 use serde::Deserialize;
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
@@ -85,6 +86,27 @@ pub struct Flags {
 	/// the host [default: true]. Turn off only where another firewall does it.
 	#[arg(long, env = "PODCHAIN_AGENT_PODMAN_FIREWALL")]
 	pub podman_firewall: Option<bool>,
+	/// Attest the provider's TEE on chain at start and again before the attestation expires
+	/// (an Intel TDX guest only; needs a PCCS URL or a collateral file): `--attest`, or
+	/// `--attest=false` [default: false].
+	#[arg(
+		long,
+		env = "PODCHAIN_AGENT_ATTEST",
+		num_args = 0..=1,
+		require_equals = true,
+		default_missing_value = "true"
+	)]
+	pub attest: Option<bool>,
+	/// The kernel's configfs-tsm report directory quotes come from [default:
+	/// /sys/kernel/config/tsm/report].
+	#[arg(long, env = "PODCHAIN_AGENT_TSM_REPORT_DIR")]
+	pub tsm_report_dir: Option<PathBuf>,
+	/// PCCS (or Intel PCS) URL collateral is fetched from, such as https://pccs.example:8081.
+	#[arg(long, env = "PODCHAIN_AGENT_PCCS_URL")]
+	pub pccs_url: Option<String>,
+	/// Collateral file (dcap-qvl's JSON form), instead of a PCCS: for offline operation.
+	#[arg(long, env = "PODCHAIN_AGENT_ATTESTATION_COLLATERAL")]
+	pub attestation_collateral: Option<PathBuf>,
 	/// What to do [default: run].
 	#[command(subcommand)]
 	pub command: Option<Command>,
@@ -98,6 +120,10 @@ pub enum Command {
 	/// Print the agent's libp2p peer id (creating its identity in the data directory if
 	/// needed), to register it on chain as the provider's endpoint.
 	PeerId,
+	/// Attest the provider's TEE on chain now: a TDX quote from configfs-tsm binding the
+	/// provider, its registered peer id and sealing key, with collateral from the PCCS or the
+	/// collateral file; prints what the chain recorded, or the chain's error (exit code 1).
+	Attest,
 }
 
 /// The same settings as read from a TOML file.
@@ -121,6 +147,10 @@ struct FileSettings {
 	gateway_max_in_flight: Option<usize>,
 	podman_network_pool: Option<String>,
 	podman_firewall: Option<bool>,
+	attest: Option<bool>,
+	tsm_report_dir: Option<PathBuf>,
+	pccs_url: Option<String>,
+	attestation_collateral: Option<PathBuf>,
 }
 
 /// The agent's resolved settings.
@@ -160,6 +190,10 @@ pub struct Config {
 	pub podman_network_pool: String,
 	/// Whether the podman backend installs its host firewall rule.
 	pub podman_firewall: bool,
+	/// Whether the agent keeps the provider attested while it runs.
+	pub attest: bool,
+	/// How to attest, when a collateral source is set.
+	pub attestation: Option<AttestSettings>,
 }
 
 /// Settings that cannot be used.
@@ -247,6 +281,12 @@ impl Config {
 				.or(file.podman_network_pool)
 				.unwrap_or_else(|| podchain_cluster::podman::DEFAULT_NETWORK_POOL.to_owned()),
 			podman_firewall: flags.podman_firewall.or(file.podman_firewall).unwrap_or(true),
+			attest: flags.attest.or(file.attest).unwrap_or(false),
+			attestation: attestation_settings(
+				flags.tsm_report_dir.or(file.tsm_report_dir),
+				flags.pccs_url.or(file.pccs_url),
+				flags.attestation_collateral.or(file.attestation_collateral),
+			)?,
 		};
 		config.validate()?;
 		Ok(config)
@@ -283,8 +323,33 @@ impl Config {
 		if !(1..=65_536).contains(&self.gateway_max_in_flight) {
 			return invalid("gateway-max-in-flight must be between 1 and 65536");
 		}
+		if self.attest && self.attestation.is_none() {
+			return invalid("attest needs a collateral source: pccs-url or attestation-collateral");
+		}
 		Ok(())
 	}
+}
+
+/// How to attest, when a collateral source is given.
+fn attestation_settings(
+	report_dir: Option<PathBuf>,
+	pccs_url: Option<String>,
+	collateral_file: Option<PathBuf>,
+) -> Result<Option<AttestSettings>, ConfigError> {
+	let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+	let collateral = match (pccs_url, collateral_file) {
+		(Some(_), Some(_)) => {
+			return invalid("give pccs-url or attestation-collateral, not both");
+		}
+		(Some(url), None) if !(url.starts_with("https://") || url.starts_with("http://")) => {
+			return invalid("pccs-url must be an https:// (or http://) URL");
+		}
+		(Some(url), None) => CollateralSource::Pccs(url),
+		(None, Some(path)) => CollateralSource::File(path),
+		(None, None) => return Ok(None),
+	};
+	let report_dir = report_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_REPORT_DIR));
+	Ok(Some(AttestSettings { report_dir, collateral }))
 }
 
 #[cfg(test)]
@@ -347,5 +412,51 @@ mod tests {
 		assert!(Config::resolve(flags).is_ok(), "one machine serves <name>.localhost");
 		let flags = Flags { gateway_max_in_flight: Some(0), ..Default::default() };
 		assert!(Config::resolve(flags).unwrap_err().to_string().contains("gateway-max-in-flight"));
+	}
+
+	#[test]
+	fn attesting_needs_one_collateral_source() {
+		let config = Config::resolve(Flags::default()).unwrap();
+		assert!(!config.attest);
+		assert_eq!(config.attestation, None);
+		let flags = Flags { attest: Some(true), ..Default::default() };
+		assert!(Config::resolve(flags).unwrap_err().to_string().contains("collateral source"));
+		let flags = Flags {
+			pccs_url: Some("https://pccs.example:8081".into()),
+			attestation_collateral: Some("c.json".into()),
+			..Default::default()
+		};
+		assert!(Config::resolve(flags).unwrap_err().to_string().contains("not both"));
+		let flags = Flags { pccs_url: Some("pccs.example".into()), ..Default::default() };
+		assert!(Config::resolve(flags).unwrap_err().to_string().contains("pccs-url"));
+
+		let file = settings_file("attest = true\npccs_url = \"https://pccs.example:8081\"\n");
+		let flags = Flags { config: Some(file.path().to_owned()), ..Default::default() };
+		let config = Config::resolve(flags).unwrap();
+		assert!(config.attest);
+		assert_eq!(
+			config.attestation,
+			Some(AttestSettings {
+				report_dir: DEFAULT_REPORT_DIR.into(),
+				collateral: CollateralSource::Pccs("https://pccs.example:8081".into()),
+			})
+		);
+		let flags = Flags {
+			attestation_collateral: Some("c.json".into()),
+			tsm_report_dir: Some("/tmp/report".into()),
+			..Default::default()
+		};
+		let settings = Config::resolve(flags).unwrap().attestation.unwrap();
+		assert_eq!(settings.collateral, CollateralSource::File("c.json".into()));
+		assert_eq!(settings.report_dir, PathBuf::from("/tmp/report"));
+	}
+
+	#[test]
+	fn the_attest_flag_stands_alone_or_takes_a_value() {
+		let flags = Flags::try_parse_from(["podchain-agent", "--attest", "attest"]).unwrap();
+		assert_eq!(flags.attest, Some(true));
+		assert_eq!(flags.command, Some(Command::Attest));
+		let flags = Flags::try_parse_from(["podchain-agent", "--attest=false"]).unwrap();
+		assert_eq!(flags.attest, Some(false));
 	}
 }

@@ -12,10 +12,12 @@
 //! - [`report`]: sending usage reports and settling them from finalized state;
 //! - [`store`]: crash-safe state (manifests, meters, the report batch in flight);
 //! - [`metrics`] and [`http`]: Prometheus metrics, `/metrics` and `/healthz`;
+//! - [`attest`]: TEE attestation: a TDX quote from configfs-tsm, collateral, `registry.attest`;
 //! - [`agent`], [`execute`] and [`serve`]: the running agent that ties them to a
 //!   `podchain-cluster` backend; [`run`] starts it.
 
 pub mod agent;
+pub mod attest;
 pub mod billing;
 pub mod chain;
 pub mod config;

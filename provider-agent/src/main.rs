@@ -32,6 +32,18 @@ async fn main() -> ExitCode {
 			println!("{}", keypair.public().to_peer_id());
 		}),
 		Command::Run => run::run(config).await,
+		Command::Attest => {
+			let Some(settings) = &config.attestation else {
+				eprintln!("error: attest needs --pccs-url or --attestation-collateral");
+				return ExitCode::from(2);
+			};
+			run::attest(&config, settings).await.map(|attested| {
+				println!(
+					"attested: {} with TCB status {}, measurement {}, until {} (Unix seconds)",
+					attested.tee, attested.tcb_status, attested.measurement, attested.expires_at
+				);
+			})
+		}
 	};
 	match result {
 		Ok(()) => ExitCode::SUCCESS,

@@ -55,6 +55,8 @@ pub struct Metrics {
 	pub metering: MeteringHealth,
 	/// The HTTP gateway's per-deal figures.
 	pub gateway: crate::gateway::GatewayMetrics,
+	/// When the provider's attestation expires (Unix seconds, the chain's clock); 0 without one.
+	pub attestation_expires_at: Gauge,
 	/// Seconds since the epoch of the last reconcile round that read both chain and cluster.
 	last_healthy: AtomicU64,
 }
@@ -106,6 +108,12 @@ impl Default for Metrics {
 		}
 		let gateway = crate::gateway::GatewayMetrics::default();
 		gateway.register(&mut registry);
+		let attestation_expires_at = Gauge::default();
+		registry.register(
+			"attestation_expires_at_seconds",
+			"When the provider's TEE attestation expires (Unix seconds, chain clock; 0 without one), when the agent attests",
+			attestation_expires_at.clone(),
+		);
 		Self {
 			registry,
 			deals,
@@ -119,6 +127,7 @@ impl Default for Metrics {
 			metering_degraded,
 			metering: MeteringHealth::default(),
 			gateway,
+			attestation_expires_at,
 			last_healthy: AtomicU64::new(0),
 		}
 	}

@@ -2,6 +2,7 @@
 
 use crate::{
 	agent::{Agent, Settings},
+	attest::{renew, AttestError, AttestSettings, Attested, Attestor},
 	config::{Backend as BackendKind, Config},
 	gateway::{Gateway, GatewaySettings},
 	http,
@@ -51,6 +52,9 @@ pub enum StartError {
 		#[source]
 		source: std::io::Error,
 	},
+	/// Attesting failed.
+	#[error("attestation: {0}")]
+	Attest(#[from] AttestError),
 	/// The HTTP endpoint could not bind.
 	#[error("cannot serve /healthz and /metrics on {addr}: {source}")]
 	Http {
@@ -103,6 +107,13 @@ pub fn p2p_identity(config: &Config) -> Result<Keypair, StartError> {
 pub async fn run(config: Config) -> Result<(), StartError> {
 	let key = provider_key(&config)?;
 	let keypair = p2p_identity(&config)?;
+	// Only when the operator asked: the agent never attests on its own initiative.
+	let attestor = match (&config.attestation, config.attest) {
+		(Some(settings), true) => {
+			Some(Attestor::new(settings, &keypair).map_err(|e| StartError::P2p(e.to_string()))?)
+		}
+		_ => None,
+	};
 	let at_rest = AtRestKey::from_keypair(&keypair).map_err(|e| StartError::P2p(e.to_string()))?;
 	let store_path = config.data_dir.join("agent.redb");
 	let store = Arc::new(Store::open(&store_path).map_err(|e| StartError::DataDir {
@@ -218,6 +229,9 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 		http,
 	];
 	tasks.extend(gateway_task);
+	if let Some(attestor) = attestor {
+		tasks.push(tokio::spawn(renew::renew_forever(attestor, agent.clone())));
+	}
 
 	shutdown_signal().await;
 	tracing::info!("stopping: tenants keep running");
@@ -229,6 +243,23 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 		podman.shutdown().await;
 	}
 	Ok(())
+}
+
+/// Attests the provider now (`podchain-agent attest`): what the chain recorded.
+pub async fn attest(config: &Config, settings: &AttestSettings) -> Result<Attested, StartError> {
+	let key = provider_key(config)?;
+	let keypair = p2p_identity(config)?;
+	let attestor = Attestor::new(settings, &keypair).map_err(|e| StartError::P2p(e.to_string()))?;
+	let node = podchain_chain::connect(&config.rpc_url)
+		.await
+		.map_err(|e| StartError::Attest(AttestError::Chain(e)))?;
+	tracing::info!(
+		provider = %key.account_id(),
+		peer_id = %attestor.peer_id,
+		report_dir = %settings.report_dir.display(),
+		"attesting"
+	);
+	Ok(attestor.attest(&node, &Submitter::new(key)).await?)
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

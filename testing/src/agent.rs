@@ -216,6 +216,16 @@ impl AgentProcess {
 		Command::new(binary("podchain-agent", "PODCHAIN_AGENT_BIN"))
 	}
 
+	/// Adds settings (flags) to every later run of the agent.
+	pub fn add_args(&mut self, args: &[&str]) {
+		self.args.extend(args.iter().map(|a| a.to_string()));
+	}
+
+	/// Runs `podchain-agent <subcommand>` with the agent's settings, to its end.
+	pub fn run_subcommand(&self, subcommand: &str) -> std::process::Output {
+		Self::command().args(&self.args).arg(subcommand).output().expect("the agent runs")
+	}
+
 	/// Its libp2p peer id (`podchain-agent peer-id`).
 	pub fn peer_id(&self) -> String {
 		let out = Self::command().args(&self.args).arg("peer-id").output().expect("the agent runs");
