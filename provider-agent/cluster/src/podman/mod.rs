@@ -183,6 +183,11 @@ impl PodmanBackend {
 		self.api.socket()
 	}
 
+	/// The count of requests this backend has sent podman, shared: it goes on counting.
+	pub fn requests(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+		self.api.requests()
+	}
+
 	/// Stops the service this backend started (SIGTERM); the deals' pods keep running. Calls
 	/// fail with [`ClusterError::Unavailable`] afterwards.
 	#[tracing::instrument(skip_all)]
