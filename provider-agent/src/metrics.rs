@@ -8,7 +8,6 @@ use prometheus_client::{
 		family::Family,
 		gauge::Gauge,
 		histogram::Histogram,
-		TypedMetric,
 	},
 	registry::Registry,
 };
