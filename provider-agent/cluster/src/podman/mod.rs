@@ -15,6 +15,11 @@
 //! - **Network.** Each deal runs on a bridge network of its own, isolated from other deals' and
 //!   from the host's services (see `network.rs` and `firewall.rs`); the agent's gateway reaches
 //!   its pods at their addresses there ([`Backend::endpoints`]).
+//! - **One read for all deals.** The pods, the containers, the stats and the disk usage are each
+//!   read once, for every deal, and the deals' statuses, deployments and samples answered from
+//!   that view for up to 500 ms; any apply, removal, stop or start drops it (see `view.rs`).
+//!   The few calls that must see podman as it is now (apply's comparison, endpoints, logs) read
+//!   it directly.
 //! - **Idempotent apply.** `play/kube` is not idempotent (a second play fails with "already
 //!   exists"), so [`Backend::apply`] compares first: pods with the same hash that are up are left
 //!   alone; otherwise the deal's pods (not its volumes: data survives a manifest update) are
