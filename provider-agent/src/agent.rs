@@ -202,6 +202,7 @@ impl Agent {
 			}
 		}
 		let number = u32::try_from(at.block_number()).unwrap_or(u32::MAX);
+		let health_read = started.elapsed();
 		match self.store.advance_to(number) {
 			Ok(true) => {}
 			Ok(false) => {
@@ -218,8 +219,9 @@ impl Agent {
 				return;
 			}
 		}
+		let stored = started.elapsed();
 		let with_names = self.specs.ingress_domain.is_some();
-		let snapshot = match chain::snapshot(at, &self.provider, with_names).await {
+		let snapshot = match chain::snapshot(node, at, &self.provider, with_names).await {
 			Ok(snapshot) => Arc::new(snapshot),
 			Err(e) => {
 				self.metrics.error("chain");
@@ -228,6 +230,7 @@ impl Agent {
 			}
 		};
 		self.record_snapshot(&snapshot);
+		let chain_read = started.elapsed();
 		match self.reconcile(node, &snapshot).await {
 			Ok(running) => {
 				self.metrics.healthy_now();
@@ -238,8 +241,20 @@ impl Agent {
 				tracing::warn!(error = %e, block = snapshot.number, "cluster unreachable: nothing changed this round");
 			}
 		}
+		let reconciled = started.elapsed();
 		self.bill(node, &snapshot).await;
-		self.metrics.reconcile_seconds.observe(started.elapsed().as_secs_f64());
+		let elapsed = started.elapsed();
+		self.metrics.reconcile_seconds.observe(elapsed.as_secs_f64());
+		tracing::debug!(
+			block = number,
+			deals = snapshot.deals.len(),
+			health_ms = health_read.as_millis(),
+			store_ms = (stored - health_read).as_millis(),
+			deals_ms = (chain_read - stored).as_millis(),
+			cluster_ms = (reconciled - chain_read).as_millis(),
+			bill_ms = (elapsed - reconciled).as_millis(),
+			"round done"
+		);
 	}
 
 	fn record_snapshot(&self, snapshot: &Arc<Snapshot>) {

@@ -1,12 +1,13 @@
 //! The agent's view of the chain: this provider's deals as read at one finalized block.
 
+use crate::state;
 use crate::{
 	billing::{ReportRules, Reserved},
 	plan::{ChainDeal, ChainState},
 };
 use podchain_chain::{
 	deals::{self, BillingMode, DealKind, DeploymentState},
-	runtime, AccountId, AtBlock, ChainError,
+	runtime, AccountId, AtBlock, ChainError, Node,
 };
 use std::collections::BTreeMap;
 
@@ -59,21 +60,16 @@ pub struct Snapshot {
 	pub sla: SlaRules,
 }
 
-/// Reads the provider's deals at `at` (with their names when `with_names`).
+/// Reads the provider's deals at `at` (with their names when `with_names`) in a few requests
+/// to `node`, however many deals there are (see `state.rs`).
 pub async fn snapshot(
+	node: &Node,
 	at: &AtBlock,
 	provider: &AccountId,
 	with_names: bool,
 ) -> Result<Snapshot, ChainError> {
 	let number = u32::try_from(at.block_number()).unwrap_or(u32::MAX);
-	let nonce = at.transactions().account_nonce(provider).await.map_err(ChainError::rpc)?;
-	// The slot duration the runtime bills with (Aura's, which the block-time pallet serves).
-	let block_millis = at
-		.runtime_apis()
-		.call(runtime::runtime_apis().aura_api().slot_duration())
-		.await
-		.map_err(ChainError::rpc)?
-		.0;
+	// Constants come with the block's metadata: no request.
 	let max_egress_bytes_per_second = at
 		.constants()
 		.entry(runtime::constants().market().max_egress_bytes_per_second())
@@ -92,10 +88,55 @@ pub async fn snapshot(
 			.entry(runtime::constants().sla().max_deals_per_heartbeat())
 			.map_err(ChainError::rpc)?,
 	};
+	let storage = at.storage();
+	let index = storage
+		.entry(runtime::storage().market().provider_deployments())
+		.map_err(ChainError::rpc)?;
+	let prefix = index.iter_key((*provider,)).map_err(ChainError::rpc)?;
+	// The slot duration the runtime bills with (Aura's, which the block-time pallet serves).
+	// Requests go one at a time (see `state.rs`).
+	let block_millis = state::runtime_call::<u64>(node, at, "AuraApi_slot_duration").await?;
+	let index_keys = state::keys_under(node, at, &prefix).await?;
+	let ids =
+		index_keys.iter().map(|key| deal_id_in(&prefix, key)).collect::<Result<Vec<_>, _>>()?;
+
+	// The provider's account (its nonce), its deals and their names: one request.
+	let account_address = runtime::storage().system().account();
+	let deals_address = runtime::storage().market().deployments();
+	let names_address = runtime::storage().market().deployment_names();
+	let account = storage.entry(account_address.clone()).map_err(ChainError::rpc)?;
+	let deals = storage.entry(deals_address.clone()).map_err(ChainError::rpc)?;
+	let names = storage.entry(names_address.clone()).map_err(ChainError::rpc)?;
+	let mut keys = vec![account.fetch_key((*provider,)).map_err(ChainError::rpc)?];
+	for id in &ids {
+		keys.push(deals.fetch_key((*id,)).map_err(ChainError::rpc)?);
+	}
+	if with_names {
+		for id in &ids {
+			keys.push(names.fetch_key((*id,)).map_err(ChainError::rpc)?);
+		}
+	}
+	let mut values = state::raw_values(node, at, &keys).await?;
+	let name_values = values.split_off((1 + ids.len()).min(values.len()));
+	let deal_values = values.split_off(1.min(values.len()));
+	let nonce = state::decode_values(at, &account_address, values)?
+		.into_iter()
+		.flatten()
+		.next()
+		.map_or(0, |info| u64::from(info.nonce));
+	let deal_values = state::decode_values(at, &deals_address, deal_values)?;
+	let mut name_values = state::decode_values(at, &names_address, name_values)?.into_iter();
+
 	let mut views = BTreeMap::new();
-	for (id, deal) in deals::of_provider(at, provider).await? {
-		let name = if with_names { name_of(at, id).await? } else { None };
-		views.insert(id, view(id, deal, number, name));
+	for (id, deal) in ids.into_iter().zip(deal_values) {
+		let name = name_values
+			.next()
+			.flatten()
+			.and_then(|(label, _deposit)| String::from_utf8(label.0).ok());
+		// Closed since the index was written: not open any more.
+		if let Some(deal) = deal {
+			views.insert(id, view(id, deal, number, name));
+		}
 	}
 	Ok(Snapshot {
 		number,
@@ -107,17 +148,19 @@ pub async fn snapshot(
 	})
 }
 
-/// The DNS label registered for deal `id`.
-async fn name_of(at: &AtBlock, id: u64) -> Result<Option<String>, ChainError> {
-	let names = at
-		.storage()
-		.entry(runtime::storage().market().deployment_names())
-		.map_err(ChainError::rpc)?;
-	let Some(value) = names.try_fetch((id,)).await.map_err(ChainError::rpc)? else {
-		return Ok(None);
-	};
-	let (label, _deposit) = value.decode().map_err(ChainError::rpc)?;
-	Ok(String::from_utf8(label.0).ok())
+/// The deal id at the end of a key of the provider index under `prefix`: the index's second
+/// key is hashed with `Twox64Concat`, 8 bytes of hash followed by the id itself.
+fn deal_id_in(prefix: &[u8], key: &[u8]) -> Result<u64, ChainError> {
+	let id = key
+		.strip_prefix(prefix)
+		.filter(|rest| rest.len() == 16)
+		.and_then(|rest| <[u8; 8]>::try_from(&rest[8..]).ok())
+		.ok_or_else(|| {
+			ChainError::rpc(podchain_chain::subxt::Error::Other(
+				"a key of the provider's deal index is not (hash, deal id)".into(),
+			))
+		})?;
+	Ok(u64::from_le_bytes(id))
 }
 
 /// A deal as read from storage, in the agent's terms.
@@ -153,5 +196,21 @@ pub fn view(id: u64, deal: deals::Deal, now: u32, name: Option<String>) -> DealV
 		egress_limit: deal.egress_limit,
 		name,
 		sla: deal.sla.is_some(),
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn deal_ids_are_read_from_the_ends_of_index_keys() {
+		let prefix = [1u8; 80];
+		let mut key = prefix.to_vec();
+		key.extend([9u8; 8]); // the id's Twox64 hash
+		key.extend(42u64.to_le_bytes());
+		assert_eq!(deal_id_in(&prefix, &key).expect("an id"), 42);
+		assert!(deal_id_in(&prefix, &key[..key.len() - 1]).is_err(), "short");
+		assert!(deal_id_in(&[2u8; 80], &key).is_err(), "another prefix");
 	}
 }

@@ -32,4 +32,5 @@ pub mod plan;
 pub mod report;
 pub mod run;
 pub mod serve;
+mod state;
 pub mod store;

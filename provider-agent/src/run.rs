@@ -148,7 +148,11 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 		}
 	};
 
-	let metrics = Arc::new(Metrics::default());
+	let mut metrics = Metrics::default();
+	if let Some(podman) = &podman {
+		metrics.count_podman_requests(podman.requests());
+	}
+	let metrics = Arc::new(metrics);
 	// A metering source counts as failing for a few samples after its last failure.
 	metrics.metering.set_window((config.sample_interval * 3).max(Duration::from_secs(60)));
 	let http = http::serve(config.http_listen, metrics.clone())

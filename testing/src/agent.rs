@@ -212,6 +212,14 @@ impl AgentProcess {
 		Self { proc: None, args, log: work.join("agent.log"), http_port, p2p_port, gateway_port }
 	}
 
+	/// Sets `flag` (`--sample-seconds`, say) to `value` for its next start.
+	pub fn set(&mut self, flag: &str, value: &str) {
+		match self.args.iter().position(|a| a == flag) {
+			Some(at) => self.args[at + 1] = value.to_owned(),
+			None => self.args.extend([flag.to_owned(), value.to_owned()]),
+		}
+	}
+
 	fn command() -> Command {
 		Command::new(binary("podchain-agent", "PODCHAIN_AGENT_BIN"))
 	}

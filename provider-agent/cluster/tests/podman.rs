@@ -343,7 +343,8 @@ async fn a_deal_runs_updates_and_goes() {
 	for _ in 0..20 {
 		served += h.wait_for_200(id, "/").await.len();
 	}
-	tokio::time::sleep(Duration::from_millis(200)).await;
+	// Past the age of the backend's view of podman, which answers samples taken within it.
+	tokio::time::sleep(Duration::from_millis(600)).await;
 	let two = sampled(h.backend.sample(id).await);
 	let net = format!("podchain-deal-{id}-pod-0/<network>");
 	let keys = |samples: &[(String, podchain_cluster::Sample)]| {

@@ -3,6 +3,10 @@
 
 use std::{
 	path::{Path, PathBuf},
+	sync::{
+		atomic::{AtomicU64, Ordering},
+		Arc,
+	},
 	time::Duration,
 };
 
@@ -33,6 +37,8 @@ const MAX_QUOTE: usize = 400;
 #[derive(Clone, Debug)]
 pub(crate) struct Api {
 	socket: PathBuf,
+	/// Requests sent, for the agent's metrics: what a reconcile round costs podman.
+	requests: Arc<AtomicU64>,
 }
 
 /// A whole answer.
@@ -47,7 +53,12 @@ pub(crate) struct Reply {
 impl Api {
 	/// A client of the service listening on `socket`.
 	pub fn new(socket: PathBuf) -> Self {
-		Api { socket }
+		Api { socket, requests: Arc::default() }
+	}
+
+	/// The count of requests sent so far, shared: it goes on counting.
+	pub fn requests(&self) -> Arc<AtomicU64> {
+		self.requests.clone()
 	}
 
 	/// The socket it talks to.
@@ -73,6 +84,7 @@ impl Api {
 		path: &str,
 		body: Option<(&'static str, Bytes)>,
 	) -> Result<Response<Incoming>, ClusterError> {
+		self.requests.fetch_add(1, Ordering::Relaxed);
 		let stream = UnixStream::connect(&self.socket).await.map_err(|e| self.unavailable(e))?;
 		let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
 			.await

@@ -15,6 +15,11 @@
 //! - **Network.** Each deal runs on a bridge network of its own, isolated from other deals' and
 //!   from the host's services (see `network.rs` and `firewall.rs`); the agent's gateway reaches
 //!   its pods at their addresses there ([`Backend::endpoints`]).
+//! - **One read for all deals.** The pods, the containers, the stats and the disk usage are each
+//!   read once, for every deal, and the deals' statuses, deployments and samples answered from
+//!   that view for up to 500 ms; any apply, removal, stop or start drops it (see `view.rs`).
+//!   The few calls that must see podman as it is now (apply's comparison, endpoints, logs) read
+//!   it directly.
 //! - **Idempotent apply.** `play/kube` is not idempotent (a second play fails with "already
 //!   exists"), so [`Backend::apply`] compares first: pods with the same hash that are up are left
 //!   alone; otherwise the deal's pods (not its volumes: data survives a manifest update) are
@@ -48,6 +53,8 @@
 
 mod api;
 mod calls;
+#[cfg(test)]
+mod fake;
 mod firewall;
 mod logs;
 mod model;
@@ -58,10 +65,12 @@ mod state;
 mod stats;
 #[cfg(test)]
 mod tests;
+mod view;
 
 use std::{
 	net::SocketAddr,
 	path::Path,
+	sync::Arc,
 	time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -72,12 +81,12 @@ pub use network::BRIDGE_PREFIX;
 pub use service::{PodmanOptions, PodmanPaths, DEFAULT_NETWORK_POOL};
 
 use self::{
-	api::{encode, label_filter, Api, LIBPOD},
-	model::{DiskUsage, Pod, Secret},
+	api::{encode, Api, LIBPOD},
+	model::Secret,
 	service::Service,
 };
 use crate::{
-	objects::{manifest_hash_hex, MANAGED_BY_LABEL, MANAGER, MANIFEST_HASH_ANNOTATION},
+	objects::{manifest_hash_hex, MANIFEST_HASH_ANNOTATION},
 	Backend, ClusterError, DealId, DealObjects, DealStatus, Deployed, LogLine, Metered,
 	MeteringFailure, Sample, Sampled,
 };
@@ -113,30 +122,39 @@ pub struct PodmanBackend {
 	service: tokio::sync::Mutex<Option<Service>>,
 	/// Applies running now and refused, which podman's listings do not show.
 	tracker: state::Tracker,
+	/// podman's state, read once for every deal's questions (see `view.rs`).
+	views: view::Views,
 }
 
 impl PodmanBackend {
 	/// The deal's samples: its running containers' stats, its pods' network counters and its
-	/// volumes (also while its pods are stopped: an idle deal's data is still kept).
+	/// volumes (also while its pods are stopped: an idle deal's data is still kept), from the
+	/// current view: every deal sampled within it shares one stats and one disk usage request.
 	async fn sample_all(&self, deal: DealId) -> Result<Vec<(String, Sample)>, ClusterError> {
-		let pods = self.pods(deal).await?;
+		let view = self.views.current();
+		let pods = view.pods_of(&self.api, deal).await?;
 		if pods.is_empty() {
 			return Ok(Vec::new());
 		}
-		let containers = self.containers(deal, false).await?;
+		let containers = view.containers_of(&self.api, deal, false).await?;
+		let stats = if containers.is_empty() {
+			Arc::new(Vec::new())
+		} else {
+			view.stats(&self.api, self).await?
+		};
+		let disk = view.disk(&self.api).await?;
+		let (df, layers) = &*disk;
+		let mut samples = stats::samples(&containers, &stats, layers);
 		// A pod's network counters are its infra container's namespace's: read once per pod.
-		let stats =
-			if containers.is_empty() { Vec::new() } else { self.stats(&containers).await? };
-		let df: DiskUsage = self.api.get(&format!("{LIBPOD}/system/df"), "disk usage").await?;
-		let mut samples = stats::samples(&containers, &stats, &stats::layers(&df));
 		for pod in stats::serving_pods(&pods, &containers) {
-			if let Some(sent) = self.sent_by(&pod.infra_id).await? {
+			let Some(pid) = view.infra_pid(&self.api, &pod.infra_id).await? else { continue };
+			if let Some(sent) = network::sent_by(pid).await? {
 				let sample =
 					Sample { at_millis: now_millis(), egress_bytes: sent, ..Sample::default() };
 				samples.push((stats::network_source(&pod.name), sample));
 			}
 		}
-		samples.push(stats::volumes_sample(&df, &volume_prefix(deal), now_millis()));
+		samples.push(stats::volumes_sample(df, &volume_prefix(deal), now_millis()));
 		samples.sort_by(|a, b| a.0.cmp(&b.0));
 		Ok(samples)
 	}
@@ -157,6 +175,7 @@ impl PodmanBackend {
 			paths: Some(paths),
 			service: tokio::sync::Mutex::new(service),
 			tracker: state::Tracker::default(),
+			views: view::Views::default(),
 		})
 	}
 
@@ -170,6 +189,7 @@ impl PodmanBackend {
 			paths: None,
 			service: tokio::sync::Mutex::new(None),
 			tracker: state::Tracker::default(),
+			views: view::Views::default(),
 		})
 	}
 
@@ -181,6 +201,11 @@ impl PodmanBackend {
 	/// The socket of the service.
 	pub fn socket(&self) -> &Path {
 		self.api.socket()
+	}
+
+	/// The count of requests this backend has sent podman, shared: it goes on counting.
+	pub fn requests(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+		self.api.requests()
 	}
 
 	/// Stops the service this backend started (SIGTERM); the deals' pods keep running. Calls
@@ -199,6 +224,7 @@ impl Backend for PodmanBackend {
 	async fn apply(&self, objects: &DealObjects) -> Result<(), ClusterError> {
 		let deal = objects.deal;
 		let rendered = render::render(objects)?;
+		let _changing = self.views.changing();
 		let pods = self.pods(deal).await?;
 		if state::is_current(&pods, &rendered) {
 			tracing::debug!("already running");
@@ -227,6 +253,7 @@ impl Backend for PodmanBackend {
 
 	#[tracing::instrument(skip(self))]
 	async fn remove(&self, deal: DealId) -> Result<(), ClusterError> {
+		let _changing = self.views.changing();
 		self.remove_pods(&self.pods(deal).await?).await?;
 		self.tracker.forget(deal);
 		self.remove_network(deal).await?;
@@ -248,9 +275,7 @@ impl Backend for PodmanBackend {
 
 	#[tracing::instrument(skip(self))]
 	async fn deployed(&self) -> Result<Vec<Deployed>, ClusterError> {
-		let filter = label_filter(&[format!("{MANAGED_BY_LABEL}={MANAGER}")]);
-		let pods: Vec<Pod> =
-			self.api.get(&format!("{LIBPOD}/pods/json?{filter}"), "list pods").await?;
+		let pods = self.views.current().pods(&self.api).await?;
 		let mut deployed = state::deployed(&pods);
 		// A deal whose last start failed in a way a retry may fix runs nothing known: the
 		// agent applies it again.
@@ -263,9 +288,13 @@ impl Backend for PodmanBackend {
 
 	#[tracing::instrument(skip(self))]
 	async fn status(&self, deal: DealId) -> Result<DealStatus, ClusterError> {
-		let pods = self.pods(deal).await?;
-		let containers =
-			if pods.is_empty() { Vec::new() } else { self.containers(deal, true).await? };
+		let view = self.views.current();
+		let pods = view.pods_of(&self.api, deal).await?;
+		let containers = if pods.is_empty() {
+			Vec::new()
+		} else {
+			view.containers_of(&self.api, deal, true).await?
+		};
 		Ok(state::status(&pods, &containers, &self.tracker.progress(deal, now_millis())))
 	}
 
@@ -278,8 +307,9 @@ impl Backend for PodmanBackend {
 		if self.tracker.progress(deal, 0).applying.is_some() {
 			return Ok(false);
 		}
-		let pods = self.pods(deal).await?;
-		let containers = self.containers(deal, true).await?;
+		let view = self.views.current();
+		let pods = view.pods_of(&self.api, deal).await?;
+		let containers = view.containers_of(&self.api, deal, true).await?;
 		Ok(state::rolled_out(&pods, &containers, &manifest_hash_hex(&manifest_hash)))
 	}
 
@@ -292,6 +322,7 @@ impl Backend for PodmanBackend {
 
 	#[tracing::instrument(skip(self))]
 	async fn set_awake(&self, deal: DealId, awake: bool) -> Result<(), ClusterError> {
+		let _changing = self.views.changing();
 		let pods = self.pods(deal).await?;
 		let calls = pods.iter().map(|pod| async move {
 			let name = encode(&pod.name);

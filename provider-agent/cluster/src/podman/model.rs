@@ -55,6 +55,10 @@ pub(crate) struct Container {
 	pub exit_code: i64,
 	#[serde(deserialize_with = "nullable")]
 	pub is_infra: bool,
+	/// Its process on this machine (0 when it does not run): an infra container's holds the
+	/// pod's network namespace.
+	#[serde(deserialize_with = "nullable")]
+	pub pid: i64,
 	#[serde(deserialize_with = "nullable")]
 	pub labels: Labels,
 }
@@ -244,6 +248,7 @@ mod tests {
   {"Id":"abc","Names":["lonely"],"PodName":"","State":"exited","ExitCode":137}]"#;
 		let containers: Vec<Container> = serde_json::from_str(json).expect("parses");
 		assert_eq!(containers[0].key(), "podchain-deal-7-pod-0/web");
+		assert_eq!((containers[0].pid, containers[1].pid), (28862, 0));
 		assert_eq!(containers[1].key(), "/lonely");
 		assert_eq!(containers[1].exit_code, 137);
 	}

@@ -81,30 +81,6 @@ impl PodmanBackend {
 		self.delete(path, "delete network").await
 	}
 
-	/// The bytes the network namespace of the infra container `infra` sent, from its own
-	/// `/proc/<pid>/net/dev` (see `stats.rs`); `None` if it does not run (any more).
-	pub(super) async fn sent_by(&self, infra: &str) -> Result<Option<u64>, ClusterError> {
-		let path = format!("{LIBPOD}/containers/{}/json", encode(infra));
-		let reply = self.api.send(Method::GET, &path, None).await?;
-		if reply.status == StatusCode::NOT_FOUND {
-			return Ok(None);
-		}
-		if !reply.status.is_success() {
-			return Err(reply.error("inspect container"));
-		}
-		let inspect: ContainerInspect = reply.json("inspect container")?;
-		if inspect.state.pid <= 0 {
-			return Ok(None);
-		}
-		let file = format!("/proc/{}/net/dev", inspect.state.pid);
-		let Ok(text) = tokio::fs::read_to_string(&file).await else {
-			return Ok(None); // Exited since it was inspected.
-		};
-		super::stats::sent_bytes(&text)
-			.map(Some)
-			.ok_or_else(|| ClusterError::Other(format!("{file}: not a network device table")))
-	}
-
 	/// The addresses of `pods` (running ones) on `deal`'s network, from their infra containers.
 	pub(super) async fn pod_addresses(
 		&self,
@@ -133,6 +109,18 @@ impl PodmanBackend {
 		}
 		Ok(addresses)
 	}
+}
+
+/// The bytes the network namespace of process `pid` (a pod's infra container) sent, from its
+/// own `/proc/<pid>/net/dev` (see `stats.rs`); `None` if it does not run (any more).
+pub(super) async fn sent_by(pid: i64) -> Result<Option<u64>, ClusterError> {
+	let file = format!("/proc/{pid}/net/dev");
+	let Ok(text) = tokio::fs::read_to_string(&file).await else {
+		return Ok(None); // Exited since it was listed.
+	};
+	super::stats::sent_bytes(&text)
+		.map(Some)
+		.ok_or_else(|| ClusterError::Other(format!("{file}: not a network device table")))
 }
 
 #[cfg(test)]
