@@ -1,9 +1,9 @@
 //! The agent's view of the chain: this provider's deals as read at one finalized block.
 
-use crate::state;
 use crate::{
 	billing::{ReportRules, Reserved},
 	plan::{ChainDeal, ChainState},
+	state,
 };
 use podchain_chain::{
 	deals::{self, BillingMode, DealKind, DeploymentState},

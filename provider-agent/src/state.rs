@@ -26,7 +26,8 @@ fn unexpected(message: String) -> ChainError {
 	ChainError::rpc(subxt::Error::Other(message.into()))
 }
 
-/// Keys read per page of an index.
+/// Keys read per page of an index, and values per request: a request and its answer stay far
+/// below the node's and the client's size limits (a deal is a few hundred bytes).
 const PAGE: u32 = 1000;
 
 /// Where an entry's values are decoded from: its value type in the block's metadata.
@@ -67,25 +68,24 @@ pub async fn keys_under(
 	}
 }
 
-/// The raw values of `keys` at `at`, in one request; `None` where there is none.
+/// The raw values of `keys` at `at`, a request per [`PAGE`] keys; `None` where there is none.
 pub async fn raw_values(
 	node: &Node,
 	at: &AtBlock,
 	keys: &[Vec<u8>],
 ) -> Result<Vec<Option<Vec<u8>>>, ChainError> {
-	if keys.is_empty() {
-		return Ok(Vec::new());
-	}
-	let sets = node
-		.rpc
-		.state_query_storage_at(keys.iter().map(Vec::as_slice), Some(at.block_hash()))
-		.await
-		.map_err(ChainError::rpc)?;
 	let mut found: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
-	for set in sets {
-		for (key, value) in set.changes {
-			if let Some(value) = value {
-				found.insert(key.0, value.0);
+	for page in keys.chunks(PAGE as usize) {
+		let sets = node
+			.rpc
+			.state_query_storage_at(page.iter().map(Vec::as_slice), Some(at.block_hash()))
+			.await
+			.map_err(ChainError::rpc)?;
+		for set in sets {
+			for (key, value) in set.changes {
+				if let Some(value) = value {
+					found.insert(key.0, value.0);
+				}
 			}
 		}
 	}
