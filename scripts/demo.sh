@@ -103,7 +103,8 @@ agent=("$AGENT_BIN" --rpc-url "$RPC" --key-file "$work/provider.key" --data-dir 
 	--ingress-domain localhost --gateway-listen "127.0.0.1:$GATEWAY_PORT")
 peer_id="$("${agent[@]}" peer-id)"
 PODCHAIN_RPC="$RPC" PROVIDER_SECRET=//Charlie PEER_ID="$peer_id" \
-	MULTIADDR="/ip4/127.0.0.1/tcp/$AGENT_P2P_PORT" HEALTH_URL="http://127.0.0.1:$AGENT_HTTP_PORT/healthz" \
+	MULTIADDR="/ip4/127.0.0.1/tcp/$AGENT_P2P_PORT" GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT" \
+	INGRESS_DOMAIN=localhost \
 	node "$REPO_ROOT/scripts/e2e/examples/register-provider.mjs" >/dev/null
 
 log "starting the provider agent (podman backend; log: $work/agent.log)"

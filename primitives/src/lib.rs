@@ -10,6 +10,7 @@
 
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use scale_info::TypeInfo;
+use sp_runtime::{traits::ConstU32, BoundedVec};
 use sp_runtime::{
 	traits::{CheckedAdd, CheckedMul, Zero},
 	DispatchError, DispatchResult, Permill,
@@ -181,26 +182,61 @@ pub trait CapacityLedger<AccountId> {
 	fn release(provider: &AccountId, resources: &Resources);
 }
 
+/// Longest health-check path.
+pub const MAX_HEALTH_PATH_LEN: u32 = 128;
+/// Longest expected body substring of a health check.
+pub const MAX_HEALTH_BODY_LEN: u32 = 64;
+
+/// What probers request of a deal's pods through its provider's gateway: `GET <path>` with the
+/// deal's host name, up when the answer has `expect_status` and its body contains
+/// `expect_body`.
+#[derive(
+	Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
+)]
+pub struct HealthCheck {
+	/// Path (and query) requested; starts with `/`, visible ASCII only.
+	pub path: BoundedVec<u8, ConstU32<MAX_HEALTH_PATH_LEN>>,
+	/// HTTP status an up tenant answers with (100 to 599).
+	pub expect_status: u16,
+	/// Text the body must contain; empty: any body.
+	pub expect_body: BoundedVec<u8, ConstU32<MAX_HEALTH_BODY_LEN>>,
+}
+
+impl HealthCheck {
+	/// Whether the check can be requested as given: an absolute path of visible ASCII, a
+	/// status HTTP defines, and an expected body of visible ASCII or spaces.
+	pub fn is_valid(&self) -> bool {
+		let visible = |b: &u8| (0x21..=0x7e).contains(b);
+		self.path.first() == Some(&b'/')
+			&& self.path.iter().all(visible)
+			&& (100..=599).contains(&self.expect_status)
+			&& self.expect_body.iter().all(|b| visible(b) || *b == b' ')
+	}
+
+	/// `GET /` answered with 200, any body: what a tenant without a declared check is held to.
+	pub fn root_ok() -> Self {
+		Self {
+			path: BoundedVec::truncate_from(alloc::vec![b'/']),
+			expect_status: 200,
+			expect_body: BoundedVec::default(),
+		}
+	}
+}
+
 /// SLA terms a deal carries: stored by the market, enforced by the SLA pallet.
 #[derive(
-	Clone,
-	Copy,
-	PartialEq,
-	Eq,
-	Encode,
-	Decode,
-	DecodeWithMemTracking,
-	MaxEncodedLen,
-	TypeInfo,
-	Debug,
+	Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
 )]
 pub struct SlaTerms<Balance> {
 	/// Share of a measurement window the deployment must be up.
 	pub uptime_target: Permill,
 	/// Length of a measurement window, in blocks.
 	pub window_blocks: u32,
-	/// Penalty per missed window, paid from the provider's stake to the publisher.
+	/// Most a missed window costs the provider's stake, paid to the publisher (never more than
+	/// the bill multiple of what the publisher paid for the window, see the SLA pallet).
 	pub penalty_per_window: Balance,
+	/// What probers request of the deal's pods to tell whether it is up.
+	pub health: HealthCheck,
 }
 
 /// Stake a provider must have bonded for the capacity it commits to deals. Implemented by the
@@ -258,16 +294,21 @@ impl<AccountId, Balance: Default> StakeSlasher<AccountId, Balance> for () {
 pub trait SlaTracker<AccountId, Balance> {
 	/// Whether `provider` offers `terms` (a deal may only carry terms its provider offers).
 	fn offers(provider: &AccountId, terms: &SlaTerms<Balance>) -> bool;
-	/// Deal `id` with `terms` started running: its measurement windows start.
+	/// Deal `id` with `terms` was accepted: it is tracked, and measured once the provider's
+	/// agent names it running. Fails, changing nothing, when the provider tracks the most SLA
+	/// deals it may.
 	fn deal_started(
 		id: DealId,
 		publisher: &AccountId,
 		provider: &AccountId,
 		terms: &SlaTerms<Balance>,
-	);
-	/// Deal `id` stopped running: windows already ended are settled, no more are measured; an
-	/// open storage challenge stays answerable until its deadline.
-	fn deal_ended(id: DealId);
+	) -> DispatchResult;
+	/// Deal `id` stopped running, the publisher having paid `paid` for it in all: windows
+	/// already ended are settled, no more are measured.
+	fn deal_ended(id: DealId, paid: Balance);
+	/// The publisher of deal `id` asked for a new manifest (`pending`), or the provider
+	/// acknowledged it (`!pending`): windows do not count meanwhile.
+	fn manifest_pending(id: DealId, pending: bool);
 }
 
 /// No SLA pallet in the runtime: terms are stored but not enforced.
@@ -276,9 +317,38 @@ impl<AccountId, Balance> SlaTracker<AccountId, Balance> for () {
 		true
 	}
 
-	fn deal_started(_: DealId, _: &AccountId, _: &AccountId, _: &SlaTerms<Balance>) {}
+	fn deal_started(
+		_: DealId,
+		_: &AccountId,
+		_: &AccountId,
+		_: &SlaTerms<Balance>,
+	) -> DispatchResult {
+		Ok(())
+	}
 
-	fn deal_ended(_id: DealId) {}
+	fn deal_ended(_id: DealId, _paid: Balance) {}
+
+	fn manifest_pending(_id: DealId, _pending: bool) {}
+}
+
+/// What the SLA pallet reads of a deal. Implemented by the market.
+pub trait SlaDealInfo<Balance> {
+	/// The name deal `id` is served under (a DNS label registered in the market), if any.
+	fn name(id: DealId) -> Option<Vec<u8>>;
+	/// What the publisher has paid for deal `id` so far: charges paid from escrow (debt
+	/// excluded), and for reserved billing the escrow covering time already served.
+	fn paid(id: DealId) -> Balance;
+}
+
+/// No market in the runtime: no deal has a name or was paid for.
+impl<Balance: Zero> SlaDealInfo<Balance> for () {
+	fn name(_id: DealId) -> Option<Vec<u8>> {
+		None
+	}
+
+	fn paid(_id: DealId) -> Balance {
+		Zero::zero()
+	}
 }
 
 /// How a provider stands after its measured uptime. Implemented by the SLA pallet, asked by
@@ -289,6 +359,8 @@ pub trait ProviderStanding<AccountId> {
 	/// Share of decided probe windows that found the provider up, recent windows weighing
 	/// more; a provider not measured yet scores full.
 	fn reputation(provider: &AccountId) -> Permill;
+	/// `provider` left the registry: its measurements and offer are dropped.
+	fn deregistered(_provider: &AccountId) {}
 }
 
 /// No SLA pallet in the runtime: every provider in good standing.
@@ -302,22 +374,17 @@ impl<AccountId> ProviderStanding<AccountId> for () {
 	}
 }
 
-/// Providers the SLA pallet's off-chain worker probes. Implemented by the registry.
+/// Where the SLA pallet's off-chain worker reaches providers. Implemented by the registry.
 pub trait ProbeTargets<AccountId> {
-	/// The health URL of `provider` if it is registered (paused too: its deals still run).
-	fn health_url(provider: &AccountId) -> Option<Vec<u8>>;
-	/// Up to `count` registered providers following `after` in storage order, from the start
-	/// when `after` is `None`. Iterates storage: for off-chain workers only.
-	fn providers_after(after: Option<&AccountId>, count: u32) -> Vec<AccountId>;
+	/// The gateway of `provider` if it is registered (paused too: its deals still run): the
+	/// http(s) URL of its agent's HTTP gateway, and the DNS name under which the gateway serves
+	/// deals (`<deal name>.<ingress domain>`).
+	fn gateway(provider: &AccountId) -> Option<(Vec<u8>, Vec<u8>)>;
 }
 
 /// No registry in the runtime: nothing to probe.
 impl<AccountId> ProbeTargets<AccountId> for () {
-	fn health_url(_provider: &AccountId) -> Option<Vec<u8>> {
+	fn gateway(_provider: &AccountId) -> Option<(Vec<u8>, Vec<u8>)> {
 		None
-	}
-
-	fn providers_after(_after: Option<&AccountId>, _count: u32) -> Vec<AccountId> {
-		Vec::new()
 	}
 }

@@ -141,6 +141,11 @@ async fn a_deal_runs_is_billed_survives_an_agent_restart_and_ends() {
 			uptime_target: types::sp_arithmetic::per_things::Permill(900_000),
 			window_blocks: 100,
 			penalty_per_window: POD / 100,
+			health: types::podchain_primitives::HealthCheck {
+				path: types::bounded_collections::bounded_vec::BoundedVec(b"/".to_vec()),
+				expect_status: 200,
+				expect_body: types::bounded_collections::bounded_vec::BoundedVec(Vec::new()),
+			},
 		}),
 		// Prices are not what this test is about: accept any quote; egress up to 10 MiB/s.
 		types::pallet_market::types::DealLimits {

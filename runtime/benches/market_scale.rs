@@ -102,7 +102,8 @@ fn setup() {
 				peer_id: bytes(b"12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"),
 				multiaddrs: vec![bytes(b"/ip4/127.0.0.1/tcp/4001")].try_into().expect("fits"),
 			},
-			health_url: bytes(b"http://127.0.0.1:8080/healthz"),
+			gateway_url: bytes(b"http://127.0.0.1:8080"),
+			ingress_domain: bytes(b"apps.provider.test"),
 		},
 	)
 	.expect("provider registers");

@@ -11,8 +11,8 @@
 //! - `Market` ([`pallet_market`]): deployments, escrow, metered and reserved billing.
 //! - `ProviderStaking` ([`pallet_provider_staking`]): providers' bonded stake, the stake
 //!   required for committed capacity, slashing.
-//! - `Sla` ([`pallet_sla`]): SLA terms, validators' uptime probes, heartbeats, storage
-//!   challenges, quarantine and reputation.
+//! - `Sla` ([`pallet_sla`]): SLA terms, validators' probes of tenants' health checks,
+//!   heartbeats, credits bounded by the bill, quarantine and reputation.
 //!
 //! The native token is POD, with 12 decimals.
 
@@ -86,10 +86,10 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	spec_name: alloc::borrow::Cow::Borrowed("podchain"),
 	impl_name: alloc::borrow::Cow::Borrowed("podchain"),
 	authoring_version: 1,
-	spec_version: 102,
+	spec_version: 103,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
-	transaction_version: 1,
+	transaction_version: 2,
 	system_version: 1,
 };
 

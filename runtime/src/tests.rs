@@ -144,7 +144,8 @@ mod stake_and_sla {
 				peer_id: bytes(b"12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"),
 				multiaddrs: vec![bytes(b"/ip4/127.0.0.1/tcp/4001")].try_into().unwrap(),
 			},
-			health_url: bytes(b"http://127.0.0.1:9999/healthz"),
+			gateway_url: bytes(b"http://127.0.0.1:9999"),
+			ingress_domain: bytes(b"apps.bob.test"),
 		};
 		assert_ok!(Registry::register_provider(
 			RuntimeOrigin::signed(provider.clone()),
@@ -175,36 +176,68 @@ mod stake_and_sla {
 		}
 	}
 
-	/// Alice, the dev chain's validator and only prober, finds `provider` up or down.
+	/// Alice, the dev chain's validator and only prober, finds `provider`'s sampled deals up
+	/// or down.
 	fn probe(provider: &AccountId32, up: bool) {
 		let window = Sla::window_of(frame_system::Pallet::<Runtime>::block_number());
-		let probe = pallet_sla::Probe { provider: provider.clone(), window, prober: 0, up };
+		let verdict = if up { pallet_sla::Verdict::Up } else { pallet_sla::Verdict::Down };
+		let verdicts: Vec<_> =
+			Sla::sample(provider, window).into_iter().map(|id| (id, verdict)).collect();
+		let probe = pallet_sla::Probe {
+			provider: provider.clone(),
+			window,
+			prober: 0,
+			verdicts: verdicts.try_into().unwrap(),
+		};
 		let signature = Sr25519Keyring::Alice.pair().sign(&probe.encode());
 		assert_ok!(Sla::submit_probe(RuntimeOrigin::none(), probe, signature.into()));
 	}
 
+	fn compensated_to(publisher: &AccountId32) -> crate::Balance {
+		frame_system::Pallet::<Runtime>::events()
+			.into_iter()
+			.filter_map(|r| match r.event {
+				crate::RuntimeEvent::Sla(pallet_sla::Event::PenaltySlashed {
+					deal,
+					compensated,
+					..
+				}) if pallet_sla::Tracked::<Runtime>::get(deal)
+					.is_some_and(|d| &d.publisher == publisher) =>
+				{
+					Some(compensated)
+				}
+				_ => None,
+			})
+			.sum()
+	}
+
+	/// The provider launders stake to an alternate account through an SLA deal with a huge
+	/// penalty: never named running, the deal moves nothing; named and found down, it moves
+	/// at most what the alternate account paid. Accepting needs stake for the deal, and the
+	/// committed stake cannot leave while it runs.
 	#[test]
-	fn accepting_needs_stake_and_a_missed_window_compensates_the_publisher() {
+	fn an_sla_deal_moves_at_most_what_it_paid_and_nothing_unless_measured() {
 		genesis_of(DEVELOPMENT_PRESET).execute_with(|| {
 			run_to(1);
 			let provider = Sr25519Keyring::Bob.to_account_id();
-			let publisher = Sr25519Keyring::Charlie.to_account_id();
+			let alternate = Sr25519Keyring::Charlie.to_account_id();
 			register(&provider);
 			let terms = SlaTerms {
 				uptime_target: Permill::from_percent(99),
 				window_blocks: 20,
-				penalty_per_window: 5 * POD,
+				penalty_per_window: 1_000 * POD,
+				health: podchain_primitives::HealthCheck::root_ok(),
 			};
 			let resources =
 				Resources { cpu_millicores: 1000, memory_mib: 1024, storage_gib: 10, gpus: 0 };
 			let create = || {
 				Market::create_deployment(
-					RuntimeOrigin::signed(publisher.clone()),
+					RuntimeOrigin::signed(alternate.clone()),
 					provider.clone(),
 					[1; 32],
 					resources,
 					BillingMode::Reserved,
-					Some(terms),
+					Some(terms.clone()),
 					any_price(),
 					100 * POD,
 				)
@@ -216,7 +249,7 @@ mod stake_and_sla {
 					max_uptime_target: Permill::from_percent(99),
 					min_window_blocks: 10,
 					max_window_blocks: 100,
-					max_penalty_per_window: 10 * POD,
+					max_penalty_per_window: 1_000 * POD,
 				})
 			));
 			assert_ok!(create());
@@ -224,53 +257,55 @@ mod stake_and_sla {
 			// 10 base + 10 per core + 1 per GiB of memory + 0.1 per GiB of storage = 22 POD.
 			let accept = || Market::accept_deployment(RuntimeOrigin::signed(provider.clone()), 0);
 			assert_noop!(accept(), pallet_provider_staking::Error::<Runtime>::InsufficientStake);
-			assert_ok!(ProviderStaking::bond(RuntimeOrigin::signed(provider.clone()), 21 * POD));
-			assert_noop!(accept(), pallet_provider_staking::Error::<Runtime>::InsufficientStake);
-			assert_ok!(ProviderStaking::bond_extra(
-				RuntimeOrigin::signed(provider.clone()),
-				9 * POD
-			));
+			assert_ok!(ProviderStaking::bond(RuntimeOrigin::signed(provider.clone()), 30 * POD));
 			assert_ok!(accept());
-			// The committed stake cannot leave while the deal runs.
 			assert_noop!(
 				ProviderStaking::unbond(RuntimeOrigin::signed(provider.clone()), 20 * POD),
 				pallet_provider_staking::Error::<Runtime>::StakeCommitted
 			);
 
-			// Measurement window 0 is probe windows 1 and 2 (blocks 10 to 29): up, then down.
-			let free_before = pallet_balances::Pallet::<Runtime>::free_balance(&publisher);
-			let treasury = crate::configs::TreasuryAccount::get();
-			let treasury_before = pallet_balances::Pallet::<Runtime>::free_balance(&treasury);
-			for (start, up) in [(10, true), (20, false)] {
+			// Never named running (and no name to probe): every window unmeasured.
+			for start in [10, 20, 30, 40] {
 				run_to(start + 1);
-				probe(&provider, up);
-				assert_ok!(Sla::heartbeat(
-					RuntimeOrigin::signed(provider.clone()),
-					vec![0].try_into().unwrap()
-				));
+				probe(&provider, false);
 			}
-			run_to(30);
-			assert_eq!(
-				pallet_balances::Pallet::<Runtime>::free_balance(&publisher) - free_before,
-				5 * POD,
-				"the penalty compensates the publisher"
-			);
-			assert_eq!(
-				pallet_balances::Pallet::<Runtime>::free_balance(&treasury) - treasury_before,
-				POD / 2,
-				"the 10% surcharge goes to the treasury"
-			);
-			assert_eq!(ProviderStaking::slashable(&provider), 30 * POD - 5 * POD - POD / 2);
+			run_to(50);
+			assert_eq!(compensated_to(&alternate), 0);
+			assert_eq!(ProviderStaking::slashable(&provider), 30 * POD);
+
+			// Named, run, and found down for a whole measurement window (probe windows 6, 7).
+			assert_ok!(Market::register_name(
+				RuntimeOrigin::signed(alternate.clone()),
+				0,
+				b"laundry".to_vec().try_into().unwrap()
+			));
+			assert_ok!(Sla::heartbeat(
+				RuntimeOrigin::signed(provider.clone()),
+				vec![0].try_into().unwrap()
+			));
+			let paid_before = pallet_sla::Tracked::<Runtime>::get(0).unwrap().paid_at_settlement;
+			for start in [60, 70] {
+				run_to(start + 1);
+				probe(&provider, false);
+			}
+			run_to(80);
+			let paid_after = pallet_sla::Tracked::<Runtime>::get(0).unwrap().paid_at_settlement;
+			let paid = paid_after - paid_before;
+			assert!(paid > 0 && paid < 1_000 * POD, "a window costs far less than the penalty");
+			assert_eq!(compensated_to(&alternate), paid, "exactly what the window was paid");
+			let surcharge = crate::configs::PenaltySurcharge::get() * paid;
+			assert_eq!(ProviderStaking::slashable(&provider), 30 * POD - paid - surcharge);
 
 			// Closing releases the committed stake: all of what is left may unbond.
 			assert_ok!(Market::close_deployment(
-				RuntimeOrigin::signed(publisher.clone()),
+				RuntimeOrigin::signed(alternate.clone()),
 				0,
 				pallet_market::CloseReason::PublisherRequest
 			));
+			assert!(!pallet_sla::Tracked::<Runtime>::contains_key(0));
 			assert_ok!(ProviderStaking::unbond(
 				RuntimeOrigin::signed(provider.clone()),
-				30 * POD - 5 * POD - POD / 2
+				ProviderStaking::slashable(&provider)
 			));
 
 			Market::do_try_state().expect("market invariants");
@@ -334,7 +369,8 @@ mod attestation {
 				peer_id: bytes(b"12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"),
 				multiaddrs: vec![bytes(b"/ip4/127.0.0.1/tcp/4001")].try_into().unwrap(),
 			},
-			health_url: bytes(b"http://127.0.0.1:9999/healthz"),
+			gateway_url: bytes(b"http://127.0.0.1:9999"),
+			ingress_domain: bytes(b"apps.bob.test"),
 		};
 		assert_ok!(Registry::register_provider(
 			RuntimeOrigin::signed(provider.clone()),

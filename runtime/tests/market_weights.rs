@@ -102,6 +102,7 @@ fn terms() -> SlaTerms<Balance> {
 		uptime_target: Permill::from_percent(99),
 		window_blocks: window,
 		penalty_per_window: POD,
+		health: podchain_primitives::HealthCheck::root_ok(),
 	}
 }
 
@@ -142,7 +143,8 @@ fn provider(i: u32) -> AccountId {
 				peer_id: bytes(b"12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"),
 				multiaddrs: vec![bytes(b"/ip4/127.0.0.1/tcp/4001")].try_into().expect("fits"),
 			},
-			health_url: bytes(b"http://127.0.0.1:8080/healthz"),
+			gateway_url: bytes(b"http://127.0.0.1:8080"),
+			ingress_domain: bytes(b"apps.provider.test"),
 		},
 	)
 	.expect("registers");

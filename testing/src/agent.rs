@@ -310,7 +310,9 @@ impl AgentProcess {
 					&self.p2p_addr(),
 				)]),
 			},
-			health_url: bytes(&format!("http://127.0.0.1:{}/healthz", self.http_port)),
+			// The agent's gateway, serving deals under `localhost` (its `--ingress-domain`).
+			gateway_url: bytes(&format!("http://127.0.0.1:{}", self.gateway_port)),
+			ingress_domain: bytes("localhost"),
 		};
 		let submitter = Submitter::new(provider.clone());
 		submitter

@@ -66,6 +66,7 @@ fn sla<T: Config>() -> Option<SlaTerms<BalanceOf<T>>> {
 		uptime_target: sp_runtime::Permill::from_percent(99),
 		window_blocks: 600,
 		penalty_per_window: 1u32.into(),
+		health: podchain_primitives::HealthCheck::root_ok(),
 	})
 }
 

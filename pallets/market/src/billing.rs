@@ -290,6 +290,14 @@ impl<T: Config> Pallet<T> {
 		Self::deposit_event(Event::DebtPaid { id, amount, fee });
 	}
 
+	/// What the publisher has paid for `deal` by `now`: the charges its escrow paid (debt
+	/// excluded), and for reserved billing the escrow that covers time already served but not
+	/// billed yet (it can only go to the provider). What the SLA pallet bounds credits by.
+	pub fn paid_for(deal: &DeploymentOf<T>, now: BlockNumberFor<T>) -> BalanceOf<T> {
+		let billed = deal.charged.total().saturating_sub(deal.debt);
+		billed.saturating_add(Self::accrued(deal, now).min(deal.escrow))
+	}
+
 	/// A deployment's bill so far (runtime API).
 	pub fn bill(id: DeploymentId) -> Option<Bill<BalanceOf<T>, BlockNumberFor<T>>> {
 		let deal = Deployments::<T>::get(id)?;

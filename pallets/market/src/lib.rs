@@ -450,6 +450,9 @@ pub mod pallet {
 		/// The egress limit is above what the chain allows a deal
 		/// ([`Config::MaxEgressBytesPerSecond`]).
 		EgressLimitTooHigh,
+		/// The SLA terms' health check cannot be requested: its path must start with `/` and
+		/// be visible ASCII, its status be 100 to 599, its expected body visible ASCII.
+		InvalidHealthCheck,
 	}
 
 	#[pallet::hooks]
@@ -493,8 +496,8 @@ pub mod pallet {
 		///
 		/// Emits `DeploymentCreated`. Fails with `ProviderUnavailable`, `ProviderRented`,
 		/// `RentNotActive`, `MeteredOnlyInRent`, `RentFull`, `InsufficientRentCapacity`,
-		/// `SlaNotOffered`, `ZeroResources`, `PriceAboveLimit`, `EgressLimitTooHigh`,
-		/// `DepositTooLow` or `InsufficientBalance`.
+		/// `InvalidHealthCheck`, `SlaNotOffered`, `ZeroResources`, `PriceAboveLimit`,
+		/// `EgressLimitTooHigh`, `DepositTooLow` or `InsufficientBalance`.
 		#[pallet::call_index(0)]
 		#[pallet::weight(T::WeightInfo::create_deployment())]
 		pub fn create_deployment(
@@ -525,8 +528,8 @@ pub mod pallet {
 		///
 		/// Emits `DeploymentAccepted`. Fails with `NotProvider`, `NotPending`, the registry's
 		/// `InsufficientCapacity`, provider staking's `InsufficientStake`,
-		/// `InsufficientRentCapacity` inside a rent, or `ProviderBusy` for a rent of a provider
-		/// that took other deals meanwhile.
+		/// `InsufficientRentCapacity` inside a rent, `ProviderBusy` for a rent of a provider
+		/// that took other deals meanwhile, or the SLA pallet's `TooManySlaDeals`.
 		#[pallet::call_index(1)]
 		#[pallet::weight(T::WeightInfo::accept_deployment())]
 		pub fn accept_deployment(origin: OriginFor<T>, id: DeploymentId) -> DispatchResult {
@@ -756,6 +759,20 @@ pub mod pallet {
 pub trait BenchmarkHelper<AccountId> {
 	/// Registers `who`, already funded, as a provider with ample capacity.
 	fn register_provider(who: &AccountId);
+}
+
+/// What the SLA pallet reads of a deal: its name (the host probers ask the provider's gateway
+/// for) and what its publisher has paid.
+impl<T: Config> podchain_primitives::SlaDealInfo<BalanceOf<T>> for Pallet<T> {
+	fn name(id: DeploymentId) -> Option<alloc::vec::Vec<u8>> {
+		DeploymentNames::<T>::get(id).map(|(name, _)| name.into_inner())
+	}
+
+	fn paid(id: DeploymentId) -> BalanceOf<T> {
+		let now = frame_system::Pallet::<T>::block_number();
+		Deployments::<T>::get(id)
+			.map_or_else(sp_runtime::traits::Zero::zero, |deal| Self::paid_for(&deal, now))
+	}
 }
 
 impl<T: Config> ProviderDeals<T::AccountId> for Pallet<T> {

@@ -32,6 +32,7 @@ impl<T: Config> Pallet<T> {
 		};
 		ensure!(resources.has_compute(), Error::<T>::ZeroResources);
 		if let Some(terms) = &sla {
+			ensure!(terms.health.is_valid(), Error::<T>::InvalidHealthCheck);
 			ensure!(T::Sla::offers(&provider, terms), Error::<T>::SlaNotOffered);
 		}
 		ensure!(limits.admits(&prices, &resources), Error::<T>::PriceAboveLimit);
@@ -97,7 +98,10 @@ impl<T: Config> Pallet<T> {
 		ensure!(matches!(deal.state, DeploymentState::Pending { .. }), Error::<T>::NotPending);
 		Self::reserve_capacity(id, &deal)?;
 		if let Some(terms) = &deal.sla {
-			T::Sla::deal_started(id, &deal.publisher, &deal.provider, terms);
+			T::Sla::deal_started(id, &deal.publisher, &deal.provider, terms)?;
+			if deal.pending_manifest.is_some() {
+				T::Sla::manifest_pending(id, true);
+			}
 		}
 		let now = frame_system::Pallet::<T>::block_number();
 		deal.state = DeploymentState::Active { accepted_at: now };
@@ -189,6 +193,9 @@ impl<T: Config> Pallet<T> {
 			ensure!(!matches!(deal.state, DeploymentState::Closing { .. }), Error::<T>::NotActive);
 			ensure!(deal.manifest_hash != manifest_hash, Error::<T>::SameManifest);
 			deal.pending_manifest = Some(manifest_hash);
+			if deal.sla.is_some() {
+				T::Sla::manifest_pending(id, true);
+			}
 			Ok::<_, DispatchError>(())
 		})?;
 		Self::deposit_event(Event::ManifestUpdateRequested { id, manifest_hash });
@@ -206,6 +213,9 @@ impl<T: Config> Pallet<T> {
 			ensure!(deal.pending_manifest == Some(manifest_hash), Error::<T>::ManifestMismatch);
 			deal.manifest_hash = manifest_hash;
 			deal.pending_manifest = None;
+			if deal.sla.is_some() {
+				T::Sla::manifest_pending(id, false);
+			}
 			Ok::<_, DispatchError>(())
 		})?;
 		Self::deposit_event(Event::ManifestAcknowledged { id, manifest_hash });

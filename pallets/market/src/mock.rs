@@ -92,7 +92,7 @@ impl pallet_market::Config for Test {
 	type Providers = Registry;
 	type Capacity = Registry;
 	type Collateral = ();
-	type Sla = ();
+	type Sla = RecordingSla;
 	/// 6 s blocks.
 	type BlockDurationMillis = ConstU64<6000>;
 	type AcceptanceTimeout = ConstU64<10>;
@@ -206,7 +206,8 @@ pub fn register_provider(who: AccountId) {
 			peer_id: bytes(b"12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"),
 			multiaddrs: vec![bytes(b"/ip4/127.0.0.1/tcp/4001")].try_into().unwrap(),
 		},
-		health_url: bytes(b"http://127.0.0.1:8080/healthz"),
+		gateway_url: bytes(b"http://127.0.0.1:8080"),
+		ingress_domain: bytes(b"apps.provider.test"),
 	};
 	Registry::register_provider(RuntimeOrigin::signed(who), registration).unwrap();
 }
@@ -227,6 +228,8 @@ pub fn build_and_execute(test: impl FnOnce()) {
 	pallet_market::GenesisConfig::<Test>::default().assimilate_storage(&mut storage).unwrap();
 	let mut ext: sp_io::TestExternalities = storage.into();
 	ext.execute_with(|| {
+		SLA_CALLS.with(|c| c.borrow_mut().clear());
+		RecordingSla::set_full(false);
 		run_to_block(1);
 		register_provider(PROVIDER);
 		register_provider(OTHER_PROVIDER);
@@ -241,6 +244,59 @@ pub fn check_invariants() {
 }
 
 /// Advances to block `n`, running the market's hook on each block.
+/// What the market told the SLA pallet, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SlaCall {
+	Started(podchain_primitives::DealId),
+	Ended(podchain_primitives::DealId, Balance),
+	ManifestPending(podchain_primitives::DealId, bool),
+}
+
+thread_local! {
+	static SLA_CALLS: std::cell::RefCell<Vec<SlaCall>> = const { std::cell::RefCell::new(Vec::new()) };
+	static SLA_FULL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Stands in for the SLA pallet: offers any terms, records what it is told, and refuses new
+/// deals when [`RecordingSla::set_full`] says so.
+pub struct RecordingSla;
+impl RecordingSla {
+	pub fn calls() -> Vec<SlaCall> {
+		SLA_CALLS.with(|c| c.borrow().clone())
+	}
+
+	pub fn set_full(full: bool) {
+		SLA_FULL.with(|f| f.set(full));
+	}
+}
+
+impl podchain_primitives::SlaTracker<AccountId, Balance> for RecordingSla {
+	fn offers(_: &AccountId, _: &podchain_primitives::SlaTerms<Balance>) -> bool {
+		true
+	}
+
+	fn deal_started(
+		id: podchain_primitives::DealId,
+		_: &AccountId,
+		_: &AccountId,
+		_: &podchain_primitives::SlaTerms<Balance>,
+	) -> sp_runtime::DispatchResult {
+		if SLA_FULL.with(|f| f.get()) {
+			return Err(sp_runtime::DispatchError::Other("the provider tracks the most SLA deals"));
+		}
+		SLA_CALLS.with(|c| c.borrow_mut().push(SlaCall::Started(id)));
+		Ok(())
+	}
+
+	fn deal_ended(id: podchain_primitives::DealId, paid: Balance) {
+		SLA_CALLS.with(|c| c.borrow_mut().push(SlaCall::Ended(id, paid)));
+	}
+
+	fn manifest_pending(id: podchain_primitives::DealId, pending: bool) {
+		SLA_CALLS.with(|c| c.borrow_mut().push(SlaCall::ManifestPending(id, pending)));
+	}
+}
+
 pub fn run_to_block(n: BlockNumber) {
 	use frame_support::traits::Hooks;
 	while System::block_number() < n {

@@ -141,7 +141,8 @@ impl<T: Config> Pallet<T> {
 	/// (releasing the stake committed for them) and stops its SLA measurement.
 	pub(crate) fn release_capacity(id: DeploymentId, deal: &DeploymentOf<T>) {
 		if deal.sla.is_some() {
-			T::Sla::deal_ended(id);
+			let now = frame_system::Pallet::<T>::block_number();
+			T::Sla::deal_ended(id, Self::paid_for(deal, now));
 		}
 		let DealKind::InRent { rent } = deal.kind else {
 			T::Collateral::release(&deal.provider, &deal.resources);

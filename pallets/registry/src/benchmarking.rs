@@ -47,8 +47,18 @@ fn worst_registration<T: Config>() -> Registration<BalanceOf<T>> {
 			peer_id: input(PEER),
 			multiaddrs: vec![input(&addr); MAX_MULTIADDRS as usize].try_into().expect("fits"),
 		},
-		health_url: input(
+		gateway_url: input(
 			&[b"https://provider.example/".as_slice(), &[b'h'; MAX_URL_LEN as usize - 25]].concat(),
+		),
+		ingress_domain: input(
+			&[
+				[b'a'; 63].as_slice(),
+				b".",
+				&[b'b'; 63],
+				b".",
+				&[b'c'; MAX_DOMAIN_LEN as usize - 128],
+			]
+			.concat(),
 		),
 	}
 }
@@ -102,7 +112,8 @@ mod benchmarks {
 			prices: Some(full.prices),
 			rent_discount: Some(Percent::from_percent(30)),
 			endpoint: Some(full.endpoint),
-			health_url: Some(full.health_url),
+			gateway_url: Some(full.gateway_url),
+			ingress_domain: Some(full.ingress_domain),
 		};
 
 		#[extrinsic_call]

@@ -29,7 +29,8 @@ impl<T: Config> Pallet<T> {
 		Self::ensure_priceable(&registration.prices, &capacity.resources)?;
 		let region = Self::checked_region(registration.region)?;
 		let endpoint = Self::checked_endpoint(registration.endpoint)?;
-		let health_url = Self::checked_health_url(registration.health_url)?;
+		let gateway_url = Self::checked_gateway_url(registration.gateway_url)?;
+		let ingress_domain = Self::checked_ingress_domain(registration.ingress_domain)?;
 
 		let deposit = T::RegistrationDeposit::get();
 		T::Currency::hold(&HoldReason::ProviderDeposit.into(), &who, deposit)
@@ -42,7 +43,8 @@ impl<T: Config> Pallet<T> {
 			rent_discount: registration.rent_discount,
 			region,
 			endpoint,
-			health_url,
+			gateway_url,
+			ingress_domain,
 			attestation: None,
 			status: ProviderStatus::Active,
 			deposit,
@@ -82,8 +84,11 @@ impl<T: Config> Pallet<T> {
 			}
 			info.endpoint = endpoint;
 		}
-		if let Some(url) = update.health_url {
-			info.health_url = Self::checked_health_url(url)?;
+		if let Some(url) = update.gateway_url {
+			info.gateway_url = Self::checked_gateway_url(url)?;
+		}
+		if let Some(domain) = update.ingress_domain {
+			info.ingress_domain = Self::checked_ingress_domain(domain)?;
 		}
 		Providers::<T>::insert(&who, info);
 		if dropped {
@@ -128,6 +133,7 @@ impl<T: Config> Pallet<T> {
 		)?;
 		Providers::<T>::remove(&who);
 		ProviderCount::<T>::mutate(|count| *count = count.saturating_sub(1));
+		T::Standing::deregistered(&who);
 		Self::deposit_event(Event::ProviderDeregistered {
 			provider: who,
 			deposit_returned: returned,
@@ -194,9 +200,14 @@ impl<T: Config> Pallet<T> {
 		Ok(Endpoint { peer_id, multiaddrs })
 	}
 
-	fn checked_health_url(input: InputBytes) -> Result<HealthUrl, DispatchError> {
-		ensure!(validation::is_health_url(&input), Error::<T>::InvalidHealthUrl);
-		Ok(input.into_inner().try_into().map_err(|_| Error::<T>::InvalidHealthUrl)?)
+	fn checked_gateway_url(input: InputBytes) -> Result<GatewayUrl, DispatchError> {
+		ensure!(validation::is_gateway_url(&input), Error::<T>::InvalidGatewayUrl);
+		Ok(input.into_inner().try_into().map_err(|_| Error::<T>::InvalidGatewayUrl)?)
+	}
+
+	fn checked_ingress_domain(input: InputBytes) -> Result<IngressDomain, DispatchError> {
+		ensure!(validation::is_ingress_domain(&input), Error::<T>::InvalidIngressDomain);
+		Ok(input.into_inner().try_into().map_err(|_| Error::<T>::InvalidIngressDomain)?)
 	}
 
 	pub(crate) fn do_attest(
@@ -456,23 +467,17 @@ impl<T: Config> Pallet<T> {
 						.try_into()
 						.map_err(|_| Error::<T>::TooManyMultiaddrs)?,
 				},
-				health_url: input(b"http://127.0.0.1:8080/healthz")?,
+				gateway_url: input(b"http://127.0.0.1:8080")?,
+				ingress_domain: input(b"apps.provider.test")?,
 			},
 		)
 	}
 }
 
 impl<T: Config> ProbeTargets<T::AccountId> for Pallet<T> {
-	fn health_url(provider: &T::AccountId) -> Option<Vec<u8>> {
+	fn gateway(provider: &T::AccountId) -> Option<(Vec<u8>, Vec<u8>)> {
 		// Paused providers too: their running deals are still measured.
-		Providers::<T>::get(provider).map(|info| info.health_url.into_inner())
-	}
-
-	fn providers_after(after: Option<&T::AccountId>, count: u32) -> Vec<T::AccountId> {
-		let keys = match after {
-			Some(after) => Providers::<T>::iter_keys_from(Providers::<T>::hashed_key_for(after)),
-			None => Providers::<T>::iter_keys(),
-		};
-		keys.take(count as usize).collect()
+		Providers::<T>::get(provider)
+			.map(|info| (info.gateway_url.into_inner(), info.ingress_domain.into_inner()))
 	}
 }

@@ -7,8 +7,10 @@
 //! A provider registers its **capacity** (CPU millicores, memory MiB, storage GiB, GPUs and GPU
 //! model), its **prices** per resource unit and second (the quote a deal locks in), its
 //! **region** (ISO 3166-1 country, optional coarse location), the **libp2p endpoint** of its
-//! agent (where publishers send encrypted manifests), an HTTP **health URL** (probed for SLAs)
-//! and, when its cluster runs in a TEE, a **verified attestation**: an Intel TDX or SGX DCAP
+//! agent (where publishers send encrypted manifests), the **gateway URL** of its agent's HTTP
+//! gateway and the **ingress domain** it serves deals under (a deal named `web` is
+//! `web.<ingress domain>`; SLA probers request deals' health checks through the gateway with
+//! that host name) and, when its cluster runs in a TEE, a **verified attestation**: an Intel TDX or SGX DCAP
 //! quote, checked on chain, that binds the provider's account, its agent's peer id and the key
 //! publishers seal manifests to.
 //! Registration holds a deposit from the provider (anti-spam), returned on deregistration.
@@ -86,7 +88,7 @@ pub mod pallet {
 	use frame_system::pallet_prelude::*;
 
 	/// The in-code storage version.
-	const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);
+	const STORAGE_VERSION: StorageVersion = StorageVersion::new(2);
 
 	#[pallet::pallet]
 	#[pallet::storage_version(STORAGE_VERSION)]
@@ -173,7 +175,8 @@ pub mod pallet {
 	pub enum Event<T: Config> {
 		/// A provider registered.
 		ProviderRegistered { provider: T::AccountId, deposit: BalanceOf<T> },
-		/// A provider changed its capacity, prices, rent discount, endpoint or health URL.
+		/// A provider changed its capacity, prices, rent discount, endpoint, gateway URL or
+		/// ingress domain.
 		ProviderUpdated { provider: T::AccountId },
 		/// A provider stopped taking new deals.
 		ProviderPaused { provider: T::AccountId },
@@ -226,8 +229,8 @@ pub mod pallet {
 		TooManyMultiaddrs,
 		/// A multiaddr is too long, malformed, not dialable or names another peer.
 		InvalidMultiaddr,
-		/// The health URL is too long or not an absolute http(s) URL.
-		InvalidHealthUrl,
+		/// The gateway URL is too long, not an absolute http(s) URL, or has a query or fragment.
+		InvalidGatewayUrl,
 		/// The measurement is empty or longer than any TEE's.
 		InvalidMeasurement,
 		/// The prices overflow when pricing the full capacity over the price horizon.
@@ -266,6 +269,9 @@ pub mod pallet {
 		/// The quote's report data does not commit to this provider's account, registered peer
 		/// id and the sealing key given: it was made for someone or something else.
 		AttestationBindingMismatch,
+		/// The ingress domain is not a lower-case DNS name of at most
+		/// [`MAX_DOMAIN_LEN`](crate::MAX_DOMAIN_LEN) bytes, or its last label is numeric.
+		InvalidIngressDomain,
 	}
 
 	#[pallet::extra_constants]
@@ -290,9 +296,13 @@ pub mod pallet {
 		fn max_multiaddrs() -> u32 {
 			MAX_MULTIADDRS
 		}
-		/// Longest health URL, in bytes.
+		/// Longest gateway URL, in bytes.
 		fn max_url_len() -> u32 {
 			MAX_URL_LEN
+		}
+		/// Longest ingress domain, in bytes.
+		fn max_domain_len() -> u32 {
+			MAX_DOMAIN_LEN
 		}
 		/// Longest TEE measurement, in bytes.
 		fn max_measurement_len() -> u32 {
@@ -329,7 +339,7 @@ pub mod pallet {
 		/// Holds [`Config::RegistrationDeposit`] from the caller. Emits `ProviderRegistered`.
 		/// Fails with `AlreadyRegistered`, `TooManyProviders`, `InsufficientDeposit`, or the
 		/// named error of the first invalid field (`ZeroCapacity`, `InvalidCountryCode`,
-		/// `InvalidPeerId`, `InvalidMultiaddr`, `InvalidHealthUrl`, `PriceOverflow`, ...).
+		/// `InvalidPeerId`, `InvalidMultiaddr`, `InvalidGatewayUrl`, `InvalidIngressDomain`, `PriceOverflow`, ...).
 		#[pallet::call_index(0)]
 		#[pallet::weight(T::WeightInfo::register_provider())]
 		pub fn register_provider(
@@ -340,7 +350,8 @@ pub mod pallet {
 			Self::do_register(who, registration)
 		}
 
-		/// Change the caller's capacity, prices, rent discount, endpoint or health URL. Running
+		/// Change the caller's capacity, prices, rent discount, endpoint, gateway URL or ingress
+		/// domain. Running
 		/// deals keep the prices they locked in. A new peer id drops the attestation, which
 		/// bound the old one.
 		///

@@ -47,6 +47,7 @@ thread_local! {
 	static OPEN_DEALS: RefCell<Vec<(AccountId, u32)>> = const { RefCell::new(Vec::new()) };
 	static RENTED: RefCell<Vec<AccountId>> = const { RefCell::new(Vec::new()) };
 	static STANDING: RefCell<Vec<(AccountId, bool, Permill)>> = const { RefCell::new(Vec::new()) };
+	static FORGOTTEN: RefCell<Vec<AccountId>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Stands in for the SLA pallet: tests set providers' quarantine and reputation.
@@ -77,6 +78,18 @@ impl crate::ProviderStanding<AccountId> for FakeSla {
 
 	fn reputation(provider: &AccountId) -> Permill {
 		Self::get(provider).1
+	}
+
+	fn deregistered(provider: &AccountId) {
+		STANDING.with(|s| s.borrow_mut().retain(|(p, ..)| p != provider));
+		FORGOTTEN.with(|f| f.borrow_mut().push(*provider));
+	}
+}
+
+impl FakeSla {
+	/// Providers the registry told the SLA pallet to forget, in order.
+	pub fn forgotten() -> Vec<AccountId> {
+		FORGOTTEN.with(|f| f.borrow().clone())
 	}
 }
 

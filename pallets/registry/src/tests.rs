@@ -35,7 +35,8 @@ fn registration(cpu_price: Balance, country: &[u8; 2]) -> Registration<Balance> 
 			peer_id: bytes(PEER),
 			multiaddrs: vec![bytes(b"/ip4/203.0.113.7/tcp/4001")].try_into().unwrap(),
 		},
-		health_url: bytes(b"https://provider.example/healthz"),
+		gateway_url: bytes(b"https://gw.provider.example"),
+		ingress_domain: bytes(b"apps.provider.example"),
 	}
 }
 
@@ -185,13 +186,26 @@ fn register_refuses_bad_endpoint() {
 fn register_refuses_bad_urls() {
 	build_and_execute(|| {
 		let mut reg = registration(1, b"DE");
-		reg.health_url = bytes(b"provider.example/healthz");
-		register_err(reg, Error::InvalidHealthUrl);
+		reg.gateway_url = bytes(b"provider.example/gateway");
+		register_err(reg, Error::InvalidGatewayUrl);
+
+		let mut reg = registration(1, b"DE");
+		reg.gateway_url = bytes(b"https://provider.example/?x=1");
+		register_err(reg, Error::InvalidGatewayUrl);
 
 		let mut reg = registration(1, b"DE");
 		let long = [b"https://p.example/".as_slice(), &[b'a'; MAX_URL_LEN as usize]].concat();
-		reg.health_url = bytes(&long);
-		register_err(reg, Error::InvalidHealthUrl);
+		reg.gateway_url = bytes(&long);
+		register_err(reg, Error::InvalidGatewayUrl);
+
+		for bad in [&b""[..], b"Apps.example", b"apps..example", b"10.0.0.1", b"a_b.example"] {
+			let mut reg = registration(1, b"DE");
+			reg.ingress_domain = bytes(bad);
+			register_err(reg, Error::InvalidIngressDomain);
+		}
+		let mut reg = registration(1, b"DE");
+		reg.ingress_domain = bytes(&[b'a'; MAX_DOMAIN_LEN as usize + 1]);
+		register_err(reg, Error::InvalidIngressDomain);
 	});
 }
 
@@ -229,14 +243,16 @@ fn update_changes_fields_and_keeps_reserved_capacity() {
 			prices: Some(prices(5)),
 			rent_discount: Some(Percent::from_percent(50)),
 			endpoint: None,
-			health_url: Some(bytes(b"http://127.0.0.1:9000/healthz")),
+			gateway_url: Some(bytes(b"http://127.0.0.1:9000")),
+			ingress_domain: Some(bytes(b"apps.alice.test")),
 		};
 		assert_ok!(Registry::update_provider(RuntimeOrigin::signed(ALICE), update));
 		let info = Providers::<Test>::get(ALICE).unwrap();
 		assert_eq!(info.capacity.resources, resources(4000, 2048, 10));
 		assert_eq!(info.prices.cpu_per_millicore_second, 5);
 		assert_eq!(info.rent_discount, Percent::from_percent(50));
-		assert_eq!(info.health_url.to_vec(), b"http://127.0.0.1:9000/healthz".to_vec());
+		assert_eq!(info.gateway_url.to_vec(), b"http://127.0.0.1:9000".to_vec());
+		assert_eq!(info.ingress_domain.to_vec(), b"apps.alice.test".to_vec());
 		System::assert_last_event(Event::ProviderUpdated { provider: ALICE }.into());
 
 		let shrink = ProviderUpdate {
@@ -247,7 +263,8 @@ fn update_changes_fields_and_keeps_reserved_capacity() {
 			prices: None,
 			rent_discount: None,
 			endpoint: None,
-			health_url: None,
+			gateway_url: None,
+			ingress_domain: None,
 		};
 		assert_noop!(
 			Registry::update_provider(RuntimeOrigin::signed(ALICE), shrink),
@@ -265,11 +282,24 @@ fn update_is_all_or_nothing() {
 			prices: Some(prices(9)),
 			rent_discount: None,
 			endpoint: None,
-			health_url: Some(bytes(b"gopher://nope")),
+			gateway_url: Some(bytes(b"gopher://nope")),
+			ingress_domain: None,
 		};
 		assert_noop!(
 			Registry::update_provider(RuntimeOrigin::signed(ALICE), update),
-			Error::<Test>::InvalidHealthUrl
+			Error::<Test>::InvalidGatewayUrl
+		);
+		let update = ProviderUpdate {
+			capacity: None,
+			prices: Some(prices(9)),
+			rent_discount: None,
+			endpoint: None,
+			gateway_url: None,
+			ingress_domain: Some(bytes(b"UPPER.example")),
+		};
+		assert_noop!(
+			Registry::update_provider(RuntimeOrigin::signed(ALICE), update),
+			Error::<Test>::InvalidIngressDomain
 		);
 		assert_eq!(Providers::<Test>::get(ALICE).unwrap().prices.cpu_per_millicore_second, 1);
 	});
@@ -283,7 +313,8 @@ fn calls_from_non_providers_fail() {
 			prices: None,
 			rent_discount: None,
 			endpoint: None,
-			health_url: None,
+			gateway_url: None,
+			ingress_domain: None,
 		};
 		let who = RuntimeOrigin::signed(BOB);
 		assert_noop!(Registry::update_provider(who.clone(), update), Error::<Test>::NotProvider);
@@ -336,6 +367,7 @@ fn deregister_returns_deposit_unless_deals_are_open() {
 		System::assert_last_event(
 			Event::ProviderDeregistered { provider: ALICE, deposit_returned: DEPOSIT }.into(),
 		);
+		assert_eq!(FakeSla::forgotten(), vec![ALICE], "the SLA pallet forgets its record");
 		// The slot is free again.
 		register(ALICE, 1);
 	});
@@ -387,22 +419,17 @@ fn match_providers_leaves_out_quarantined_and_weighs_price_by_reputation() {
 }
 
 #[test]
-fn providers_are_listed_for_probes_in_storage_order() {
+fn probers_reach_providers_through_their_gateway() {
 	build_and_execute(|| {
 		register(ALICE, 1);
-		register(BOB, 1);
-		register(CHARLIE, 1);
-		let all = <Registry as ProbeTargets<_>>::providers_after(None, 10);
-		assert_eq!(all.len(), 3);
-		let rest = <Registry as ProbeTargets<_>>::providers_after(Some(&all[0]), 10);
-		assert_eq!(rest, all[1..].to_vec());
-		assert!(<Registry as ProbeTargets<_>>::providers_after(Some(&all[2]), 10).is_empty());
-		assert_eq!(<Registry as ProbeTargets<_>>::providers_after(None, 1), all[..1].to_vec());
-		assert!(<Registry as ProbeTargets<_>>::health_url(&ALICE).is_some());
-		assert!(<Registry as ProbeTargets<_>>::health_url(&DAVE).is_none());
+		assert_eq!(
+			<Registry as ProbeTargets<_>>::gateway(&ALICE),
+			Some((b"https://gw.provider.example".to_vec(), b"apps.provider.example".to_vec()))
+		);
+		assert!(<Registry as ProbeTargets<_>>::gateway(&DAVE).is_none());
 		// A paused provider's running deals are still measured.
 		assert_ok!(Registry::pause_provider(RuntimeOrigin::signed(ALICE)));
-		assert!(<Registry as ProbeTargets<_>>::health_url(&ALICE).is_some());
+		assert!(<Registry as ProbeTargets<_>>::gateway(&ALICE).is_some());
 	});
 }
 
@@ -807,7 +834,8 @@ mod attestation {
 					peer_id: bytes(peer),
 					multiaddrs: vec![bytes(addr)].try_into().unwrap(),
 				}),
-				health_url: None,
+				gateway_url: None,
+				ingress_domain: None,
 			};
 			assert_ok!(Registry::update_provider(
 				RuntimeOrigin::signed(ALICE),

@@ -27,8 +27,11 @@ pub const MAX_PEER_ID_LEN: u32 = 64;
 pub const MAX_MULTIADDR_LEN: u32 = 128;
 /// Most multiaddrs per provider.
 pub const MAX_MULTIADDRS: u32 = 8;
-/// Longest health URL.
+/// Longest gateway URL.
 pub const MAX_URL_LEN: u32 = 256;
+/// Longest ingress domain: a 63-character deal name and its dot still make a 253-character
+/// DNS name.
+pub const MAX_DOMAIN_LEN: u32 = 189;
 /// Bytes of a call argument, capped at [`MAX_INPUT_BYTES`].
 pub type InputBytes = BoundedVec<u8, ConstU32<MAX_INPUT_BYTES>>;
 /// A list in a call argument, capped at [`MAX_INPUT_ITEMS`].
@@ -44,8 +47,10 @@ pub type PeerIdText = BoundedVec<u8, ConstU32<MAX_PEER_ID_LEN>>;
 pub type MultiaddrText = BoundedVec<u8, ConstU32<MAX_MULTIADDR_LEN>>;
 /// A provider's multiaddrs as stored.
 pub type Multiaddrs = BoundedVec<MultiaddrText, ConstU32<MAX_MULTIADDRS>>;
-/// Health URL as stored.
-pub type HealthUrl = BoundedVec<u8, ConstU32<MAX_URL_LEN>>;
+/// Gateway URL as stored.
+pub type GatewayUrl = BoundedVec<u8, ConstU32<MAX_URL_LEN>>;
+/// Ingress domain as stored.
+pub type IngressDomain = BoundedVec<u8, ConstU32<MAX_DOMAIN_LEN>>;
 
 /// A provider's verified attestation: what its quote proved, and the keys it bound.
 #[derive(
@@ -153,8 +158,12 @@ pub struct Registration<Balance> {
 	pub region: RegionInput,
 	/// libp2p endpoint of the agent.
 	pub endpoint: EndpointInput,
-	/// HTTP(S) URL that SLA probes check ("https://provider.example/healthz").
-	pub health_url: InputBytes,
+	/// http(s) URL at which SLA probers reach the agent's HTTP gateway
+	/// ("https://gw.provider.example").
+	pub gateway_url: InputBytes,
+	/// DNS name under which the gateway serves deals: a deal named `web` is served as
+	/// `web.<ingress_domain>` ("apps.provider.example").
+	pub ingress_domain: InputBytes,
 }
 
 /// The changes `update_provider` makes; `None` keeps a field as it is.
@@ -170,8 +179,10 @@ pub struct ProviderUpdate<Balance> {
 	pub rent_discount: Option<Percent>,
 	/// New libp2p endpoint; a different peer id drops the attestation, which bound the old one.
 	pub endpoint: Option<EndpointInput>,
-	/// New health URL.
-	pub health_url: Option<InputBytes>,
+	/// New gateway URL.
+	pub gateway_url: Option<InputBytes>,
+	/// New ingress domain.
+	pub ingress_domain: Option<InputBytes>,
 }
 
 /// Whether a provider takes new deals.
@@ -209,8 +220,10 @@ pub struct ProviderInfo<Balance, BlockNumber> {
 	pub region: Region,
 	/// libp2p endpoint of the agent.
 	pub endpoint: Endpoint,
-	/// URL the SLA probes check.
-	pub health_url: HealthUrl,
+	/// URL at which SLA probers reach the agent's HTTP gateway.
+	pub gateway_url: GatewayUrl,
+	/// DNS name under which the gateway serves deals (`<deal name>.<ingress domain>`).
+	pub ingress_domain: IngressDomain,
 	/// Verified TEE attestation, set by `attest`; counts only while current (see
 	/// [`Pallet::is_attested`](crate::Pallet::is_attested)).
 	pub attestation: Option<Attestation<BlockNumber>>,

@@ -1,5 +1,5 @@
 //! Checks of the text a provider registers: country codes, libp2p peer ids and multiaddrs,
-//! health URLs and labels. Each returns `false` on bad input; the pallet turns that into a
+//! gateway URLs, ingress domains and labels. Each returns `false` on bad input; the pallet turns that into a
 //! named error.
 
 use core::str::FromStr;
@@ -149,9 +149,27 @@ fn is_dns_name(name: &str) -> bool {
 		})
 }
 
+/// Whether `url` can be a gateway URL: an absolute http(s) URL in printable ASCII with a
+/// non-empty host (name, IPv4, or bracketed IPv6), an optional port, no user credentials, and
+/// no query or fragment (probers append deals' health paths to it).
+pub fn is_gateway_url(url: &[u8]) -> bool {
+	!url.contains(&b'?') && !url.contains(&b'#') && is_http_url(url)
+}
+
+/// Whether `domain` can be an ingress domain: a lower-case DNS name of at most
+/// [`MAX_DOMAIN_LEN`](crate::MAX_DOMAIN_LEN) bytes whose last label is not numeric (it is a
+/// name, not an address).
+pub fn is_ingress_domain(domain: &[u8]) -> bool {
+	let Ok(domain) = core::str::from_utf8(domain) else { return false };
+	domain.len() <= crate::MAX_DOMAIN_LEN as usize
+		&& !domain.bytes().any(|b| b.is_ascii_uppercase())
+		&& is_dns_name(domain)
+		&& !domain.rsplit('.').next().is_some_and(|last| last.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Whether `url` is an absolute http(s) URL in printable ASCII: a non-empty host (name, IPv4,
 /// or bracketed IPv6), an optional port, no user credentials.
-pub fn is_health_url(url: &[u8]) -> bool {
+fn is_http_url(url: &[u8]) -> bool {
 	if !url.iter().all(|b| b.is_ascii_graphic()) {
 		return false;
 	}
@@ -250,20 +268,39 @@ mod tests {
 	}
 
 	#[test]
-	fn health_urls() {
-		assert!(is_health_url(b"https://provider.example/healthz"));
-		assert!(is_health_url(b"http://127.0.0.1:8080/healthz"));
-		assert!(is_health_url(b"http://[::1]:8080/healthz"));
-		assert!(is_health_url(b"https://provider.example"));
-		assert!(!is_health_url(b"ftp://provider.example/"));
-		assert!(!is_health_url(b"https:///healthz"));
-		assert!(!is_health_url(b"https://:8080/"));
-		assert!(!is_health_url(b"https://@/"));
-		assert!(!is_health_url(b"https://#x"));
-		assert!(!is_health_url(b"https://user:pass@provider.example/"));
-		assert!(!is_health_url(b"https://provider.example:99999/"));
-		assert!(!is_health_url(b"https://provider example/"));
-		assert!(!is_health_url(b"http://[::1/healthz"));
+	fn gateway_urls() {
+		assert!(is_gateway_url(b"https://provider.example/gateway"));
+		assert!(is_gateway_url(b"http://127.0.0.1:8080"));
+		assert!(is_gateway_url(b"http://[::1]:8080/"));
+		assert!(is_gateway_url(b"https://provider.example"));
+		assert!(!is_gateway_url(b"ftp://provider.example/"));
+		assert!(!is_gateway_url(b"https:///healthz"));
+		assert!(!is_gateway_url(b"https://:8080/"));
+		assert!(!is_gateway_url(b"https://@/"));
+		assert!(!is_gateway_url(b"https://#x"));
+		assert!(!is_gateway_url(b"https://provider.example/?a=b"));
+		assert!(!is_gateway_url(b"https://provider.example/#top"));
+		assert!(!is_gateway_url(b"https://user:pass@provider.example/"));
+		assert!(!is_gateway_url(b"https://provider.example:99999/"));
+		assert!(!is_gateway_url(b"https://provider example/"));
+		assert!(!is_gateway_url(b"http://[::1/healthz"));
+	}
+
+	#[test]
+	fn ingress_domains() {
+		assert!(is_ingress_domain(b"apps.provider.example"));
+		assert!(is_ingress_domain(b"localhost"));
+		assert!(is_ingress_domain(b"p1.podchain.test"));
+		assert!(!is_ingress_domain(b""));
+		assert!(!is_ingress_domain(b"Apps.example"));
+		assert!(!is_ingress_domain(b"apps..example"));
+		assert!(!is_ingress_domain(b".example"));
+		assert!(!is_ingress_domain(b"-apps.example"));
+		assert!(!is_ingress_domain(b"apps_1.example"));
+		assert!(!is_ingress_domain(b"127.0.0.1"));
+		assert!(!is_ingress_domain(b"apps.example/"));
+		assert!(!is_ingress_domain(b"*.example"));
+		assert!(!is_ingress_domain(&[b'a'; 190]));
 	}
 
 	#[test]

@@ -6,20 +6,22 @@ use alloc::vec::Vec;
 use frame_benchmarking::v2::*;
 use frame_support::{pallet_prelude::*, traits::Hooks};
 use frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
-use sp_runtime::{traits::SaturatedConversion, Permill, RuntimeAppPublic};
+use sp_runtime::{FixedU128, Permill, RuntimeAppPublic};
 
-fn provider<T: Config>() -> T::AccountId {
-	let who: T::AccountId = account("provider", 0, 0);
+fn provider<T: Config>(index: u32) -> T::AccountId {
+	let who: T::AccountId = account("provider", index, 0);
 	T::BenchmarkHelper::setup_provider(&who);
 	who
 }
 
-fn terms<T: Config>() -> SlaTerms<BalanceOf<T>> {
+/// Terms that are never met (so every measured window is missed), measured in windows of
+/// `span` probe windows.
+fn terms<T: Config>(span: u32) -> SlaTerms<BalanceOf<T>> {
 	SlaTerms {
-		// Unreachable, so every settlement slashes.
 		uptime_target: Permill::one(),
-		window_blocks: MAX_WINDOW_SPAN.saturating_mul(T::ProbeWindow::get()),
+		window_blocks: span.saturating_mul(T::ProbeWindow::get()),
 		penalty_per_window: 1_000_000u32.into(),
+		health: podchain_primitives::HealthCheck::root_ok(),
 	}
 }
 
@@ -35,51 +37,76 @@ fn go_to<T: Config>(block: BlockNumberFor<T>) {
 	frame_system::Pallet::<T>::set_block_number(block);
 }
 
-/// A tracked deal of `provider` whose next measurement window has ended, with a provider
-/// record collected in the window before the current one (so settling decides it too).
-fn ended_window<T: Config>(id: DealId, provider: &T::AccountId) {
+/// Deal `id` of `provider`, known to the market (named, paid), measured from probe window 0,
+/// queued nowhere (so whatever touches it queues it: the costlier path).
+fn measured_deal<T: Config>(id: DealId, provider: &T::AccountId, span: u32) {
 	let publisher: T::AccountId = account("publisher", id as u32, 0);
-	<Sla<T> as SlaTracker<_, _>>::deal_started(id, &publisher, provider, &terms::<T>());
+	T::BenchmarkHelper::setup_deal(id);
+	<Sla<T> as SlaTracker<_, _>>::deal_started(id, &publisher, provider, &terms::<T>(span))
+		.expect("room for the deal");
+	Tracked::<T>::mutate(id, |deal| {
+		if let Some(deal) = deal.as_mut() {
+			deal.measurement = Measurement::Since(0);
+			deal.paid_at_settlement = Zero::zero();
+			deal.due_at = DueAt::Nowhere;
+		}
+	});
+	Due::<T>::remove(Sla::<T>::next_settlement(id).expect("tracked"));
+}
+
+/// Deal `id` with `windows` measurement windows of one probe window ended, each decided down,
+/// and the votes of the last one still to decide; the chain is at the end of them.
+fn ended_windows<T: Config>(id: DealId, provider: &T::AccountId, windows: u32) {
+	measured_deal::<T>(id, provider, 1);
 	let deal = Tracked::<T>::get(id).expect("tracked");
-	let (start, end) = deal.next_window(T::ProbeWindow::get());
-	let mut record = ProviderRecord::new(start);
-	for window in start..end.saturating_sub(1) {
-		record.tally.down = 1;
-		record.decide(Outcome::Down, Permill::from_percent(10), u32::MAX);
-		record.window = window.saturating_add(1);
-	}
-	record.tally = Tally { up: 1, down: 0, voted: 1 };
-	Records::<T>::insert(provider, record);
-	go_to::<T>(Sla::<T>::window_start(end));
+	let first = deal.first_window;
+	let last = first.saturating_add(windows).saturating_sub(1);
+	Tracked::<T>::mutate(id, |deal| {
+		if let Some(deal) = deal.as_mut() {
+			for window in first..last {
+				deal.votes.down.set(window);
+			}
+			deal.votes.window = last;
+			deal.votes.tally = Tally { up: 0, down: 1, voted: 1 };
+		}
+	});
+	go_to::<T>(Sla::<T>::window_start(last.saturating_add(1)));
 }
 
-fn volume(index: u32) -> VolumeName {
-	let mut name = [b'v'; 63];
-	name[..4].copy_from_slice(&index.to_be_bytes());
-	BoundedVec::truncate_from(name.to_vec())
-}
-
-/// A tracked deal with a committed volume under challenge.
-fn challenged<T: Config>(provider: &T::AccountId) -> (DealId, T::AccountId) {
-	let publisher: T::AccountId = account("publisher", 0, 0);
-	<Sla<T> as SlaTracker<_, _>>::deal_started(0, &publisher, provider, &terms::<T>());
-	Sla::<T>::do_commit_volume(provider.clone(), 0, volume(0), [1; 32]).expect("commits");
-	Sla::<T>::do_challenge(publisher.clone(), 0, volume(0)).expect("challenges");
-	(0, publisher)
-}
+use sp_runtime::traits::Zero;
 
 #[benchmarks]
 mod benchmarks {
 	use super::*;
 
-	/// Worst case: the provider's previous window is decided with the vote.
+	/// Worst case: the provider has the most deals (the longest list to sample from), `n`
+	/// sampled deals' verdicts count, and each deal's and the provider's previous window is
+	/// decided with the vote.
 	#[benchmark]
-	fn submit_probe() -> Result<(), BenchmarkError> {
-		let provider = provider::<T>();
+	fn submit_probe(
+		n: Linear<1, { T::MaxSampledDeals::get().min(MAX_SAMPLED_DEALS) }>,
+	) -> Result<(), BenchmarkError> {
+		let provider = provider::<T>(0);
 		let keys = probers::<T>(T::MaxProbers::get());
+		let deals = T::MaxSlaDealsPerProvider::get();
+		for id in 0..u64::from(deals) {
+			measured_deal::<T>(id, &provider, MAX_WINDOW_SPAN);
+			Tracked::<T>::mutate(id, |deal| {
+				if let Some(deal) = deal.as_mut() {
+					deal.votes.tally = Tally { up: 1, down: 0, voted: 1 };
+				}
+			});
+		}
 		go_to::<T>(Sla::<T>::window_start(1));
 		Records::<T>::insert(&provider, ProviderRecord::new(0));
-		let probe = Probe { provider: provider.clone(), window: 1, prober: 0, up: true };
+		let sample = Sla::<T>::sample(&provider, 1);
+		let verdicts: Vec<_> = sample
+			.iter()
+			.enumerate()
+			.map(|(i, id)| (*id, if (i as u32) < n { Verdict::Up } else { Verdict::NotProbed }))
+			.collect();
+		let verdicts = verdicts.try_into().map_err(|_| BenchmarkError::Weightless)?;
+		let probe = Probe { provider: provider.clone(), window: 1, prober: 0, verdicts };
 		let signature = keys[0].sign(&probe.encode()).ok_or(BenchmarkError::Weightless)?;
 
 		#[extrinsic_call]
@@ -89,13 +116,25 @@ mod benchmarks {
 		Ok(())
 	}
 
+	/// Worst case: every deal is the caller's, its measurement starts, and it is queued.
 	#[benchmark]
 	fn heartbeat(n: Linear<1, { T::MaxDealsPerHeartbeat::get() }>) -> Result<(), BenchmarkError> {
-		let provider = provider::<T>();
-		let publisher: T::AccountId = account("publisher", 0, 0);
+		let provider = provider::<T>(0);
+		let per_provider = u64::from(T::MaxSlaDealsPerProvider::get());
 		let deals: Vec<DealId> = (0..u64::from(n)).collect();
+		// Deals beyond the provider's bound belong to another: read and skipped.
+		let other = (u64::from(n) > per_provider).then(|| provider::<T>(1));
 		for id in &deals {
-			<Sla<T> as SlaTracker<_, _>>::deal_started(*id, &publisher, &provider, &terms::<T>());
+			let owner = match &other {
+				Some(other) if *id >= per_provider => other.clone(),
+				_ => provider.clone(),
+			};
+			measured_deal::<T>(*id, &owner, MAX_WINDOW_SPAN);
+			Tracked::<T>::mutate(id, |deal| {
+				if let Some(deal) = deal.as_mut() {
+					deal.measurement = Measurement::AwaitingAgent;
+				}
+			});
 		}
 		let deals: BoundedVec<_, _> = deals.try_into().map_err(|_| BenchmarkError::Weightless)?;
 
@@ -108,7 +147,7 @@ mod benchmarks {
 
 	#[benchmark]
 	fn offer_terms() {
-		let provider = provider::<T>();
+		let provider = provider::<T>(0);
 		let offer = SlaOffer {
 			max_uptime_target: Permill::from_percent(99),
 			min_window_blocks: T::ProbeWindow::get(),
@@ -122,80 +161,22 @@ mod benchmarks {
 		assert!(Offers::<T>::contains_key(&provider));
 	}
 
-	/// Worst case: the whole window read, the provider's window decided, a slash.
+	/// Worst case: `n` windows ended, each missed, one slash for all; the next window's end
+	/// finds every queue it may try full and goes to the overflow.
 	#[benchmark]
-	fn settle_window() {
-		let provider = provider::<T>();
-		ended_window::<T>(0, &provider);
+	fn settle_window(n: Linear<1, HISTORY_WINDOWS>) {
+		let provider = provider::<T>(0);
+		ended_windows::<T>(0, &provider, n);
+		let next = Sla::<T>::window_start(
+			Sla::<T>::window_of(frame_system::Pallet::<T>::block_number()) + 1,
+		);
+		fill_due_queues::<T>(next);
 		let caller: T::AccountId = whitelisted_caller();
 
 		#[extrinsic_call]
 		_(RawOrigin::Signed(caller), 0);
 
-		assert_eq!(Tracked::<T>::get(0).map(|d| d.settled_windows), Some(1));
-	}
-
-	/// Worst case: a new volume.
-	#[benchmark]
-	fn commit_volume() {
-		let provider = provider::<T>();
-		let publisher: T::AccountId = account("publisher", 0, 0);
-		<Sla<T> as SlaTracker<_, _>>::deal_started(0, &publisher, &provider, &terms::<T>());
-
-		#[extrinsic_call]
-		_(RawOrigin::Signed(provider), 0, volume(1), [2; 32]);
-
-		assert!(VolumeRoots::<T>::contains_key(0, volume(1)));
-	}
-
-	/// Worst case: the deadline's queue is full up to the last block it may slip to.
-	#[benchmark]
-	fn challenge_storage() {
-		let provider = provider::<T>();
-		let publisher: T::AccountId = account("publisher", 0, 0);
-		<Sla<T> as SlaTracker<_, _>>::deal_started(0, &publisher, &provider, &terms::<T>());
-		Sla::<T>::do_commit_volume(provider.clone(), 0, volume(0), [1; 32]).expect("commits");
-		let now = frame_system::Pallet::<T>::block_number();
-		let expiry = now + T::ChallengeDeadline::get() + 1u32.into();
-		let full = BoundedVec::<DueItem, T::MaxDuePerBlock>::truncate_from(
-			(0..T::MaxDuePerBlock::get()).map(|i| DueItem::WindowEnd(u64::from(i) + 100)).collect(),
-		);
-		let mut block = expiry;
-		for _ in 0..16 {
-			Due::<T>::insert(block, full.clone());
-			block += 1u32.into();
-		}
-
-		#[extrinsic_call]
-		_(RawOrigin::Signed(publisher), 0, volume(0));
-
-		assert!(Challenges::<T>::contains_key(0));
-	}
-
-	/// Worst case: a wrong root, so the provider is slashed.
-	#[benchmark]
-	fn answer_challenge() {
-		let provider = provider::<T>();
-		let (deal, _) = challenged::<T>(&provider);
-
-		#[extrinsic_call]
-		_(RawOrigin::Signed(provider), deal, [9; 32]);
-
-		assert!(!Challenges::<T>::contains_key(deal));
-	}
-
-	#[benchmark]
-	fn expire_challenge() {
-		let provider = provider::<T>();
-		let (deal, _) = challenged::<T>(&provider);
-		let deadline = Challenges::<T>::get(deal).expect("open").deadline;
-		go_to::<T>(deadline + 1u32.into());
-		let caller: T::AccountId = whitelisted_caller();
-
-		#[extrinsic_call]
-		_(RawOrigin::Signed(caller), deal);
-
-		assert!(!Challenges::<T>::contains_key(deal));
+		assert_eq!(Tracked::<T>::get(0).map(|d| d.settled_windows), Some(n));
 	}
 
 	#[benchmark]
@@ -212,25 +193,45 @@ mod benchmarks {
 		Ok(())
 	}
 
-	/// Worst case: every due item a window end that slashes.
 	#[benchmark]
-	fn on_initialize(n: Linear<0, { T::MaxDuePerBlock::get() }>) {
-		let provider = provider::<T>();
+	fn set_penalty_bill_multiple() {
+		let multiple = FixedU128::from_rational(3, 2);
+
+		#[extrinsic_call]
+		_(RawOrigin::Root, multiple);
+
+		assert_eq!(PenaltyBillMultiple::<T>::get(), multiple);
+	}
+
+	/// Worst case: every item, from the overflow and the block's queue, a window end of a
+	/// different provider's deal that slashes.
+	#[benchmark]
+	fn on_initialize(n: Linear<0, { T::MaxDuePerBlock::get().saturating_mul(2) }>) {
+		let per_queue = T::MaxDuePerBlock::get();
 		for id in 0..u64::from(n) {
-			ended_window::<T>(id, &provider);
+			let provider = provider::<T>(id as u32);
+			ended_windows::<T>(id, &provider, 1);
 		}
 		let now = frame_system::Pallet::<T>::block_number();
+		let now_u32: u32 = sp_runtime::SaturatedConversion::saturated_into(now);
+		let mut due = BoundedVec::<DueItem, T::MaxDuePerBlock>::default();
+		let mut overflow = BoundedVec::<DealId, T::MaxDueOverflow>::default();
 		for id in 0..u64::from(n) {
+			let queued = if id < u64::from(per_queue) {
+				let _ = overflow.try_push(id);
+				DueAt::Overflow
+			} else {
+				let _ = due.try_push(DueItem::WindowEnd(id));
+				DueAt::Block(now_u32)
+			};
 			Tracked::<T>::mutate(id, |d| {
 				if let Some(d) = d.as_mut() {
-					d.due_at = Some(now.saturated_into());
+					d.due_at = queued;
 				}
 			});
 		}
-		let due = BoundedVec::<DueItem, T::MaxDuePerBlock>::truncate_from(
-			(0..u64::from(n)).map(DueItem::WindowEnd).collect(),
-		);
 		Due::<T>::insert(now, due);
+		DueOverflow::<T>::put(overflow);
 
 		#[block]
 		{
@@ -243,4 +244,19 @@ mod benchmarks {
 	}
 
 	impl_benchmark_test_suite!(Sla, crate::mock::new_test_ext(3), crate::mock::Test);
+}
+
+/// Fills the due queues of `from` and of every probe-window boundary a window end may be moved
+/// to, so the next one scheduled goes to the overflow.
+fn fill_due_queues<T: Config>(from: BlockNumberFor<T>) {
+	let full = BoundedVec::<DueItem, T::MaxDuePerBlock>::truncate_from(
+		(0..T::MaxDuePerBlock::get())
+			.map(|i| DueItem::WindowEnd(u64::from(i) + 1_000_000))
+			.collect(),
+	);
+	Due::<T>::insert(from, full.clone());
+	let first = Sla::<T>::window_of(from) + 1;
+	for window in first..first + 16 {
+		Due::<T>::insert(Sla::<T>::window_start(window), full.clone());
+	}
 }

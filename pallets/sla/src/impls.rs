@@ -3,7 +3,7 @@
 use crate::*;
 use frame_support::traits::Get;
 use frame_system::pallet_prelude::BlockNumberFor;
-use sp_runtime::Permill;
+use sp_runtime::{DispatchResult, Permill};
 
 impl<T: Config> SlaTracker<T::AccountId, BalanceOf<T>> for Pallet<T> {
 	fn offers(provider: &T::AccountId, terms: &SlaTerms<BalanceOf<T>>) -> bool {
@@ -20,38 +20,54 @@ impl<T: Config> SlaTracker<T::AccountId, BalanceOf<T>> for Pallet<T> {
 		publisher: &T::AccountId,
 		provider: &T::AccountId,
 		terms: &SlaTerms<BalanceOf<T>>,
-	) {
+	) -> DispatchResult {
+		ProviderDeals::<T>::try_mutate(provider, |deals| {
+			deals.try_push(id).map_err(|_| Error::<T>::TooManySlaDeals)
+		})?;
 		let now = frame_system::Pallet::<T>::block_number();
+		let window = Self::window_of(now);
 		let mut deal = TrackedDeal {
 			publisher: publisher.clone(),
 			provider: provider.clone(),
-			terms: *terms,
-			// Measurement starts with the first whole probe window.
-			first_window: Self::window_of(now).saturating_add(1),
+			terms: terms.clone(),
+			// Measurement windows are counted from the first whole probe window; probe windows
+			// count once the agent names the deal running.
+			first_window: window.saturating_add(1),
 			settled_windows: 0,
+			measurement: Measurement::AwaitingAgent,
+			votes: DealVotes { window, ..Default::default() },
 			heartbeats: WindowBits::default(),
-			volumes: 0,
-			last_challenge: None,
-			due_at: None,
-			ended: false,
+			paid_at_settlement: T::Deals::paid(id),
+			due_at: DueAt::Nowhere,
 		};
 		Self::schedule_window_end(id, &mut deal);
 		Tracked::<T>::insert(id, deal);
+		Ok(())
 	}
 
-	fn deal_ended(id: DealId) {
+	fn deal_ended(id: DealId, paid: BalanceOf<T>) {
 		// Windows that ended before the deal are owed, whoever ends it.
 		let now = frame_system::Pallet::<T>::block_number();
-		let _ = Self::settle_ended_window(id, now);
-		let Some(mut deal) = Tracked::<T>::get(id) else { return };
-		if Challenges::<T>::contains_key(id) {
-			// Ending the deal neither escapes an open challenge nor cuts the provider's time to
-			// answer it: it stays answerable until its deadline.
-			deal.ended = true;
-			Tracked::<T>::insert(id, deal);
-			return;
-		}
+		let _ = Self::settle_ended_windows(id, now, Some(paid));
 		Self::forget(id);
+	}
+
+	fn manifest_pending(id: DealId, pending: bool) {
+		let Some(mut deal) = Tracked::<T>::get(id) else { return };
+		if pending {
+			let now = Self::window_of(frame_system::Pallet::<T>::block_number());
+			// Earlier windows stand as voted; votes of the window running now are dropped, as
+			// is every window until the update is acknowledged and the agent names the deal.
+			Self::advance_deal(id, &mut deal, now, Probers::<T>::decode_len().unwrap_or(0) as u32);
+			deal.votes.tally = Tally::default();
+			if deal.measurement != Measurement::UpdatePending {
+				deal.measurement = Measurement::UpdatePending;
+				Self::deposit_event(Event::MeasurementPaused { deal: id });
+			}
+		} else if deal.measurement == Measurement::UpdatePending {
+			deal.measurement = Measurement::AwaitingAgent;
+		}
+		Tracked::<T>::insert(id, deal);
 	}
 }
 
@@ -63,9 +79,30 @@ impl<T: Config> ProviderStanding<T::AccountId> for Pallet<T> {
 	fn reputation(provider: &T::AccountId) -> Permill {
 		Self::standing(provider).reputation
 	}
+
+	fn deregistered(provider: &T::AccountId) {
+		Records::<T>::remove(provider);
+		Offers::<T>::remove(provider);
+	}
 }
 
 impl<T: Config> Pallet<T> {
+	/// Removes a deal's tracking and its place in its provider's list.
+	pub(crate) fn forget(id: DealId) {
+		let Some(deal) = Tracked::<T>::take(id) else { return };
+		ProviderDeals::<T>::mutate_exists(&deal.provider, |deals| {
+			if let Some(list) = deals {
+				list.retain(|d| *d != id);
+				if list.is_empty() {
+					*deals = None;
+				}
+			}
+		});
+		if deal.due_at == DueAt::Overflow {
+			DueOverflow::<T>::mutate(|queue| queue.retain(|d| *d != id));
+		}
+	}
+
 	/// A provider's standing now, deciding its last collected window if it has ended (a
 	/// read: nothing is stored).
 	pub fn standing(provider: &T::AccountId) -> Standing {
@@ -97,35 +134,42 @@ impl<T: Config> Pallet<T> {
 	pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
 		use frame_support::ensure;
 		let probers = Probers::<T>::decode_len().unwrap_or(0) as u32;
+		let tally_ok = |tally: &Tally| {
+			let votes = tally.up.saturating_add(tally.down);
+			votes <= probers.max(tally.voted.count_ones()) && votes <= tally.voted.count_ones()
+		};
 		for (_, record) in Records::<T>::iter() {
-			let votes = record.tally.up.saturating_add(record.tally.down);
-			ensure!(
-				votes <= probers.max(record.tally.voted.count_ones()),
-				"a tally has more votes than probers"
-			);
-			ensure!(
-				votes == record.tally.voted.count_ones(),
-				"a tally's votes differ from its voters"
-			);
+			ensure!(tally_ok(&record.tally), "a provider tally has more votes than voters");
 		}
+		let overflow = DueOverflow::<T>::get();
+		let mut tracked = 0usize;
 		for (id, deal) in Tracked::<T>::iter() {
+			tracked += 1;
 			ensure!(
 				Self::valid_window(deal.terms.window_blocks),
 				"a tracked deal's window is not whole probe windows"
 			);
-			let volumes = VolumeRoots::<T>::iter_prefix(id).count() as u32;
+			ensure!(tally_ok(&deal.votes.tally), "a deal tally has more votes than voters");
 			ensure!(
-				volumes == deal.volumes,
-				"a tracked deal's volume count differs from its roots"
+				ProviderDeals::<T>::get(&deal.provider).iter().filter(|d| **d == id).count() == 1,
+				"a tracked deal is not listed once under its provider"
 			);
+			if deal.due_at == DueAt::Overflow {
+				ensure!(overflow.contains(&id), "a deal queued in the overflow is not there");
+			}
 		}
-		for (id, challenge) in Challenges::<T>::iter() {
-			ensure!(Tracked::<T>::contains_key(id), "a challenge outlived its deal");
-			ensure!(
-				VolumeRoots::<T>::contains_key(id, &challenge.volume),
-				"a challenge names an uncommitted volume"
-			);
+		let mut listed = 0usize;
+		for (provider, deals) in ProviderDeals::<T>::iter() {
+			ensure!(!deals.is_empty(), "an empty deal list is stored");
+			for id in deals.iter() {
+				ensure!(
+					Tracked::<T>::get(id).is_some_and(|d| d.provider == provider),
+					"a listed deal is not tracked under its provider"
+				);
+			}
+			listed += deals.len();
 		}
+		ensure!(listed == tracked, "deal lists and tracked deals differ");
 		Ok(())
 	}
 }

@@ -1,58 +1,61 @@
 //! # SLA pallet
 //!
-//! Uptime and storage guarantees of podchain deals, backed by the provider's stake.
+//! Uptime guarantees of podchain deals, backed by the provider's stake.
 //!
 //! ## Overview
 //!
 //! A provider advertises the SLA terms it signs ([`Pallet::offer_terms`]); a publisher may put
-//! any terms within that offer on a deal (the market asks [`SlaTracker::offers`]). Once the
-//! provider accepts the deal, the deal is measured in windows of `terms.window_blocks` blocks,
-//! and each window whose uptime falls below `terms.uptime_target` slashes
-//! `terms.penalty_per_window` from the provider's stake to the publisher (plus
-//! [`Config::PenaltySurcharge`] of it to the treasury).
+//! any terms within that offer on a deal, with the health check its pods answer (the market
+//! asks [`SlaTracker::offers`]). Once the provider accepts the deal and its agent names it
+//! running, the deal is measured in windows of `terms.window_blocks` blocks, and each window
+//! whose uptime falls below `terms.uptime_target` slashes a penalty from the provider's stake
+//! to the publisher (plus [`Config::PenaltySurcharge`] of it to the treasury). The penalty is
+//! `terms.penalty_per_window`, but never more than [`PenaltyBillMultiple`] times what the
+//! publisher paid for the window: an SLA credit is a share of the bill, so no deal moves more
+//! stake than it paid for.
 //!
 //! ## Terms
 //!
 //! - **Probe window**: [`Config::ProbeWindow`] blocks, the unit of evidence. Measurement windows
 //!   are whole numbers of probe windows.
-//! - **Prober**: a validator key in [`Probers`]. Each prober's off-chain worker probes
-//!   providers' health URLs and submits one signed verdict per provider per probe window as an
-//!   unsigned transaction ([`Pallet::submit_probe`]).
-//! - **Outcome** of a provider's probe window: up, or down, when more than half of all probers
+//! - **Prober**: a validator key in [`Probers`]. Each prober's off-chain worker requests the
+//!   health checks of a sample of each provider's SLA deals through the provider's gateway,
+//!   with the deal's host name, and submits one signed [`Probe`] per provider per probe window
+//!   as an unsigned transaction ([`Pallet::submit_probe`]).
+//! - **Sample**: up to [`Config::MaxSampledDeals`] of a provider's tracked deals
+//!   ([`Pallet::sample`]), drawn afresh each probe window from the hash of the block before the
+//!   window, the window and the provider: the same for every prober, unknown before the window.
+//! - **Outcome** of a deal's probe window: up, or down, when more than half of all probers
 //!   said so; otherwise unknown, and the window does not count.
-//! - **Heartbeat**: the provider's agent names the deals it runs once per probe window
-//!   ([`Pallet::heartbeat`]).
+//! - **Heartbeat**: the provider's agent names the deals it runs ([`Pallet::heartbeat`]). The
+//!   first heartbeat naming a deal starts its measurement (from the next probe window);
+//!   heartbeats never make a deal up.
 //!
-//! A deal is up in a probe window when the probers found its provider up *and* the agent named
-//! the deal. A measurement window's uptime is its up probe windows over its decided (up or
-//! down) ones; a window with no decided probe window is not measured and costs nothing.
+//! A measurement window's uptime is its up probe windows over its decided (up or down) ones; a
+//! window with no decided probe window is not measured and costs nothing. Probe windows count
+//! only while the deal is measured: from the window after its agent first named it, except
+//! while a manifest update is pending (until the window after the first heartbeat that follows
+//! the provider's acknowledgement), and only when the deal has a registered name (without one
+//! it cannot be probed).
 //!
 //! ## Standing
 //!
-//! Every decided probe window updates the provider's reputation, an exponential moving
-//! average of windows met ([`Config::ReputationWeight`] is the newest window's share). After
-//! [`Config::QuarantineAfter`] down windows in a row the provider is quarantined: the registry
-//! stops offering it to new workloads until a window finds it up again.
-//!
-//! ## Storage challenges
-//!
-//! The provider's agent commits a volume's root checksum ([`Pallet::commit_volume`]); in
-//! production it runs in the attested TEE, so the root is the TEE's word. The publisher may
-//! challenge the volume once per measurement window ([`Pallet::challenge_storage`]); the
-//! provider must answer within [`Config::ChallengeDeadline`] blocks with the root it holds now
-//! ([`Pallet::answer_challenge`], signed with the agent's key). A different root or no answer
-//! slashes the deal's penalty to the publisher. A challenge open when the deal ends stays
-//! answerable until its deadline.
+//! Each prober's probe also votes on the provider: up when at least half of the verdicts it
+//! counted were up. A provider's decided probe windows update its reputation, an exponential
+//! moving average of windows met ([`Config::ReputationWeight`] is the newest window's share).
+//! After [`Config::QuarantineAfter`] down windows in a row the provider is quarantined: the
+//! registry stops offering it to new workloads until a window finds it up again.
 //!
 //! ## Design
 //!
-//! Nothing iterates over providers or deals in a hook. Votes go into the provider's record of
-//! the window being collected; a window is decided when the record is next touched (the next
-//! window's first vote, or a deal's settlement). Window ends and challenge deadlines go into
-//! [`Due`], a per-block queue bounded by [`Config::MaxDuePerBlock`]; what does not fit there is
-//! still settled by anyone calling [`Pallet::settle_window`] or [`Pallet::expire_challenge`].
-//! Evidence is kept as bit sets over the last [`HISTORY_WINDOWS`] probe windows, so storage per
-//! provider and per deal is constant.
+//! Nothing iterates over providers or deals in a hook. Votes go into the record of the window
+//! being collected; a window is decided when the record is next touched. Window ends go into
+//! [`Due`], a per-block queue bounded by [`Config::MaxDuePerBlock`]; an end that does not fit
+//! is queued at the next probe-window boundary with room, or else in [`DueOverflow`], which the
+//! hook drains first; a deal queued nowhere is queued again whenever a probe, a heartbeat or
+//! [`Pallet::settle_window`] touches it. Evidence is kept as bit sets over the last
+//! [`HISTORY_WINDOWS`] probe windows, and a late settlement settles every ended window still in
+//! that history.
 //!
 //! Probes are admitted through `ValidateUnsigned` (the `im-online` pattern: signed payload,
 //! cheap checks first, `and_provides((provider, window, prober))`, longevity to the window's
@@ -62,8 +65,8 @@
 //!
 //! - Every tracked deal's measurement windows are whole probe windows, at most
 //!   [`MAX_WINDOW_SPAN`] of them.
-//! - Every open challenge belongs to a tracked deal and names a committed volume.
-//! - A tracked deal's volume count equals its committed volumes.
+//! - [`ProviderDeals`] lists every tracked deal once, under its provider, and nothing else.
+//! - A deal queued in the overflow is listed there.
 //! - No tally counts more votes than there are probers, nor more than its voters.
 
 #![cfg_attr(not(feature = "std"), no_std)]
@@ -72,10 +75,10 @@ extern crate alloc;
 
 pub use pallet::*;
 
+pub mod host;
 pub mod types;
 pub mod weights;
 
-mod challenge;
 mod impls;
 mod offchain;
 mod windows;
@@ -87,7 +90,9 @@ mod mock;
 #[cfg(test)]
 mod tests;
 
-pub use podchain_primitives::{ProbeTargets, ProviderStanding, SlaTracker, StakeSlasher};
+pub use podchain_primitives::{
+	ProbeTargets, ProviderStanding, SlaDealInfo, SlaTracker, StakeSlasher,
+};
 pub use types::*;
 pub use weights::WeightInfo;
 
@@ -112,11 +117,15 @@ pub mod crypto {
 /// A prober's public key.
 pub type ProberId = crypto::Public;
 
-/// What the benchmarks need from the runtime: a registered provider with stake to slash.
+/// What the benchmarks need from the runtime: a registered provider with stake to slash, and
+/// deals the market knows.
 #[cfg(feature = "runtime-benchmarks")]
 pub trait BenchmarkHelper<AccountId> {
-	/// Registers `who` as an active provider with a health URL and bonds stake for it.
+	/// Registers `who` as an active provider with a gateway and bonds stake for it.
 	fn setup_provider(who: &AccountId);
+	/// Makes deal `id` known to the market with a registered name and some payment, as far as
+	/// [`SlaDealInfo`] reads it.
+	fn setup_deal(id: DealId);
 }
 
 #[frame_support::pallet]
@@ -124,9 +133,9 @@ pub mod pallet {
 	use super::*;
 	use frame_support::pallet_prelude::*;
 	use frame_system::{offchain::CreateBare, pallet_prelude::*};
-	use sp_runtime::{Perbill, Permill, RuntimeAppPublic};
+	use sp_runtime::{FixedU128, Perbill, Permill, RuntimeAppPublic};
 
-	const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);
+	const STORAGE_VERSION: StorageVersion = StorageVersion::new(2);
 
 	#[pallet::pallet]
 	#[pallet::storage_version(STORAGE_VERSION)]
@@ -148,8 +157,11 @@ pub mod pallet {
 		/// Provider staking: takes penalties from stake.
 		type Slasher: StakeSlasher<Self::AccountId, BalanceOf<Self>>;
 
-		/// The registry: which providers to probe, and where.
+		/// The registry: where each provider's gateway is.
 		type Targets: ProbeTargets<Self::AccountId>;
+
+		/// The market: deals' names and what their publishers paid.
+		type Deals: SlaDealInfo<BalanceOf<Self>>;
 
 		/// Blocks per probe window.
 		#[pallet::constant]
@@ -159,11 +171,19 @@ pub mod pallet {
 		#[pallet::constant]
 		type MaxProbers: Get<u32>;
 
-		/// Most health URLs one prober fetches per block.
+		/// Most health checks one prober requests per block.
 		#[pallet::constant]
 		type MaxProbesPerBlock: Get<u32>;
 
-		/// Milliseconds a health URL has to answer.
+		/// Most of a provider's deals probed per probe window (at most [`MAX_SAMPLED_DEALS`]).
+		#[pallet::constant]
+		type MaxSampledDeals: Get<u32>;
+
+		/// Most running SLA deals per provider: accepting one more fails.
+		#[pallet::constant]
+		type MaxSlaDealsPerProvider: Get<u32>;
+
+		/// Milliseconds a health check has to answer.
 		#[pallet::constant]
 		type ProbeTimeoutMillis: Get<u64>;
 
@@ -183,17 +203,13 @@ pub mod pallet {
 		#[pallet::constant]
 		type MaxDealsPerHeartbeat: Get<u32>;
 
-		/// Most volumes with a committed root per deal.
-		#[pallet::constant]
-		type MaxVolumesPerDeal: Get<u32>;
-
-		/// Most window ends and challenge deadlines settled in one block.
+		/// Most window ends settled from one block's queue.
 		#[pallet::constant]
 		type MaxDuePerBlock: Get<u32>;
 
-		/// Blocks a provider has to answer a storage challenge.
+		/// Most window ends waiting in [`DueOverflow`].
 		#[pallet::constant]
-		type ChallengeDeadline: Get<BlockNumberFor<Self>>;
+		type MaxDueOverflow: Get<u32>;
 
 		/// Priority of probe transactions in the pool.
 		#[pallet::constant]
@@ -215,10 +231,23 @@ pub mod pallet {
 	pub type Probers<T: Config> =
 		StorageValue<_, BoundedVec<T::AuthorityId, T::MaxProbers>, ValueQuery>;
 
-	/// Whether probers fetch health URLs on loopback, private or link-local addresses
+	/// Whether probers fetch gateways on loopback, private or link-local addresses
 	/// (development chains only: elsewhere a provider could point probers at their own node).
 	#[pallet::storage]
 	pub type AllowLocalTargets<T> = StorageValue<_, bool, ValueQuery>;
+
+	/// The default [`PenaltyBillMultiple`]: a window's credit is at most what it was paid.
+	pub struct OneTimesTheBill;
+	impl Get<FixedU128> for OneTimesTheBill {
+		fn get() -> FixedU128 {
+			FixedU128::from_u32(1)
+		}
+	}
+
+	/// Most a missed window may cost, as a multiple of what the publisher paid for it (Root
+	/// sets it; default 1).
+	#[pallet::storage]
+	pub type PenaltyBillMultiple<T> = StorageValue<_, FixedU128, ValueQuery, OneTimesTheBill>;
 
 	/// SLA terms each provider offers.
 	#[pallet::storage]
@@ -235,24 +264,18 @@ pub mod pallet {
 	pub type Tracked<T: Config> =
 		StorageMap<_, Twox64Concat, DealId, TrackedDealOf<T>, OptionQuery>;
 
-	/// Last committed root of each volume of a tracked deal.
+	/// Each provider's tracked deals, in acceptance order: the providers probers walk, and
+	/// what they sample from.
 	#[pallet::storage]
-	pub type VolumeRoots<T: Config> = StorageDoubleMap<
+	pub type ProviderDeals<T: Config> = StorageMap<
 		_,
-		Twox64Concat,
-		DealId,
 		Blake2_128Concat,
-		VolumeName,
-		VolumeCommitment<BlockNumberFor<T>>,
-		OptionQuery,
+		T::AccountId,
+		BoundedVec<DealId, T::MaxSlaDealsPerProvider>,
+		ValueQuery,
 	>;
 
-	/// The open storage challenge of a deal (one at a time).
-	#[pallet::storage]
-	pub type Challenges<T: Config> =
-		StorageMap<_, Twox64Concat, DealId, Challenge<BlockNumberFor<T>>, OptionQuery>;
-
-	/// Window ends and challenge deadlines due at a block.
+	/// Window ends due at a block.
 	#[pallet::storage]
 	pub type Due<T: Config> = StorageMap<
 		_,
@@ -262,12 +285,18 @@ pub mod pallet {
 		ValueQuery,
 	>;
 
+	/// Window ends no block's queue had room for, oldest first; the hook settles up to
+	/// [`Config::MaxDuePerBlock`] of them each block before the block's own queue.
+	#[pallet::storage]
+	pub type DueOverflow<T: Config> =
+		StorageValue<_, BoundedVec<DealId, T::MaxDueOverflow>, ValueQuery>;
+
 	#[pallet::genesis_config]
 	#[derive(frame_support::DefaultNoBound)]
 	pub struct GenesisConfig<T: Config> {
 		/// The first probers (the validators' prober keys).
 		pub probers: alloc::vec::Vec<T::AuthorityId>,
-		/// Whether local health URLs are probed (development chains).
+		/// Whether local gateways are probed (development chains).
 		pub allow_local_targets: bool,
 	}
 
@@ -286,50 +315,50 @@ pub mod pallet {
 	pub enum Event<T: Config> {
 		/// A provider now offers these SLA terms (`None`: it offers none).
 		TermsOffered { provider: T::AccountId, offer: Option<SlaOffer<BalanceOf<T>>> },
-		/// A prober's verdict on a provider was recorded.
-		ProbeRecorded { provider: T::AccountId, window: WindowIndex, prober: u32, up: bool },
+		/// A prober's verdicts on a provider's sampled deals were recorded: `up` and `down`
+		/// verdicts counted (verdicts on deals not measured now do not count).
+		ProbeRecorded {
+			provider: T::AccountId,
+			window: WindowIndex,
+			prober: u32,
+			up: u32,
+			down: u32,
+		},
 		/// A provider's probe window was decided.
 		WindowDecided { provider: T::AccountId, window: WindowIndex, outcome: Outcome },
+		/// A deal's probe window was decided.
+		DealWindowDecided { deal: DealId, window: WindowIndex, outcome: Outcome },
 		/// A provider failed `failures` windows in a row: the registry stops offering it.
 		Quarantined { provider: T::AccountId, failures: u32 },
 		/// A quarantined provider passed a window: it is offered again.
 		QuarantineLifted { provider: T::AccountId },
 		/// A provider's agent named `deals` of its tracked deals as running.
 		Heartbeat { provider: T::AccountId, window: WindowIndex, deals: u32 },
+		/// The agent named the deal running: its probe windows count from `window`.
+		MeasurementStarted { deal: DealId, window: WindowIndex },
+		/// A manifest update is pending: the deal's windows do not count until the agent names
+		/// it again after the provider acknowledged the update.
+		MeasurementPaused { deal: DealId },
 		/// A deal's measurement window met its uptime target.
 		SlaMet { deal: DealId, window: u32, uptime: Permill },
-		/// A deal's measurement window missed its uptime target: `slashed` from the provider's
-		/// stake, `compensated` of it to the publisher.
-		SlaMissed {
-			deal: DealId,
-			window: u32,
-			uptime: Permill,
-			slashed: BalanceOf<T>,
-			compensated: BalanceOf<T>,
-		},
+		/// A deal's measurement window missed its uptime target: `penalty` is owed to the
+		/// publisher (the terms' penalty, bounded by the bill).
+		SlaMissed { deal: DealId, window: u32, uptime: Permill, penalty: BalanceOf<T> },
+		/// The penalties of the windows settled together were slashed from the provider's
+		/// stake: `compensated` of `slashed` to the publisher, the rest to the treasury.
+		PenaltySlashed { deal: DealId, slashed: BalanceOf<T>, compensated: BalanceOf<T> },
 		/// A deal's measurement window had no decided probe window: nothing measured, nothing
 		/// owed.
 		WindowUnmeasured { deal: DealId, window: u32 },
-		/// The provider's agent committed a volume's root.
-		VolumeCommitted { deal: DealId, volume: VolumeName, root: VolumeRoot },
-		/// The publisher challenged a volume; the provider must answer by `deadline`.
-		StorageChallenged { deal: DealId, volume: VolumeName, deadline: BlockNumberFor<T> },
-		/// The provider answered a challenge with the committed root.
-		ChallengePassed { deal: DealId, volume: VolumeName },
-		/// The provider answered a challenge wrongly, or not in time: slashed and compensated.
-		ChallengeFailed {
-			deal: DealId,
-			volume: VolumeName,
-			slashed: BalanceOf<T>,
-			compensated: BalanceOf<T>,
-		},
 		/// The probers were replaced.
 		ProbersSet { count: u32 },
+		/// Root set the most a missed window may cost, as a multiple of what it was paid.
+		PenaltyBillMultipleSet { multiple: FixedU128 },
 	}
 
 	#[pallet::error]
 	pub enum Error<T> {
-		/// Only a registered, active provider may do this.
+		/// Only a registered provider may do this.
 		NotProvider,
 		/// The offer is empty or inconsistent, or its windows are not whole probe windows of at
 		/// most [`MAX_WINDOW_SPAN`].
@@ -342,51 +371,40 @@ pub mod pallet {
 		DuplicateProbe,
 		/// The prober's signature does not match the probe.
 		BadSignature,
+		/// The probe's deals are not the provider's sample for the window.
+		WrongSample,
 		/// No running deal with SLA terms has this id.
 		UnknownDeal,
 		/// The measurement window has not ended yet.
 		WindowNotEnded,
-		/// Only the deal's publisher may do this.
-		NotPublisher,
-		/// The deal was challenged less than a measurement window ago.
-		ChallengeTooSoon,
-		/// Only the deal's provider may do this.
-		NotDealProvider,
-		/// The deal has the most committed volumes already.
-		TooManyVolumes,
-		/// No root was committed for this volume.
-		NoCommitment,
-		/// A challenge is open on this deal: roots cannot change until it is answered.
-		ChallengeOpen,
-		/// No challenge is open on this deal.
-		NoChallenge,
-		/// The challenge's deadline has passed.
-		ChallengeExpired,
-		/// The challenge's deadline has not passed yet.
-		ChallengeNotExpired,
-		/// The due queues of the next blocks are full; try again later.
-		Busy,
+		/// The provider runs the most SLA deals it may ([`Config::MaxSlaDealsPerProvider`]).
+		TooManySlaDeals,
 		/// More probers than [`Config::MaxProbers`] or [`MAX_PROBERS`].
 		TooManyProbers,
 	}
 
 	#[pallet::hooks]
 	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
-		/// Settles the window ends and challenge deadlines due now; at most
-		/// [`Config::MaxDuePerBlock`], never a scan.
+		/// Settles up to [`Config::MaxDuePerBlock`] window ends from [`DueOverflow`], then the
+		/// window ends due now (at most [`Config::MaxDuePerBlock`]); never a scan.
 		fn on_initialize(now: BlockNumberFor<T>) -> Weight {
+			let overflow = Self::take_overflow(T::MaxDuePerBlock::get());
 			let due = Due::<T>::take(now);
-			let weight = T::WeightInfo::on_initialize(due.len() as u32);
-			for item in due {
-				match item {
-					DueItem::WindowEnd(deal) => Self::settle_due_windows(deal, now),
-					DueItem::ChallengeDeadline(deal) => Self::expire_due_challenge(deal, now),
-				}
+			let weight = T::WeightInfo::on_initialize(
+				(overflow.len() as u32).saturating_add(due.len() as u32),
+			);
+			for id in overflow {
+				Self::settle_due(id, DueAt::Overflow, now);
+			}
+			let block: u32 = sp_runtime::traits::SaturatedConversion::saturated_into(now);
+			for DueItem::WindowEnd(id) in due {
+				Self::settle_due(id, DueAt::Block(block), now);
 			}
 			weight
 		}
 
-		/// Probes providers' health URLs on validator nodes holding a prober key.
+		/// Probes sampled deals through their providers' gateways on validator nodes holding
+		/// a prober key.
 		fn offchain_worker(now: BlockNumberFor<T>) {
 			if let Err(reason) = Self::probe_providers(now) {
 				log::debug!(target: "runtime::sla", "no probes at {now:?}: {reason}");
@@ -396,10 +414,21 @@ pub mod pallet {
 		fn integrity_test() {
 			assert!(T::ProbeWindow::get() > 1, "ProbeWindow must be at least 2 blocks");
 			assert!(T::MaxProbers::get() <= MAX_PROBERS, "MaxProbers above MAX_PROBERS");
-			assert!(T::MaxProbesPerBlock::get() > 0, "MaxProbesPerBlock must be positive");
+			assert!(T::MaxSampledDeals::get() > 0, "MaxSampledDeals must be positive");
+			assert!(
+				T::MaxSampledDeals::get() <= MAX_SAMPLED_DEALS,
+				"MaxSampledDeals above MAX_SAMPLED_DEALS"
+			);
+			assert!(
+				T::MaxProbesPerBlock::get() >= T::MaxSampledDeals::get(),
+				"a block's probes must cover one provider's sample"
+			);
+			assert!(
+				T::MaxSlaDealsPerProvider::get() > 0,
+				"MaxSlaDealsPerProvider must be positive"
+			);
 			assert!(T::QuarantineAfter::get() > 0, "QuarantineAfter must be positive");
 			assert!(T::MaxDuePerBlock::get() > 0, "MaxDuePerBlock must be positive");
-			assert!(!T::ChallengeDeadline::get().is_zero(), "ChallengeDeadline must be positive");
 		}
 
 		#[cfg(feature = "try-runtime")]
@@ -410,14 +439,14 @@ pub mod pallet {
 
 	#[pallet::call]
 	impl<T: Config> Pallet<T> {
-		/// Record a prober's verdict on a provider for the current probe window (unsigned,
-		/// signed with the prober key; submitted by validators' off-chain workers).
+		/// Record a prober's verdicts on a provider's sampled deals for the current probe window
+		/// (unsigned, signed with the prober key; submitted by validators' off-chain workers).
 		///
 		/// Emits `ProbeRecorded`, and `WindowDecided` (with `Quarantined` or
-		/// `QuarantineLifted`) for the provider's previous window. Fails with `StaleProbe`,
-		/// `UnknownProber`, `DuplicateProbe`, `BadSignature` or `NotProvider`.
+		/// `QuarantineLifted`) and `DealWindowDecided` for earlier windows. Fails with
+		/// `StaleProbe`, `UnknownProber`, `DuplicateProbe`, `WrongSample` or `BadSignature`.
 		#[pallet::call_index(0)]
-		#[pallet::weight(T::WeightInfo::submit_probe())]
+		#[pallet::weight(T::WeightInfo::submit_probe(probe.verdicts.len() as u32))]
 		pub fn submit_probe(
 			origin: OriginFor<T>,
 			probe: Probe<T::AccountId>,
@@ -429,10 +458,11 @@ pub mod pallet {
 			Ok(())
 		}
 
-		/// Name the tracked deals the caller's agent runs now (its provider), once per probe
-		/// window. Deals of other providers, or without SLA terms, are ignored.
+		/// Name the tracked deals the caller's agent runs now (its provider). The first
+		/// heartbeat naming a deal starts its measurement from the next probe window. Deals of
+		/// other providers, or without SLA terms, are ignored.
 		///
-		/// Emits `Heartbeat`.
+		/// Emits `Heartbeat`, and `MeasurementStarted` per deal whose measurement starts.
 		#[pallet::call_index(1)]
 		#[pallet::weight(T::WeightInfo::heartbeat(deals.len() as u32))]
 		pub fn heartbeat(
@@ -458,80 +488,23 @@ pub mod pallet {
 			Self::do_offer_terms(provider, offer)
 		}
 
-		/// Settle a deal's ended measurement windows now (anyone). The hook does this at each
-		/// window's end; this is for windows its queue had no room for.
+		/// Settle every ended measurement window of a deal still in its history (anyone), and
+		/// queue its next window's end. The hook does this at each window's end; this is for
+		/// windows it has not reached.
 		///
-		/// Emits `SlaMet`, `SlaMissed` or `WindowUnmeasured` per window. Fails with
-		/// `UnknownDeal` or `WindowNotEnded`.
+		/// Emits `SlaMet`, `SlaMissed` or `WindowUnmeasured` per window, `PenaltySlashed` if any
+		/// was missed. Fails with `UnknownDeal` or `WindowNotEnded`.
 		#[pallet::call_index(3)]
-		#[pallet::weight(T::WeightInfo::settle_window())]
-		pub fn settle_window(origin: OriginFor<T>, deal: DealId) -> DispatchResult {
+		#[pallet::weight(T::WeightInfo::settle_window(HISTORY_WINDOWS))]
+		pub fn settle_window(origin: OriginFor<T>, deal: DealId) -> DispatchResultWithPostInfo {
 			ensure_signed(origin)?;
 			let now = frame_system::Pallet::<T>::block_number();
-			let settled = Self::settle_ended_window(deal, now)?;
-			ensure!(settled, Error::<T>::WindowNotEnded);
-			Ok(())
+			let settled = Self::settle_ended_windows(deal, now, None)?;
+			ensure!(settled > 0, Error::<T>::WindowNotEnded);
+			Ok(Some(T::WeightInfo::settle_window(settled)).into())
 		}
 
-		/// Commit the root checksum of one of a deal's volumes (its provider's agent, which in
-		/// production runs in the attested TEE).
-		///
-		/// Emits `VolumeCommitted`. Fails with `UnknownDeal`, `NotDealProvider`, `ChallengeOpen`
-		/// or `TooManyVolumes`.
-		#[pallet::call_index(4)]
-		#[pallet::weight(T::WeightInfo::commit_volume())]
-		pub fn commit_volume(
-			origin: OriginFor<T>,
-			deal: DealId,
-			volume: VolumeName,
-			root: VolumeRoot,
-		) -> DispatchResult {
-			let who = ensure_signed(origin)?;
-			Self::do_commit_volume(who, deal, volume, root)
-		}
-
-		/// Challenge a committed volume (the deal's publisher, once per measurement window): the
-		/// provider must answer within [`Config::ChallengeDeadline`] blocks.
-		///
-		/// Emits `StorageChallenged`. Fails with `UnknownDeal`, `NotPublisher`, `NoCommitment`,
-		/// `ChallengeOpen`, `ChallengeTooSoon` or `Busy`.
-		#[pallet::call_index(5)]
-		#[pallet::weight(T::WeightInfo::challenge_storage())]
-		pub fn challenge_storage(
-			origin: OriginFor<T>,
-			deal: DealId,
-			volume: VolumeName,
-		) -> DispatchResult {
-			let who = ensure_signed(origin)?;
-			Self::do_challenge(who, deal, volume)
-		}
-
-		/// Answer the open challenge with the volume's root as held now (the deal's provider,
-		/// signing with its agent key).
-		///
-		/// Emits `ChallengePassed`, or `ChallengeFailed` when `root` is not the committed one.
-		/// Fails with `UnknownDeal`, `NotDealProvider`, `NoChallenge` or `ChallengeExpired`.
-		#[pallet::call_index(6)]
-		#[pallet::weight(T::WeightInfo::answer_challenge())]
-		pub fn answer_challenge(
-			origin: OriginFor<T>,
-			deal: DealId,
-			root: VolumeRoot,
-		) -> DispatchResult {
-			let who = ensure_signed(origin)?;
-			Self::do_answer(who, deal, root)
-		}
-
-		/// Fail a challenge whose deadline passed unanswered (anyone). The hook does this at
-		/// the deadline; this is for deadlines its queue had no room for.
-		///
-		/// Emits `ChallengeFailed`. Fails with `NoChallenge` or `ChallengeNotExpired`.
-		#[pallet::call_index(7)]
-		#[pallet::weight(T::WeightInfo::expire_challenge())]
-		pub fn expire_challenge(origin: OriginFor<T>, deal: DealId) -> DispatchResult {
-			ensure_signed(origin)?;
-			Self::do_expire_challenge(deal)
-		}
+		// Call indices 4 to 7 belonged to the storage challenges this pallet no longer has.
 
 		/// Replace the probers ([`Config::ProberOrigin`]). Votes already cast in the current
 		/// window stay in its tallies, where they are told apart by prober index.
@@ -550,6 +523,22 @@ pub mod pallet {
 			Self::deposit_event(Event::ProbersSet { count });
 			Ok(())
 		}
+
+		/// Set the most a missed window may cost, as a multiple of what the publisher paid for
+		/// it (Root). Applies to windows settled from now on.
+		///
+		/// Emits `PenaltyBillMultipleSet`.
+		#[pallet::call_index(9)]
+		#[pallet::weight(T::WeightInfo::set_penalty_bill_multiple())]
+		pub fn set_penalty_bill_multiple(
+			origin: OriginFor<T>,
+			multiple: FixedU128,
+		) -> DispatchResult {
+			ensure_root(origin)?;
+			PenaltyBillMultiple::<T>::put(multiple);
+			Self::deposit_event(Event::PenaltyBillMultipleSet { multiple });
+			Ok(())
+		}
 	}
 
 	#[allow(deprecated)]
@@ -558,7 +547,8 @@ pub mod pallet {
 		type Call = Call<T>;
 
 		/// Admits a probe only if it is for the current window, from a known prober that has
-		/// not voted on the provider yet, and correctly signed; the cheap checks come first.
+		/// not voted on the provider yet, for the provider's sample, and correctly signed; the
+		/// cheap checks come first.
 		fn validate_unsigned(_source: TransactionSource, call: &Self::Call) -> TransactionValidity {
 			let Call::submit_probe { probe, signature } = call else {
 				return InvalidTransaction::Call.into();

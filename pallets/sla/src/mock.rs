@@ -1,6 +1,6 @@
-//! A test runtime: balances and the SLA pallet, with a recording slasher and a provider list
-//! standing in for provider staking and the registry (their own tests cover them; the runtime
-//! tests run all of them together).
+//! A test runtime: balances and the SLA pallet, with a recording slasher, a provider list and
+//! a deal book standing in for provider staking, the registry and the market (their own tests
+//! cover them; the runtime tests run all of them together).
 
 use crate::{self as pallet_sla, *};
 use core::cell::RefCell;
@@ -60,8 +60,10 @@ where
 
 /// Blocks per probe window in tests.
 pub const PROBE_WINDOW: u32 = 10;
-/// Blocks to answer a challenge.
-pub const CHALLENGE_DEADLINE: u64 = 5;
+/// Most window ends in one block's queue.
+pub const MAX_DUE: u32 = 2;
+/// Most window ends in the overflow.
+pub const MAX_OVERFLOW: u32 = 3;
 pub const PROVIDER: AccountId = 1;
 pub const OTHER_PROVIDER: AccountId = 2;
 pub const PUBLISHER: AccountId = 10;
@@ -77,17 +79,19 @@ impl pallet_sla::Config for Test {
 	type AuthorityId = UintAuthorityId;
 	type Slasher = RecordingSlasher;
 	type Targets = ProviderList;
+	type Deals = DealBook;
 	type ProbeWindow = ConstU32<PROBE_WINDOW>;
 	type MaxProbers = ConstU32<8>;
-	type MaxProbesPerBlock = ConstU32<2>;
+	type MaxProbesPerBlock = ConstU32<4>;
+	type MaxSampledDeals = ConstU32<2>;
+	type MaxSlaDealsPerProvider = ConstU32<4>;
 	type ProbeTimeoutMillis = ConstU64<2000>;
 	type QuarantineAfter = ConstU32<3>;
 	type ReputationWeight = RecentWeight;
 	type PenaltySurcharge = Surcharge;
 	type MaxDealsPerHeartbeat = ConstU32<4>;
-	type MaxVolumesPerDeal = ConstU32<2>;
-	type MaxDuePerBlock = ConstU32<2>;
-	type ChallengeDeadline = ConstU64<CHALLENGE_DEADLINE>;
+	type MaxDuePerBlock = ConstU32<MAX_DUE>;
+	type MaxDueOverflow = ConstU32<MAX_OVERFLOW>;
 	type UnsignedPriority = ConstU64<{ 1 << 20 }>;
 	type ProberOrigin = EnsureRoot<AccountId>;
 	type WeightInfo = ();
@@ -101,6 +105,11 @@ impl crate::BenchmarkHelper<AccountId> for ProviderList {
 		add_provider(*who);
 		STAKE.with(|s| s.borrow_mut().insert(*who, 1_000_000));
 	}
+
+	fn setup_deal(id: DealId) {
+		name_deal(id);
+		set_paid(id, 1_000_000_000);
+	}
 }
 
 thread_local! {
@@ -109,8 +118,49 @@ thread_local! {
 	/// Every slash: (provider, amount asked, victim, compensation asked, outcome).
 	pub static SLASHES: RefCell<Vec<(AccountId, Balance, AccountId, Balance, SlashOutcome<Balance>)>> =
 		const { RefCell::new(Vec::new()) };
-	/// Registered providers and their health URLs, in storage order.
+	/// Registered providers and their gateway URLs, in storage order.
 	pub static PROVIDERS: RefCell<BTreeMap<AccountId, Vec<u8>>> = const { RefCell::new(BTreeMap::new()) };
+	/// Deals' registered names.
+	pub static NAMES: RefCell<BTreeMap<DealId, Vec<u8>>> = const { RefCell::new(BTreeMap::new()) };
+	/// What each deal's publisher has paid so far, where a test sets it.
+	pub static PAID: RefCell<BTreeMap<DealId, Balance>> = const { RefCell::new(BTreeMap::new()) };
+}
+
+/// Ingress domain of every provider in tests.
+pub const INGRESS_DOMAIN: &str = "apps.test";
+
+/// The names of [`NAMES`]; the payments of [`PAID`], or for a deal a test has not set, 1,000
+/// per block so far (plenty for any window's penalty in tests).
+pub struct DealBook;
+impl SlaDealInfo<Balance> for DealBook {
+	fn name(id: DealId) -> Option<Vec<u8>> {
+		NAMES.with(|n| n.borrow().get(&id).cloned())
+	}
+
+	fn paid(id: DealId) -> Balance {
+		PAID.with(|p| p.borrow().get(&id).copied())
+			.unwrap_or_else(|| Balance::from(System::block_number()) * 1_000)
+	}
+}
+
+/// Name of deal `id` in tests.
+pub fn name_of(id: DealId) -> String {
+	format!("deal{id}")
+}
+
+/// Registers deal `id`'s name.
+pub fn name_deal(id: DealId) {
+	NAMES.with(|n| n.borrow_mut().insert(id, name_of(id).into_bytes()));
+}
+
+/// Releases deal `id`'s name.
+pub fn unname_deal(id: DealId) {
+	NAMES.with(|n| n.borrow_mut().remove(&id));
+}
+
+/// Sets what deal `id`'s publisher has paid in all.
+pub fn set_paid(id: DealId, amount: Balance) {
+	PAID.with(|p| p.borrow_mut().insert(id, amount));
 }
 
 /// Takes from [`STAKE`], compensation first, and records each slash.
@@ -139,25 +189,16 @@ impl StakeSlasher<AccountId, Balance> for RecordingSlasher {
 /// The registered providers of [`PROVIDERS`].
 pub struct ProviderList;
 impl ProbeTargets<AccountId> for ProviderList {
-	fn health_url(provider: &AccountId) -> Option<Vec<u8>> {
-		PROVIDERS.with(|p| p.borrow().get(provider).cloned())
-	}
-
-	fn providers_after(after: Option<&AccountId>, count: u32) -> Vec<AccountId> {
-		PROVIDERS.with(|p| {
-			p.borrow()
-				.keys()
-				.filter(|k| after.is_none_or(|a| *k > a))
-				.take(count as usize)
-				.copied()
-				.collect()
-		})
+	fn gateway(provider: &AccountId) -> Option<(Vec<u8>, Vec<u8>)> {
+		PROVIDERS
+			.with(|p| p.borrow().get(provider).cloned())
+			.map(|url| (url, INGRESS_DOMAIN.as_bytes().to_vec()))
 	}
 }
 
-/// Health URL of provider `who` in tests.
+/// Gateway URL of provider `who` in tests.
 pub fn url_of(who: AccountId) -> String {
-	format!("http://127.0.0.1:{}/healthz", 9000 + who)
+	format!("http://127.0.0.1:{}/", 9000 + who)
 }
 
 /// Registers `who` in the provider list.
@@ -206,6 +247,8 @@ pub fn new_test_ext(probers: u64) -> sp_io::TestExternalities {
 		});
 		SLASHES.with(|s| s.borrow_mut().clear());
 		PROVIDERS.with(|p| p.borrow_mut().clear());
+		NAMES.with(|n| n.borrow_mut().clear());
+		PAID.with(|p| p.borrow_mut().clear());
 		add_provider(PROVIDER);
 		add_provider(OTHER_PROVIDER);
 		System::set_block_number(1);

@@ -1,18 +1,22 @@
-//! The off-chain worker: probes providers' health URLs and submits signed verdicts.
+//! The off-chain worker: probes tenants' health checks through their providers' gateways and
+//! submits signed verdicts.
 //!
 //! Runs on validator nodes whose keystore holds a prober key listed in [`Probers`]. In the
-//! first half of each probe window (so verdicts land in the window they are for) it fetches up
-//! to [`Config::MaxProbesPerBlock`] health URLs per block, all at once with one timeout.
+//! first half of each probe window (so verdicts land in the window they are for) it requests
+//! up to [`Config::MaxProbesPerBlock`] health checks per block, all at once with one timeout.
 //!
-//! A provider's window is decided by a majority of all probers, so they must probe the same
-//! providers: each window starts at a point of the registry's provider list derived from the
-//! window index (the same for every prober) and walks on round-robin, so with more providers
-//! than a window's probes every provider still gets its turn. A node's own position is kept in
-//! its local storage.
+//! Only providers with tracked SLA deals ([`ProviderDeals`]) are walked. A window is decided by
+//! a majority of all probers, so they must probe the same deals: each window's walk starts at
+//! a point derived from the window index (the same for every prober), and each provider's
+//! deals are [`Pallet::sample`]d the same way on every node and on chain. A node's own
+//! position is kept in its local storage.
 //!
-//! Health URLs on loopback, private or link-local addresses are not fetched (a provider must
-//! not point probers at their own node) unless [`AllowLocalTargets`] is set, as on development
-//! chains: such a provider is found down.
+//! A deal's check is `GET <gateway URL><health path>` with `Host: <deal name>.<ingress domain>`;
+//! up when the answer has the expected status and, if one is set, its body (read up to
+//! [`MAX_BODY_BYTES`]) contains the expected text. A deal without a registered name is not
+//! probed. A gateway on a loopback, private or link-local address is not requested (a
+//! provider must not point probers at their own node) unless [`AllowLocalTargets`] is set, as
+//! on development chains: its deals are found down.
 
 use crate::*;
 use alloc::vec::Vec;
@@ -33,10 +37,12 @@ use sp_runtime::{
 	RuntimeAppPublic,
 };
 
-/// Local storage key of the walk through the provider list.
+/// Local storage key of the walk through the providers.
 const CURSOR_KEY: &[u8] = b"podchain::sla::cursor";
 /// Local storage key of the lock that keeps two workers from probing at once.
 const LOCK_KEY: &[u8] = b"podchain::sla::lock";
+/// Most bytes of a health check's body read to look for the expected text.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// Why a worker run probed nothing.
 #[derive(Debug, PartialEq, Eq)]
@@ -65,7 +71,7 @@ impl core::fmt::Display for Idle {
 	}
 }
 
-/// Where a node is in its walk through the provider list.
+/// Where a node is in its walk through the providers with SLA deals.
 #[derive(Encode, Decode, Default)]
 struct Cursor<AccountId> {
 	/// The window of the walk.
@@ -78,9 +84,25 @@ struct Cursor<AccountId> {
 	done: bool,
 }
 
+/// One health-check request to make.
+struct Target {
+	/// The URL requested, `None` when the deal cannot be probed (no name).
+	url: Option<Vec<u8>>,
+	/// The `Host` header sent.
+	host: Vec<u8>,
+	/// What an up tenant answers.
+	check: podchain_primitives::HealthCheck,
+}
+
+/// A provider's sampled deals and what to request for each.
+struct ProviderTargets<AccountId> {
+	provider: AccountId,
+	deals: Vec<(DealId, Target)>,
+}
+
 impl<T: Config> Pallet<T> {
-	/// One worker run: probes the next providers and submits the verdicts. Returns how many
-	/// were submitted.
+	/// One worker run: probes the next providers' sampled deals and submits the verdicts.
+	/// Returns how many probes were submitted.
 	pub fn probe_providers(now: BlockNumberFor<T>) -> Result<u32, Idle> {
 		if !sp_io::offchain::is_validator() {
 			return Err(Idle::NotValidator);
@@ -116,10 +138,10 @@ impl<T: Config> Pallet<T> {
 		let targets = Self::next_targets(&mut cursor, window, index);
 		store.set(&cursor);
 
-		let verdicts = Self::fetch_health(&targets);
 		let mut submitted = 0;
-		for (provider, up) in verdicts {
-			let probe = Probe { provider, window, prober: index, up };
+		for (provider, verdicts) in Self::fetch_health(targets) {
+			let Ok(verdicts) = verdicts.try_into() else { continue };
+			let probe = Probe { provider, window, prober: index, verdicts };
 			if Self::submit(probe, &key) {
 				submitted += 1;
 			}
@@ -127,36 +149,47 @@ impl<T: Config> Pallet<T> {
 		Ok(submitted)
 	}
 
-	/// Where every prober starts its walk in `window`: a pseudo-random point of the list, the
-	/// same for all.
+	/// Where every prober starts its walk in `window`: a pseudo-random point, the same for all.
 	fn window_start_point(window: WindowIndex) -> Option<T::AccountId> {
 		let seed = sp_io::hashing::blake2_256(&(b"podchain::sla::start", window).encode());
 		T::AccountId::decode(&mut TrailingZeroInput::new(&seed)).ok()
 	}
 
-	/// The next providers to probe with their health URLs, advancing `cursor`: up to
-	/// [`Config::MaxProbesPerBlock`] that this prober has not voted on in `window`.
+	/// Up to `count` providers with SLA deals following `after` in storage order.
+	fn providers_after(after: Option<&T::AccountId>, count: u32) -> Vec<T::AccountId> {
+		let keys = match after {
+			Some(after) => {
+				ProviderDeals::<T>::iter_keys_from(ProviderDeals::<T>::hashed_key_for(after))
+			}
+			None => ProviderDeals::<T>::iter_keys(),
+		};
+		keys.take(count as usize).collect()
+	}
+
+	/// The next providers to probe with their sampled deals' requests, advancing `cursor`: as
+	/// many as fit in [`Config::MaxProbesPerBlock`] requests (at least one provider), skipping
+	/// providers this prober has voted on in `window`.
 	fn next_targets(
 		cursor: &mut Cursor<T::AccountId>,
 		window: WindowIndex,
 		index: u32,
-	) -> Vec<(T::AccountId, Vec<u8>)> {
-		let max = T::MaxProbesPerBlock::get();
-		let mut targets = Vec::new();
+	) -> Vec<ProviderTargets<T::AccountId>> {
+		let budget = T::MaxProbesPerBlock::get() as usize;
+		let mut targets: Vec<ProviderTargets<T::AccountId>> = Vec::new();
+		let mut requests = 0usize;
 		let mut wrapped = false;
-		while (targets.len() as u32) < max {
-			let mut batch = T::Targets::providers_after(cursor.last.as_ref(), max);
+		loop {
+			let mut batch = Self::providers_after(cursor.last.as_ref(), 8);
 			if batch.is_empty() {
 				if wrapped {
-					// Nothing registered at all.
 					cursor.done = true;
-					break;
+					return targets;
 				}
 				wrapped = true;
-				batch = T::Targets::providers_after(None, max);
+				batch = Self::providers_after(None, 8);
 				if batch.is_empty() {
 					cursor.done = true;
-					break;
+					return targets;
 				}
 			}
 			for provider in batch {
@@ -164,22 +197,54 @@ impl<T: Config> Pallet<T> {
 					cursor.done = true;
 					return targets;
 				}
-				if cursor.first.is_none() {
-					cursor.first = Some(provider.clone());
-				}
-				cursor.last = Some(provider.clone());
 				if Self::has_voted(&provider, window, index) {
+					cursor.first.get_or_insert_with(|| provider.clone());
+					cursor.last = Some(provider);
 					continue;
 				}
-				if let Some(url) = T::Targets::health_url(&provider) {
-					targets.push((provider, url));
+				let sample = Self::sample(&provider, window);
+				if !targets.is_empty() && requests + sample.len() > budget {
+					return targets;
 				}
-				if targets.len() as u32 >= max {
-					break;
+				cursor.first.get_or_insert_with(|| provider.clone());
+				cursor.last = Some(provider.clone());
+				requests += sample.len();
+				let gateway = T::Targets::gateway(&provider);
+				let deals = sample
+					.into_iter()
+					.filter_map(|id| Some((id, Self::target(id, gateway.as_ref())?)))
+					.collect();
+				targets.push(ProviderTargets { provider, deals });
+				if requests >= budget {
+					return targets;
 				}
 			}
 		}
-		targets
+	}
+
+	/// What to request for deal `id` through `gateway`; `None` if it is no longer tracked.
+	fn target(id: DealId, gateway: Option<&(Vec<u8>, Vec<u8>)>) -> Option<Target> {
+		let deal = Tracked::<T>::get(id)?;
+		let check = deal.terms.health;
+		let name = T::Deals::name(id);
+		let (url, host) = match (name, gateway) {
+			(Some(name), Some((base, domain))) => {
+				let mut url = base.clone();
+				while url.last() == Some(&b'/') {
+					url.pop();
+				}
+				url.extend_from_slice(&check.path);
+				let mut host = name;
+				host.push(b'.');
+				host.extend_from_slice(domain);
+				(Some(url), host)
+			}
+			// A deal without a name cannot be probed; a provider that left the registry has no
+			// gateway, and its deals are down.
+			(None, _) => (None, Vec::new()),
+			(Some(_), None) => (Some(Vec::new()), Vec::new()),
+		};
+		Some(Target { url, host, check })
 	}
 
 	/// This node's prober key and its index in [`Probers`].
@@ -197,32 +262,75 @@ impl<T: Config> Pallet<T> {
 		Records::<T>::get(provider).is_some_and(|r| r.window == window && r.tally.has_voted(index))
 	}
 
-	/// GETs every target's health URL at once: up when it answers 2xx within
+	/// Requests every target's health check at once and judges the answers within
 	/// [`Config::ProbeTimeoutMillis`]. A URL that is not UTF-8, or local where that is not
 	/// allowed, is down without a request.
-	fn fetch_health(targets: &[(T::AccountId, Vec<u8>)]) -> Vec<(T::AccountId, bool)> {
+	fn fetch_health(
+		targets: Vec<ProviderTargets<T::AccountId>>,
+	) -> Vec<(T::AccountId, Vec<(DealId, Verdict)>)> {
 		let deadline =
 			sp_io::offchain::timestamp().add(Duration::from_millis(T::ProbeTimeoutMillis::get()));
 		let allow_local = AllowLocalTargets::<T>::get();
-		let mut verdicts = Vec::new();
+		let mut verdicts: Vec<(T::AccountId, Vec<(DealId, Verdict)>)> = Vec::new();
+		// Where each request's verdict goes (provider, deal), and what it must answer.
 		let mut waiting = Vec::new();
-		for (provider, url) in targets {
-			let request = core::str::from_utf8(url)
-				.ok()
-				.filter(|url| allow_local || !is_local_url(url))
-				.and_then(|url| http::Request::get(url).deadline(deadline).send().ok());
-			match request {
-				Some(pending) => waiting.push((provider.clone(), pending)),
-				None => verdicts.push((provider.clone(), false)),
+		let mut requests = Vec::new();
+		for (p, target) in targets.into_iter().enumerate() {
+			let mut deals = Vec::new();
+			for (d, (id, t)) in target.deals.into_iter().enumerate() {
+				let Some(url) = t.url else {
+					deals.push((id, Verdict::NotProbed));
+					continue;
+				};
+				deals.push((id, Verdict::Down));
+				let request = core::str::from_utf8(&url)
+					.ok()
+					.filter(|url| allow_local || !host::is_local_url(url))
+					.zip(core::str::from_utf8(&t.host).ok())
+					.and_then(|(url, host)| {
+						http::Request::get(url)
+							.add_header("Host", host)
+							.deadline(deadline)
+							.send()
+							.ok()
+					});
+				if let Some(pending) = request {
+					waiting.push((p, d, t.check));
+					requests.push(pending);
+				}
+			}
+			verdicts.push((target.provider, deals));
+		}
+		let results = http::PendingRequest::try_wait_all(requests, deadline);
+		for ((p, d, check), result) in waiting.into_iter().zip(results) {
+			let up = match result {
+				Ok(Ok(response)) => Self::judge(response, &check, deadline),
+				_ => false,
+			};
+			if up {
+				verdicts[p].1[d].1 = Verdict::Up;
 			}
 		}
-		let (providers, requests): (Vec<_>, Vec<_>) = waiting.into_iter().unzip();
-		let results = http::PendingRequest::try_wait_all(requests, deadline);
-		for (provider, result) in providers.into_iter().zip(results) {
-			let up = matches!(result, Ok(Ok(response)) if (200..300).contains(&response.code));
-			verdicts.push((provider, up));
-		}
 		verdicts
+	}
+
+	/// Whether `response` is what `check` expects: its status, and its body (read up to
+	/// [`MAX_BODY_BYTES`] before `deadline`) containing the expected text.
+	fn judge(
+		response: http::Response,
+		check: &podchain_primitives::HealthCheck,
+		deadline: sp_runtime::offchain::Timestamp,
+	) -> bool {
+		if response.code != check.expect_status {
+			return false;
+		}
+		if check.expect_body.is_empty() {
+			return true;
+		}
+		let mut body = response.body();
+		body.deadline(deadline);
+		let read: Vec<u8> = body.by_ref().take(MAX_BODY_BYTES).collect();
+		body.error().is_none() && is_up(response.code, &read, check)
 	}
 
 	/// Signs `probe` and hands it to the transaction pool.
@@ -239,48 +347,11 @@ impl<T: Config> Pallet<T> {
 	}
 }
 
-/// Whether `url`'s host is a name or literal address of this machine or a private network:
-/// `localhost`, IPv4 loopback, private, link-local, unspecified and shared ranges, IPv6
-/// loopback, unique-local and link-local. (A public name that resolves to such an address is
-/// not caught here.)
-pub fn is_local_url(url: &str) -> bool {
-	let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-	let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-	let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-	let host = if let Some(v6) = host_port.strip_prefix('[') {
-		v6.split(']').next().unwrap_or("")
-	} else {
-		host_port.split(':').next().unwrap_or("")
-	};
-	let host = host.trim_end_matches('.').to_ascii_lowercase();
-	if host == "localhost" || host.ends_with(".localhost") || host.is_empty() {
-		return true;
-	}
-	if let Some(octets) = ipv4(&host) {
-		return match octets {
-			[0, ..] | [10, ..] | [127, ..] => true,
-			[169, 254, ..] | [192, 168, ..] => true,
-			[172, b, ..] => (16..32).contains(&b),
-			[100, b, ..] => (64..128).contains(&b),
-			_ => false,
-		};
-	}
-	if host.contains(':') {
-		return host == "::1"
-			|| host == "::"
-			|| host.starts_with("fc")
-			|| host.starts_with("fd")
-			|| host.starts_with("fe80")
-			|| host.starts_with("::ffff:");
-	}
-	false
-}
-
-fn ipv4(host: &str) -> Option<[u8; 4]> {
-	let mut octets = [0u8; 4];
-	let mut parts = host.split('.');
-	for octet in &mut octets {
-		*octet = parts.next()?.parse().ok()?;
-	}
-	parts.next().is_none().then_some(octets)
+/// Whether an answer with `status` and (the first [`MAX_BODY_BYTES`] of) `body` is what
+/// `check` expects of an up tenant.
+pub fn is_up(status: u16, body: &[u8], check: &podchain_primitives::HealthCheck) -> bool {
+	let needle = &check.expect_body[..];
+	let body = &body[..body.len().min(MAX_BODY_BYTES)];
+	status == check.expect_status
+		&& (needle.is_empty() || body.windows(needle.len()).any(|w| w == needle))
 }

@@ -1,5 +1,6 @@
-//! Tests of the SLA pallet: offers, probes (on chain and from the off-chain worker), windows,
-//! standing, heartbeats and storage challenges.
+//! Tests of the SLA pallet: offers, probes of sampled deals (on chain and from the off-chain
+//! worker), measurement start and pauses, windows and penalties bounded by the bill, the due
+//! queues, standing, and the bookkeeping `try_state` checks.
 
 // Probes are checked through `ValidateUnsigned` (deprecated, in use until `authorize` replaces
 // it; see the crate docs).
@@ -13,7 +14,8 @@ use frame_support::{
 	traits::Hooks,
 	BoundedVec,
 };
-use sp_runtime::{testing::UintAuthorityId, DispatchError, Permill, RuntimeAppPublic};
+use podchain_primitives::HealthCheck;
+use sp_runtime::{testing::UintAuthorityId, DispatchError, FixedU128, Permill, RuntimeAppPublic};
 
 const PENALTY: Balance = 1_000;
 const DEAL: DealId = 7;
@@ -27,12 +29,21 @@ fn offer() -> SlaOffer<Balance> {
 	}
 }
 
+fn health() -> HealthCheck {
+	HealthCheck {
+		path: b"/healthz".to_vec().try_into().unwrap(),
+		expect_status: 200,
+		expect_body: b"ok".to_vec().try_into().unwrap(),
+	}
+}
+
 /// 90% over two probe windows, `PENALTY` per missed window.
 fn terms() -> SlaTerms<Balance> {
 	SlaTerms {
 		uptime_target: Permill::from_percent(90),
 		window_blocks: 2 * PROBE_WINDOW,
 		penalty_per_window: PENALTY,
+		health: health(),
 	}
 }
 
@@ -40,22 +51,29 @@ fn current_window() -> WindowIndex {
 	Sla::window_of(System::block_number())
 }
 
+type Signature = <UintAuthorityId as RuntimeAppPublic>::Signature;
+
+/// Prober `prober`'s signed probe of `provider`'s sample, every verdict `verdict`.
 fn signed_probe(
 	provider: AccountId,
 	prober: u32,
-	up: bool,
-) -> (Probe<AccountId>, <UintAuthorityId as RuntimeAppPublic>::Signature) {
-	let probe = Probe { provider, window: current_window(), prober, up };
+	verdict: Verdict,
+) -> (Probe<AccountId>, Signature) {
+	let window = current_window();
+	let verdicts =
+		Sla::sample(&provider, window).into_iter().map(|id| (id, verdict)).collect::<Vec<_>>();
+	let probe = Probe { provider, window, prober, verdicts: verdicts.try_into().unwrap() };
 	let signature = UintAuthorityId(u64::from(prober) + 1).sign(&probe.encode()).unwrap();
 	(probe, signature)
 }
 
 fn vote(provider: AccountId, prober: u32, up: bool) {
-	let (probe, signature) = signed_probe(provider, prober, up);
+	let verdict = if up { Verdict::Up } else { Verdict::Down };
+	let (probe, signature) = signed_probe(provider, prober, verdict);
 	assert_ok!(Sla::submit_probe(RuntimeOrigin::none(), probe, signature));
 }
 
-/// All three probers vote `up` on `provider` in the current window.
+/// All three probers find `provider`'s sampled deals up (or down) in the current window.
 fn vote_all(provider: AccountId, up: bool) {
 	for prober in 0..3 {
 		vote(provider, prober, up);
@@ -72,25 +90,39 @@ fn enter_window(window: WindowIndex) {
 	run_to_block(block_of_window(window) + 1);
 }
 
+fn start(id: DealId, provider: AccountId) {
+	assert_ok!(<Sla as SlaTracker<_, _>>::deal_started(id, &PUBLISHER, &provider, &terms()));
+}
+
+/// Deal [`DEAL`] of [`PROVIDER`] accepted in window 0, named, paid 1,000 a block.
 fn start_deal() {
 	assert_ok!(Sla::offer_terms(RuntimeOrigin::signed(PROVIDER), Some(offer())));
-	<Sla as SlaTracker<_, _>>::deal_started(DEAL, &PUBLISHER, &PROVIDER, &terms());
+	name_deal(DEAL);
+	start(DEAL, PROVIDER);
 }
 
-fn volume(name: &str) -> VolumeName {
-	name.as_bytes().to_vec().try_into().unwrap()
-}
-
-fn last_event() -> Event<Test> {
-	System::events()
-		.into_iter()
-		.filter_map(|r| if let RuntimeEvent::Sla(e) = r.event { Some(e) } else { None })
-		.next_back()
-		.expect("an SLA event")
+/// [`start_deal`], and the agent names the deal in window 0: measured from window 1.
+fn start_measured_deal() {
+	start_deal();
+	heartbeat(PROVIDER, &[DEAL]);
 }
 
 fn has_event(event: Event<Test>) -> bool {
 	System::events().iter().any(|r| r.event == RuntimeEvent::Sla(event.clone()))
+}
+
+fn missed(window: u32) -> Vec<Balance> {
+	System::events()
+		.into_iter()
+		.filter_map(|r| match r.event {
+			RuntimeEvent::Sla(Event::SlaMissed { deal, window: w, penalty, .. })
+				if deal == DEAL && w == window =>
+			{
+				Some(penalty)
+			}
+			_ => None,
+		})
+		.collect()
 }
 
 mod offers {
@@ -158,21 +190,39 @@ mod offers {
 			assert!(!<Sla as SlaTracker<_, _>>::offers(&OTHER_PROVIDER, &terms()));
 		});
 	}
+
+	#[test]
+	fn deregistering_forgets_the_providers_record_and_offer() {
+		build_and_execute(|| {
+			start_measured_deal();
+			enter_window(1);
+			vote_all(PROVIDER, true);
+			<Sla as SlaTracker<_, _>>::deal_ended(DEAL, 1_000_000);
+			assert!(Records::<Test>::contains_key(PROVIDER));
+			<Sla as ProviderStanding<_>>::deregistered(&PROVIDER);
+			assert!(!Records::<Test>::contains_key(PROVIDER));
+			assert!(!Offers::<Test>::contains_key(PROVIDER));
+		});
+	}
 }
 
 mod probes {
 	use super::*;
 
 	#[test]
-	fn a_probe_is_recorded() {
+	fn a_probe_counts_for_the_sampled_deals_and_the_provider() {
 		build_and_execute(|| {
+			start_measured_deal();
+			enter_window(1);
 			vote(PROVIDER, 1, true);
+			let deal = Tracked::<Test>::get(DEAL).unwrap();
+			assert_eq!((deal.votes.window, deal.votes.tally.up), (1, 1));
+			assert!(deal.votes.tally.has_voted(1));
 			let record = Records::<Test>::get(PROVIDER).unwrap();
-			assert_eq!(record.window, current_window());
-			assert_eq!((record.tally.up, record.tally.down), (1, 0));
-			assert!(record.tally.has_voted(1));
+			assert_eq!((record.window, record.tally.up, record.tally.down), (1, 1, 0));
 			System::assert_last_event(
-				Event::ProbeRecorded { provider: PROVIDER, window: 0, prober: 1, up: true }.into(),
+				Event::ProbeRecorded { provider: PROVIDER, window: 1, prober: 1, up: 1, down: 0 }
+					.into(),
 			);
 		});
 	}
@@ -180,7 +230,8 @@ mod probes {
 	#[test]
 	fn bad_probes_are_refused() {
 		build_and_execute(|| {
-			let (probe, signature) = signed_probe(PROVIDER, 0, true);
+			start_measured_deal();
+			let (probe, signature) = signed_probe(PROVIDER, 0, Verdict::Up);
 			assert_noop!(
 				Sla::submit_probe(
 					RuntimeOrigin::signed(PROVIDER),
@@ -195,16 +246,26 @@ mod probes {
 				Sla::submit_probe(RuntimeOrigin::none(), stale, stale_sig),
 				Error::<Test>::StaleProbe
 			);
-			let (unknown, unknown_sig) = signed_probe(PROVIDER, 5, true);
+			let (unknown, unknown_sig) = signed_probe(PROVIDER, 5, Verdict::Up);
 			assert_noop!(
 				Sla::submit_probe(RuntimeOrigin::none(), unknown, unknown_sig),
 				Error::<Test>::UnknownProber
 			);
-			let (stranger, stranger_sig) = signed_probe(STRANGER, 0, true);
+			// A provider without SLA deals has nothing to probe.
+			let (empty, empty_sig) = signed_probe(OTHER_PROVIDER, 0, Verdict::Up);
 			assert_noop!(
-				Sla::submit_probe(RuntimeOrigin::none(), stranger, stranger_sig),
-				Error::<Test>::NotProvider
+				Sla::submit_probe(RuntimeOrigin::none(), empty, empty_sig),
+				Error::<Test>::WrongSample
 			);
+			// Verdicts on other deals than the sample.
+			for verdicts in [vec![], vec![(DEAL + 1, Verdict::Up)], vec![(DEAL, Verdict::Up); 2]] {
+				let wrong = Probe { verdicts: verdicts.try_into().unwrap(), ..probe.clone() };
+				let sig = UintAuthorityId(1).sign(&wrong.encode()).unwrap();
+				assert_noop!(
+					Sla::submit_probe(RuntimeOrigin::none(), wrong, sig),
+					Error::<Test>::WrongSample
+				);
+			}
 			// Prober 1's key signing as prober 0.
 			let forged = UintAuthorityId(2).sign(&probe.encode()).unwrap();
 			assert_noop!(
@@ -222,7 +283,8 @@ mod probes {
 	#[test]
 	fn the_pool_admits_only_valid_probes_once_per_window() {
 		build_and_execute(|| {
-			let (probe, signature) = signed_probe(PROVIDER, 0, true);
+			start_measured_deal();
+			let (probe, signature) = signed_probe(PROVIDER, 0, Verdict::Up);
 			let call = Call::submit_probe { probe: probe.clone(), signature: signature.clone() };
 			let valid = Sla::validate_unsigned(TransactionSource::External, &call).unwrap();
 			assert_eq!(valid.provides, vec![("PodchainSlaProbe", (PROVIDER, 0u32, 0u32)).encode()]);
@@ -250,50 +312,108 @@ mod probes {
 	}
 
 	#[test]
-	fn a_majority_of_all_probers_decides_a_window() {
+	fn a_majority_of_all_probers_decides_each_deals_window() {
 		build_and_execute(|| {
-			// Window 0: two of three say up. Window 1: one up, one down, one silent.
-			vote(PROVIDER, 0, true);
-			vote(PROVIDER, 1, true);
-			vote(OTHER_PROVIDER, 0, false);
-			vote(OTHER_PROVIDER, 2, false);
+			start_measured_deal();
 			enter_window(1);
 			vote(PROVIDER, 0, true);
-			assert!(has_event(Event::WindowDecided {
-				provider: PROVIDER,
-				window: 0,
+			vote(PROVIDER, 1, true);
+			enter_window(2);
+			vote(PROVIDER, 0, true);
+			assert!(has_event(Event::DealWindowDecided {
+				deal: DEAL,
+				window: 1,
 				outcome: Outcome::Up
 			}));
 			vote(PROVIDER, 1, false);
-			vote(OTHER_PROVIDER, 0, true);
-			assert!(has_event(Event::WindowDecided {
-				provider: OTHER_PROVIDER,
-				window: 0,
-				outcome: Outcome::Down
-			}));
-			enter_window(2);
-			vote(PROVIDER, 2, true);
-			assert!(has_event(Event::WindowDecided {
-				provider: PROVIDER,
-				window: 1,
-				outcome: Outcome::Unknown
-			}));
-			let record = Records::<Test>::get(PROVIDER).unwrap();
-			assert_eq!(record.outcome(0), Outcome::Up);
-			assert_eq!(record.outcome(1), Outcome::Unknown);
-			assert_eq!((record.windows_up, record.windows_down), (1, 0));
+			enter_window(3);
+			vote(PROVIDER, 2, false);
+			let deal = Tracked::<Test>::get(DEAL).unwrap();
+			assert_eq!(deal.votes.outcome(1), Outcome::Up);
+			assert_eq!(deal.votes.outcome(2), Outcome::Unknown, "one up, one down, one silent");
+		});
+	}
+
+	#[test]
+	fn each_window_samples_a_bounded_seeded_set_of_the_providers_deals() {
+		build_and_execute(|| {
+			for id in 1..=4 {
+				start(id, PROVIDER);
+			}
+			start(9, OTHER_PROVIDER);
+			assert_eq!(Sla::sample(&OTHER_PROVIDER, 0), vec![9], "fewer than the bound: all");
+			let mut seen = std::collections::BTreeSet::new();
+			for window in 0..12 {
+				enter_window(window);
+				let sample = Sla::sample(&PROVIDER, window);
+				assert_eq!(sample.len(), 2, "MaxSampledDeals");
+				assert_ne!(sample[0], sample[1]);
+				assert!(sample.iter().all(|id| (1..=4).contains(id)));
+				// Every prober, and the chain, draws the same sample in the window.
+				assert_eq!(Sla::sample(&PROVIDER, window), sample);
+				seen.extend(sample);
+			}
+			assert_eq!(seen.len(), 4, "every deal is sampled sooner or later");
+			assert!(Sla::sample(&STRANGER, 0).is_empty());
+		});
+	}
+
+	#[test]
+	fn a_provider_has_a_bounded_number_of_sla_deals() {
+		build_and_execute(|| {
+			for id in 1..=4 {
+				start(id, PROVIDER);
+			}
+			assert_noop!(
+				<Sla as SlaTracker<_, _>>::deal_started(5, &PUBLISHER, &PROVIDER, &terms()),
+				Error::<Test>::TooManySlaDeals
+			);
+			assert_eq!(ProviderDeals::<Test>::get(PROVIDER).to_vec(), vec![1, 2, 3, 4]);
+			<Sla as SlaTracker<_, _>>::deal_ended(2, 0);
+			assert_eq!(ProviderDeals::<Test>::get(PROVIDER).to_vec(), vec![1, 3, 4]);
+			start(5, PROVIDER);
+			for id in [1, 3, 4, 5] {
+				<Sla as SlaTracker<_, _>>::deal_ended(id, 0);
+			}
+			assert!(!ProviderDeals::<Test>::contains_key(PROVIDER), "an empty list is removed");
+		});
+	}
+
+	#[test]
+	fn verdicts_on_deals_not_measured_or_not_named_do_not_count() {
+		build_and_execute(|| {
+			start_deal();
+			// Named but never named running by the agent.
+			vote(PROVIDER, 0, false);
+			assert_eq!(Tracked::<Test>::get(DEAL).unwrap().votes.tally, Tally::default());
+			System::assert_last_event(
+				Event::ProbeRecorded { provider: PROVIDER, window: 0, prober: 0, up: 0, down: 0 }
+					.into(),
+			);
+			heartbeat(PROVIDER, &[DEAL]);
+			enter_window(1);
+			unname_deal(DEAL);
+			vote(PROVIDER, 0, false);
+			assert_eq!(Tracked::<Test>::get(DEAL).unwrap().votes.tally.down, 0, "no name");
+			name_deal(DEAL);
+			let (probe, signature) = signed_probe(PROVIDER, 1, Verdict::NotProbed);
+			assert_ok!(Sla::submit_probe(RuntimeOrigin::none(), probe, signature));
+			assert_eq!(Tracked::<Test>::get(DEAL).unwrap().votes.tally, Tally::default());
+			vote(PROVIDER, 2, false);
+			assert_eq!(Tracked::<Test>::get(DEAL).unwrap().votes.tally.down, 1);
 		});
 	}
 
 	#[test]
 	fn reputation_weighs_recent_windows_more() {
 		build_and_execute(|| {
+			start_measured_deal();
 			// 20% weight for the newest window: down, down, up.
-			for (window, up) in [(0, false), (1, false), (2, true)] {
+			for (window, up) in [(1, false), (2, false), (3, true)] {
 				enter_window(window);
 				vote_all(PROVIDER, up);
 			}
-			enter_window(3);
+			enter_window(4);
 			let standing = Sla::standing(&PROVIDER);
 			// 1.0 -> 0.8 -> 0.64 -> 0.64 * 0.8 + 0.2 = 0.712
 			assert_eq!(standing.reputation, Permill::from_parts(712_000));
@@ -307,19 +427,58 @@ mod probes {
 	}
 
 	#[test]
+	fn a_provider_is_down_when_most_of_a_probes_verdicts_are() {
+		build_and_execute(|| {
+			for id in [1, 2] {
+				name_deal(id);
+				start(id, PROVIDER);
+			}
+			heartbeat(PROVIDER, &[1, 2]);
+			enter_window(1);
+			let mixed = |prober: u32, first: Verdict, second: Verdict| {
+				let window = current_window();
+				let sample = Sla::sample(&PROVIDER, window);
+				let verdicts = vec![(sample[0], first), (sample[1], second)];
+				let probe = Probe {
+					provider: PROVIDER,
+					window,
+					prober,
+					verdicts: verdicts.try_into().unwrap(),
+				};
+				let signature =
+					UintAuthorityId(u64::from(prober) + 1).sign(&probe.encode()).unwrap();
+				assert_ok!(Sla::submit_probe(RuntimeOrigin::none(), probe, signature));
+			};
+			// Half up counts as up: one tenant failing its own check does not sink the provider.
+			for prober in 0..3 {
+				mixed(prober, Verdict::Up, Verdict::Down);
+			}
+			let record = Records::<Test>::get(PROVIDER).unwrap();
+			assert_eq!((record.tally.up, record.tally.down), (3, 0));
+			enter_window(2);
+			for prober in 0..3 {
+				mixed(prober, Verdict::Down, Verdict::Down);
+			}
+			let record = Records::<Test>::get(PROVIDER).unwrap();
+			assert_eq!((record.tally.up, record.tally.down), (0, 3));
+		});
+	}
+
+	#[test]
 	fn failing_windows_in_a_row_quarantine_until_a_window_passes() {
 		build_and_execute(|| {
-			for window in 0..3 {
+			start_measured_deal();
+			for window in 1..4 {
 				enter_window(window);
 				vote_all(PROVIDER, false);
 			}
 			assert!(!<Sla as ProviderStanding<_>>::is_quarantined(&PROVIDER));
-			enter_window(3);
-			// Window 2 ended: three down in a row (read without a write).
+			enter_window(4);
+			// Window 3 ended: three down in a row (read without a write).
 			assert!(<Sla as ProviderStanding<_>>::is_quarantined(&PROVIDER));
 			vote_all(PROVIDER, true);
 			assert!(has_event(Event::Quarantined { provider: PROVIDER, failures: 3 }));
-			enter_window(4);
+			enter_window(5);
 			assert!(!<Sla as ProviderStanding<_>>::is_quarantined(&PROVIDER));
 			vote(PROVIDER, 0, true);
 			assert!(has_event(Event::QuarantineLifted { provider: PROVIDER }));
@@ -329,6 +488,7 @@ mod probes {
 	#[test]
 	fn root_replaces_the_probers() {
 		build_and_execute(|| {
+			start_measured_deal();
 			let probers: BoundedVec<_, _> = vec![UintAuthorityId(9)].try_into().unwrap();
 			assert_noop!(
 				Sla::set_probers(RuntimeOrigin::signed(PROVIDER), probers.clone()),
@@ -336,9 +496,95 @@ mod probes {
 			);
 			assert_ok!(Sla::set_probers(RuntimeOrigin::root(), probers));
 			System::assert_last_event(Event::ProbersSet { count: 1 }.into());
-			let probe = Probe { provider: PROVIDER, window: 0, prober: 0, up: true };
+			let (probe, _) = signed_probe(PROVIDER, 0, Verdict::Up);
 			let signature = UintAuthorityId(9).sign(&probe.encode()).unwrap();
 			assert_ok!(Sla::submit_probe(RuntimeOrigin::none(), probe, signature));
+		});
+	}
+}
+
+mod measurement {
+	use super::*;
+
+	#[test]
+	fn measurement_starts_the_window_after_the_agent_first_names_the_deal() {
+		build_and_execute(|| {
+			start_deal();
+			assert_eq!(Tracked::<Test>::get(DEAL).unwrap().measurement, Measurement::AwaitingAgent);
+			// Window 1: the pods are not running yet; probes find the deal down.
+			enter_window(1);
+			vote_all(PROVIDER, false);
+			heartbeat(PROVIDER, &[DEAL]);
+			System::assert_has_event(Event::MeasurementStarted { deal: DEAL, window: 2 }.into());
+			enter_window(2);
+			vote_all(PROVIDER, true);
+			enter_window(3);
+			// Measurement window 0 (probe windows 1 and 2): only window 2 counts, and it was up.
+			assert!(has_event(Event::SlaMet { deal: DEAL, window: 0, uptime: Permill::one() }));
+			assert!(slashes().is_empty());
+		});
+	}
+
+	#[test]
+	fn a_deal_its_agent_never_names_owes_nothing() {
+		build_and_execute(|| {
+			// The publisher never delivers the manifest: probes find nothing, every window.
+			start_deal();
+			for window in 1..9 {
+				enter_window(window);
+				vote_all(PROVIDER, false);
+			}
+			enter_window(9);
+			assert!(slashes().is_empty());
+			for window in 0..4 {
+				assert!(has_event(Event::WindowUnmeasured { deal: DEAL, window }));
+			}
+		});
+	}
+
+	#[test]
+	fn heartbeats_alone_never_make_a_deal_up() {
+		build_and_execute(|| {
+			start_measured_deal();
+			for window in [1, 2] {
+				enter_window(window);
+				heartbeat(PROVIDER, &[DEAL]);
+				vote_all(PROVIDER, false);
+			}
+			enter_window(3);
+			assert_eq!(missed(0), vec![PENALTY], "named every window, found down: missed");
+		});
+	}
+
+	#[test]
+	fn windows_do_not_count_while_a_manifest_update_is_pending() {
+		build_and_execute(|| {
+			start_measured_deal();
+			enter_window(1);
+			vote_all(PROVIDER, true);
+			<Sla as SlaTracker<_, _>>::manifest_pending(DEAL, true);
+			System::assert_last_event(Event::MeasurementPaused { deal: DEAL }.into());
+			// The window running when the update was asked for is dropped, and so are those
+			// until the agent names the deal after the provider acknowledged.
+			enter_window(2);
+			vote_all(PROVIDER, false);
+			heartbeat(PROVIDER, &[DEAL]);
+			assert_eq!(Tracked::<Test>::get(DEAL).unwrap().measurement, Measurement::UpdatePending);
+			enter_window(3);
+			<Sla as SlaTracker<_, _>>::manifest_pending(DEAL, false);
+			vote_all(PROVIDER, false);
+			heartbeat(PROVIDER, &[DEAL]);
+			System::assert_has_event(Event::MeasurementStarted { deal: DEAL, window: 4 }.into());
+			enter_window(4);
+			vote_all(PROVIDER, false);
+			enter_window(5);
+			let deal = Tracked::<Test>::get(DEAL).unwrap();
+			for window in 1..4 {
+				assert_eq!(deal.votes.outcome(window), Outcome::Unknown, "window {window}");
+			}
+			assert_eq!(deal.votes.outcome(4), Outcome::Down);
+			assert!(has_event(Event::WindowUnmeasured { deal: DEAL, window: 0 }));
+			assert_eq!(missed(1), vec![PENALTY], "window 4 counts again");
 		});
 	}
 }
@@ -346,25 +592,22 @@ mod probes {
 mod windows {
 	use super::*;
 
-	/// Runs measurement window 0 of the deal (probe windows 1 and 2): probes say `up` for
-	/// each, heartbeats as given, then enters window 3 where it settles.
-	fn measure(up: [bool; 2], heartbeats: [bool; 2]) {
+	/// Runs measurement window 0 of the deal (probe windows 1 and 2) with probes saying `up`
+	/// for each, then enters window 3 where it settles.
+	fn measure(up: [bool; 2]) {
 		for (i, window) in [1, 2].into_iter().enumerate() {
 			enter_window(window);
 			vote_all(PROVIDER, up[i]);
-			if heartbeats[i] {
-				heartbeat(PROVIDER, &[DEAL]);
-			}
 		}
 		enter_window(3);
 	}
 
 	#[test]
-	fn a_window_up_with_heartbeats_meets_the_target() {
+	fn an_up_window_meets_the_target() {
 		build_and_execute(|| {
-			start_deal();
+			start_measured_deal();
 			assert_eq!(Sla::next_settlement(DEAL), Some(block_of_window(3)));
-			measure([true, true], [true, true]);
+			measure([true, true]);
 			assert!(has_event(Event::SlaMet { deal: DEAL, window: 0, uptime: Permill::one() }));
 			assert!(slashes().is_empty());
 			assert_eq!(Tracked::<Test>::get(DEAL).unwrap().settled_windows, 1);
@@ -375,8 +618,8 @@ mod windows {
 	#[test]
 	fn a_missed_window_slashes_the_penalty_to_the_publisher() {
 		build_and_execute(|| {
-			start_deal();
-			measure([true, false], [true, true]);
+			start_measured_deal();
+			measure([true, false]);
 			// Penalty plus the 10% surcharge; the penalty compensates the publisher.
 			assert_eq!(
 				slashes(),
@@ -396,28 +639,21 @@ mod windows {
 				deal: DEAL,
 				window: 0,
 				uptime: Permill::from_percent(50),
+				penalty: PENALTY,
+			}));
+			assert!(has_event(Event::PenaltySlashed {
+				deal: DEAL,
 				slashed: 1_100,
-				compensated: PENALTY,
+				compensated: PENALTY
 			}));
 			assert_eq!(stake_of(PROVIDER), 10_000 - 1_100);
 		});
 	}
 
 	#[test]
-	fn a_deal_its_agent_does_not_name_is_down_even_if_the_provider_answers() {
-		build_and_execute(|| {
-			start_deal();
-			measure([true, true], [true, false]);
-			assert!(
-				matches!(last_event(), Event::SlaMissed { uptime, .. } if uptime == Permill::from_percent(50))
-			);
-		});
-	}
-
-	#[test]
 	fn a_window_without_decided_probes_costs_nothing() {
 		build_and_execute(|| {
-			start_deal();
+			start_measured_deal();
 			for window in [1, 2] {
 				enter_window(window);
 				// One of three probers: no majority.
@@ -445,67 +681,133 @@ mod windows {
 	}
 
 	#[test]
-	fn a_window_the_queue_had_no_room_for_is_settled_by_call() {
+	fn a_late_settlement_settles_every_ended_window_in_history() {
 		build_and_execute(|| {
-			start_deal();
-			// Another deal's window end takes the due slot; clear ours to simulate overflow.
+			start_measured_deal();
+			// The hook never reaches the deal: its queue entry is lost.
 			Due::<Test>::remove(block_of_window(3));
-			for (i, window) in [1, 2].into_iter().enumerate() {
+			for window in 1..11 {
 				enter_window(window);
-				vote_all(PROVIDER, i == 0);
-				heartbeat(PROVIDER, &[DEAL]);
+				vote_all(PROVIDER, window % 2 == 0);
 			}
-			enter_window(4);
+			enter_window(11);
 			assert!(slashes().is_empty(), "nothing settled it yet");
 			assert_ok!(Sla::settle_window(RuntimeOrigin::signed(STRANGER), DEAL));
-			assert_eq!(slashes().len(), 1);
-			assert!(has_event(Event::SlaMissed {
-				deal: DEAL,
-				window: 0,
-				uptime: Permill::from_percent(50),
-				slashed: 1_100,
-				compensated: PENALTY,
-			}));
-		});
-	}
-
-	#[test]
-	fn full_due_queues_spill_into_later_blocks() {
-		build_and_execute(|| {
-			let at = block_of_window(3);
-			for id in 100..104 {
-				<Sla as SlaTracker<_, _>>::deal_started(id, &PUBLISHER, &PROVIDER, &terms());
+			// Five measurement windows of one up and one down probe window: all missed.
+			for window in 0..5 {
+				assert_eq!(missed(window), vec![PENALTY], "window {window}");
 			}
-			assert_eq!(Due::<Test>::get(at).len(), 2);
-			assert_eq!(Due::<Test>::get(at + 1).len(), 2);
+			assert_eq!(slashes().len(), 1, "one slash for all of them");
+			assert_eq!(slashes()[0].3, 5 * PENALTY);
+			assert_eq!(Tracked::<Test>::get(DEAL).unwrap().settled_windows, 5);
+			assert_eq!(Sla::next_settlement(DEAL), Some(block_of_window(13)));
 		});
 	}
 
 	#[test]
-	fn heartbeats_count_only_the_providers_own_tracked_deals() {
+	fn a_due_queue_past_its_limit_forgets_no_window() {
 		build_and_execute(|| {
-			start_deal();
-			<Sla as SlaTracker<_, _>>::deal_started(8, &PUBLISHER, &OTHER_PROVIDER, &terms());
-			heartbeat(PROVIDER, &[DEAL, 8, 99]);
-			System::assert_last_event(
-				Event::Heartbeat { provider: PROVIDER, window: 0, deals: 1 }.into(),
-			);
-			assert!(Tracked::<Test>::get(DEAL).unwrap().heartbeats.get(0));
-			assert!(!Tracked::<Test>::get(8).unwrap().heartbeats.get(0));
+			// Every queue a window end at block 30 may go to is full but one slot, and the
+			// overflow has room for three: eight deals end there.
+			let end = block_of_window(3);
+			let filler =
+				BoundedVec::truncate_from(vec![DueItem::WindowEnd(1_000); MAX_DUE as usize]);
+			Due::<Test>::insert(end, BoundedVec::truncate_from(vec![DueItem::WindowEnd(1_000)]));
+			for window in 4..20 {
+				Due::<Test>::insert(block_of_window(window), filler.clone());
+			}
+			let deals: Vec<DealId> = (1..=8).collect();
+			for (i, id) in deals.iter().enumerate() {
+				let provider = 100 + (i as u64 / 4);
+				add_provider(provider);
+				STAKE.with(|s| s.borrow_mut().insert(provider, 100_000));
+				name_deal(*id);
+				start(*id, provider);
+			}
+			let due_at: Vec<DueAt> =
+				deals.iter().map(|id| Tracked::<Test>::get(id).unwrap().due_at).collect();
+			assert_eq!(due_at[0], DueAt::Block(end as u32));
+			assert_eq!(&due_at[1..4], &[DueAt::Overflow; 3]);
+			assert_eq!(&due_at[4..], &[DueAt::Nowhere; 4]);
+			heartbeat(100, &[1, 2, 3, 4]);
+			heartbeat(101, &[5, 6, 7, 8]);
+			// Touched by the heartbeat: queued again, but everything is still full.
+			for window in [1, 2] {
+				enter_window(window);
+				vote_all(100, false);
+				vote_all(101, false);
+			}
+			// Probes touched deals queued nowhere: the hook drained the overflow meanwhile
+			// (early, so they went back to it), and there is room for some again.
+			run_to_block(block_of_window(20) + 5);
+			// Anything still queued nowhere is settled when touched, here by settle_window.
+			for id in &deals {
+				if Tracked::<Test>::get(id).unwrap().settled_windows == 0 {
+					assert_ok!(Sla::settle_window(RuntimeOrigin::signed(STRANGER), *id));
+				}
+			}
+			for id in &deals {
+				let deal = Tracked::<Test>::get(id).unwrap();
+				assert!(deal.settled_windows >= 1, "deal {id} settled");
+				let penalties: Vec<Balance> = System::events()
+					.into_iter()
+					.filter_map(|r| match r.event {
+						RuntimeEvent::Sla(Event::SlaMissed {
+							deal, window: 0, penalty, ..
+						}) if deal == *id => Some(penalty),
+						_ => None,
+					})
+					.collect();
+				let sampled = deal.votes.outcome(1) == Outcome::Down
+					|| deal.votes.outcome(2) == Outcome::Down;
+				if sampled {
+					assert_eq!(penalties, vec![PENALTY], "deal {id} pays its missed window 0");
+				} else {
+					assert!(penalties.is_empty());
+				}
+			}
+			let paid: Balance = slashes().iter().map(|s| s.4.compensated).sum();
+			let missed_windows = System::events()
+				.into_iter()
+				.filter(|r| matches!(r.event, RuntimeEvent::Sla(Event::SlaMissed { .. })))
+				.count() as Balance;
+			assert_eq!(paid, missed_windows * PENALTY, "every missed window paid");
+			assert!(missed_windows >= 4, "two sampled deals of each provider missed window 0");
+		});
+	}
+
+	#[test]
+	fn the_hook_drains_the_overflow_first() {
+		build_and_execute(|| {
+			start_measured_deal();
+			let end = block_of_window(3);
+			// The deal's end went to the overflow.
+			Due::<Test>::remove(end);
+			DueOverflow::<Test>::put(BoundedVec::truncate_from(vec![DEAL]));
+			Tracked::<Test>::mutate(DEAL, |d| d.as_mut().unwrap().due_at = DueAt::Overflow);
+			for window in [1, 2] {
+				enter_window(window);
+				vote_all(PROVIDER, false);
+			}
+			// Drained before its window ended: queued again at its end.
+			assert!(DueOverflow::<Test>::get().is_empty());
+			assert_eq!(Tracked::<Test>::get(DEAL).unwrap().due_at, DueAt::Block(end as u32));
+			run_to_block(end);
+			assert_eq!(missed(0), vec![PENALTY]);
 		});
 	}
 
 	#[test]
 	fn ending_a_deal_settles_the_windows_that_ended_first() {
 		build_and_execute(|| {
-			start_deal();
+			start_measured_deal();
 			for window in [1, 2] {
 				enter_window(window);
 				vote_all(PROVIDER, false);
 			}
 			// Window 0 has ended, but its hook has not run: the deal ends in the same block.
 			System::set_block_number(block_of_window(3));
-			<Sla as SlaTracker<_, _>>::deal_ended(DEAL);
+			<Sla as SlaTracker<_, _>>::deal_ended(DEAL, 1_000_000);
 			assert_eq!(slashes().len(), 1, "the ended window is still owed");
 			assert!(!Tracked::<Test>::contains_key(DEAL));
 		});
@@ -514,12 +816,14 @@ mod windows {
 	#[test]
 	fn a_due_item_left_behind_by_settle_window_is_ignored() {
 		build_and_execute(|| {
-			start_deal();
+			start_measured_deal();
 			// The deal's item slipped to a later block (its own was full).
 			let own = block_of_window(3);
 			Due::<Test>::remove(own);
 			Due::<Test>::insert(own + 1, BoundedVec::truncate_from(vec![DueItem::WindowEnd(DEAL)]));
-			Tracked::<Test>::mutate(DEAL, |d| d.as_mut().unwrap().due_at = Some(own as u32 + 1));
+			Tracked::<Test>::mutate(DEAL, |d| {
+				d.as_mut().unwrap().due_at = DueAt::Block(own as u32 + 1)
+			});
 			for window in [1, 2] {
 				enter_window(window);
 				vote_all(PROVIDER, false);
@@ -538,275 +842,178 @@ mod windows {
 	#[test]
 	fn an_ended_deal_is_no_longer_measured() {
 		build_and_execute(|| {
-			start_deal();
-			<Sla as SlaTracker<_, _>>::deal_ended(DEAL);
+			start_measured_deal();
+			<Sla as SlaTracker<_, _>>::deal_ended(DEAL, 1_000_000);
 			assert!(!Tracked::<Test>::contains_key(DEAL));
-			measure([false, false], [false, false]);
-			assert!(slashes().is_empty());
-		});
-	}
-}
-
-mod challenges {
-	use super::*;
-
-	const ROOT: VolumeRoot = [7; 32];
-
-	fn committed_and_challenged() {
-		start_deal();
-		assert_ok!(Sla::commit_volume(RuntimeOrigin::signed(PROVIDER), DEAL, volume("data"), ROOT));
-		assert_ok!(Sla::challenge_storage(RuntimeOrigin::signed(PUBLISHER), DEAL, volume("data")));
-	}
-
-	#[test]
-	fn only_the_providers_agent_commits_roots() {
-		build_and_execute(|| {
-			start_deal();
-			assert_ok!(Sla::commit_volume(
-				RuntimeOrigin::signed(PROVIDER),
-				DEAL,
-				volume("a"),
-				ROOT
-			));
-			System::assert_last_event(
-				Event::VolumeCommitted { deal: DEAL, volume: volume("a"), root: ROOT }.into(),
-			);
-			assert_ok!(Sla::commit_volume(
-				RuntimeOrigin::signed(PROVIDER),
-				DEAL,
-				volume("a"),
-				[8; 32]
-			));
-			assert_eq!(VolumeRoots::<Test>::get(DEAL, volume("a")).unwrap().root, [8; 32]);
-			assert_ok!(Sla::commit_volume(
-				RuntimeOrigin::signed(PROVIDER),
-				DEAL,
-				volume("b"),
-				ROOT
-			));
-			assert_eq!(Tracked::<Test>::get(DEAL).unwrap().volumes, 2);
-			assert_noop!(
-				Sla::commit_volume(RuntimeOrigin::signed(PROVIDER), DEAL, volume("c"), ROOT),
-				Error::<Test>::TooManyVolumes
-			);
-			for who in [PUBLISHER, STRANGER] {
-				assert_noop!(
-					Sla::commit_volume(RuntimeOrigin::signed(who), DEAL, volume("a"), ROOT),
-					Error::<Test>::NotDealProvider
-				);
-			}
-			assert_noop!(
-				Sla::commit_volume(RuntimeOrigin::signed(PROVIDER), DEAL + 1, volume("a"), ROOT),
-				Error::<Test>::UnknownDeal
-			);
-		});
-	}
-
-	#[test]
-	fn the_committed_root_passes_a_challenge() {
-		build_and_execute(|| {
-			committed_and_challenged();
-			System::assert_last_event(
-				Event::StorageChallenged {
-					deal: DEAL,
-					volume: volume("data"),
-					deadline: 1 + CHALLENGE_DEADLINE,
-				}
-				.into(),
-			);
-			assert_noop!(
-				Sla::commit_volume(RuntimeOrigin::signed(PROVIDER), DEAL, volume("data"), [0; 32]),
-				Error::<Test>::ChallengeOpen
-			);
-			assert_ok!(Sla::answer_challenge(RuntimeOrigin::signed(PROVIDER), DEAL, ROOT));
-			System::assert_last_event(
-				Event::ChallengePassed { deal: DEAL, volume: volume("data") }.into(),
-			);
-			run_to_block(2 + CHALLENGE_DEADLINE);
-			assert!(slashes().is_empty(), "an answered challenge does not expire");
-		});
-	}
-
-	#[test]
-	fn a_wrong_root_fails_the_challenge() {
-		build_and_execute(|| {
-			committed_and_challenged();
-			assert_ok!(Sla::answer_challenge(RuntimeOrigin::signed(PROVIDER), DEAL, [0; 32]));
-			System::assert_last_event(
-				Event::ChallengeFailed {
-					deal: DEAL,
-					volume: volume("data"),
-					slashed: 1_100,
-					compensated: PENALTY,
-				}
-				.into(),
-			);
-			assert_eq!(slashes()[0].2, PUBLISHER);
-			assert!(!Challenges::<Test>::contains_key(DEAL));
-		});
-	}
-
-	#[test]
-	fn no_answer_by_the_deadline_fails_the_challenge() {
-		build_and_execute(|| {
-			committed_and_challenged();
-			run_to_block(1 + CHALLENGE_DEADLINE);
-			assert!(slashes().is_empty(), "the deadline block is still in time");
-			run_to_block(2 + CHALLENGE_DEADLINE);
-			assert_eq!(slashes().len(), 1);
-			assert!(matches!(last_event(), Event::ChallengeFailed { .. }));
-			assert_noop!(
-				Sla::answer_challenge(RuntimeOrigin::signed(PROVIDER), DEAL, ROOT),
-				Error::<Test>::NoChallenge
-			);
-		});
-	}
-
-	#[test]
-	fn a_deal_is_challenged_at_most_once_per_measurement_window() {
-		build_and_execute(|| {
-			committed_and_challenged();
-			assert_ok!(Sla::answer_challenge(RuntimeOrigin::signed(PROVIDER), DEAL, ROOT));
-			assert_noop!(
-				Sla::challenge_storage(RuntimeOrigin::signed(PUBLISHER), DEAL, volume("data")),
-				Error::<Test>::ChallengeTooSoon
-			);
-			// The window is 20 blocks; the first challenge was at block 1.
-			run_to_block(20);
-			assert_noop!(
-				Sla::challenge_storage(RuntimeOrigin::signed(PUBLISHER), DEAL, volume("data")),
-				Error::<Test>::ChallengeTooSoon
-			);
-			run_to_block(21);
-			assert_ok!(Sla::challenge_storage(
-				RuntimeOrigin::signed(PUBLISHER),
-				DEAL,
-				volume("data")
-			));
-		});
-	}
-
-	#[test]
-	fn challenge_calls_check_their_caller_and_state() {
-		build_and_execute(|| {
-			assert_noop!(
-				Sla::challenge_storage(RuntimeOrigin::signed(PUBLISHER), DEAL, volume("data")),
-				Error::<Test>::UnknownDeal
-			);
-			start_deal();
-			assert_noop!(
-				Sla::challenge_storage(RuntimeOrigin::signed(PUBLISHER), DEAL, volume("data")),
-				Error::<Test>::NoCommitment
-			);
-			assert_ok!(Sla::commit_volume(
-				RuntimeOrigin::signed(PROVIDER),
-				DEAL,
-				volume("data"),
-				ROOT
-			));
-			assert_noop!(
-				Sla::challenge_storage(RuntimeOrigin::signed(PROVIDER), DEAL, volume("data")),
-				Error::<Test>::NotPublisher
-			);
-			assert_noop!(
-				Sla::answer_challenge(RuntimeOrigin::signed(PROVIDER), DEAL, ROOT),
-				Error::<Test>::NoChallenge
-			);
-			assert_noop!(
-				Sla::expire_challenge(RuntimeOrigin::signed(STRANGER), DEAL),
-				Error::<Test>::NoChallenge
-			);
-			assert_ok!(Sla::challenge_storage(
-				RuntimeOrigin::signed(PUBLISHER),
-				DEAL,
-				volume("data")
-			));
-			assert_noop!(
-				Sla::challenge_storage(RuntimeOrigin::signed(PUBLISHER), DEAL, volume("data")),
-				Error::<Test>::ChallengeOpen
-			);
-			assert_noop!(
-				Sla::answer_challenge(RuntimeOrigin::signed(PUBLISHER), DEAL, ROOT),
-				Error::<Test>::NotDealProvider
-			);
-			assert_noop!(
-				Sla::expire_challenge(RuntimeOrigin::signed(STRANGER), DEAL),
-				Error::<Test>::ChallengeNotExpired
-			);
-		});
-	}
-
-	#[test]
-	fn a_late_answer_is_refused_and_anyone_may_expire_the_challenge() {
-		build_and_execute(|| {
-			committed_and_challenged();
-			// The hook's deadline entry was lost to a full queue.
-			Due::<Test>::remove(2 + CHALLENGE_DEADLINE);
-			run_to_block(3 + CHALLENGE_DEADLINE);
-			assert_noop!(
-				Sla::answer_challenge(RuntimeOrigin::signed(PROVIDER), DEAL, ROOT),
-				Error::<Test>::ChallengeExpired
-			);
-			assert_ok!(Sla::expire_challenge(RuntimeOrigin::signed(STRANGER), DEAL));
-			assert_eq!(slashes().len(), 1);
-		});
-	}
-
-	#[test]
-	fn challenges_need_room_in_the_due_queues() {
-		build_and_execute(|| {
-			start_deal();
-			assert_ok!(Sla::commit_volume(
-				RuntimeOrigin::signed(PROVIDER),
-				DEAL,
-				volume("data"),
-				ROOT
-			));
-			let expiry = 2 + CHALLENGE_DEADLINE;
-			for block in expiry..expiry + 17 {
-				Due::<Test>::insert(
-					block,
-					BoundedVec::truncate_from(vec![DueItem::WindowEnd(1), DueItem::WindowEnd(2)]),
-				);
-			}
-			assert_noop!(
-				Sla::challenge_storage(RuntimeOrigin::signed(PUBLISHER), DEAL, volume("data")),
-				Error::<Test>::Busy
-			);
-		});
-	}
-
-	#[test]
-	fn a_challenge_open_when_the_deal_ends_stays_answerable_until_its_deadline() {
-		build_and_execute(|| {
-			committed_and_challenged();
-			<Sla as SlaTracker<_, _>>::deal_ended(DEAL);
-			assert!(slashes().is_empty(), "ending the deal does not fail the challenge");
-			assert!(Tracked::<Test>::get(DEAL).unwrap().ended);
-			// An ended deal takes no heartbeats, commitments or challenges.
 			heartbeat(PROVIDER, &[DEAL]);
 			System::assert_last_event(
 				Event::Heartbeat { provider: PROVIDER, window: 0, deals: 0 }.into(),
 			);
-			assert_noop!(
-				Sla::commit_volume(RuntimeOrigin::signed(PROVIDER), DEAL, volume("x"), ROOT),
-				Error::<Test>::UnknownDeal
-			);
-			assert_ok!(Sla::answer_challenge(RuntimeOrigin::signed(PROVIDER), DEAL, ROOT));
+			enter_window(3);
 			assert!(slashes().is_empty());
-			assert!(!Tracked::<Test>::contains_key(DEAL), "forgotten once decided");
-			assert_eq!(VolumeRoots::<Test>::iter_prefix(DEAL).count(), 0);
 		});
 	}
 
 	#[test]
-	fn an_unanswered_challenge_of_an_ended_deal_still_fails() {
+	fn heartbeats_count_only_the_providers_own_tracked_deals() {
 		build_and_execute(|| {
-			committed_and_challenged();
-			<Sla as SlaTracker<_, _>>::deal_ended(DEAL);
-			run_to_block(2 + CHALLENGE_DEADLINE);
-			assert_eq!(slashes().len(), 1);
-			assert!(!Tracked::<Test>::contains_key(DEAL));
+			start_deal();
+			start(8, OTHER_PROVIDER);
+			heartbeat(PROVIDER, &[DEAL, 8, 99]);
+			System::assert_last_event(
+				Event::Heartbeat { provider: PROVIDER, window: 0, deals: 1 }.into(),
+			);
+			assert!(Tracked::<Test>::get(DEAL).unwrap().heartbeats.get(0));
+			assert!(!Tracked::<Test>::get(8).unwrap().heartbeats.get(0));
+			assert_eq!(Tracked::<Test>::get(8).unwrap().measurement, Measurement::AwaitingAgent);
+		});
+	}
+}
+
+mod credits {
+	use super::*;
+
+	/// [`start_measured_deal`] with nothing paid at acceptance, then `paid` in all.
+	fn start_paid(paid: Balance) {
+		set_paid(DEAL, 0);
+		start_measured_deal();
+		set_paid(DEAL, paid);
+	}
+
+	/// Measurement window 0 found down in both probe windows.
+	fn miss_window_0() {
+		for window in [1, 2] {
+			enter_window(window);
+			vote_all(PROVIDER, false);
+		}
+	}
+
+	#[test]
+	fn a_penalty_is_at_most_what_the_window_was_paid() {
+		build_and_execute(|| {
+			start_paid(300);
+			assert_eq!(Sla::penalty_bound(DEAL), Some(300));
+			miss_window_0();
+			enter_window(3);
+			assert_eq!(missed(0), vec![300]);
+			assert_eq!(slashes()[0].1, 330, "the surcharge is on what is owed");
+			// Paid nothing since: the next missed window costs nothing.
+			assert_eq!(Sla::penalty_bound(DEAL), Some(0));
+			for window in [3, 4] {
+				enter_window(window);
+				vote_all(PROVIDER, false);
+			}
+			enter_window(5);
+			assert_eq!(missed(1), vec![0]);
+			assert_eq!(slashes().len(), 1, "nothing to slash");
+			assert_eq!(Sla::penalty_bound(DEAL + 1), None);
+		});
+	}
+
+	#[test]
+	fn root_sets_the_bill_multiple() {
+		build_and_execute(|| {
+			let twice = FixedU128::from_u32(2);
+			assert_eq!(PenaltyBillMultiple::<Test>::get(), FixedU128::from_u32(1), "default 1x");
+			assert_noop!(
+				Sla::set_penalty_bill_multiple(RuntimeOrigin::signed(PUBLISHER), twice),
+				DispatchError::BadOrigin
+			);
+			assert_ok!(Sla::set_penalty_bill_multiple(RuntimeOrigin::root(), twice));
+			System::assert_last_event(Event::PenaltyBillMultipleSet { multiple: twice }.into());
+			start_paid(300);
+			assert_eq!(Sla::penalty_bound(DEAL), Some(600));
+			miss_window_0();
+			enter_window(3);
+			assert_eq!(missed(0), vec![600]);
+		});
+	}
+
+	#[test]
+	fn windows_settled_together_share_what_was_paid_since_the_last_settlement() {
+		build_and_execute(|| {
+			start_paid(1_500);
+			Due::<Test>::remove(block_of_window(3));
+			for window in 1..7 {
+				enter_window(window);
+				vote_all(PROVIDER, false);
+			}
+			enter_window(7);
+			assert_ok!(Sla::settle_window(RuntimeOrigin::signed(STRANGER), DEAL));
+			assert_eq!(missed(0), vec![PENALTY]);
+			assert_eq!(missed(1), vec![500]);
+			assert_eq!(missed(2), vec![0]);
+			assert_eq!(slashes()[0].3, 1_500);
+		});
+	}
+
+	#[test]
+	fn a_deal_that_ends_is_bounded_by_what_the_market_says_was_paid() {
+		build_and_execute(|| {
+			start_paid(0);
+			miss_window_0();
+			System::set_block_number(block_of_window(3));
+			<Sla as SlaTracker<_, _>>::deal_ended(DEAL, 40);
+			assert_eq!(missed(0), vec![40]);
+		});
+	}
+
+	/// An alternate account of the provider opens an SLA deal with a huge penalty to drain the
+	/// provider's stake past its unbonding period. Never named, it moves nothing; named and
+	/// down, it moves at most what it paid.
+	#[test]
+	fn laundering_stake_through_an_sla_deal_gains_nothing() {
+		build_and_execute(|| {
+			let huge = SlaTerms { penalty_per_window: 10_000, ..terms() };
+			assert_ok!(Sla::offer_terms(
+				RuntimeOrigin::signed(PROVIDER),
+				Some(SlaOffer { max_penalty_per_window: 10_000, ..offer() })
+			));
+			set_paid(DEAL, 50);
+			assert_ok!(<Sla as SlaTracker<_, _>>::deal_started(DEAL, &STRANGER, &PROVIDER, &huge));
+			// Never named by the agent, never given a name: every window unmeasured.
+			for window in 1..7 {
+				enter_window(window);
+				vote_all(PROVIDER, false);
+			}
+			enter_window(7);
+			assert!(slashes().is_empty());
+			assert_eq!(stake_of(PROVIDER), 10_000);
+			// Named, run, and found down: at most what was paid moves.
+			name_deal(DEAL);
+			heartbeat(PROVIDER, &[DEAL]);
+			set_paid(DEAL, 50 + 120);
+			for window in [7, 8] {
+				enter_window(window);
+				vote_all(PROVIDER, false);
+			}
+			enter_window(9);
+			let compensated: Balance = slashes().iter().map(|s| s.4.compensated).sum();
+			assert_eq!(compensated, 120, "the alternate account gets back what it paid");
+			assert_eq!(stake_of(PROVIDER), 10_000 - 132);
+		});
+	}
+}
+
+mod bookkeeping {
+	use super::*;
+
+	#[test]
+	fn try_state_catches_deal_lists_out_of_step_with_tracked_deals() {
+		build_and_execute(|| {
+			start_deal();
+			ProviderDeals::<Test>::insert(OTHER_PROVIDER, BoundedVec::truncate_from(vec![DEAL]));
+			assert!(Sla::do_try_state().is_err());
+			ProviderDeals::<Test>::remove(OTHER_PROVIDER);
+			ProviderDeals::<Test>::insert(PROVIDER, BoundedVec::truncate_from(vec![DEAL, DEAL]));
+			assert!(Sla::do_try_state().is_err());
+			ProviderDeals::<Test>::remove(PROVIDER);
+			assert!(Sla::do_try_state().is_err());
+			ProviderDeals::<Test>::insert(PROVIDER, BoundedVec::truncate_from(vec![DEAL]));
+			Tracked::<Test>::mutate(DEAL, |d| d.as_mut().unwrap().due_at = DueAt::Overflow);
+			assert!(Sla::do_try_state().is_err());
+			DueOverflow::<Test>::put(BoundedVec::truncate_from(vec![DEAL]));
+			assert_ok!(Sla::do_try_state());
 		});
 	}
 }
@@ -838,14 +1045,25 @@ mod offchain_worker {
 		(ext, http, pool_state)
 	}
 
-	fn expect_get(
+	/// A measured, named SLA deal `id` of `provider`.
+	fn deal(id: DealId, provider: AccountId) {
+		name_deal(id);
+		start(id, provider);
+		heartbeat(provider, &[id]);
+	}
+
+	/// The request for deal `id` of `provider`, answered with `body`.
+	fn expect_check(
 		http: &parking_lot::RwLock<sp_core::offchain::testing::OffchainState>,
-		who: AccountId,
+		provider: AccountId,
+		id: DealId,
+		body: &[u8],
 	) {
 		http.write().expect_request(PendingRequest {
 			method: "GET".into(),
-			uri: url_of(who),
-			response: Some(b"ok".to_vec()),
+			uri: format!("{}healthz", url_of(provider)),
+			headers: vec![("Host".into(), format!("{}.{}", name_of(id), INGRESS_DOMAIN))],
+			response: Some(body.to_vec()),
 			sent: true,
 			..Default::default()
 		});
@@ -867,118 +1085,118 @@ mod offchain_worker {
 			.collect()
 	}
 
+	fn verdicts(probe: &Probe<AccountId>) -> Vec<(DealId, Verdict)> {
+		probe.verdicts.to_vec()
+	}
+
 	#[test]
-	fn probes_health_urls_and_submits_signed_verdicts() {
+	fn requests_each_sampled_deals_health_path_with_its_host_name() {
 		let (mut ext, http, pool) = validator(2);
 		ext.execute_with(|| {
-			expect_get(&http, PROVIDER);
-			expect_get(&http, OTHER_PROVIDER);
-			assert_eq!(Sla::probe_providers(1), Ok(2));
+			deal(1, PROVIDER);
+			deal(2, PROVIDER);
+			expect_check(&http, PROVIDER, 1, b"all ok");
+			expect_check(&http, PROVIDER, 2, b"booting");
+			assert_eq!(Sla::probe_providers(1), Ok(1));
 			let probes = submitted(&pool);
+			assert_eq!(probes.len(), 1);
 			assert_eq!(
-				probes,
-				vec![
-					Probe { provider: PROVIDER, window: 0, prober: 1, up: true },
-					Probe { provider: OTHER_PROVIDER, window: 0, prober: 1, up: true },
-				]
+				verdicts(&probes[0]),
+				vec![(1, Verdict::Up), (2, Verdict::Down)],
+				"the second answer lacks \"ok\""
 			);
 			// The pool admits what the worker made.
-			for probe in probes {
-				let signature = UintAuthorityId(2).sign(&probe.encode()).unwrap();
-				assert_ok!(Sla::validate_unsigned(
-					TransactionSource::Local,
-					&Call::submit_probe { probe, signature }
-				));
-			}
+			let probe = probes[0].clone();
+			let signature = UintAuthorityId(2).sign(&probe.encode()).unwrap();
+			assert_ok!(Sla::validate_unsigned(
+				TransactionSource::Local,
+				&Call::submit_probe { probe, signature }
+			));
 		});
 	}
 
 	#[test]
-	fn probes_round_robin_within_the_per_block_bound() {
-		let (mut ext, http, pool) = validator(2);
-		ext.execute_with(|| {
-			add_provider(3);
-			expect_get(&http, PROVIDER);
-			expect_get(&http, OTHER_PROVIDER);
-			assert_eq!(Sla::probe_providers(1), Ok(2));
-			assert_eq!(submitted(&pool).len(), 2);
-			// The next block picks up where the last stopped.
-			expect_get(&http, 3);
-			System::set_block_number(2);
-			assert_eq!(Sla::probe_providers(2), Ok(1));
-			assert_eq!(submitted(&pool)[0].provider, 3);
-			// Every provider had its turn: nothing more this window.
-			System::set_block_number(3);
-			assert_eq!(Sla::probe_providers(3), Err(offchain::Idle::Done));
-			// The next window starts a new walk.
-			expect_get(&http, PROVIDER);
-			expect_get(&http, OTHER_PROVIDER);
-			System::set_block_number(11);
-			assert_eq!(Sla::probe_providers(11), Ok(2));
-		});
-	}
-
-	#[test]
-	fn local_health_urls_are_down_unless_allowed() {
+	fn a_deal_without_a_name_is_not_probed() {
 		let (mut ext, _http, pool) = validator(2);
 		ext.execute_with(|| {
-			AllowLocalTargets::<Test>::put(false);
-			assert_eq!(Sla::probe_providers(1), Ok(2));
-			assert!(submitted(&pool).iter().all(|p| !p.up), "no request, both down");
+			start(1, PROVIDER);
+			assert_eq!(Sla::probe_providers(1), Ok(1));
+			assert_eq!(verdicts(&submitted(&pool)[0]), vec![(1, Verdict::NotProbed)]);
 		});
 	}
 
 	#[test]
-	fn local_addresses_are_recognised() {
-		use offchain::is_local_url;
-		for url in [
-			"http://127.0.0.1:9615/metrics",
-			"http://localhost:9944/health",
-			"https://LOCALHOST./x",
-			"http://10.1.2.3/",
-			"http://172.20.0.1:80/",
-			"http://192.168.1.1/",
-			"http://169.254.169.254/latest/meta-data",
-			"http://0.0.0.0:8080/",
-			"http://100.64.0.1/",
-			"http://[::1]:8080/",
-			"http://[fd00::1]/",
-			"http://[fe80::1]/",
-			"http://user@127.0.0.1/",
-		] {
-			assert!(is_local_url(url), "{url} is local");
-		}
-		for url in [
-			"https://provider.example/healthz",
-			"http://8.8.8.8/",
-			"http://172.32.0.1/",
-			"http://[2001:db8::1]:80/",
-			"http://127.example.com/",
-		] {
-			assert!(!is_local_url(url), "{url} is not local");
-		}
+	fn only_providers_with_sla_deals_are_walked_within_the_per_block_bound() {
+		let (mut ext, _http, pool) = validator(2);
+		ext.execute_with(|| {
+			// Four requests per block; providers 3 and 4 have two sampled deals, 5 has one.
+			for (id, provider) in [(1, 3), (2, 3), (3, 4), (4, 4), (5, 5)] {
+				add_provider(provider);
+				deal(id, provider);
+			}
+			// Every gateway is local and refused: verdicts without requests.
+			AllowLocalTargets::<Test>::put(false);
+			let mut order = Vec::new();
+			for block in 1..5u64 {
+				System::set_block_number(block);
+				match Sla::probe_providers(block) {
+					Ok(_) => {
+						let probes = submitted(&pool);
+						let requests: usize = probes.iter().map(|p| p.verdicts.len()).sum();
+						assert!(requests <= 4, "at most four health checks a block");
+						order.extend(probes.iter().map(|p| p.provider));
+					}
+					Err(idle) => {
+						assert_eq!(idle, offchain::Idle::Done);
+						break;
+					}
+				}
+			}
+			order.sort();
+			assert_eq!(order, vec![3, 4, 5], "PROVIDER and OTHER_PROVIDER have no SLA deals");
+			// The next window starts a new walk.
+			System::set_block_number(11);
+			assert!(Sla::probe_providers(11).is_ok_and(|n| n > 0));
+		});
+	}
+
+	#[test]
+	fn local_gateways_are_down_unless_allowed() {
+		let (mut ext, _http, pool) = validator(2);
+		ext.execute_with(|| {
+			deal(1, PROVIDER);
+			AllowLocalTargets::<Test>::put(false);
+			assert_eq!(Sla::probe_providers(1), Ok(1));
+			assert_eq!(verdicts(&submitted(&pool)[0]), vec![(1, Verdict::Down)], "no request");
+		});
+	}
+
+	#[test]
+	fn an_answer_is_up_only_with_the_expected_status_and_body() {
+		use offchain::{is_up, MAX_BODY_BYTES};
+		let check = health();
+		assert!(is_up(200, b"status: ok", &check));
+		assert!(!is_up(503, b"ok", &check));
+		assert!(!is_up(200, b"fail", &check));
+		assert!(!is_up(200, b"", &check));
+		let any = HealthCheck { expect_body: Default::default(), ..health() };
+		assert!(is_up(200, b"", &any));
+		assert!(!is_up(204, b"", &any));
+		let mut late = vec![b'x'; MAX_BODY_BYTES];
+		late.extend_from_slice(b"ok");
+		assert!(!is_up(200, &late, &check), "only the first bytes are read");
 	}
 
 	#[test]
 	fn skips_providers_it_has_voted_on_this_window() {
 		let (mut ext, http, pool) = validator(2);
 		ext.execute_with(|| {
+			deal(1, PROVIDER);
+			deal(2, OTHER_PROVIDER);
 			vote(PROVIDER, 1, true);
-			expect_get(&http, OTHER_PROVIDER);
+			expect_check(&http, OTHER_PROVIDER, 2, b"ok");
 			assert_eq!(Sla::probe_providers(1), Ok(1));
 			assert_eq!(submitted(&pool)[0].provider, OTHER_PROVIDER);
-		});
-	}
-
-	#[test]
-	fn an_unusable_health_url_is_down_without_a_request() {
-		let (mut ext, http, pool) = validator(2);
-		ext.execute_with(|| {
-			PROVIDERS.with(|p| p.borrow_mut().insert(PROVIDER, vec![0xff, 0xfe]));
-			expect_get(&http, OTHER_PROVIDER);
-			assert_eq!(Sla::probe_providers(1), Ok(2));
-			let probes = submitted(&pool);
-			assert!(!probes[0].up && probes[1].up);
 		});
 	}
 
@@ -998,10 +1216,10 @@ mod offchain_worker {
 	fn the_hook_runs_the_worker() {
 		let (mut ext, http, pool) = validator(2);
 		ext.execute_with(|| {
-			expect_get(&http, PROVIDER);
-			expect_get(&http, OTHER_PROVIDER);
+			deal(1, PROVIDER);
+			expect_check(&http, PROVIDER, 1, b"ok");
 			Sla::offchain_worker(1);
-			assert_eq!(submitted(&pool).len(), 2);
+			assert_eq!(submitted(&pool).len(), 1);
 		});
 	}
 }

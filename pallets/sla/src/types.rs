@@ -1,5 +1,5 @@
-//! Types of the SLA pallet: offers, probe tallies, per-provider history, tracked deals and
-//! storage challenges.
+//! Types of the SLA pallet: offers, probes and their tallies, per-provider standing, and
+//! tracked deals with their per-deal evidence.
 
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use frame_support::{traits::ConstU32, BoundedVec};
@@ -21,11 +21,8 @@ pub const HISTORY_WINDOWS: u32 = 128;
 /// Most probers (validators) whose votes a tally tells apart (bits of a `u128`).
 pub const MAX_PROBERS: u32 = 128;
 
-/// Name of a volume in a deal's manifest.
-pub type VolumeName = BoundedVec<u8, ConstU32<63>>;
-
-/// Root checksum of a volume's contents (blake2-256 over its files, see the provider guide).
-pub type VolumeRoot = [u8; 32];
+/// Most deals one probe can judge (the bound of [`crate::Config::MaxSampledDeals`]).
+pub const MAX_SAMPLED_DEALS: u32 = 16;
 
 /// SLA terms a provider is willing to sign: a deal may carry any terms within them.
 #[derive(
@@ -51,19 +48,43 @@ pub struct SlaOffer<Balance> {
 	pub max_penalty_per_window: Balance,
 }
 
-/// A validator's verdict on one provider in one probe window, signed with its prober key.
+/// What a prober found when it requested a deal's health check through its provider's gateway.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+)]
+pub enum Verdict {
+	/// The tenant answered with the expected status (and body) in time.
+	Up,
+	/// It did not: another status, an unexpected body, no answer in time, or an unreachable
+	/// or refused gateway.
+	Down,
+	/// The deal could not be probed (it has no registered name): the vote does not count.
+	NotProbed,
+}
+
+/// A validator's verdicts on the deals of one provider sampled in one probe window, signed
+/// with its prober key.
 #[derive(
 	Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
 )]
 pub struct Probe<AccountId> {
-	/// The provider probed.
+	/// The provider whose deals were probed.
 	pub provider: AccountId,
-	/// The probe window it was probed in.
+	/// The probe window they were probed in.
 	pub window: WindowIndex,
 	/// Index of the prober in [`crate::Probers`].
 	pub prober: u32,
-	/// Whether its health URL answered 2xx within the timeout.
-	pub up: bool,
+	/// One verdict per sampled deal, in the order of [`crate::Pallet::sample`].
+	pub verdicts: BoundedVec<(DealId, Verdict), ConstU32<MAX_SAMPLED_DEALS>>,
 }
 
 /// What the probers decided about a provider in a window.
@@ -115,6 +136,14 @@ impl Tally {
 	/// Whether prober `index` has voted.
 	pub fn has_voted(&self, index: u32) -> bool {
 		index < MAX_PROBERS && self.voted & (1u128 << index) != 0
+	}
+
+	/// Marks prober `index` as having voted without counting a vote either way (its probe
+	/// judged nothing that counts).
+	pub fn mark(&mut self, index: u32) {
+		if index < MAX_PROBERS {
+			self.voted |= 1u128 << index;
+		}
 	}
 
 	/// Counts prober `index`'s vote.
@@ -304,6 +333,122 @@ impl ProviderRecord {
 	}
 }
 
+/// Probe votes on one deal: the window being collected and the decided history.
+#[derive(
+	Clone,
+	Copy,
+	Default,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+)]
+pub struct DealVotes {
+	/// The window whose votes [`Self::tally`] holds.
+	pub window: WindowIndex,
+	/// Votes of that window.
+	pub tally: Tally,
+	/// Decided windows found up.
+	pub up: WindowBits,
+	/// Decided windows found down.
+	pub down: WindowBits,
+}
+
+impl DealVotes {
+	/// The decided outcome of `window` (which must be before the collected one).
+	pub fn outcome(&self, window: WindowIndex) -> Outcome {
+		if self.up.get(window) {
+			Outcome::Up
+		} else if self.down.get(window) {
+			Outcome::Down
+		} else {
+			Outcome::Unknown
+		}
+	}
+
+	/// Moves collection on to `window`, first deciding the collected window (out of
+	/// `probers` probers) if it is older. Returns the window and outcome decided.
+	pub fn advance_to(
+		&mut self,
+		window: WindowIndex,
+		probers: u32,
+	) -> Option<(WindowIndex, Outcome)> {
+		if self.window >= window {
+			return None;
+		}
+		let decided = self.window;
+		let outcome = self.tally.outcome(probers);
+		let end = decided.saturating_add(1);
+		self.up.advance_to(end);
+		self.down.advance_to(end);
+		match outcome {
+			Outcome::Up => self.up.set(decided),
+			Outcome::Down => self.down.set(decided),
+			Outcome::Unknown => {}
+		}
+		self.window = window;
+		self.tally = Tally::default();
+		Some((decided, outcome))
+	}
+}
+
+/// Whether a deal's probe windows count.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+)]
+pub enum Measurement {
+	/// Not yet: the provider's agent has not named the deal running since it was accepted, or
+	/// since the provider acknowledged its last manifest update.
+	AwaitingAgent,
+	/// From this probe window on (the one after the heartbeat that named the deal).
+	Since(WindowIndex),
+	/// A manifest update is pending: no window counts until the provider acknowledges it and
+	/// its agent names the deal again.
+	UpdatePending,
+}
+
+impl Measurement {
+	/// Whether probe window `window` counts.
+	pub fn counts(&self, window: WindowIndex) -> bool {
+		matches!(self, Self::Since(from) if window >= *from)
+	}
+}
+
+/// Where a deal's next window end is queued.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+)]
+pub enum DueAt {
+	/// In the due queue of this block; an item found in another block's queue is stale.
+	Block(u32),
+	/// In [`crate::DueOverflow`], which the hook drains before each block's queue.
+	Overflow,
+	/// Nowhere (every queue was full): queued again as soon as anything touches the deal.
+	Nowhere,
+}
+
 /// A running deal with SLA terms, as the SLA pallet measures it.
 #[derive(
 	Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
@@ -319,17 +464,17 @@ pub struct TrackedDeal<AccountId, Balance> {
 	pub first_window: WindowIndex,
 	/// Measurement windows settled so far: the next one to settle.
 	pub settled_windows: u32,
+	/// Whether probe windows count now.
+	pub measurement: Measurement,
+	/// Probers' votes on the deal.
+	pub votes: DealVotes,
 	/// Probe windows in which the provider's agent named this deal in a heartbeat.
 	pub heartbeats: WindowBits,
-	/// Volumes with a committed root.
-	pub volumes: u32,
-	/// Block of the last storage challenge (one per measurement window).
-	pub last_challenge: Option<u32>,
-	/// Block whose due queue holds this deal's next window end; an item found elsewhere is
-	/// stale and ignored.
-	pub due_at: Option<u32>,
-	/// The deal ended with a challenge open: it stays only until the challenge is decided.
-	pub ended: bool,
+	/// What the publisher had paid for the deal at the last settlement (or acceptance): the
+	/// windows settled next cost at most the bill multiple of what it paid since.
+	pub paid_at_settlement: Balance,
+	/// Where the deal's next window end is queued.
+	pub due_at: DueAt,
 }
 
 impl<AccountId, Balance> TrackedDeal<AccountId, Balance> {
@@ -344,39 +489,6 @@ impl<AccountId, Balance> TrackedDeal<AccountId, Balance> {
 		let start = self.first_window.saturating_add(self.settled_windows.saturating_mul(span));
 		(start, start.saturating_add(span))
 	}
-}
-
-/// The last root the provider's agent committed for a volume.
-#[derive(
-	Clone,
-	Copy,
-	PartialEq,
-	Eq,
-	Encode,
-	Decode,
-	DecodeWithMemTracking,
-	MaxEncodedLen,
-	TypeInfo,
-	Debug,
-)]
-pub struct VolumeCommitment<BlockNumber> {
-	/// The root checksum.
-	pub root: VolumeRoot,
-	/// When.
-	pub at: BlockNumber,
-}
-
-/// An open storage challenge.
-#[derive(
-	Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
-)]
-pub struct Challenge<BlockNumber> {
-	/// The volume challenged.
-	pub volume: VolumeName,
-	/// Issued at.
-	pub issued_at: BlockNumber,
-	/// Last block the provider may answer in.
-	pub deadline: BlockNumber,
 }
 
 /// Work due at a block: settled by the hook, at most [`crate::Config::MaxDuePerBlock`] items.
@@ -395,8 +507,6 @@ pub struct Challenge<BlockNumber> {
 pub enum DueItem {
 	/// A deal's measurement window has ended.
 	WindowEnd(DealId),
-	/// A storage challenge's deadline has passed.
-	ChallengeDeadline(DealId),
 }
 
 impl From<&ProviderRecord> for Standing {

@@ -1,15 +1,18 @@
-//! Probe windows: votes, heartbeats, offers, and settling deals' measurement windows.
+//! Probe windows: samples, votes, heartbeats, offers, the due queues, and settling deals'
+//! measurement windows with penalties bounded by the bill.
 
 use crate::*;
+use alloc::vec::Vec;
+use codec::Encode;
 use frame_support::{ensure, pallet_prelude::*};
 use frame_system::pallet_prelude::BlockNumberFor;
 use sp_runtime::{
-	traits::{SaturatedConversion, Saturating},
-	Permill, RuntimeAppPublic,
+	traits::{SaturatedConversion, Saturating, Zero},
+	FixedPointNumber, Permill, RuntimeAppPublic,
 };
 
-/// How many later blocks a due item may slip to when its own block's queue is full.
-const DUE_SPREAD: u32 = 16;
+/// Probe-window boundaries after a full due queue searched for room before the overflow.
+const DUE_SEARCH: u32 = 16;
 
 impl<T: Config> Pallet<T> {
 	/// The probe window `block` falls in.
@@ -30,7 +33,36 @@ impl<T: Config> Pallet<T> {
 		window - block % window
 	}
 
-	/// All checks of a probe, cheapest first: window, prober, duplicate, provider, signature.
+	fn probers_count() -> u32 {
+		Probers::<T>::decode_len().unwrap_or(0) as u32
+	}
+
+	/// The deals of `provider` probed in `window`: up to [`Config::MaxSampledDeals`] of its
+	/// tracked deals, all of them if it has no more. The draw is seeded by the hash of the block
+	/// before the window's first block, the window and the provider: every prober and the
+	/// chain draw the same sample, and nobody knows it before the window starts.
+	pub fn sample(provider: &T::AccountId, window: WindowIndex) -> Vec<DealId> {
+		let mut deals = ProviderDeals::<T>::get(provider).into_inner();
+		let want = T::MaxSampledDeals::get().min(MAX_SAMPLED_DEALS) as usize;
+		if deals.len() <= want {
+			return deals;
+		}
+		let before = Self::window_start(window).saturating_sub(1u32.into());
+		let anchor = frame_system::Pallet::<T>::block_hash(before);
+		let seed = (b"podchain::sla::sample", anchor, window, provider)
+			.using_encoded(sp_io::hashing::blake2_256);
+		// A partial Fisher-Yates shuffle: the first `want` places get distinct deals.
+		for i in 0..want {
+			let draw = (seed, i as u32).using_encoded(sp_io::hashing::blake2_256);
+			let r = u32::from_le_bytes([draw[0], draw[1], draw[2], draw[3]]) as usize;
+			let j = i + r % (deals.len() - i);
+			deals.swap(i, j);
+		}
+		deals.truncate(want);
+		deals
+	}
+
+	/// All checks of a probe, cheapest first: window, prober, duplicate, sample, signature.
 	pub(crate) fn check_probe(
 		probe: &Probe<T::AccountId>,
 		signature: &<T::AuthorityId as RuntimeAppPublic>::Signature,
@@ -43,7 +75,13 @@ impl<T: Config> Pallet<T> {
 			let voted = record.window == probe.window && record.tally.has_voted(probe.prober);
 			ensure!(!voted, Error::<T>::DuplicateProbe);
 		}
-		ensure!(T::Targets::health_url(&probe.provider).is_some(), Error::<T>::NotProvider);
+		let sample = Self::sample(&probe.provider, probe.window);
+		ensure!(
+			!sample.is_empty()
+				&& sample.len() == probe.verdicts.len()
+				&& sample.iter().zip(probe.verdicts.iter()).all(|(a, (b, _))| a == b),
+			Error::<T>::WrongSample
+		);
 		ensure!(key.verify(&probe.encode(), signature), Error::<T>::BadSignature);
 		Ok(())
 	}
@@ -59,19 +97,69 @@ impl<T: Config> Pallet<T> {
 		}
 	}
 
-	/// Counts a checked probe, deciding the provider's earlier window first.
+	/// Counts a checked probe: each verdict on a deal measured now and probeable (it has a
+	/// name) goes into the deal's tally; the provider gets one vote, up when at least half of
+	/// the counted verdicts were up. Earlier windows of the provider and the deals are decided
+	/// first.
 	pub(crate) fn record_probe(probe: Probe<T::AccountId>) {
+		let window = probe.window;
+		let probers = Self::probers_count();
+		let (mut up, mut down) = (0u32, 0u32);
+		for (id, verdict) in probe.verdicts.iter() {
+			let is_up = match verdict {
+				Verdict::Up => true,
+				Verdict::Down => false,
+				Verdict::NotProbed => continue,
+			};
+			let Some(mut deal) = Tracked::<T>::get(id) else { continue };
+			let counts = deal.measurement.counts(window) && T::Deals::name(*id).is_some();
+			Self::advance_deal(*id, &mut deal, window, probers);
+			if counts && !deal.votes.tally.has_voted(probe.prober) {
+				deal.votes.tally.count(probe.prober, is_up);
+				if is_up {
+					up.saturating_inc();
+				} else {
+					down.saturating_inc();
+				}
+			}
+			Self::requeue_if_lost(*id, &mut deal);
+			Tracked::<T>::insert(id, deal);
+		}
 		let mut record =
-			Records::<T>::get(&probe.provider).unwrap_or_else(|| ProviderRecord::new(probe.window));
-		Self::advance_record(&probe.provider, &mut record, probe.window);
-		record.tally.count(probe.prober, probe.up);
+			Records::<T>::get(&probe.provider).unwrap_or_else(|| ProviderRecord::new(window));
+		Self::advance_record(&probe.provider, &mut record, window);
+		if up.saturating_add(down) == 0 {
+			record.tally.mark(probe.prober);
+		} else {
+			record.tally.count(probe.prober, up >= down);
+		}
 		Records::<T>::insert(&probe.provider, record);
 		Self::deposit_event(Event::ProbeRecorded {
 			provider: probe.provider,
-			window: probe.window,
+			window,
 			prober: probe.prober,
-			up: probe.up,
+			up,
+			down,
 		});
+	}
+
+	/// Moves a deal's votes on to collecting `window`, deciding the collected window if it is
+	/// older; the caller stores the deal.
+	pub(crate) fn advance_deal(
+		id: DealId,
+		deal: &mut TrackedDealOf<T>,
+		window: WindowIndex,
+		probers: u32,
+	) {
+		if let Some((decided, outcome)) = deal.votes.advance_to(window, probers) {
+			if deal.votes.up.get(decided) || deal.votes.down.get(decided) {
+				Self::deposit_event(Event::DealWindowDecided {
+					deal: id,
+					window: decided,
+					outcome,
+				});
+			}
+		}
 	}
 
 	/// Moves `provider`'s record on to collecting `window`, deciding the collected window if
@@ -86,7 +174,7 @@ impl<T: Config> Pallet<T> {
 		let decided = record.window;
 		let Some(outcome) = record.advance_to(
 			window,
-			Probers::<T>::decode_len().unwrap_or(0) as u32,
+			Self::probers_count(),
 			T::ReputationWeight::get(),
 			T::QuarantineAfter::get(),
 		) else {
@@ -117,12 +205,19 @@ impl<T: Config> Pallet<T> {
 		let window = Self::window_of(frame_system::Pallet::<T>::block_number());
 		let mut named = 0u32;
 		for id in deals {
-			Tracked::<T>::mutate(id, |maybe| {
-				if let Some(deal) = maybe.as_mut().filter(|d| d.provider == provider && !d.ended) {
-					deal.heartbeats.set(window);
-					named.saturating_inc();
-				}
-			});
+			let Some(mut deal) = Tracked::<T>::get(id).filter(|d| d.provider == provider) else {
+				continue;
+			};
+			deal.heartbeats.set(window);
+			if deal.measurement == Measurement::AwaitingAgent {
+				// The deployment runs: its windows count from the next whole one.
+				let from = window.saturating_add(1);
+				deal.measurement = Measurement::Since(from);
+				Self::deposit_event(Event::MeasurementStarted { deal: id, window: from });
+			}
+			Self::requeue_if_lost(id, &mut deal);
+			Tracked::<T>::insert(id, deal);
+			named.saturating_inc();
 		}
 		Self::deposit_event(Event::Heartbeat { provider, window, deals: named });
 	}
@@ -131,7 +226,7 @@ impl<T: Config> Pallet<T> {
 		provider: T::AccountId,
 		offer: Option<SlaOffer<BalanceOf<T>>>,
 	) -> DispatchResult {
-		ensure!(T::Targets::health_url(&provider).is_some(), Error::<T>::NotProvider);
+		ensure!(T::Targets::gateway(&provider).is_some(), Error::<T>::NotProvider);
 		match &offer {
 			Some(terms) => {
 				ensure!(Self::valid_offer(terms), Error::<T>::InvalidOffer);
@@ -159,27 +254,57 @@ impl<T: Config> Pallet<T> {
 			&& Self::valid_window(offer.max_window_blocks)
 	}
 
-	/// Puts `item` in the due queue of `at`, or of one of the next [`DUE_SPREAD`] blocks if
-	/// that is full. Returns the block it went to, `None` if all were full.
-	pub(crate) fn schedule(at: BlockNumberFor<T>, item: DueItem) -> Option<BlockNumberFor<T>> {
-		let mut block = at;
-		for _ in 0..=DUE_SPREAD {
-			if Due::<T>::try_mutate(block, |queue| queue.try_push(item)).is_ok() {
-				return Some(block);
-			}
-			block.saturating_inc();
+	/// Queues deal `id`'s window end at block `at`; if that block's queue is full, at the next
+	/// probe-window boundary with room (up to [`DUE_SEARCH`] of them), else in the overflow.
+	pub(crate) fn schedule(at: BlockNumberFor<T>, id: DealId) -> DueAt {
+		let item = DueItem::WindowEnd(id);
+		if Due::<T>::try_mutate(at, |queue| queue.try_push(item)).is_ok() {
+			return DueAt::Block(at.saturated_into());
 		}
-		None
+		let first = Self::window_of(at).saturating_add(1);
+		for window in first..first.saturating_add(DUE_SEARCH) {
+			let block = Self::window_start(window);
+			if Due::<T>::try_mutate(block, |queue| queue.try_push(item)).is_ok() {
+				return DueAt::Block(block.saturated_into());
+			}
+		}
+		let queued = DueOverflow::<T>::try_mutate(|queue| {
+			if queue.contains(&id) {
+				return Ok(());
+			}
+			queue.try_push(id).map(|_| ())
+		});
+		if queued.is_ok() {
+			return DueAt::Overflow;
+		}
+		log::warn!(target: "runtime::sla", "deal {id}: every due queue full, queued when touched");
+		DueAt::Nowhere
 	}
 
-	/// Queues the end of the deal's next measurement window and records where; a deal the
-	/// queues had no room for is settled by `settle_window` calls.
+	/// Queues the end of the deal's next measurement window and records where.
 	pub(crate) fn schedule_window_end(id: DealId, deal: &mut TrackedDealOf<T>) {
-		let at = Self::schedule(Self::settle_block(deal), DueItem::WindowEnd(id));
-		if at.is_none() {
-			log::warn!(target: "runtime::sla", "deal {id}: due queues full, settle by call");
+		deal.due_at = Self::schedule(Self::settle_block(deal), id);
+	}
+
+	/// A deal no queue had room for is queued now that something touched it.
+	pub(crate) fn requeue_if_lost(id: DealId, deal: &mut TrackedDealOf<T>) {
+		if deal.due_at == DueAt::Nowhere {
+			Self::schedule_window_end(id, deal);
 		}
-		deal.due_at = at.map(|b| b.saturated_into());
+	}
+
+	/// Takes up to `count` deals from the front of the overflow.
+	pub(crate) fn take_overflow(count: u32) -> Vec<DealId> {
+		if DueOverflow::<T>::decode_len().unwrap_or(0) == 0 {
+			return Vec::new();
+		}
+		DueOverflow::<T>::mutate(|queue| {
+			let take = (count as usize).min(queue.len());
+			let mut all = core::mem::take(queue).into_inner();
+			let rest = all.split_off(take);
+			*queue = BoundedVec::truncate_from(rest);
+			all
+		})
 	}
 
 	/// First block at which the deal's next measurement window can be settled: the start of
@@ -189,107 +314,126 @@ impl<T: Config> Pallet<T> {
 		Self::window_start(end)
 	}
 
-	/// Settles the deal's ended windows from the hook, then queues its next window's end. An
-	/// item left behind when `settle_window` settled and requeued the deal is ignored.
-	pub(crate) fn settle_due_windows(id: DealId, now: BlockNumberFor<T>) {
-		let Some(deal) = Tracked::<T>::get(id) else { return };
-		if deal.ended || deal.due_at != Some(now.saturated_into()) {
+	/// The hook's side of a queued window end: settles the deal if the item is the one it
+	/// waits on (an item left behind after `settle_window` settled and queued it elsewhere is
+	/// ignored). A deal drained from the overflow before its window ended is queued again.
+	pub(crate) fn settle_due(id: DealId, from: DueAt, now: BlockNumberFor<T>) {
+		let Some(mut deal) = Tracked::<T>::get(id) else { return };
+		if deal.due_at != from {
 			return;
 		}
-		let _ = Self::settle_ended_window(id, now);
+		if Self::settle_block(&deal) > now {
+			Self::schedule_window_end(id, &mut deal);
+			Tracked::<T>::insert(id, deal);
+			return;
+		}
+		let _ = Self::settle_ended_windows(id, now, None);
 	}
 
-	/// Settles every ended measurement window of deal `id` and queues the next one's end.
-	/// Returns whether any window was settled.
-	pub(crate) fn settle_ended_window(
+	/// Settles every ended measurement window of deal `id` still in its history and queues
+	/// the next one's end. The windows settled together cost at most the bill multiple of what
+	/// the publisher paid since the last settlement (`paid` now, or as the market reads it).
+	/// Returns how many windows were settled.
+	pub(crate) fn settle_ended_windows(
 		id: DealId,
 		now: BlockNumberFor<T>,
-	) -> Result<bool, DispatchError> {
-		let mut deal = Self::live_deal(id)?;
+		paid: Option<BalanceOf<T>>,
+	) -> Result<u32, DispatchError> {
+		let mut deal = Tracked::<T>::get(id).ok_or(Error::<T>::UnknownDeal)?;
 		let current = Self::window_of(now);
 		let probe = T::ProbeWindow::get();
 		// Every window before the current one is decided before any is read.
-		let mut record = Records::<T>::get(&deal.provider);
-		if let Some(record) = &mut record {
-			if Self::advance_record(&deal.provider, record, current) {
-				Records::<T>::insert(&deal.provider, *record);
-			}
-		}
-		let mut settled = false;
-		// Bounded: a window settles only once it has ended, and history reaches back
-		// HISTORY_WINDOWS probe windows; anything older cannot be measured any more.
-		for _ in 0..(HISTORY_WINDOWS / MAX_WINDOW_SPAN.max(1)).max(1) {
+		Self::advance_deal(id, &mut deal, current, Self::probers_count());
+		let paid = paid.unwrap_or_else(|| T::Deals::paid(id));
+		let mut budget = Self::bill_bound(paid.saturating_sub(deal.paid_at_settlement));
+		let mut owed = BalanceOf::<T>::zero();
+		let mut settled = 0u32;
+		// Bounded: a window settles only once it has ended, and measurement windows are at
+		// least one probe window, so at most HISTORY_WINDOWS of them have evidence left.
+		while settled < HISTORY_WINDOWS {
 			let (start, end) = deal.next_window(probe);
 			if end > current {
 				break;
 			}
-			Self::settle_one(id, &deal, start, end, record.as_mut());
+			let penalty = Self::settle_one(id, &deal, start, end, budget);
+			budget = budget.saturating_sub(penalty);
+			owed = owed.saturating_add(penalty);
 			deal.settled_windows.saturating_inc();
-			settled = true;
+			settled.saturating_inc();
 		}
-		if settled {
-			let (_, end) = deal.next_window(probe);
-			if end <= current {
-				// Too far behind to measure: skip to the window now running.
-				let span = deal.span(probe);
-				let behind = current.saturating_sub(deal.first_window) / span;
-				deal.settled_windows = behind;
-			}
-			Self::schedule_window_end(id, &mut deal);
+		if settled == 0 {
+			Self::requeue_if_lost(id, &mut deal);
 			Tracked::<T>::insert(id, deal);
+			return Ok(0);
 		}
+		let (_, end) = deal.next_window(probe);
+		if end <= current {
+			// Older than the history: no evidence of these windows is left to measure.
+			let span = deal.span(probe);
+			deal.settled_windows = current.saturating_sub(deal.first_window) / span;
+		}
+		deal.paid_at_settlement = paid.max(deal.paid_at_settlement);
+		if !owed.is_zero() {
+			let amount = owed.saturating_add(T::PenaltySurcharge::get() * owed);
+			let outcome = T::Slasher::slash(&deal.provider, amount, &deal.publisher, owed);
+			Self::deposit_event(Event::PenaltySlashed {
+				deal: id,
+				slashed: outcome.slashed,
+				compensated: outcome.compensated,
+			});
+		}
+		Self::schedule_window_end(id, &mut deal);
+		Tracked::<T>::insert(id, deal);
 		Ok(settled)
 	}
 
-	/// Measures probe windows `[start, end)` of a deal and slashes if it missed its target.
+	/// Measures probe windows `[start, end)` of a deal; returns the penalty owed for it (the
+	/// terms' penalty if it missed its target, at most `budget`).
 	fn settle_one(
 		id: DealId,
 		deal: &TrackedDealOf<T>,
 		start: WindowIndex,
 		end: WindowIndex,
-		record: Option<&mut ProviderRecord>,
-	) {
+		budget: BalanceOf<T>,
+	) -> BalanceOf<T> {
 		let index = deal.settled_windows;
 		let (mut up, mut decided) = (0u32, 0u32);
-		if let Some(record) = record {
-			for window in start..end {
-				match record.outcome(window) {
-					Outcome::Up => {
-						decided.saturating_inc();
-						if deal.heartbeats.get(window) {
-							up.saturating_inc();
-						}
-					}
-					Outcome::Down => decided.saturating_inc(),
-					Outcome::Unknown => {}
+		for window in start..end {
+			match deal.votes.outcome(window) {
+				Outcome::Up => {
+					decided.saturating_inc();
+					up.saturating_inc();
 				}
+				Outcome::Down => decided.saturating_inc(),
+				Outcome::Unknown => {}
 			}
 		}
 		if decided == 0 {
 			Self::deposit_event(Event::WindowUnmeasured { deal: id, window: index });
-			return;
+			return Zero::zero();
 		}
 		let uptime = Permill::from_rational(up, decided);
 		if uptime >= deal.terms.uptime_target {
 			Self::deposit_event(Event::SlaMet { deal: id, window: index, uptime });
-			return;
+			return Zero::zero();
 		}
-		let (slashed, compensated) = Self::penalise(deal);
-		Self::deposit_event(Event::SlaMissed {
-			deal: id,
-			window: index,
-			uptime,
-			slashed,
-			compensated,
-		});
+		let penalty = deal.terms.penalty_per_window.min(budget);
+		Self::deposit_event(Event::SlaMissed { deal: id, window: index, uptime, penalty });
+		penalty
 	}
 
-	/// Slashes the deal's penalty (plus the treasury's surcharge) from its provider's stake,
-	/// the penalty going to the publisher first.
-	pub(crate) fn penalise(deal: &TrackedDealOf<T>) -> (BalanceOf<T>, BalanceOf<T>) {
-		let penalty = deal.terms.penalty_per_window;
-		let amount = penalty.saturating_add(T::PenaltySurcharge::get() * penalty);
-		let outcome = T::Slasher::slash(&deal.provider, amount, &deal.publisher, penalty);
-		(outcome.slashed, outcome.compensated)
+	/// The most one window's penalty may be for deal `deal` now: its terms' penalty, bounded by
+	/// the bill multiple of what the publisher paid since the deal's last settlement. `None`
+	/// for a deal not tracked.
+	pub fn penalty_bound(deal: DealId) -> Option<BalanceOf<T>> {
+		let tracked = Tracked::<T>::get(deal)?;
+		let paid = T::Deals::paid(deal).saturating_sub(tracked.paid_at_settlement);
+		Some(tracked.terms.penalty_per_window.min(Self::bill_bound(paid)))
+	}
+
+	/// [`PenaltyBillMultiple`] times `paid`, saturating.
+	fn bill_bound(paid: BalanceOf<T>) -> BalanceOf<T> {
+		let paid: u128 = paid.saturated_into();
+		PenaltyBillMultiple::<T>::get().saturating_mul_int(paid).saturated_into()
 	}
 }

@@ -300,18 +300,22 @@ impl pallet_sla::Config for Runtime {
 	type AuthorityId = pallet_sla::ProberId;
 	type Slasher = crate::ProviderStaking;
 	type Targets = crate::Registry;
+	type Deals = crate::Market;
 	type ProbeWindow = SlaProbeWindow;
 	type MaxProbers = ConstU32<64>;
+	/// Health checks one prober requests per block (two providers' samples).
 	type MaxProbesPerBlock = ConstU32<8>;
+	type MaxSampledDeals = ConstU32<4>;
+	type MaxSlaDealsPerProvider = ConstU32<256>;
 	type ProbeTimeoutMillis = ConstU64<2_000>;
 	type QuarantineAfter = ConstU32<3>;
 	type ReputationWeight = ReputationWeight;
 	type PenaltySurcharge = PenaltySurcharge;
-	type MaxDealsPerHeartbeat = ConstU32<1_000>;
-	type MaxVolumesPerDeal = ConstU32<16>;
-	type MaxDuePerBlock = ConstU32<64>;
-	/// Ten minutes at 6 s blocks.
-	type ChallengeDeadline = ConstU32<100>;
+	/// A provider's SLA deals: the agent names them all in one heartbeat.
+	type MaxDealsPerHeartbeat = ConstU32<256>;
+	/// With as many drained from the overflow: at most 64 settlements a block.
+	type MaxDuePerBlock = ConstU32<32>;
+	type MaxDueOverflow = ConstU32<4_096>;
 	type UnsignedPriority = SlaProbePriority;
 	type ProberOrigin = EnsureRoot<AccountId>;
 	type WeightInfo = pallet_sla::weights::SubstrateWeight<Runtime>;
@@ -348,5 +352,34 @@ impl pallet_sla::BenchmarkHelper<AccountId> for SlaBenchmarkHelper {
 		<RegistryBenchmarkHelper as pallet_market::BenchmarkHelper<AccountId>>::register_provider(
 			who,
 		);
+	}
+
+	/// A running deal the market knows, with a name and a large bill paid, so penalties are
+	/// bounded by the terms alone.
+	fn setup_deal(id: podchain_primitives::DealId) {
+		use pallet_market::{BillingMode, Charges, DealKind, Deployment, DeploymentState};
+		let someone: AccountId = frame_benchmarking::account("sla-deal", 0, 0);
+		let deal = Deployment {
+			publisher: someone.clone(),
+			provider: someone,
+			kind: DealKind::Deployment,
+			manifest_hash: [0; 32],
+			pending_manifest: None,
+			resources: Default::default(),
+			billing: BillingMode::Metered,
+			sla: None,
+			prices: Default::default(),
+			state: DeploymentState::Active { accepted_at: 0 },
+			escrow: 0,
+			settled_until: 0,
+			charged: Charges { cpu: 1_000_000_000 * POD, ..Default::default() },
+			debt: 0,
+			egress_limit: 0,
+		};
+		pallet_market::Deployments::<Runtime>::insert(id, deal);
+		let name: pallet_market::DnsLabel =
+			alloc::format!("deal{id}").into_bytes().try_into().expect("a short label");
+		pallet_market::Names::<Runtime>::insert(&name, id);
+		pallet_market::DeploymentNames::<Runtime>::insert(id, (name, 0));
 	}
 }

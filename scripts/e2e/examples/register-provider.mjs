@@ -2,7 +2,10 @@
 // STAKE planck (default 100 POD) so it can accept deals.
 //
 //   PROVIDER_SECRET=//Charlie PEER_ID=12D3KooW... MULTIADDR=/ip4/127.0.0.1/tcp/30555 \
-//   HEALTH_URL=http://127.0.0.1:9655/healthz node register-provider.mjs
+//   GATEWAY_URL=http://127.0.0.1:9656 INGRESS_DOMAIN=localhost node register-provider.mjs
+//
+// GATEWAY_URL is where SLA probers reach the agent's HTTP gateway (`--gateway-listen`), and
+// INGRESS_DOMAIN the agent's `--ingress-domain`: a deal named `web` is `web.<INGRESS_DOMAIN>`.
 //
 // Capacity, prices and region have defaults fit for a demo: override them with CPU_MILLICORES,
 // MEMORY_MIB, STORAGE_GIB, CPU_PRICE (planck per millicore-second) and COUNTRY.
@@ -10,7 +13,7 @@ import { connect, run, signer, submit } from './common.mjs';
 
 run(async () => {
   const env = process.env;
-  for (const name of ['PROVIDER_SECRET', 'PEER_ID', 'MULTIADDR', 'HEALTH_URL']) {
+  for (const name of ['PROVIDER_SECRET', 'PEER_ID', 'MULTIADDR', 'GATEWAY_URL', 'INGRESS_DOMAIN']) {
     if (!env[name]) throw new Error(`set ${name}`);
   }
   const api = await connect();
@@ -35,7 +38,8 @@ run(async () => {
     rentDiscount: 10,
     region: { country: env.COUNTRY || 'DE', location: null },
     endpoint: { peerId: env.PEER_ID, multiaddrs: [env.MULTIADDR] },
-    healthUrl: env.HEALTH_URL
+    gatewayUrl: env.GATEWAY_URL,
+    ingressDomain: env.INGRESS_DOMAIN
   };
   const events = await submit(api, api.tx.registry.registerProvider(registration), provider);
   const registered = events.find((e) => api.events.registry.ProviderRegistered.is(e));

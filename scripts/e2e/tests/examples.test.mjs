@@ -41,7 +41,8 @@ test('the examples register a provider, create a deal and read its bill', async 
     PROVIDER_SECRET: '//Ferdie',
     PEER_ID,
     MULTIADDR: '/ip4/127.0.0.1/tcp/30555',
-    HEALTH_URL: 'http://127.0.0.1:9655/healthz'
+    GATEWAY_URL: 'http://127.0.0.1:9656',
+    INGRESS_DOMAIN: 'localhost'
   });
   assert.equal(registered.registered, true);
   assert.equal(registered.peerId, PEER_ID);

@@ -47,7 +47,8 @@ test('a metered deal bills exactly what the provider reports', async () => {
     rentDiscount: 10,
     region: { country: 'NL', location: null },
     endpoint: { peerId: PEER_ID, multiaddrs: ['/ip4/127.0.0.1/tcp/4001'] },
-    healthUrl: 'http://127.0.0.1:8080/healthz'
+    gatewayUrl: 'http://127.0.0.1:8080',
+    ingressDomain: 'localhost'
   }), provider);
   // Accepting needs stake for the committed capacity (dev chain: 10 POD + 10 per core + ...).
   await submitFinalized(api, api.tx.providerStaking.bond(100n * POD), provider);
@@ -154,7 +155,8 @@ test('a rented provider serves only its renter, whose deployments pay only egres
     rentDiscount: 20,
     region: { country: 'DE', location: null },
     endpoint: { peerId: PEER_ID, multiaddrs: ['/ip4/127.0.0.1/tcp/4002'] },
-    healthUrl: 'http://127.0.0.1:8081/healthz'
+    gatewayUrl: 'http://127.0.0.1:8081',
+    ingressDomain: 'localhost'
   }), host);
   // A rent commits the whole capacity: 10 + 8 x 10 + 16 x 1 + 200 x 0.1 = 126 POD of stake.
   await submitFinalized(api, api.tx.providerStaking.bond(200n * POD), host);

@@ -49,7 +49,8 @@ function registration () {
     rentDiscount: 15,
     region: { country: 'DE', location: 'Frankfurt' },
     endpoint: { peerId: PEER_ID, multiaddrs: ['/ip4/127.0.0.1/tcp/4001'] },
-    healthUrl: 'http://127.0.0.1:8080/healthz'
+    gatewayUrl: 'http://127.0.0.1:8080',
+    ingressDomain: 'apps.provider.test'
   };
 }
 

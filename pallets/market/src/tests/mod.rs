@@ -20,7 +20,8 @@ fn set_prices(provider: AccountId, prices: Prices<Balance>) -> sp_runtime::Dispa
 		prices: Some(prices),
 		rent_discount: None,
 		endpoint: None,
-		health_url: None,
+		gateway_url: None,
+		ingress_domain: None,
 	};
 	Registry::update_provider(RuntimeOrigin::signed(provider), update)
 }
@@ -594,6 +595,7 @@ fn sla_terms_are_stored() {
 			uptime_target: Permill::from_percent(99),
 			window_blocks: 100,
 			penalty_per_window: 50,
+			health: podchain_primitives::HealthCheck::root_ok(),
 		};
 		assert_ok!(Market::create_deployment(
 			RuntimeOrigin::signed(PUBLISHER),
@@ -601,11 +603,122 @@ fn sla_terms_are_stored() {
 			MANIFEST,
 			small(),
 			BillingMode::Reserved,
-			Some(terms),
+			Some(terms.clone()),
 			limits(),
 			1_000,
 		));
 		assert_eq!(Deployments::<Test>::get(0).unwrap().sla, Some(terms));
+	});
+}
+
+/// An SLA deal: the market tells the SLA pallet when it starts, while its manifest update is
+/// pending, and when it ends with what its publisher paid; it shows the deal's name and
+/// payment.
+#[test]
+fn the_sla_pallet_hears_of_an_sla_deals_life_and_payments() {
+	use podchain_primitives::SlaDealInfo;
+	build_and_execute(|| {
+		let terms = SlaTerms {
+			uptime_target: Permill::from_percent(99),
+			window_blocks: 100,
+			penalty_per_window: 50,
+			health: podchain_primitives::HealthCheck::root_ok(),
+		};
+		let create = || {
+			Market::create_deployment(
+				RuntimeOrigin::signed(PUBLISHER),
+				PROVIDER,
+				MANIFEST,
+				small(),
+				BillingMode::Reserved,
+				Some(terms.clone()),
+				limits(),
+				100_000,
+			)
+		};
+		assert_ok!(create());
+		// The provider tracks the most SLA deals it may: accepting fails, changing nothing.
+		RecordingSla::set_full(true);
+		assert!(Market::accept_deployment(RuntimeOrigin::signed(PROVIDER), 0).is_err());
+		assert!(matches!(
+			Deployments::<Test>::get(0).unwrap().state,
+			DeploymentState::Pending { .. }
+		));
+		RecordingSla::set_full(false);
+		assert_ok!(Market::accept_deployment(RuntimeOrigin::signed(PROVIDER), 0));
+		assert_eq!(<Market as SlaDealInfo<Balance>>::name(0), None);
+		assert_ok!(Market::register_name(
+			RuntimeOrigin::signed(PUBLISHER),
+			0,
+			b"web".to_vec().try_into().unwrap()
+		));
+		assert_eq!(<Market as SlaDealInfo<Balance>>::name(0), Some(b"web".to_vec()));
+
+		// Reserved billing: the escrow covering the blocks served counts as paid.
+		run_to_block(11);
+		assert_eq!(<Market as SlaDealInfo<Balance>>::paid(0), 10 * SMALL_PER_BLOCK);
+		assert_ok!(Market::update_manifest(RuntimeOrigin::signed(PUBLISHER), 0, [8; 32]));
+		assert_ok!(Market::acknowledge_manifest(RuntimeOrigin::signed(PROVIDER), 0, [8; 32]));
+		run_to_block(21);
+		assert_ok!(Market::close_deployment(
+			RuntimeOrigin::signed(PUBLISHER),
+			0,
+			CloseReason::PublisherRequest
+		));
+		assert_eq!(<Market as SlaDealInfo<Balance>>::paid(0), 0, "closed: no deal");
+		assert_eq!(
+			RecordingSla::calls(),
+			vec![
+				SlaCall::Started(0),
+				SlaCall::ManifestPending(0, true),
+				SlaCall::ManifestPending(0, false),
+				SlaCall::Ended(0, 20 * SMALL_PER_BLOCK),
+			]
+		);
+		// A deal without SLA terms is none of the SLA pallet's business.
+		let plain = create_active(BillingMode::Reserved, 100_000);
+		assert_ok!(Market::update_manifest(RuntimeOrigin::signed(PUBLISHER), plain, [9; 32]));
+		assert_eq!(RecordingSla::calls().len(), 4);
+	});
+}
+
+#[test]
+fn sla_health_checks_must_be_requestable() {
+	build_and_execute(|| {
+		let valid = podchain_primitives::HealthCheck::root_ok();
+		let bounded = |b: &[u8]| b.to_vec().try_into().unwrap();
+		for health in [
+			podchain_primitives::HealthCheck { path: bounded(b"healthz"), ..valid.clone() },
+			podchain_primitives::HealthCheck { path: bounded(b""), ..valid.clone() },
+			podchain_primitives::HealthCheck { path: bounded(b"/a b"), ..valid.clone() },
+			podchain_primitives::HealthCheck { path: bounded(b"/\r\nX: y"), ..valid.clone() },
+			podchain_primitives::HealthCheck { expect_status: 99, ..valid.clone() },
+			podchain_primitives::HealthCheck { expect_status: 600, ..valid.clone() },
+			podchain_primitives::HealthCheck {
+				expect_body: b"ok\n".to_vec().try_into().unwrap(),
+				..valid.clone()
+			},
+		] {
+			let terms = SlaTerms {
+				uptime_target: Permill::from_percent(99),
+				window_blocks: 100,
+				penalty_per_window: 50,
+				health,
+			};
+			assert_noop!(
+				Market::create_deployment(
+					RuntimeOrigin::signed(PUBLISHER),
+					PROVIDER,
+					MANIFEST,
+					small(),
+					BillingMode::Reserved,
+					Some(terms),
+					limits(),
+					1_000,
+				),
+				Error::<Test>::InvalidHealthCheck
+			);
+		}
 	});
 }
 
