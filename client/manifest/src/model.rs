@@ -27,6 +27,21 @@ pub struct Manifest {
 	pub expose: Vec<Exposure>,
 	/// Secrets the containers read through `env`.
 	pub secrets: Vec<Secret>,
+	/// What SLA probers request of the pod through the provider's gateway to find it up.
+	pub health: Option<HealthCheck>,
+}
+
+/// The deal's health check: validators' probers `GET` this path with the deal's host name
+/// through the provider's gateway, and the pod is up when the answer matches. A deal with SLA
+/// terms carries it on chain, where the probers read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+	/// Absolute request path, visible ASCII (`/healthz`, `/status?probe=1`).
+	pub path: String,
+	/// The status the answer must have, 200 by default.
+	pub status: u16,
+	/// Text the answer's body must contain, if set.
+	pub body: Option<String>,
 }
 
 /// One container of the pod.
