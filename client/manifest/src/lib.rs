@@ -57,9 +57,10 @@
 //! probers request of the pod through the provider's gateway, under the deal's name: the pod is
 //! up when the answer has `status` (default 200) and, if `body` is set, its body contains that
 //! text. `path` starts with `/`, is visible ASCII and at most 128 bytes; `body` is 1 to 64
-//! bytes. It needs an `http` exposure without `host`. A deal with SLA terms carries the check
-//! on chain (the CLI copies it into the terms), and the provider's agent acknowledges a deal
-//! only when the check in its manifest is the one on chain.
+//! bytes of visible ASCII or spaces. It needs an `http` exposure without `host`. A manifest
+//! without `health` is held to `GET /` answered 200 ([`Manifest::health_check`]). A deal with
+//! SLA terms carries the check on chain (the CLI copies it into the terms), and the provider's
+//! agent names the deal running only when that check is its manifest's and its pods pass it.
 //!
 //! Quantities: CPU is a decimal number of cores or of millicores with `m` (`1.5`, `500m`, `2`),
 //! at most millicore precision. Memory and sizes are a decimal number of bytes with an optional
@@ -147,8 +148,8 @@ mod yaml;
 pub use canonical::blake2_256;
 pub use error::{Diagnostic, Diagnostics, Error, Pos, ResourceOverflow};
 pub use model::{
-	Container, EnvValue, Exposure, Manifest, Mount, Port, Protocol, Replicas, ResourceTotals,
-	Resources, Secret, SecretValue, Volume, VERSION_V1,
+	Container, EnvValue, Exposure, HealthCheck, Manifest, Mount, Port, Protocol, Replicas,
+	ResourceTotals, Resources, Secret, SecretValue, Volume, VERSION_V1,
 };
 pub use parse::Format;
 pub use quantity::{ByteSize, Cpu};

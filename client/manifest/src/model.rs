@@ -233,6 +233,13 @@ impl fmt::Debug for SecretValue {
 	}
 }
 
+impl HealthCheck {
+	/// `GET /` answered 200: the check of a manifest that declares none.
+	pub fn root() -> Self {
+		HealthCheck { path: "/".into(), status: 200, body: None }
+	}
+}
+
 /// What a deal must reserve for a manifest, in the registry's units.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ResourceTotals {
@@ -247,6 +254,11 @@ pub struct ResourceTotals {
 }
 
 impl Manifest {
+	/// The health check SLA probers use: the declared one, or [`HealthCheck::root`].
+	pub fn health_check(&self) -> HealthCheck {
+		self.health.clone().unwrap_or_else(HealthCheck::root)
+	}
+
 	/// What a deal for this manifest must reserve: each container's requests (memory rounded up
 	/// to whole MiB per container) summed over the pod and multiplied by `replicas.max`, plus
 	/// the volumes (rounded up to whole GiB each), which all replicas share.

@@ -344,8 +344,8 @@ impl Validator<'_> {
 			if body.is_empty() || body.len() > MAX_HEALTH_BODY_LEN {
 				let message = format!("must be 1 to {MAX_HEALTH_BODY_LEN} bytes");
 				self.error(&path.key("body"), message);
-			} else {
-				self.no_nul(&path.key("body"), body, "the expected body");
+			} else if !body.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+				self.error(&path.key("body"), "must be visible ASCII or spaces");
 			}
 		}
 		if !m.expose.iter().any(|e| matches!(e, Exposure::Http { host: None, .. })) {

@@ -269,6 +269,9 @@ fn health_check_needs_a_visible_path_a_status_in_range_and_the_deal_name_exposur
 	without.health = None;
 	let canonical = String::from_utf8(without.canonical_bytes()).expect("UTF-8");
 	assert!(!canonical.contains("health"), "{canonical}");
+	// Undeclared, it is `GET /` answered 200.
+	assert_eq!(without.health_check(), podchain_manifest::HealthCheck::root());
+	assert_eq!(Some(m.health_check()), m.health.clone());
 
 	only(&exposed(by_name, "{path: healthz}"), "health.path: must start with /");
 	only(
@@ -292,6 +295,7 @@ fn health_check_needs_a_visible_path_a_status_in_range_and_the_deal_name_exposur
 	only(&exposed(by_name, "{path: /, body: ''}"), "health.body: must be 1 to 64 bytes");
 	let long = format!("{{path: /, body: {}}}", "b".repeat(limits::MAX_HEALTH_BODY_LEN + 1));
 	only(&exposed(by_name, &long), "health.body: must be 1 to 64 bytes");
+	only(&exposed(by_name, "{path: /, body: é}"), "health.body: must be visible ASCII or spaces");
 	only(&exposed(by_name, "{status: 200}"), "health: missing required field \"path\"");
 	only(
 		&exposed(by_name, "{path: /, code: 200}"),
