@@ -32,5 +32,6 @@ pub mod plan;
 pub mod report;
 pub mod run;
 pub mod serve;
+pub mod sla_health;
 mod state;
 pub mod store;

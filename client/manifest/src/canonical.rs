@@ -31,8 +31,9 @@ fn opt_str(s: &Option<String>) -> Canon<'_> {
 	s.as_deref().map_or(Canon::Null, Canon::Str)
 }
 
+/// `health` only when set: manifests without it keep the hashes they always had.
 fn manifest(m: &Manifest) -> Canon<'_> {
-	obj([
+	let mut fields = BTreeMap::from([
 		("version", Canon::Str(&m.version)),
 		("name", opt_str(&m.name)),
 		("containers", Canon::List(m.containers.iter().map(container).collect())),
@@ -40,7 +41,16 @@ fn manifest(m: &Manifest) -> Canon<'_> {
 		("replicas", replicas(&m.replicas)),
 		("expose", Canon::List(m.expose.iter().map(exposure).collect())),
 		("secrets", Canon::List(m.secrets.iter().map(secret).collect())),
-	])
+	]);
+	if let Some(h) = &m.health {
+		let check = obj([
+			("path", Canon::Str(&h.path)),
+			("status", Canon::Int(h.status.into())),
+			("body", opt_str(&h.body)),
+		]);
+		fields.insert("health", check);
+	}
+	Canon::Obj(fields)
 }
 
 /// `idle` only when set: manifests without it keep the hashes they always had.

@@ -7,15 +7,15 @@ use std::collections::{BTreeMap, HashMap};
 use crate::{
 	error::{Diagnostic, Pos},
 	model::{
-		Container, EnvValue, Exposure, Manifest, Mount, Port, Protocol, Replicas, Resources,
-		Secret, SecretValue, Volume,
+		Container, EnvValue, Exposure, HealthCheck, Manifest, Mount, Port, Protocol, Replicas,
+		Resources, Secret, SecretValue, Volume,
 	},
 	quantity::{ByteSize, Cpu, QuantityError},
 	tree::{Entry, Node, Path, Positions, Value},
 };
 
 const MANIFEST_FIELDS: &[&str] =
-	&["version", "name", "containers", "volumes", "replicas", "expose", "secrets"];
+	&["version", "name", "containers", "volumes", "replicas", "expose", "secrets", "health"];
 const CONTAINER_FIELDS: &[&str] =
 	&["name", "image", "command", "args", "env", "ports", "resources", "mounts"];
 const PORT_FIELDS: &[&str] = &["port", "protocol"];
@@ -28,6 +28,7 @@ const HTTP_FIELDS: &[&str] = &["host", "port"];
 const TCP_FIELDS: &[&str] = &["port"];
 const SECRET_FIELDS: &[&str] = &["name", "data"];
 const SECRET_REF_FIELDS: &[&str] = &["secret", "key"];
+const HEALTH_FIELDS: &[&str] = &["path", "status", "body"];
 
 /// Decodes the tree; on failure returns every schema problem found.
 pub(crate) fn decode(root: &Node) -> Result<(Manifest, Positions), Vec<Diagnostic>> {
@@ -293,6 +294,10 @@ impl Decoder {
 		};
 		let expose = self.opt_list(&f, "expose", Self::exposure);
 		let secrets = self.opt_list(&f, "secrets", Self::secret);
+		let health = match f.get("health") {
+			Some(n) => self.health(n, &f.path("health")).map(Some),
+			None => Some(None),
+		};
 		Some(Manifest {
 			version: version?,
 			name: name?,
@@ -301,7 +306,22 @@ impl Decoder {
 			replicas: replicas?,
 			expose: expose?,
 			secrets: secrets?,
+			health: health?,
 		})
+	}
+
+	fn health(&mut self, node: &Node, path: &Path) -> Option<HealthCheck> {
+		let f = self.fields(node, path, HEALTH_FIELDS)?;
+		let check_path = self.require(&f, "path").and_then(|n| self.string(n, &f.path("path")));
+		let status = match f.get("status") {
+			Some(n) => self.integer(n, &f.path("status"), 100, 599).map(|s| s as u16),
+			None => Some(200),
+		};
+		let body = match f.get("body") {
+			Some(n) => self.string(n, &f.path("body")).map(Some),
+			None => Some(None),
+		};
+		Some(HealthCheck { path: check_path?, status: status?, body: body? })
 	}
 
 	fn container(&mut self, node: &Node, path: &Path) -> Option<Container> {

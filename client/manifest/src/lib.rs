@@ -39,6 +39,7 @@
 //! | `replicas` | `{min, max, idle?}` | `min` default 1, `max` default `min`; `1 <= min <= max <= 100`; or, to scale to zero, `{min: 0, max: 1, idle}` (`max` default 1 there) |
 //! | `expose` | list of `{http: {host?, port}}` or `{tcp: {port}}` | port: a TCP container port |
 //! | `secrets` | list of `{name, data}` | `data`: key to string value |
+//! | `health` | `{path, status?, body?}` | optional; what SLA probers request, see below |
 //!
 //! A container has `name` (DNS label, unique), `image` (a Docker/OCI reference), `command` and
 //! `args` (lists of strings, replacing the image's entrypoint and arguments), `env` (variable
@@ -51,6 +52,15 @@
 //! Scale to zero: `replicas: {min: 0, max: 1, idle: 5m}` stops the pod after `idle` (integer
 //! seconds, or a whole number with `s`, `m` or `h`; 10 s to 24 h) without a request through the
 //! provider's gateway, and the next request starts it again; it needs an `http` exposure.
+//!
+//! Health check: `health: {path: /healthz, status: 200, body: ok}` is what validators' SLA
+//! probers request of the pod through the provider's gateway, under the deal's name: the pod is
+//! up when the answer has `status` (default 200) and, if `body` is set, its body contains that
+//! text. `path` starts with `/`, is visible ASCII and at most 128 bytes; `body` is 1 to 64
+//! bytes of visible ASCII or spaces. It needs an `http` exposure without `host`. A manifest
+//! without `health` is held to `GET /` answered 200 ([`Manifest::health_check`]). A deal with
+//! SLA terms carries the check on chain (the CLI copies it into the terms), and the provider's
+//! agent names the deal running only when that check is its manifest's and its pods pass it.
 //!
 //! Quantities: CPU is a decimal number of cores or of millicores with `m` (`1.5`, `500m`, `2`),
 //! at most millicore precision. Memory and sizes are a decimal number of bytes with an optional
@@ -91,6 +101,7 @@
 //!                 "ports":[{"port":int,"protocol":"tcp"|"udp"}],
 //!                 "resources":{"cpu":"<millicores>m","gpus":int,"memory":int}}],
 //!  "expose":[{"http":{"host":string|null,"port":int}} | {"tcp":{"port":int}}],
+//!  "health":{"body":string|null,"path":string,"status":int},
 //!  "name":string|null,
 //!  "replicas":{"idle":int,"max":int,"min":int},
 //!  "secrets":[{"data":{KEY:string},"name":string}],
@@ -100,10 +111,11 @@
 //!
 //! Defaults are written out: `args`, `command`, `mounts`, `ports`, `expose`, `secrets`,
 //! `volumes` as `[]`, `env` as `{}`, `gpus` 0, `protocol` `"tcp"`, `read_only` false, `replicas`
-//! `{"max":1,"min":1}` (or `max` = `min`), absent `name` and `host` as `null`. `replicas.idle`
-//! is the only field left out when absent (manifests that do not scale to zero keep the hashes
-//! they had before it existed); when present it is an integer of seconds (`5m` is 300). `protocol` is
-//! lowercase even when written `TCP`. `cpu` is the string of the amount in millicores followed
+//! `{"max":1,"min":1}` (or `max` = `min`), absent `name`, `host` and health `body` as `null`.
+//! `replicas.idle` and `health` are the only fields left out when absent (manifests without
+//! them keep the hashes they had before they existed); `idle` is an integer of seconds (`5m` is
+//! 300) and health `status` is written out (default 200). `protocol` is lowercase even when
+//! written `TCP`. `cpu` is the string of the amount in millicores followed
 //! by `m` (`1.5` and `1500m` are `"1500m"`, `2` is `"2000m"`); `memory` and `size` are integers
 //! of bytes (`64Mi` is 67108864, `1.3Gi` is 1395864372, `1.5G` is 1500000000).
 //!
@@ -136,8 +148,8 @@ mod yaml;
 pub use canonical::blake2_256;
 pub use error::{Diagnostic, Diagnostics, Error, Pos, ResourceOverflow};
 pub use model::{
-	Container, EnvValue, Exposure, Manifest, Mount, Port, Protocol, Replicas, ResourceTotals,
-	Resources, Secret, SecretValue, Volume, VERSION_V1,
+	Container, EnvValue, Exposure, HealthCheck, Manifest, Mount, Port, Protocol, Replicas,
+	ResourceTotals, Resources, Secret, SecretValue, Volume, VERSION_V1,
 };
 pub use parse::Format;
 pub use quantity::{ByteSize, Cpu};

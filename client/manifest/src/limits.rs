@@ -54,3 +54,7 @@ pub const MAX_PATH_LEN: usize = 1024;
 pub const MAX_ENV_NAME_LEN: usize = 128;
 /// Longest secret key, in bytes (as Kubernetes).
 pub const MAX_SECRET_KEY_LEN: usize = 253;
+/// Longest health check path, in bytes (the chain stores it in the deal's SLA terms).
+pub const MAX_HEALTH_PATH_LEN: usize = 128;
+/// Longest text a health check's body must contain, in bytes.
+pub const MAX_HEALTH_BODY_LEN: usize = 64;

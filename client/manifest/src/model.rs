@@ -27,6 +27,21 @@ pub struct Manifest {
 	pub expose: Vec<Exposure>,
 	/// Secrets the containers read through `env`.
 	pub secrets: Vec<Secret>,
+	/// What SLA probers request of the pod through the provider's gateway to find it up.
+	pub health: Option<HealthCheck>,
+}
+
+/// The deal's health check: validators' probers `GET` this path with the deal's host name
+/// through the provider's gateway, and the pod is up when the answer matches. A deal with SLA
+/// terms carries it on chain, where the probers read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+	/// Absolute request path, visible ASCII (`/healthz`, `/status?probe=1`).
+	pub path: String,
+	/// The status the answer must have, 200 by default.
+	pub status: u16,
+	/// Text the answer's body must contain, if set.
+	pub body: Option<String>,
 }
 
 /// One container of the pod.
@@ -218,6 +233,13 @@ impl fmt::Debug for SecretValue {
 	}
 }
 
+impl HealthCheck {
+	/// `GET /` answered 200: the check of a manifest that declares none.
+	pub fn root() -> Self {
+		HealthCheck { path: "/".into(), status: 200, body: None }
+	}
+}
+
 /// What a deal must reserve for a manifest, in the registry's units.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ResourceTotals {
@@ -232,6 +254,11 @@ pub struct ResourceTotals {
 }
 
 impl Manifest {
+	/// The health check SLA probers use: the declared one, or [`HealthCheck::root`].
+	pub fn health_check(&self) -> HealthCheck {
+		self.health.clone().unwrap_or_else(HealthCheck::root)
+	}
+
 	/// What a deal for this manifest must reserve: each container's requests (memory rounded up
 	/// to whole MiB per container) summed over the pod and multiplied by `replicas.max`, plus
 	/// the volumes (rounded up to whole GiB each), which all replicas share.

@@ -65,6 +65,7 @@ impl Validator<'_> {
 		self.volumes(m);
 		self.replicas(m);
 		self.expose(m);
+		self.health(m);
 		self.secrets(m);
 		if let Err(overflow) = m.resources() {
 			let message = format!(
@@ -320,6 +321,37 @@ impl Validator<'_> {
 					}
 				}
 			}
+		}
+	}
+
+	/// Probers reach the pod through the gateway by the deal's name, so the check needs the
+	/// http exposure that serves it, and must fit the deal's SLA terms on chain.
+	fn health(&mut self, m: &Manifest) {
+		let Some(h) = &m.health else { return };
+		let path = Path::root().key("health");
+		let check_path = path.key("path");
+		if !h.path.starts_with('/') {
+			self.error(&check_path, "must start with /");
+		} else if h.path.len() > MAX_HEALTH_PATH_LEN {
+			self.error(&check_path, format!("is longer than {MAX_HEALTH_PATH_LEN} bytes"));
+		} else if !h.path.bytes().all(|b| b.is_ascii_graphic()) {
+			self.error(
+				&check_path,
+				"must be visible ASCII, without spaces (percent-encode others)",
+			);
+		}
+		if let Some(body) = &h.body {
+			if body.is_empty() || body.len() > MAX_HEALTH_BODY_LEN {
+				let message = format!("must be 1 to {MAX_HEALTH_BODY_LEN} bytes");
+				self.error(&path.key("body"), message);
+			} else if !body.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+				self.error(&path.key("body"), "must be visible ASCII or spaces");
+			}
+		}
+		if !m.expose.iter().any(|e| matches!(e, Exposure::Http { host: None, .. })) {
+			let message = "a health check needs an http exposure without host (probers reach \
+			               the pod by the deal's name)";
+			self.error(&path, message);
 		}
 	}
 

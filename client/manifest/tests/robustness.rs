@@ -157,6 +157,7 @@ fn manifest() -> impl Strategy<Value = Manifest> {
 				replicas: Replicas::fixed(min, min + extra),
 				expose,
 				secrets,
+				health: None,
 			}
 		},
 	)

@@ -238,3 +238,71 @@ fn yaml_features_that_are_refused() {
 	assert_eq!(problems("[]"), ["1:1: expected a mapping, found a list"]);
 	assert_eq!(problems("null"), ["1:1: expected a mapping, found nothing (null)"]);
 }
+
+#[test]
+fn health_check_needs_a_visible_path_a_status_in_range_and_the_deal_name_exposure() {
+	let exposed = |expose: &str, health: &str| {
+		format!(
+			"version: podchain/v1\ncontainers: [{}]\nexpose: [{expose}]\nhealth: {health}\n",
+			CONTAINER.replace("resources", "ports: [{port: 8080}], resources")
+		)
+	};
+	let by_name = "{http: {port: 8080}}";
+	let m = Manifest::from_yaml(&exposed(by_name, "{path: /healthz}")).expect("valid");
+	let check = m.health.clone().expect("health");
+	assert_eq!((check.path.as_str(), check.status, check.body), ("/healthz", 200, None));
+	let m2 = Manifest::from_yaml(&exposed(by_name, "{path: /s?x=1, status: 204, body: ok}"))
+		.expect("valid");
+	assert_eq!(
+		m2.health.as_ref().map(|h| (h.status, h.body.clone())),
+		Some((204, Some("ok".into())))
+	);
+	// The canonical form carries it, reads back the same, and pins it in the hash.
+	let canonical = String::from_utf8(m.canonical_bytes()).expect("UTF-8");
+	assert!(
+		canonical.contains(r#""health":{"body":null,"path":"/healthz","status":200}"#),
+		"{canonical}"
+	);
+	assert_eq!(Manifest::from_json(&canonical).expect("valid").hash(), m.hash());
+	assert_ne!(m.hash(), m2.hash());
+	let mut without = m.clone();
+	without.health = None;
+	let canonical = String::from_utf8(without.canonical_bytes()).expect("UTF-8");
+	assert!(!canonical.contains("health"), "{canonical}");
+	// Undeclared, it is `GET /` answered 200.
+	assert_eq!(without.health_check(), podchain_manifest::HealthCheck::root());
+	assert_eq!(Some(m.health_check()), m.health.clone());
+
+	only(&exposed(by_name, "{path: healthz}"), "health.path: must start with /");
+	only(
+		&exposed(by_name, "{path: /a b}"),
+		"health.path: must be visible ASCII, without spaces (percent-encode others)",
+	);
+	only(
+		&exposed(by_name, "{path: /é}"),
+		"health.path: must be visible ASCII, without spaces (percent-encode others)",
+	);
+	let long = format!("{{path: /{}}}", "a".repeat(limits::MAX_HEALTH_PATH_LEN));
+	only(&exposed(by_name, &long), "health.path: is longer than 128 bytes");
+	only(
+		&exposed(by_name, "{path: /, status: 99}"),
+		"health.status: must be an integer from 100 to 599, found 99",
+	);
+	only(
+		&exposed(by_name, "{path: /, status: 600}"),
+		"health.status: must be an integer from 100 to 599, found 600",
+	);
+	only(&exposed(by_name, "{path: /, body: ''}"), "health.body: must be 1 to 64 bytes");
+	let long = format!("{{path: /, body: {}}}", "b".repeat(limits::MAX_HEALTH_BODY_LEN + 1));
+	only(&exposed(by_name, &long), "health.body: must be 1 to 64 bytes");
+	only(&exposed(by_name, "{path: /, body: é}"), "health.body: must be visible ASCII or spaces");
+	only(&exposed(by_name, "{status: 200}"), "health: missing required field \"path\"");
+	only(
+		&exposed(by_name, "{path: /, code: 200}"),
+		"health: unknown field \"code\" (expected one of: path, status, body)",
+	);
+	let needs = "health: a health check needs an http exposure without host (probers reach the \
+	             pod by the deal's name)";
+	only(&exposed("{http: {host: api, port: 8080}}", "{path: /}"), needs);
+	only(&exposed("{tcp: {port: 8080}}", "{path: /}"), needs);
+}
