@@ -69,16 +69,6 @@ pub struct DeployArgs {
 	/// than you paid for the window).
 	#[arg(long, value_parser = parse_pod, requires = "uptime")]
 	pub penalty: Option<Balance>,
-	/// The path validators request of your pods, through the provider's gateway and your
-	/// deal's name, to tell whether it is up (an SLA needs a name: `podchain name`).
-	#[arg(long, default_value = "/", value_parser = parse_health_path)]
-	pub sla_health_path: String,
-	/// The HTTP status an up deployment answers its health path with.
-	#[arg(long, default_value = "200", value_parser = clap::value_parser!(u16).range(100..=599))]
-	pub sla_health_status: u16,
-	/// Text the health path's answer must contain (at most 64 bytes); empty: any answer.
-	#[arg(long, default_value = "", value_parser = parse_health_body)]
-	pub sla_health_body: String,
 	/// Most egress the deal pays for, per second (`500KiB`, `10MiB`, `1GiB`); the provider
 	/// cannot bill more. Default 10 MiB/s, or the chain's limit if lower.
 	#[arg(long, value_parser = parse_bytes_per_second)]
@@ -115,37 +105,24 @@ pub fn parse_uptime(text: &str) -> Result<u32, String> {
 	Ok((percent * 10_000.0).round() as u32)
 }
 
-/// A health-check path: starts with `/`, visible ASCII, at most 128 bytes (as the chain checks).
-pub fn parse_health_path(text: &str) -> Result<String, String> {
-	let visible = text.bytes().all(|b| (0x21..=0x7e).contains(&b));
-	if !text.starts_with('/') || !visible || text.len() > 128 {
-		return Err(format!(
-			"{text:?} is not a path of visible ASCII starting with / (at most 128 bytes)"
-		));
-	}
-	Ok(text.to_string())
-}
-
-/// Expected health-check text: visible ASCII and spaces, at most 64 bytes.
-pub fn parse_health_body(text: &str) -> Result<String, String> {
-	if text.len() > 64 || !text.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
-		return Err(format!("{text:?} is not up to 64 bytes of visible ASCII"));
-	}
-	Ok(text.to_string())
-}
-
-/// The SLA terms asked for, if any.
-fn sla_terms(args: &DeployArgs) -> Option<types::podchain_primitives::SlaTerms<Balance>> {
+/// The SLA terms asked for, if any, with the manifest's health check (declared, or `GET /`
+/// answered 200): what probers request of the pods, and what the provider's agent checks the
+/// manifest declares before it names the deal running.
+fn sla_terms(
+	args: &DeployArgs,
+	manifest: &Manifest,
+) -> Option<types::podchain_primitives::SlaTerms<Balance>> {
 	let bytes =
 		|text: &str| types::bounded_collections::bounded_vec::BoundedVec(text.as_bytes().to_vec());
+	let health = manifest.health_check();
 	Some(types::podchain_primitives::SlaTerms {
 		uptime_target: types::sp_arithmetic::per_things::Permill(args.uptime?),
 		window_blocks: args.sla_window,
 		penalty_per_window: args.penalty?,
 		health: types::podchain_primitives::HealthCheck {
-			path: bytes(&args.sla_health_path),
-			expect_status: args.sla_health_status,
-			expect_body: bytes(&args.sla_health_body),
+			path: bytes(&health.path),
+			expect_status: health.status,
+			expect_body: bytes(health.body.as_deref().unwrap_or_default()),
 		},
 	})
 }
@@ -218,7 +195,7 @@ pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<(), CliError> {
 	));
 
 	// SLA terms, if asked for, must be whole probe windows.
-	let sla = sla_terms(args);
+	let sla = sla_terms(args, &manifest);
 	if let Some(terms) = &sla {
 		let probe_window = at
 			.constants()

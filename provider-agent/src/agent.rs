@@ -63,6 +63,8 @@ pub struct Agent {
 	pub(crate) last_report: Mutex<Option<u32>>,
 	/// Half probe window of the last SLA heartbeat sent.
 	pub(crate) last_heartbeat: Mutex<Option<u32>>,
+	/// SLA deals whose pods passed their health check, with the manifest they passed with.
+	pub(crate) sla_passed: Mutex<BTreeMap<u64, Hash>>,
 	/// Pending deals whose acceptance succeeded in a best block, not yet final: they deploy
 	/// without waiting for finality.
 	pub(crate) accepted_in_best: Arc<Mutex<BTreeSet<u64>>>,

@@ -7,8 +7,10 @@ use crate::{
 };
 use podchain_chain::{
 	deals::{self, BillingMode, DealKind, DeploymentState},
-	runtime, AccountId, AtBlock, ChainError, Node,
+	runtime::{self, runtime_types as types},
+	AccountId, AtBlock, ChainError, Node,
 };
+use podchain_manifest::HealthCheck;
 use std::collections::BTreeMap;
 
 /// One of the provider's open deals, with what the agent needs beyond the plan.
@@ -30,8 +32,9 @@ pub struct DealView {
 	pub egress_limit: u64,
 	/// The deal's registered DNS label, if any.
 	pub name: Option<String>,
-	/// Whether the deal carries SLA terms (the agent names it in heartbeats).
-	pub sla: bool,
+	/// The health check of the deal's SLA terms, if it carries any (the agent names it in
+	/// heartbeats once its pods pass the check).
+	pub sla: Option<HealthCheck>,
 }
 
 /// The SLA pallet's rules for heartbeats, read from its constants.
@@ -195,7 +198,18 @@ pub fn view(id: u64, deal: deals::Deal, now: u32, name: Option<String>) -> DealV
 		billable_until,
 		egress_limit: deal.egress_limit,
 		name,
-		sla: deal.sla.is_some(),
+		sla: deal.sla.map(|terms| health_check(&terms.health)),
+	}
+}
+
+/// A health check as the chain stores it, in the manifest's terms. The chain admits only
+/// visible ASCII, so nothing is lost in the conversion.
+fn health_check(check: &types::podchain_primitives::HealthCheck) -> HealthCheck {
+	let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+	HealthCheck {
+		path: text(&check.path.0),
+		status: check.expect_status,
+		body: (!check.expect_body.0.is_empty()).then(|| text(&check.expect_body.0)),
 	}
 }
 

@@ -1,25 +1,45 @@
 //! SLA heartbeats: the provider names the deals it runs, twice per probe window.
 //!
-//! The SLA pallet counts a deal as up in a probe window only if the probers found the
-//! provider up *and* the agent named the deal in that window. Heartbeats go out at the first
-//! finalized block of each half window, so one lands in every window despite finality lag.
+//! The SLA pallet starts measuring a deal the probe window after the agent first names it (and
+//! again after a manifest update), so the agent names a deal for a manifest only once its pods
+//! pass the deal's health check as probers will ask it (see [`crate::sla_health`]); after that,
+//! it names it whenever it runs. Heartbeats go out at the first finalized block of each half
+//! window, so one lands in every window despite finality lag.
 
-use crate::{agent::Agent, chain::Snapshot, plan::ChainState};
+use crate::{
+	agent::Agent,
+	chain::{DealView, Snapshot},
+	plan::{ChainState, Hash},
+	sla_health::{self, Unhealthy},
+};
 use podchain_chain::{runtime, Node};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The deals to name: running on the chain, with SLA terms, and deployed in the cluster.
 pub fn deals_to_name(snapshot: &Snapshot, running: &BTreeSet<u64>) -> Vec<u64> {
 	snapshot
 		.deals
 		.values()
-		.filter(|d| d.sla)
+		.filter(|d| d.sla.is_some())
 		.filter(|d| {
 			matches!(d.chain.state, ChainState::Active { .. } | ChainState::OutOfFunds { .. })
 		})
 		.map(|d| d.chain.id)
 		.filter(|id| running.contains(id))
 		.collect()
+}
+
+/// Splits `deals` into those that passed their health check with the manifest the chain names
+/// now (named without asking again) and those to check first.
+pub fn split_checked(
+	snapshot: &Snapshot,
+	deals: Vec<u64>,
+	passed: &BTreeMap<u64, Hash>,
+) -> (Vec<u64>, Vec<u64>) {
+	deals.into_iter().partition(|id| {
+		let current = snapshot.deals.get(id).map(|d| d.chain.manifest_hash);
+		current.is_some() && passed.get(id).copied() == current
+	})
 }
 
 /// The half probe window `block` falls in: a heartbeat is due once per half window.
@@ -46,7 +66,7 @@ impl Agent {
 		if last == Some(slot) {
 			return;
 		}
-		let deals = deals_to_name(snapshot, running);
+		let deals = self.passing_health_checks(snapshot, deals_to_name(snapshot, running)).await;
 		for chunk in deals.chunks(rules.max_deals.max(1) as usize) {
 			let call = runtime::tx().sla().heartbeat(
 				runtime::runtime_types::bounded_collections::bounded_vec::BoundedVec(
@@ -76,6 +96,61 @@ impl Agent {
 	}
 }
 
+impl Agent {
+	/// Of `deals`, those to name: the ones that passed their health check with their current
+	/// manifest before, and the others once they pass it now (all asked at once, each within
+	/// [`sla_health::CHECK_TIMEOUT`]).
+	async fn passing_health_checks(&self, snapshot: &Snapshot, deals: Vec<u64>) -> Vec<u64> {
+		let passed = self.sla_passed.lock().map(|p| p.clone()).unwrap_or_default();
+		let (mut named, unchecked) = split_checked(snapshot, deals, &passed);
+		let checks = unchecked.iter().filter_map(|id| snapshot.deals.get(id)).map(|deal| async {
+			(deal.chain.id, deal.chain.manifest_hash, self.health_of(deal).await)
+		});
+		for (id, hash, verdict) in futures::future::join_all(checks).await {
+			match verdict {
+				Ok(()) => {
+					self.metrics.action("health_check", true);
+					tracing::info!(deal = id, "the deal passes its health check: named running");
+					if let Ok(mut passed) = self.sla_passed.lock() {
+						passed.insert(id, hash);
+					}
+					named.push(id);
+				}
+				Err(why) => {
+					self.metrics.action("health_check", false);
+					tracing::warn!(
+						deal = id,
+						reason = %why,
+						"not named running: its SLA is measured once it passes its health check"
+					);
+				}
+			}
+		}
+		if let Ok(mut passed) = self.sla_passed.lock() {
+			passed.retain(|id, _| snapshot.deals.contains_key(id));
+		}
+		named.sort_unstable();
+		named
+	}
+
+	/// Whether `deal` may be named running: the health check on chain is its manifest's, and
+	/// its pods answer it through the gateway under the deal's host. Without a gateway (on
+	/// Kubernetes, where each deal's Ingress serves its name) only the first is checked.
+	async fn health_of(&self, deal: &DealView) -> Result<(), Unhealthy> {
+		let Some(check) = &deal.sla else { return Ok(()) };
+		let id = deal.chain.id;
+		let manifest = match self.vault.get(id) {
+			Ok(Some((hash, manifest))) if hash == deal.chain.manifest_hash => manifest,
+			Ok(_) => return Err(Unhealthy::NoManifest),
+			Err(e) => return Err(Unhealthy::NoAnswer(format!("cannot read the manifest: {e}"))),
+		};
+		sla_health::declared(check, &manifest)?;
+		let Some(addr) = self.gateway.as_ref().and_then(|g| g.local_addr()) else { return Ok(()) };
+		let host = self.specs.host(deal).ok_or(Unhealthy::Unnamed)?;
+		sla_health::ask(addr, &host, check).await
+	}
+}
+
 #[cfg(test)]
 mod tests {
 	use super::*;
@@ -85,6 +160,7 @@ mod tests {
 	};
 
 	fn deal(id: u64, state: ChainState, sla: bool) -> DealView {
+		let sla = sla.then(podchain_manifest::HealthCheck::root);
 		DealView {
 			chain: ChainDeal {
 				id,
@@ -131,6 +207,15 @@ mod tests {
 		// Deal 5 is not deployed (yet): it is not named.
 		let running = BTreeSet::from([1, 2, 3, 4, 6]);
 		assert_eq!(deals_to_name(&snapshot, &running), vec![1, 4]);
+
+		// Deal 1 passed with the manifest it runs, deal 4 with an older one: 4 is asked again.
+		let mut updated = snapshot.clone();
+		if let Some(d) = updated.deals.get_mut(&4) {
+			d.chain.manifest_hash = [4; 32];
+		}
+		let passed = BTreeMap::from([(1, [0; 32]), (4, [0; 32]), (9, [0; 32])]);
+		assert_eq!(split_checked(&updated, vec![1, 4], &passed), (vec![1], vec![4]));
+		assert_eq!(split_checked(&updated, vec![1, 4], &BTreeMap::new()), (vec![], vec![1, 4]));
 	}
 
 	#[test]

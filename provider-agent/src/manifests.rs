@@ -211,7 +211,7 @@ mod tests {
 			billable_until: Some(1),
 			egress_limit: u64::MAX,
 			name: Some("shop".into()),
-			sla: false,
+			sla: None,
 		};
 		let mut context = SpecContext {
 			provider: "provider".into(),

@@ -207,7 +207,7 @@ mod tests {
 			billable_until: until,
 			egress_limit: u64::MAX,
 			name: None,
-			sla: false,
+			sla: None,
 		}
 	}
 

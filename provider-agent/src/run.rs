@@ -221,6 +221,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 		sent: Default::default(),
 		last_report: Default::default(),
 		last_heartbeat: Default::default(),
+		sla_passed: Default::default(),
 		accepted_in_best: Default::default(),
 		wake: Default::default(),
 		gateway,

@@ -31,6 +31,12 @@ pub enum Unhealthy {
 		/// The check in the manifest.
 		manifest: String,
 	},
+	/// The agent does not hold the manifest the chain names.
+	#[error("the agent does not hold the manifest the chain names")]
+	NoManifest,
+	/// The deal has no registered name, so probers cannot reach it.
+	#[error("the deal has no name, so probers cannot reach it")]
+	Unnamed,
 	/// The gateway could not be reached, or the pods gave no answer in time.
 	#[error("no answer: {0}")]
 	NoAnswer(String),

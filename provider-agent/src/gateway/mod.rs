@@ -147,6 +147,8 @@ pub struct Gateway {
 	deals: Mutex<HashMap<u64, Arc<DealGate>>>,
 	client: Client<HttpConnector, ProxyBody>,
 	metrics: GatewayMetrics,
+	/// Where [`Gateway::serve`] listens, once it does.
+	listening: Mutex<Option<SocketAddr>>,
 }
 
 impl Gateway {
@@ -170,6 +172,7 @@ impl Gateway {
 			deals: Mutex::new(HashMap::new()),
 			client,
 			metrics,
+			listening: Mutex::new(None),
 		})
 	}
 
@@ -207,6 +210,11 @@ impl Gateway {
 	/// Whether a host routes to `deal`.
 	pub fn serves(&self, deal: u64) -> bool {
 		self.routes.read().is_ok_and(|routes| routes.values().any(|r| r.deal == deal))
+	}
+
+	/// The address the gateway serves on, once it does.
+	pub fn local_addr(&self) -> Option<SocketAddr> {
+		self.listening.lock().ok().and_then(|addr| *addr)
 	}
 
 	/// `deal`'s traffic so far.
@@ -263,6 +271,9 @@ impl Gateway {
 	/// Serves the gateway on `listener` until the task is dropped (and stops idle deals
 	/// meanwhile).
 	pub fn serve(self: &Arc<Self>, listener: TcpListener) -> tokio::task::JoinHandle<()> {
+		if let (Ok(addr), Ok(mut listening)) = (listener.local_addr(), self.listening.lock()) {
+			*listening = Some(addr);
+		}
 		let gateway = self.clone();
 		tokio::spawn(async move {
 			let _stopper = scale::AbortOnDrop(tokio::spawn(gateway.clone().stop_idle_deals()));
