@@ -230,7 +230,8 @@ async fn a_tenant_probed_through_the_gateway_meets_its_sla_then_misses_it_when_i
 		|| {
 			let host = host.clone();
 			async move {
-				http_get_host(gateway, &host, "/healthz").filter(|(s, b)| *s == 200 && b.contains("ok"))
+				http_get_host(gateway, &host, "/healthz")
+					.filter(|(s, b)| *s == 200 && b.contains("ok"))
 			}
 		},
 	)

@@ -119,11 +119,12 @@ mod benchmarks {
 	/// Worst case: every deal is the caller's, its measurement starts, and it is queued.
 	#[benchmark]
 	fn heartbeat(n: Linear<1, { T::MaxDealsPerHeartbeat::get() }>) -> Result<(), BenchmarkError> {
+		let other =
+			(u64::from(n) > u64::from(T::MaxSlaDealsPerProvider::get())).then(|| provider::<T>(1));
 		let provider = provider::<T>(0);
 		let per_provider = u64::from(T::MaxSlaDealsPerProvider::get());
 		let deals: Vec<DealId> = (0..u64::from(n)).collect();
 		// Deals beyond the provider's bound belong to another: read and skipped.
-		let other = (u64::from(n) > per_provider).then(|| provider::<T>(1));
 		for id in &deals {
 			let owner = match &other {
 				Some(other) if *id >= per_provider => other.clone(),
