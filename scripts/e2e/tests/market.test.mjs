@@ -133,7 +133,12 @@ test('a report above the reserved resources is refused alone', async () => {
   const id = find(created, api.events.market.DeploymentCreated).data.id.toNumber();
   await submitFinalized(api, api.tx.market.acceptDeployment(id), provider);
   const start = (await api.query.market.deployments(id)).unwrap().settledUntil.toNumber();
-  const now = (await api.rpc.chain.getHeader()).number.toNumber();
+  // A period must not be empty: wait for a block after the one the deal was accepted in.
+  let now = (await api.rpc.chain.getHeader()).number.toNumber();
+  while (now <= start) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    now = (await api.rpc.chain.getHeader()).number.toNumber();
+  }
   const greedy = {
     deployment: id, periodStart: start, periodEnd: now, cpuMillicoreSeconds: 10n ** 12n,
     memoryMibSeconds: 0, storageGibSeconds: 0, gpuSeconds: 0, egressBytes: 0
