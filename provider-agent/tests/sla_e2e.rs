@@ -111,6 +111,34 @@ async fn verdicts(node: &Node, id: u64, from: u32, seen: &mut Verdicts) {
 	seen.next = number;
 }
 
+/// Reads the SLA pallet's verdicts on `id` into `shared` until `done` holds for them (three
+/// minutes at most), and returns them.
+async fn until(
+	agent: &AgentProcess,
+	node: &Node,
+	id: u64,
+	from: u32,
+	shared: &Arc<Mutex<Verdicts>>,
+	what: &str,
+	done: fn(&Verdicts) -> bool,
+) -> Verdicts {
+	wait_for(
+		what,
+		Duration::from_secs(180),
+		|| agent.tail(),
+		|| {
+			let (node, shared) = (node.clone(), shared.clone());
+			async move {
+				let mut seen = shared.lock().await;
+				verdicts(&node, id, from, &mut seen).await;
+				done(&seen).then_some(())
+			}
+		},
+	)
+	.await;
+	shared.lock().await.clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_probed_through_the_gateway_meets_its_sla_then_misses_it_when_it_stops_answering()
 {
@@ -242,21 +270,9 @@ async fn a_tenant_probed_through_the_gateway_meets_its_sla_then_misses_it_when_i
 	// The agent names it once it passes; a window measured from probes through the gateway is
 	// met.
 	let shared = Arc::new(Mutex::new(Verdicts::default()));
-	wait_for(
-		"a met SLA window",
-		Duration::from_secs(180),
-		|| agent.tail(),
-		|| {
-			let (node, shared) = (node.clone(), shared.clone());
-			async move {
-				let mut seen = shared.lock().await;
-				verdicts(&node, id, from, &mut seen).await;
-				(!seen.met.is_empty()).then_some(())
-			}
-		},
-	)
-	.await;
-	let seen = shared.lock().await.clone();
+	let seen =
+		until(&agent, &node, id, from, &shared, "a met SLA window", |seen| !seen.met.is_empty())
+			.await;
 	assert!(seen.measurement_started, "measurement started with the agent's first naming");
 	assert!(seen.missed.is_empty(), "no window missed while the tenant answered: {seen:?}");
 	eprintln!("window met after {:?}: {seen:?}", started.elapsed());
@@ -266,21 +282,10 @@ async fn a_tenant_probed_through_the_gateway_meets_its_sla_then_misses_it_when_i
 	agent_dir.podman(&["exec", &container, "rm", "/data/healthz"]);
 	assert_eq!(http_get_host(gateway, &host, "/healthz").map(|r| r.0), Some(404));
 	let before = free_balance(&node, &publisher).await;
-	wait_for(
-		"a missed SLA window, slashed to the publisher",
-		Duration::from_secs(180),
-		|| agent.tail(),
-		|| {
-			let (node, shared) = (node.clone(), shared.clone());
-			async move {
-				let mut seen = shared.lock().await;
-				verdicts(&node, id, from, &mut seen).await;
-				(!seen.missed.is_empty() && seen.compensated > 0).then_some(())
-			}
-		},
-	)
+	let seen = until(&agent, &node, id, from, &shared, "a missed SLA window, slashed", |seen| {
+		!seen.missed.is_empty() && seen.compensated > 0
+	})
 	.await;
-	let seen = shared.lock().await.clone();
 	eprintln!("window missed after {:?}: {seen:?}", started.elapsed());
 	for (_, penalty) in &seen.missed {
 		assert!(*penalty <= PENALTY, "a window cost more than the terms' penalty: {seen:?}");
