@@ -321,3 +321,30 @@ impl<AccountId> ProbeTargets<AccountId> for () {
 		Vec::new()
 	}
 }
+
+/// A running deal with SLA terms, as the storage-proofs pallet needs it: who is compensated,
+/// whose stake pays, and how much one failed storage proof costs.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SlaParties<AccountId, Balance> {
+	/// The deal's publisher: compensated when a proof fails.
+	pub publisher: AccountId,
+	/// The deal's provider: its stake pays.
+	pub provider: AccountId,
+	/// The penalty of one failed proof: at most what one missed SLA window may cost the
+	/// provider, so a storage proof can never move more than the deal's SLA allows.
+	pub penalty: Balance,
+}
+
+/// Deals with SLA terms, for the storage-proofs pallet. Implemented by the runtime from the
+/// SLA pallet.
+pub trait SlaDeals<AccountId, Balance> {
+	/// The parties and penalty of deal `id` if it is running with SLA terms.
+	fn sla_deal(id: DealId) -> Option<SlaParties<AccountId, Balance>>;
+}
+
+/// No SLA pallet in the runtime: no deal has SLA terms.
+impl<AccountId, Balance> SlaDeals<AccountId, Balance> for () {
+	fn sla_deal(_id: DealId) -> Option<SlaParties<AccountId, Balance>> {
+		None
+	}
+}
