@@ -13,8 +13,8 @@ timed "unit tests" cargo test --release --locked --workspace
 
 log "benchmark test suites (runtime-benchmarks feature)"
 timed "benchmark tests" cargo test --release --locked -p pallet-registry -p pallet-market \
-	-p pallet-provider-staking -p pallet-sla \
-	--features pallet-registry/runtime-benchmarks,pallet-market/runtime-benchmarks,pallet-provider-staking/runtime-benchmarks,pallet-sla/runtime-benchmarks \
+	-p pallet-provider-staking -p pallet-sla -p pallet-storage-proofs \
+	--features pallet-registry/runtime-benchmarks,pallet-market/runtime-benchmarks,pallet-provider-staking/runtime-benchmarks,pallet-sla/runtime-benchmarks,pallet-storage-proofs/runtime-benchmarks \
 	benchmarking
 
 log "agent reconcile benchmark (1,000 deals, in-memory Kubernetes API)"

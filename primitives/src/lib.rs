@@ -388,3 +388,43 @@ impl<AccountId> ProbeTargets<AccountId> for () {
 		None
 	}
 }
+
+/// A running deal with SLA terms, as the storage-proofs pallet needs it: who is compensated,
+/// whose stake pays, and the most one failed storage proof may cost.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SlaParties<AccountId, Balance> {
+	/// The deal's publisher: compensated when a proof fails.
+	pub publisher: AccountId,
+	/// The deal's provider: its stake pays.
+	pub provider: AccountId,
+	/// The terms' penalty per missed window: the most one failed proof may cost, before the
+	/// bill bound ([`SlaDeals::hold_penalty`]).
+	pub penalty: Balance,
+}
+
+/// Deals with SLA terms, for the storage-proofs pallet. Implemented by the SLA pallet, whose
+/// bill-bounded penalty budget failed proofs share with missed windows.
+pub trait SlaDeals<AccountId, Balance> {
+	/// The parties and penalty of deal `id` if it is running with SLA terms.
+	fn sla_deal(id: DealId) -> Option<SlaParties<AccountId, Balance>>;
+	/// Holds up to `want` of deal `id`'s penalty budget (the bill multiple of what its
+	/// publisher paid since the last settlement, less what is held or spent) for an open
+	/// challenge; returns what it held, zero for a deal not running with SLA terms.
+	fn hold_penalty(id: DealId, want: Balance) -> Balance;
+	/// Ends a hold of `held` on deal `id`'s budget, of which `spent` (at most `held`) went to
+	/// the publisher when the challenge failed; the rest returns to the budget.
+	fn release_penalty(id: DealId, held: Balance, spent: Balance);
+}
+
+/// No SLA pallet in the runtime: no deal has SLA terms.
+impl<AccountId, Balance: Default> SlaDeals<AccountId, Balance> for () {
+	fn sla_deal(_id: DealId) -> Option<SlaParties<AccountId, Balance>> {
+		None
+	}
+
+	fn hold_penalty(_id: DealId, _want: Balance) -> Balance {
+		Balance::default()
+	}
+
+	fn release_penalty(_id: DealId, _held: Balance, _spent: Balance) {}
+}

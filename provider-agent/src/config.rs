@@ -107,6 +107,15 @@ pub struct Flags {
 	/// Collateral file (dcap-qvl's JSON form), instead of a PCCS: for offline operation.
 	#[arg(long, env = "PODCHAIN_AGENT_ATTESTATION_COLLATERAL")]
 	pub attestation_collateral: Option<PathBuf>,
+	/// Prove storage: snapshot each volume of the provider's SLA deals once per commitment
+	/// period, commit its Merkle root on chain and answer the publishers' challenges (podman
+	/// backend): `--storage-proofs=false` to turn off [default: true].
+	#[arg(long, env = "PODCHAIN_AGENT_STORAGE_PROOFS")]
+	pub storage_proofs: Option<bool>,
+	/// Directory of the committed volume snapshots the agent keeps to answer challenges
+	/// (as large as the volumes) [default: <data-dir>/storage-proofs].
+	#[arg(long, env = "PODCHAIN_AGENT_STORAGE_PROOFS_DIR")]
+	pub storage_proofs_dir: Option<PathBuf>,
 	/// What to do [default: run].
 	#[command(subcommand)]
 	pub command: Option<Command>,
@@ -151,6 +160,8 @@ struct FileSettings {
 	tsm_report_dir: Option<PathBuf>,
 	pccs_url: Option<String>,
 	attestation_collateral: Option<PathBuf>,
+	storage_proofs: Option<bool>,
+	storage_proofs_dir: Option<PathBuf>,
 }
 
 /// The agent's resolved settings.
@@ -194,6 +205,10 @@ pub struct Config {
 	pub attest: bool,
 	/// How to attest, when a collateral source is set.
 	pub attestation: Option<AttestSettings>,
+	/// Whether the agent proves storage of its SLA deals' volumes.
+	pub storage_proofs: bool,
+	/// Where the committed volume snapshots are kept.
+	pub storage_proofs_dir: PathBuf,
 }
 
 /// Settings that cannot be used.
@@ -237,7 +252,16 @@ impl Config {
 			}
 			None => FileSettings::default(),
 		};
+		let data_dir = flags
+			.data_dir
+			.or(file.data_dir)
+			.unwrap_or_else(|| PathBuf::from("podchain-agent-data"));
 		let config = Config {
+			storage_proofs: flags.storage_proofs.or(file.storage_proofs).unwrap_or(true),
+			storage_proofs_dir: flags
+				.storage_proofs_dir
+				.or(file.storage_proofs_dir)
+				.unwrap_or_else(|| data_dir.join("storage-proofs")),
 			rpc_url: flags.rpc_url.or(file.rpc_url).unwrap_or_else(|| "ws://127.0.0.1:9944".into()),
 			key_file: flags.key_file.or(file.key_file),
 			backend: flags.backend.or(file.backend).unwrap_or(Backend::Podman),
@@ -251,10 +275,7 @@ impl Config {
 				.http_listen
 				.or(file.http_listen)
 				.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9655))),
-			data_dir: flags
-				.data_dir
-				.or(file.data_dir)
-				.unwrap_or_else(|| PathBuf::from("podchain-agent-data")),
+			data_dir,
 			sample_interval: Duration::from_secs(
 				flags.sample_seconds.or(file.sample_seconds).unwrap_or(5),
 			),

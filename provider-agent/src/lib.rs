@@ -13,6 +13,8 @@
 //! - [`store`]: crash-safe state (manifests, meters, the report batch in flight);
 //! - [`metrics`] and [`http`]: Prometheus metrics, `/metrics` and `/healthz`;
 //! - [`attest`]: TEE attestation: a TDX quote from configfs-tsm, collateral, `registry.attest`;
+//! - [`storage_proofs`]: snapshots of SLA deals' volumes, their Merkle roots committed on chain,
+//!   and the answers to publishers' storage challenges;
 //! - [`agent`], [`execute`] and [`serve`]: the running agent that ties them to a
 //!   `podchain-cluster` backend; [`run`] starts it.
 
@@ -34,4 +36,5 @@ pub mod run;
 pub mod serve;
 pub mod sla_health;
 mod state;
+pub mod storage_proofs;
 pub mod store;

@@ -63,6 +63,10 @@ pub struct Metrics {
 	pub gateway: crate::gateway::GatewayMetrics,
 	/// When the provider's attestation expires (Unix seconds, the chain's clock); 0 without one.
 	pub attestation_expires_at: Gauge,
+	/// Storage-proof events by kind: snapshots taken or failed, committed snapshots missing.
+	pub storage_proofs: Family<Kind, Counter>,
+	/// Seconds a deal's pods were paused while its volumes were snapshotted.
+	pub storage_snapshot_seconds: Histogram,
 	/// Seconds since the epoch of the last reconcile round that read both chain and cluster.
 	last_healthy: AtomicU64,
 }
@@ -125,6 +129,19 @@ impl Default for Metrics {
 			"When the provider's TEE attestation expires (Unix seconds, chain clock; 0 without one), when the agent attests",
 			attestation_expires_at.clone(),
 		);
+		let storage_proofs = Family::<Kind, Counter>::default();
+		registry.register(
+			"storage_proofs",
+			"Storage-proof events: snapshot_taken, snapshot_failed, snapshot_missing (a challenge that cannot be answered)",
+			storage_proofs.clone(),
+		);
+		let storage_snapshot_seconds =
+			Histogram::new([0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0].into_iter());
+		registry.register(
+			"storage_snapshot_seconds",
+			"Time a deal's pods were paused while its volumes were snapshotted",
+			storage_snapshot_seconds.clone(),
+		);
 		Self {
 			registry,
 			deals,
@@ -139,6 +156,8 @@ impl Default for Metrics {
 			metering: MeteringHealth::default(),
 			gateway,
 			attestation_expires_at,
+			storage_proofs,
+			storage_snapshot_seconds,
 			last_healthy: AtomicU64::new(0),
 		}
 	}

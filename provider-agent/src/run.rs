@@ -8,6 +8,7 @@ use crate::{
 	http,
 	manifests::{SpecContext, Vault},
 	metrics::Metrics,
+	storage_proofs::{snapshot::SnapshotStore, Prover},
 	store::Store,
 };
 use podchain_chain::{tx::Submitter, AccountKey};
@@ -236,6 +237,19 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 	tasks.extend(gateway_task);
 	if let Some(attestor) = attestor {
 		tasks.push(tokio::spawn(renew::renew_forever(attestor, agent.clone())));
+	}
+	match (&podman, config.storage_proofs) {
+		(Some(podman), true) => {
+			data_dir(&config.storage_proofs_dir)?;
+			let store = SnapshotStore::new(config.storage_proofs_dir.clone());
+			let prover = Arc::new(Prover::new(agent.clone(), podman.clone(), store));
+			tracing::info!(dir = %config.storage_proofs_dir.display(), "proving storage of SLA deals' volumes");
+			tasks.push(tokio::spawn(prover.run()));
+		}
+		(None, true) => {
+			tracing::warn!("storage proofs run on the podman backend only: SLA deals' volumes are not committed");
+		}
+		(_, false) => {}
 	}
 
 	shutdown_signal().await;

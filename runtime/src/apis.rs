@@ -220,6 +220,21 @@ impl_runtime_apis! {
 		}
 	}
 
+	impl pallet_storage_proofs_runtime_api::StorageProofsApi<Block, BlockNumber> for Runtime {
+		fn challenge(
+			deal: pallet_storage_proofs::DealId,
+		) -> Option<pallet_storage_proofs::ChallengeView<BlockNumber>> {
+			crate::StorageProofs::challenge_view(deal)
+		}
+
+		fn commitment(
+			deal: pallet_storage_proofs::DealId,
+			volume: pallet_storage_proofs::VolumeName,
+		) -> Option<pallet_storage_proofs::Commitment<BlockNumber>> {
+			crate::StorageProofs::commitment(deal, volume)
+		}
+	}
+
 	impl pallet_market_runtime_api::MarketApi<Block, AccountId, Balance, BlockNumber> for Runtime {
 		fn bill(id: pallet_market::DeploymentId) -> Option<pallet_market::Bill<Balance, BlockNumber>> {
 			Market::bill(id)

@@ -10,4 +10,5 @@ frame_benchmarking::define_benchmarks!(
 	[pallet_market, Market]
 	[pallet_provider_staking, ProviderStaking]
 	[pallet_sla, Sla]
+	[pallet_storage_proofs, StorageProofs]
 );

@@ -13,6 +13,8 @@
 //!   required for committed capacity, slashing.
 //! - `Sla` ([`pallet_sla`]): SLA terms, validators' probes of tenants' health checks,
 //!   heartbeats, credits bounded by the bill, quarantine and reputation.
+//! - `StorageProofs` ([`pallet_storage_proofs`]): Merkle roots of deals' volume snapshots,
+//!   publishers' challenges of random chunks, and the proofs that answer them.
 //!
 //! The native token is POD, with 12 decimals.
 
@@ -86,7 +88,7 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	spec_name: alloc::borrow::Cow::Borrowed("podchain"),
 	impl_name: alloc::borrow::Cow::Borrowed("podchain"),
 	authoring_version: 1,
-	spec_version: 103,
+	spec_version: 104,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	transaction_version: 2,
@@ -231,4 +233,7 @@ mod runtime {
 
 	#[runtime::pallet_index(13)]
 	pub type Sla = pallet_sla;
+
+	#[runtime::pallet_index(14)]
+	pub type StorageProofs = pallet_storage_proofs;
 }

@@ -315,6 +315,154 @@ mod stake_and_sla {
 		});
 	}
 
+	/// Runs blocks to `n` with the market's, the SLA's and the storage proofs' hooks, recording
+	/// each block's hash as block initialisation does (it seeds challenges).
+	fn run_with_proofs_to(n: u32) {
+		use sp_runtime::traits::Hash as _;
+		while frame_system::Pallet::<Runtime>::block_number() < n {
+			let now = frame_system::Pallet::<Runtime>::block_number();
+			frame_system::BlockHash::<Runtime>::insert(
+				now,
+				<Runtime as frame_system::Config>::Hashing::hash(&now.to_le_bytes()),
+			);
+			frame_system::Pallet::<Runtime>::set_block_number(now + 1);
+			Market::on_initialize(now + 1);
+			Sla::on_initialize(now + 1);
+			crate::StorageProofs::on_initialize(now + 1);
+		}
+	}
+
+	#[test]
+	fn a_failed_storage_proof_slashes_the_provider_to_the_publisher_and_ending_cleans_up() {
+		use crate::StorageProofs;
+		use pallet_storage_proofs::{ChunkProof, CHUNK_SIZE};
+		use podchain_merkle::MerkleTree;
+		genesis_of(DEVELOPMENT_PRESET).execute_with(|| {
+			run_with_proofs_to(1);
+			let provider = Sr25519Keyring::Bob.to_account_id();
+			let publisher = Sr25519Keyring::Charlie.to_account_id();
+			register(&provider);
+			assert_ok!(Sla::offer_terms(
+				RuntimeOrigin::signed(provider.clone()),
+				Some(pallet_sla::SlaOffer {
+					max_uptime_target: Permill::from_percent(99),
+					min_window_blocks: 10,
+					max_window_blocks: 100,
+					max_penalty_per_window: 10 * POD,
+				})
+			));
+			assert_ok!(ProviderStaking::bond(RuntimeOrigin::signed(provider.clone()), 100 * POD));
+			let terms = SlaTerms {
+				uptime_target: Permill::from_percent(99),
+				window_blocks: 100,
+				penalty_per_window: 3 * POD,
+				health: podchain_primitives::HealthCheck::root_ok(),
+			};
+			assert_ok!(Market::create_deployment(
+				RuntimeOrigin::signed(publisher.clone()),
+				provider.clone(),
+				[1; 32],
+				Resources { cpu_millicores: 1000, memory_mib: 1024, storage_gib: 10, gpus: 0 },
+				BillingMode::Reserved,
+				Some(terms),
+				any_price(),
+				100 * POD,
+			));
+			let volume = || pallet_storage_proofs::VolumeName::truncate_from(b"data".to_vec());
+			let data: Vec<u8> = (0..5 * CHUNK_SIZE + 77).map(|i| (i % 253) as u8).collect();
+			let tree = MerkleTree::from_data(&data).unwrap();
+			let commit = || {
+				StorageProofs::commit(
+					RuntimeOrigin::signed(provider.clone()),
+					0,
+					volume(),
+					tree.root(),
+					tree.chunk_count(),
+					data.len() as u64,
+				)
+			};
+			// Not before the deal runs.
+			assert_noop!(commit(), pallet_storage_proofs::Error::<Runtime>::UnknownDeal);
+			assert_ok!(Market::accept_deployment(RuntimeOrigin::signed(provider.clone()), 0));
+			assert_ok!(commit());
+			// Right after acceptance nothing is paid yet, so a failure could cost nothing: the
+			// penalty is held from the same bill-bounded budget as missed windows.
+			run_with_proofs_to(frame_system::Pallet::<Runtime>::block_number() + 30);
+			let bound = Sla::penalty_bound(0).unwrap();
+			assert!(bound > 0, "the publisher paid for 30 blocks");
+			assert_ok!(StorageProofs::challenge(
+				RuntimeOrigin::signed(publisher.clone()),
+				0,
+				volume()
+			));
+			let held = pallet_storage_proofs::Challenges::<Runtime>::get(0).unwrap().penalty;
+			assert_eq!(held, bound.min(3 * POD));
+			assert_eq!(Sla::penalty_bound(0), Some(0), "a window now gets what the challenge left");
+			let issued_at = frame_system::Pallet::<Runtime>::block_number();
+			run_with_proofs_to(issued_at + 2);
+			let indices = StorageProofs::challenge_view(0).unwrap().indices.unwrap();
+			assert_eq!(indices.len(), 8);
+			// The provider kept a corrupted copy.
+			let mut corrupted = data.clone();
+			for byte in corrupted.iter_mut() {
+				*byte ^= 0x55;
+			}
+			let bad = MerkleTree::from_data(&corrupted).unwrap();
+			let proofs: Vec<_> = indices
+				.iter()
+				.map(|i| {
+					let start = *i as usize * CHUNK_SIZE;
+					let end = (start + CHUNK_SIZE).min(corrupted.len());
+					ChunkProof {
+						chunk: corrupted[start..end].to_vec().try_into().unwrap(),
+						path: bad.proof(*i).unwrap().try_into().unwrap(),
+					}
+				})
+				.collect();
+			let publisher_before = pallet_balances::Pallet::<Runtime>::free_balance(&publisher);
+			let stake_before = ProviderStaking::slashable(&provider);
+			assert_ok!(StorageProofs::answer(
+				RuntimeOrigin::signed(provider.clone()),
+				0,
+				proofs.try_into().unwrap()
+			));
+			assert_eq!(
+				pallet_balances::Pallet::<Runtime>::free_balance(&publisher) - publisher_before,
+				held,
+				"the held penalty compensates the publisher"
+			);
+			assert_eq!(stake_before - ProviderStaking::slashable(&provider), held);
+			assert_eq!(pallet_sla::Tracked::<Runtime>::get(0).unwrap().penalty_spent, held);
+
+			// A second challenge, open when the deal closes: the commitments go, the challenge
+			// stays until its deadline and, unanswered, still costs the provider.
+			run_with_proofs_to(issued_at + crate::configs::ChallengePeriod::get());
+			assert_ok!(StorageProofs::challenge(
+				RuntimeOrigin::signed(publisher.clone()),
+				0,
+				volume()
+			));
+			let held_again = pallet_storage_proofs::Challenges::<Runtime>::get(0).unwrap().penalty;
+			assert!(held_again > 0);
+			assert_ok!(Market::close_deployment(
+				RuntimeOrigin::signed(publisher.clone()),
+				0,
+				pallet_market::CloseReason::PublisherRequest
+			));
+			assert_eq!(pallet_storage_proofs::Commitments::<Runtime>::iter().count(), 0);
+			assert!(pallet_storage_proofs::Challenges::<Runtime>::contains_key(0));
+			let deadline = pallet_storage_proofs::Challenges::<Runtime>::get(0).unwrap().deadline;
+			run_with_proofs_to(deadline + 1);
+			assert!(!pallet_storage_proofs::Challenges::<Runtime>::contains_key(0));
+			assert_eq!(stake_before - ProviderStaking::slashable(&provider), held + held_again);
+			assert_noop!(commit(), pallet_storage_proofs::Error::<Runtime>::UnknownDeal);
+
+			StorageProofs::do_try_state().expect("storage-proofs invariants");
+			Market::do_try_state().expect("market invariants");
+			ProviderStaking::do_try_state().expect("staking invariants");
+		});
+	}
+
 	#[test]
 	fn alices_prober_key_is_the_dev_chains_prober() {
 		genesis_of(DEVELOPMENT_PRESET).execute_with(|| {

@@ -104,7 +104,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Fastest run: 57_245_000 picoseconds.
 		Weight::from_parts(61_782_000, 5215)
 			.saturating_add(T::DbWeight::get().reads(8_u64))
-			.saturating_add(T::DbWeight::get().writes(8_u64))
+			.saturating_add(T::DbWeight::get().writes(9_u64))
 	}
 	/// Storage: `Market::Deployments` (r:1 w:1)
 	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(678), added: 3153, mode: `MaxEncodedLen`)
@@ -149,7 +149,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Fastest run: 272_515_000 picoseconds.
 		Weight::from_parts(282_169_000, 11402)
 			.saturating_add(T::DbWeight::get().reads(18_u64))
-			.saturating_add(T::DbWeight::get().writes(18_u64))
+			.saturating_add(T::DbWeight::get().writes(19_u64))
 	}
 	/// Storage: `Market::Deployments` (r:1 w:1)
 	/// Proof: `Market::Deployments` (`max_values`: None, `max_size`: Some(678), added: 3153, mode: `MaxEncodedLen`)
@@ -278,7 +278,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Fastest run: 272_946_000 picoseconds.
 		Weight::from_parts(281_849_000, 11402)
 			.saturating_add(T::DbWeight::get().reads(18_u64))
-			.saturating_add(T::DbWeight::get().writes(18_u64))
+			.saturating_add(T::DbWeight::get().writes(19_u64))
 	}
 	/// Storage: `Market::ProtocolFee` (r:0 w:1)
 	/// Proof: `Market::ProtocolFee` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
@@ -339,7 +339,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().writes(6_u64))
 			// Placeholder until benchmarked: one more write per deadline for the SLA pallet's
 			// settlement when a deal ends, added by hand.
-			.saturating_add(T::DbWeight::get().writes((14_u64).saturating_mul(n.into())))
+			.saturating_add(T::DbWeight::get().writes((15_u64).saturating_mul(n.into())))
 			.saturating_add(Weight::from_parts(0, 5206).saturating_mul(n.into()))
 	}
 	/// Storage: `Market::Deployments` (r:1 w:0)
@@ -447,12 +447,12 @@ impl WeightInfo for () {
 	fn accept_deployment() -> Weight {
 		Weight::from_parts(61_782_000, 5215)
 			.saturating_add(ParityDbWeight::get().reads(8_u64))
-			.saturating_add(ParityDbWeight::get().writes(8_u64))
+			.saturating_add(ParityDbWeight::get().writes(9_u64))
 	}
 	fn close_deployment() -> Weight {
 		Weight::from_parts(282_169_000, 11402)
 			.saturating_add(ParityDbWeight::get().reads(18_u64))
-			.saturating_add(ParityDbWeight::get().writes(18_u64))
+			.saturating_add(ParityDbWeight::get().writes(19_u64))
 	}
 	fn top_up() -> Weight {
 		Weight::from_parts(200_137_000, 11402)
@@ -485,7 +485,7 @@ impl WeightInfo for () {
 	fn settle() -> Weight {
 		Weight::from_parts(281_849_000, 11402)
 			.saturating_add(ParityDbWeight::get().reads(18_u64))
-			.saturating_add(ParityDbWeight::get().writes(18_u64))
+			.saturating_add(ParityDbWeight::get().writes(19_u64))
 	}
 	fn set_protocol_fee() -> Weight {
 		Weight::from_parts(5_999_000, 0)
@@ -497,7 +497,7 @@ impl WeightInfo for () {
 			.saturating_add(ParityDbWeight::get().reads(24_u64))
 			.saturating_add(ParityDbWeight::get().reads((12_u64).saturating_mul(n.into())))
 			.saturating_add(ParityDbWeight::get().writes(6_u64))
-			.saturating_add(ParityDbWeight::get().writes((14_u64).saturating_mul(n.into())))
+			.saturating_add(ParityDbWeight::get().writes((15_u64).saturating_mul(n.into())))
 			.saturating_add(Weight::from_parts(0, 5206).saturating_mul(n.into()))
 	}
 	fn register_name() -> Weight {

@@ -3,7 +3,10 @@
 use crate::*;
 use frame_support::traits::Get;
 use frame_system::pallet_prelude::BlockNumberFor;
-use sp_runtime::{DispatchResult, Permill};
+use sp_runtime::{
+	traits::{Saturating, Zero},
+	DispatchResult, Permill,
+};
 
 impl<T: Config> SlaTracker<T::AccountId, BalanceOf<T>> for Pallet<T> {
 	fn offers(provider: &T::AccountId, terms: &SlaTerms<BalanceOf<T>>) -> bool {
@@ -38,6 +41,8 @@ impl<T: Config> SlaTracker<T::AccountId, BalanceOf<T>> for Pallet<T> {
 			votes: DealVotes { window, ..Default::default() },
 			heartbeats: WindowBits::default(),
 			paid_at_settlement: T::Deals::paid(id),
+			penalty_held: Zero::zero(),
+			penalty_spent: Zero::zero(),
 			due_at: DueAt::Nowhere,
 		};
 		Self::schedule_window_end(id, &mut deal);
@@ -83,6 +88,35 @@ impl<T: Config> ProviderStanding<T::AccountId> for Pallet<T> {
 	fn deregistered(provider: &T::AccountId) {
 		Records::<T>::remove(provider);
 		Offers::<T>::remove(provider);
+	}
+}
+
+/// Deals with SLA terms as the storage-proofs pallet sees them; a failed proof's penalty comes
+/// out of the same bill-bounded budget as missed windows.
+impl<T: Config> SlaDeals<T::AccountId, BalanceOf<T>> for Pallet<T> {
+	fn sla_deal(id: DealId) -> Option<SlaParties<T::AccountId, BalanceOf<T>>> {
+		let deal = Tracked::<T>::get(id)?;
+		Some(SlaParties {
+			publisher: deal.publisher,
+			provider: deal.provider,
+			penalty: deal.terms.penalty_per_window,
+		})
+	}
+
+	fn hold_penalty(id: DealId, want: BalanceOf<T>) -> BalanceOf<T> {
+		let Some(mut deal) = Tracked::<T>::get(id) else { return Zero::zero() };
+		let held = want.min(Self::budget_of(&deal, T::Deals::paid(id)));
+		deal.penalty_held = deal.penalty_held.saturating_add(held);
+		Tracked::<T>::insert(id, deal);
+		held
+	}
+
+	fn release_penalty(id: DealId, held: BalanceOf<T>, spent: BalanceOf<T>) {
+		// An ended deal settled its last windows with the hold counted as spent already.
+		let Some(mut deal) = Tracked::<T>::get(id) else { return };
+		deal.penalty_held = deal.penalty_held.saturating_sub(held);
+		deal.penalty_spent = deal.penalty_spent.saturating_add(spent.min(held));
+		Tracked::<T>::insert(id, deal);
 	}
 }
 

@@ -91,7 +91,7 @@ mod mock;
 mod tests;
 
 pub use podchain_primitives::{
-	ProbeTargets, ProviderStanding, SlaDealInfo, SlaTracker, StakeSlasher,
+	ProbeTargets, ProviderStanding, SlaDealInfo, SlaDeals, SlaParties, SlaTracker, StakeSlasher,
 };
 pub use types::*;
 pub use weights::WeightInfo;

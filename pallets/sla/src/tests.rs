@@ -948,6 +948,51 @@ mod credits {
 	}
 
 	#[test]
+	fn storage_challenges_share_the_bill_bounded_budget_with_missed_windows() {
+		build_and_execute(|| {
+			start_paid(300);
+			// A challenge holds 200 of the 300 the window was paid; a missed window gets the rest.
+			assert_eq!(<Sla as SlaDeals<_, _>>::hold_penalty(DEAL, 200), 200);
+			assert_eq!(Sla::penalty_bound(DEAL), Some(100));
+			assert_eq!(<Sla as SlaDeals<_, _>>::hold_penalty(DEAL, 200), 100, "bounded too");
+			// One challenge passes (released), one fails with 80 slashed (spent).
+			<Sla as SlaDeals<_, _>>::release_penalty(DEAL, 100, 0);
+			<Sla as SlaDeals<_, _>>::release_penalty(DEAL, 200, 80);
+			assert_eq!(Sla::penalty_bound(DEAL), Some(220));
+			miss_window_0();
+			enter_window(3);
+			assert_eq!(missed(0), vec![220], "stake moved in all: 80 + 220 = what was paid");
+			// A settlement starts the budget anew from what is paid next.
+			let deal = Tracked::<Test>::get(DEAL).unwrap();
+			assert_eq!((deal.penalty_held, deal.penalty_spent), (0, 0));
+			set_paid(DEAL, 350);
+			assert_eq!(Sla::penalty_bound(DEAL), Some(50));
+		});
+	}
+
+	#[test]
+	fn a_hold_open_when_the_deal_ends_counts_as_spent() {
+		build_and_execute(|| {
+			start_paid(0);
+			miss_window_0();
+			assert_eq!(<Sla as SlaDeals<_, _>>::hold_penalty(DEAL, 30), 0, "nothing paid yet");
+			set_paid(DEAL, 40);
+			assert_eq!(<Sla as SlaDeals<_, _>>::hold_penalty(DEAL, 30), 30);
+			System::set_block_number(block_of_window(3));
+			<Sla as SlaTracker<_, _>>::deal_ended(DEAL, 40);
+			assert_eq!(missed(0), vec![10]);
+			// The challenge fails later: its penalty was kept out of the last settlement.
+			<Sla as SlaDeals<_, _>>::release_penalty(DEAL, 30, 30);
+			assert_eq!(
+				<Sla as SlaDeals<_, _>>::hold_penalty(DEAL, 1),
+				0,
+				"an ended deal holds nothing"
+			);
+			assert!(<Sla as SlaDeals<_, _>>::sla_deal(DEAL).is_none());
+		});
+	}
+
+	#[test]
 	fn a_deal_that_ends_is_bounded_by_what_the_market_says_was_paid() {
 		build_and_execute(|| {
 			start_paid(0);

@@ -473,6 +473,11 @@ pub struct TrackedDeal<AccountId, Balance> {
 	/// What the publisher had paid for the deal at the last settlement (or acceptance): the
 	/// windows settled next cost at most the bill multiple of what it paid since.
 	pub paid_at_settlement: Balance,
+	/// Penalties held by open storage challenges: taken from the same bill-bounded budget as
+	/// missed windows, so both together never cost more than the bill multiple allows.
+	pub penalty_held: Balance,
+	/// Penalties of failed storage challenges since the last settlement, out of that budget.
+	pub penalty_spent: Balance,
 	/// Where the deal's next window end is queued.
 	pub due_at: DueAt,
 }

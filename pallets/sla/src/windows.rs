@@ -345,7 +345,7 @@ impl<T: Config> Pallet<T> {
 		// Every window before the current one is decided before any is read.
 		Self::advance_deal(id, &mut deal, current, Self::probers_count());
 		let paid = paid.unwrap_or_else(|| T::Deals::paid(id));
-		let mut budget = Self::bill_bound(paid.saturating_sub(deal.paid_at_settlement));
+		let mut budget = Self::budget_of(&deal, paid);
 		let mut owed = BalanceOf::<T>::zero();
 		let mut settled = 0u32;
 		// Bounded: a window settles only once it has ended, and measurement windows are at
@@ -373,6 +373,7 @@ impl<T: Config> Pallet<T> {
 			deal.settled_windows = current.saturating_sub(deal.first_window) / span;
 		}
 		deal.paid_at_settlement = paid.max(deal.paid_at_settlement);
+		deal.penalty_spent = Zero::zero();
 		if !owed.is_zero() {
 			let amount = owed.saturating_add(T::PenaltySurcharge::get() * owed);
 			let outcome = T::Slasher::slash(&deal.provider, amount, &deal.publisher, owed);
@@ -427,8 +428,17 @@ impl<T: Config> Pallet<T> {
 	/// for a deal not tracked.
 	pub fn penalty_bound(deal: DealId) -> Option<BalanceOf<T>> {
 		let tracked = Tracked::<T>::get(deal)?;
-		let paid = T::Deals::paid(deal).saturating_sub(tracked.paid_at_settlement);
-		Some(tracked.terms.penalty_per_window.min(Self::bill_bound(paid)))
+		let budget = Self::budget_of(&tracked, T::Deals::paid(deal));
+		Some(tracked.terms.penalty_per_window.min(budget))
+	}
+
+	/// What penalties may still cost deal `deal` until its next settlement, the publisher
+	/// having paid `paid` in all: the bill multiple of what it paid since the last settlement,
+	/// less what storage challenges hold or spent of it.
+	pub(crate) fn budget_of(deal: &TrackedDealOf<T>, paid: BalanceOf<T>) -> BalanceOf<T> {
+		Self::bill_bound(paid.saturating_sub(deal.paid_at_settlement))
+			.saturating_sub(deal.penalty_held)
+			.saturating_sub(deal.penalty_spent)
 	}
 
 	/// [`PenaltyBillMultiple`] times `paid`, saturating.

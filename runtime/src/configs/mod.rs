@@ -26,6 +26,9 @@ use sp_runtime::{
 };
 use sp_version::RuntimeVersion;
 
+mod storage_proofs;
+pub use storage_proofs::{ChallengePeriod, CommitmentPeriod, SlaAndStorageProofs};
+
 /// Share of a block's weight and length that normal (non-operational) extrinsics may use.
 const NORMAL_DISPATCH_RATIO: Perbill = Perbill::from_percent(75);
 
@@ -200,7 +203,7 @@ impl pallet_market::Config for Runtime {
 	type Providers = crate::Registry;
 	type Capacity = crate::Registry;
 	type Collateral = crate::ProviderStaking;
-	type Sla = crate::Sla;
+	type Sla = storage_proofs::SlaAndStorageProofs;
 	type BlockDurationMillis = pallet_block_time::SlotDuration<Runtime>;
 	/// Ten minutes at 6 s blocks.
 	type AcceptanceTimeout = ConstU32<100>;

@@ -23,6 +23,8 @@ pub(crate) struct State {
 	pub pods: Vec<Value>,
 	/// Containers, as `containers/json` lists them.
 	pub containers: Vec<Value>,
+	/// Volumes, as `volumes/json` lists them.
+	pub volumes: Vec<Value>,
 	/// Listings answer 500 while set.
 	pub failing: bool,
 	/// Requests received, by path without its query.
@@ -143,8 +145,25 @@ fn route(state: &mut State, method: &str, path: &str) -> (u16, String) {
 		("GET", p) if p.ends_with("/system/df") => {
 			(200, json!({"Containers": [], "Volumes": []}).to_string())
 		}
-		("GET", p) if p.ends_with("/volumes/json") || p.ends_with("/secrets/json") => {
-			(200, "[]".into())
+		("GET", p) if p.ends_with("/volumes/json") => {
+			(200, Value::from(state.volumes.clone()).to_string())
+		}
+		("GET", p) if p.ends_with("/secrets/json") => (200, "[]".into()),
+		("POST", p) if p.ends_with("/pause") || p.ends_with("/unpause") => {
+			let mut parts = p.rsplit('/');
+			let (action, name) =
+				(parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+			let status = if action == "pause" { "Paused" } else { "Running" };
+			match state.pods.iter_mut().find(|pod| pod["Name"] == name) {
+				Some(pod) => {
+					pod["Status"] = Value::from(status);
+					(200, json!({"Id": pod["Id"], "Errs": []}).to_string())
+				}
+				None => (
+					404,
+					json!({"cause": "x", "message": "no such pod", "response": 404}).to_string(),
+				),
+			}
 		}
 		("DELETE", p) if p.contains("/pods/") => {
 			let name = p.rsplit('/').next().unwrap_or_default().to_owned();

@@ -66,6 +66,7 @@ mod stats;
 #[cfg(test)]
 mod tests;
 mod view;
+mod volumes;
 
 use std::{
 	net::SocketAddr,
@@ -79,6 +80,7 @@ use hyper::{Method, StatusCode};
 
 pub use network::BRIDGE_PREFIX;
 pub use service::{PodmanOptions, PodmanPaths, DEFAULT_NETWORK_POOL};
+pub use volumes::VolumeMount;
 
 use self::{
 	api::{encode, Api, LIBPOD},

@@ -139,6 +139,9 @@ pub(crate) struct Volume {
 	pub name: String,
 	#[serde(deserialize_with = "nullable")]
 	pub labels: Labels,
+	/// Where its files are on this machine (the `local` driver).
+	#[serde(deserialize_with = "nullable")]
+	pub mountpoint: String,
 }
 
 /// An entry of `GET /libpod/secrets/json`.

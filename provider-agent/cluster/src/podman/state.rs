@@ -64,13 +64,14 @@ pub(crate) fn deployed(pods: &[Pod]) -> Vec<Deployed> {
 /// Whether `pods` already run `rendered`: all replicas there, from the same manifest, up, and
 /// on the deal's own network (pods played by an older agent on the host's are replaced).
 /// `Degraded` (some containers between restarts) counts as up: restarting is podman's job,
-/// replaying would only restart the healthy ones too.
+/// replaying would only restart the healthy ones too. So does `Paused`: the agent pauses a
+/// deal's pods for the moment it snapshots their volumes, and replaying then would lose them.
 pub(crate) fn is_current(pods: &[Pod], rendered: &Rendered) -> bool {
 	let wanted = usize::try_from(rendered.replicas).unwrap_or(usize::MAX);
 	pods.len() == wanted
 		&& pods.iter().all(|pod| {
 			pod.labels.get(MANIFEST_HASH_ANNOTATION) == Some(&rendered.hash)
-				&& (matches!(pod.status.as_str(), "Running" | "Degraded")
+				&& (matches!(pod.status.as_str(), "Running" | "Degraded" | "Paused")
 					|| (scales_to_zero(pod) && matches!(pod.status.as_str(), "Exited" | "Stopped")))
 				&& pod.networks == [super::network::network_name(rendered.deal)]
 		})
