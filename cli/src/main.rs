@@ -2,6 +2,7 @@
 
 mod account;
 mod attestation;
+mod challenge;
 mod deals;
 mod deploy;
 mod error;
@@ -105,6 +106,18 @@ enum Command {
 	/// Names for deals (served as `<name>.<provider's domain>`).
 	#[command(subcommand)]
 	Name(NameCommand),
+	/// Ask the provider of an SLA deal to prove it holds a volume's committed snapshot: the
+	/// chain picks random chunks; a wrong or missing answer moves stake to you.
+	Challenge {
+		/// The deal.
+		id: u64,
+		/// The volume [default: the deal's only committed volume].
+		#[arg(long)]
+		volume: Option<String>,
+		/// Seconds to wait for the verdict.
+		#[arg(long, default_value = "300")]
+		timeout: u64,
+	},
 	/// A deal's container logs, from its provider (to the deal's publisher only).
 	Logs {
 		/// The deal.
@@ -217,6 +230,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
 		Command::Close { id } => deals::close(&ctx, id).await,
 		Command::Name(NameCommand::Register { label, id }) => {
 			deals::register_name(&ctx, &label, id).await
+		}
+		Command::Challenge { id, volume, timeout } => {
+			challenge::run(&ctx, id, volume.as_deref(), timeout).await
 		}
 		Command::Logs { id, follow, tail, container } => {
 			logs::run(&ctx, id, follow, tail, container).await

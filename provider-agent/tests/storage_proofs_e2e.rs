@@ -93,20 +93,30 @@ async fn held_penalty(node: &Node, id: u64) -> Option<(u32, u128)> {
 	Some((challenge.issued_at, challenge.penalty))
 }
 
-/// Files a challenge of the deal's volume and waits until the chain has decided it.
-async fn challenge_and_wait(node: &Node, agent: &AgentProcess, publisher: &Submitter, id: u64) {
-	let call = runtime::tx().storage_proofs().challenge(id, Bounded(b"data".to_vec()));
-	publisher.submit_and_finalize(node, &call).await.expect("the publisher challenges");
-	wait_for(
-		"the challenge to be decided",
-		Duration::from_secs(90),
-		|| agent.tail(),
-		|| {
-			let node = node.clone();
-			async move { open_challenge(&node, id).await.is_none().then_some(()) }
-		},
-	)
-	.await;
+/// `podchain challenge ID --json` run as the publisher (key file `key`): the CLI files the
+/// challenge and waits for the chain's verdict.
+async fn challenge_with_the_cli(
+	rpc: String,
+	key: std::path::PathBuf,
+	id: u64,
+) -> serde_json::Value {
+	let cli = podchain_testkit::process::binary("podchain", "PODCHAIN_CLI");
+	let out = tokio::task::spawn_blocking(move || {
+		std::process::Command::new(cli)
+			.args(["--rpc", &rpc, "--key-file", &key.to_string_lossy(), "--json"])
+			.args(["challenge", &id.to_string(), "--timeout", "120"])
+			.output()
+			.expect("podchain runs")
+	})
+	.await
+	.unwrap();
+	let stdout = String::from_utf8_lossy(&out.stdout);
+	assert!(
+		out.status.success(),
+		"podchain challenge: {stdout}{}",
+		String::from_utf8_lossy(&out.stderr)
+	);
+	serde_json::from_str(&stdout).expect("the verdict as JSON")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -239,7 +249,20 @@ async fn a_challenge_passes_with_the_data_and_fails_once_the_snapshot_is_altered
 
 	// With the data: the challenge passes, nothing is slashed.
 	let stake_before = stake(&node, &provider).await;
-	challenge_and_wait(&node, &agent, &publisher_tx, id).await;
+	let key_file = work.path().join("publisher.key");
+	{
+		use std::os::unix::fs::OpenOptionsExt;
+		let mut file = std::fs::OpenOptions::new()
+			.write(true)
+			.create_new(true)
+			.mode(0o600)
+			.open(&key_file)
+			.unwrap();
+		std::io::Write::write_all(&mut file, b"//Dave").unwrap();
+	}
+	let verdict = challenge_with_the_cli(dev_node.url(), key_file, id).await;
+	assert_eq!(verdict["passed"], true, "{verdict}");
+	assert_eq!(verdict["volume"], "data", "the deal's only committed volume");
 	assert_eq!(stake(&node, &provider).await, stake_before, "an honest answer costs nothing");
 	let challenged_at = node.finalized().await.unwrap().block_number() as u32;
 	eprintln!("first challenge passed after {:?}", started.elapsed());

@@ -214,9 +214,15 @@ fn report_batch<T: Config>(
 	for i in 0..n.saturating_add(e) {
 		let publisher = funded::<T>("publisher", i);
 		let id = if i < e {
+			// One provider reports them all: past its most SLA deals, they carry no terms.
+			let terms = if i < T::BenchmarkHelper::max_sla_deals_per_provider() {
+				sla::<T>()
+			} else {
+				None
+			};
 			let id = accepted::<T>(
 				&publisher,
-				request::<T>(&provider, dear, BillingMode::Metered, sla::<T>(), prepaid),
+				request::<T>(&provider, dear, BillingMode::Metered, terms, prepaid),
 			);
 			let name = alloc::format!("deal-{id}").into_bytes();
 			let name = name.try_into().map_err(|_| BenchmarkError::Weightless)?;
@@ -403,9 +409,15 @@ mod benchmarks {
 
 	/// `e` reports that end their deal, the worst case each (see [`report_batch`]). Apart from
 	/// billing-only reports: measured in one benchmark, the ending reports' cost drowns theirs.
+	/// Measured up to the most SLA deals one provider may run, so that every deal measured
+	/// carries terms; the slope prices the calls with more (fewer of them with terms) above
+	/// their cost.
 	#[benchmark]
 	fn report_usage_ending(
-		e: Linear<1, { T::MaxReportsPerCall::get() }>,
+		e: Linear<
+			1,
+			{ T::MaxReportsPerCall::get().min(T::BenchmarkHelper::max_sla_deals_per_provider()) },
+		>,
 	) -> Result<(), BenchmarkError> {
 		let (provider, reports) = report_batch::<T>(0, e)?;
 

@@ -759,6 +759,10 @@ pub mod pallet {
 pub trait BenchmarkHelper<AccountId> {
 	/// Registers `who`, already funded, as a provider with ample capacity.
 	fn register_provider(who: &AccountId);
+	/// The most deals with SLA terms one provider may run (the SLA side refuses more).
+	fn max_sla_deals_per_provider() -> u32 {
+		u32::MAX
+	}
 }
 
 /// What the SLA pallet reads of a deal: its name (the host probers ask the provider's gateway

@@ -99,6 +99,7 @@ impl<T: Config> Pallet<T> {
 			volume,
 			root: commitment.root,
 			deadline,
+			penalty,
 		});
 		Ok(())
 	}

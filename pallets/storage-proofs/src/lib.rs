@@ -190,8 +190,15 @@ pub mod pallet {
 		/// The provider committed a snapshot of a volume.
 		Committed { deal: DealId, volume: VolumeName, root: Root, chunk_count: u32, size: u64 },
 		/// The publisher challenged the volume's latest commitment; the provider must answer
-		/// by `deadline`, with the chunks the block after this one selects.
-		Challenged { deal: DealId, volume: VolumeName, root: Root, deadline: BlockNumberFor<T> },
+		/// by `deadline`, with the chunks the block after this one selects. A failure costs
+		/// `penalty`, held from the deal's bill-bounded SLA budget.
+		Challenged {
+			deal: DealId,
+			volume: VolumeName,
+			root: Root,
+			deadline: BlockNumberFor<T>,
+			penalty: BalanceOf<T>,
+		},
 		/// Every chunk of the answer verified against the committed root.
 		ChallengePassed { deal: DealId, volume: VolumeName },
 		/// The challenge failed: `slashed` from the provider's stake, `compensated` of it to

@@ -231,6 +231,10 @@ impl pallet_market::Config for Runtime {
 pub struct RegistryBenchmarkHelper;
 #[cfg(feature = "runtime-benchmarks")]
 impl pallet_market::BenchmarkHelper<AccountId> for RegistryBenchmarkHelper {
+	fn max_sla_deals_per_provider() -> u32 {
+		<Runtime as pallet_sla::Config>::MaxSlaDealsPerProvider::get()
+	}
+
 	fn register_provider(who: &AccountId) {
 		let capacity = podchain_primitives::Resources {
 			cpu_millicores: u32::MAX,
