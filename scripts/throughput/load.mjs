@@ -23,7 +23,8 @@ const { values: opts } = parseArgs({
     senders: { type: 'string', default: '400' },
     'per-sender': { type: 'string', default: '100' },
     connections: { type: 'string', default: '4' },
-    // Requests in flight per connection; the node's RPC server buffers 64 per connection.
+    // Lanes (requests in flight) per connection; the node's RPC server buffers 64 per
+    // connection.
     inflight: { type: 'string', default: '48' },
     // Give up waiting for inclusion after this many blocks without a new transfer.
     'stall-blocks': { type: 'string', default: '5' },
@@ -57,29 +58,25 @@ async function waitUntil (what, check, timeoutS) {
 }
 
 /**
- * Submits every hex-encoded extrinsic of `queues[c]` over connection `c`, at most INFLIGHT at
- * a time per connection. Returns how many the node accepted and the rejections by message.
+ * Submits the hex-encoded extrinsics of `lanes[c][w]` over connection `c`, every lane `w` one
+ * request at a time and in order, all lanes at once. A sender's transfers all go in one lane,
+ * so the node has accepted nonce k before nonce k + 1 reaches it, as a wallet would send them.
+ * Returns how many the node accepted and the rejections by message.
  */
-async function submitAll (providers, queues) {
+async function submitAll (providers, lanes) {
   let accepted = 0;
   const rejected = new Map();
-  await Promise.all(queues.map(async (queue, c) => {
-    const provider = providers[c];
-    let next = 0;
-    const worker = async () => {
-      while (next < queue.length) {
-        const hex = queue[next++];
-        try {
-          await provider.send('author_submitExtrinsic', [hex]);
-          accepted++;
-        } catch (err) {
-          const key = String(err.message || err).slice(0, 120);
-          rejected.set(key, (rejected.get(key) || 0) + 1);
-        }
+  await Promise.all(lanes.flatMap((connectionLanes, c) => connectionLanes.map(async (lane) => {
+    for (const hex of lane) {
+      try {
+        await providers[c].send('author_submitExtrinsic', [hex]);
+        accepted++;
+      } catch (err) {
+        const key = String(err.message || err).slice(0, 120);
+        rejected.set(key, (rejected.get(key) || 0) + 1);
       }
-    };
-    await Promise.all(Array.from({ length: INFLIGHT }, worker));
-  }));
+    }
+  })));
   return { accepted, rejected: Object.fromEntries(rejected) };
 }
 
@@ -191,7 +188,9 @@ async function main () {
   });
   const fundingProvider = new WsProvider(opts.ws);
   await fundingProvider.isReady;
-  const fundingResult = await submitAll([fundingProvider], [fundingTxs]);
+  // One lane per funder, each in nonce order.
+  const fundingLanes = funders.map((_, f) => fundingTxs.filter((_, i) => i % funders.length === f));
+  const fundingResult = await submitAll([fundingProvider], [fundingLanes]);
   await fundingProvider.disconnect();
   if (fundingResult.accepted !== SENDERS) throw new Error(`funding rejected: ${JSON.stringify(fundingResult.rejected)}`);
   await waitUntil('the senders to be funded', async () => {
@@ -202,15 +201,16 @@ async function main () {
   log(`funded ${SENDERS} senders with ${funding} each`);
 
   // Pre-sign everything before the measurement. Sender i pays sender i+1 (an existing
-  // account, so every transfer succeeds). Connection c carries the senders i with
-  // i % CONNECTIONS == c, each sender's transfers in nonce order, nonces interleaved across
-  // senders so the pool always has ready transactions.
+  // account, so every transfer succeeds). Sender i's transfers go, in nonce order, over
+  // connection i % CONNECTIONS in lane (i / CONNECTIONS) % INFLIGHT; a lane interleaves its
+  // senders' nonces so that the pool always has ready transactions.
   let t = now();
   const signTransfer = transferSigner(api, { pair: senders[0], dest: senders[1 % SENDERS].address, nonce: 7 });
-  const queues = Array.from({ length: CONNECTIONS }, () => []);
+  const lanes = Array.from({ length: CONNECTIONS }, () => Array.from({ length: INFLIGHT }, () => []));
   for (let k = 0; k < PER_SENDER; k++) {
     for (let i = 0; i < SENDERS; i++) {
-      queues[i % CONNECTIONS].push(signTransfer(senders[i], senders[(i + 1) % SENDERS].address, nonces[i] + k));
+      const lane = lanes[i % CONNECTIONS][Math.floor(i / CONNECTIONS) % INFLIGHT];
+      lane.push(signTransfer(senders[i], senders[(i + 1) % SENDERS].address, nonces[i] + k));
     }
   }
   const total = SENDERS * PER_SENDER;
@@ -225,7 +225,7 @@ async function main () {
 
   const startBlock = await bestNumber(api);
   t = now();
-  const submitted = await submitAll(providers, queues);
+  const submitted = await submitAll(providers, lanes);
   const submitSeconds = now() - t;
   const submitEndBlock = await bestNumber(api);
   log(`submitted ${total} in ${submitSeconds.toFixed(1)} s (${(total / submitSeconds).toFixed(0)}/s): ` +
