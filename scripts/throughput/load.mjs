@@ -308,6 +308,8 @@ async function main () {
       perSecond: transfers / seconds,
       perBlock: transfers / inside.length,
       meanNormalWeight: inside.reduce((a, b) => a + b.normalWeight, 0) / inside.length,
+      // The normal-class weight a block spends per included transfer, extensions and all.
+      weightPerTransferMs: inside.reduce((a, b) => a + b.normalWeight, 0) * Number(normalMax) / 1e9 / transfers,
       meanLength: inside.reduce((a, b) => a + b.length, 0) / inside.length
     };
   };
@@ -341,7 +343,7 @@ async function main () {
   const fmt = (w) => w
     ? `${w.perSecond.toFixed(1)} transfers/s, ${w.perBlock.toFixed(0)} per block over ${w.blocks} blocks ` +
       `(#${w.fromBlock}..#${w.toBlock}, ${w.seconds.toFixed(1)} s, mean normal weight ${(w.meanNormalWeight * 100).toFixed(1)}%, ` +
-      `length ${(w.meanLength * 100).toFixed(1)}%)`
+      `${w.weightPerTransferMs.toFixed(3)} ms per transfer, length ${(w.meanLength * 100).toFixed(1)}%)`
     : 'too few blocks';
   log(`included ${included} of ${submitted.accepted} accepted transfers`);
   log(`steady window: ${fmt(steady)}`);
