@@ -125,10 +125,18 @@ run_chain() {
 	local load_after
 	load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 	log "load average before / after the $label run: $load_before / $load_after"
-	# The machine's 1-minute load at the end of the run goes with the figures.
-	node -e 'const fs=require("fs");const p=process.argv[1];const r=JSON.parse(fs.readFileSync(p));r.load=process.argv[2];r.loadBefore=process.argv[3];fs.writeFileSync(p,JSON.stringify(r,null,2))' \
-		"$OUT/result-$label-$run.json" "${load_after%% *}" "$load_before"
 	stop_node
+	# Why the author closed each block that held transfers, from its log: HitDeadline (the
+	# proposal time of the slot ran out), HitBlockWeightLimit, HitBlockSizeLimit or
+	# NoMoreTransactions.
+	local block_ends
+	block_ends="$(grep -o 'end: [A-Za-z]*; extrinsics_count: [0-9]*' "$node_log" |
+		awk '{ end = $2; sub(";", "", end); n = $4 + 0; if (n > 1) { count[end]++; sum[end] += n } }
+			END { for (e in count) { printf "%s%s %d blocks of %d extrinsics on average", sep, e, count[e], sum[e] / count[e]; sep = ", " } }')"
+	log "$label blocks with transfers ended on: $block_ends"
+	# The machine's 1-minute load at the end of the run and the block ends go with the figures.
+	node -e 'const fs=require("fs");const p=process.argv[1];const r=JSON.parse(fs.readFileSync(p));r.load=process.argv[2];r.loadBefore=process.argv[3];r.blockEnds=process.argv[4];fs.writeFileSync(p,JSON.stringify(r,null,2))' \
+		"$OUT/result-$label-$run.json" "${load_after%% *}" "$load_before" "$block_ends"
 }
 
 if [ "$ONLY" != podchain ]; then

@@ -22,6 +22,7 @@ for (const [label, list] of byLabel) {
       `${f1(r.submitRate).padStart(11)}  ${f1(r.steady?.perSecond).padStart(11)}  ${f1(r.steady?.perBlock).padStart(8)}  ` +
       `${f1((r.steady?.meanNormalWeight ?? NaN) * 100).padStart(5)}%  ${f1(r.backlog?.perSecond).padStart(12)}  ` +
       `${f1(r.backlog?.perBlock).padStart(8)}  ${f1((r.backlog?.meanNormalWeight ?? NaN) * 100).padStart(5)}%`);
+    if (r.blockEnds) console.log(`${''.padEnd(12)}blocks with transfers ended on: ${r.blockEnds}`);
   }
   means[label] = {
     steadyPerSecond: mean(list.map((r) => r.steady?.perSecond).filter(Number.isFinite)),

@@ -12,9 +12,9 @@
 //!   compute and 5 MiB per block with 75 % for normal extrinsics, RocksDB weights, an
 //!   existential deposit of 500, identity weight-to-fee and length-to-fee, a constant fee
 //!   multiplier;
-//! - the same transaction extensions as podchain (the template's, with the metadata-hash
-//!   check and weight reclaim that podchain adds at this release), so both chains take the
-//!   very same transfer format and the load generator signs for both alike.
+//! - podchain's transaction extensions: the template's list plus `WeightReclaim`, which refunds
+//!   nothing on a transfer; so both chains take the very same transfer format and the load
+//!   generator signs for both alike.
 //!
 //! It is never built by CI: it is its own Cargo workspace under `scripts/`.
 
