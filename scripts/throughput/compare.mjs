@@ -39,7 +39,7 @@ const t = means.reference;
 for (const label of ['podchain', 'podchain-6s']) {
   const p = means[label];
   if (!p || !t) continue;
-  const ratio = (a, b) => (a / b).toFixed(2);
+  const ratio = (a, b) => Number.isFinite(a / b) ? (a / b).toFixed(2) : '-';
   console.log(`ratio ${label} / reference: steady ${ratio(p.steadyPerSecond, t.steadyPerSecond)}x per second, ` +
     `${ratio(p.steadyPerBlock, t.steadyPerBlock)}x per block; backlog ${ratio(p.backlogPerSecond, t.backlogPerSecond)}x per second, ` +
     `${ratio(p.backlogPerBlock, t.backlogPerBlock)}x per block (goal: >= 0.95x per second)`);

@@ -26,8 +26,10 @@ const { values: opts } = parseArgs({
     // Lanes (requests in flight) per connection; the node's RPC server buffers 64 per
     // connection.
     inflight: { type: 'string', default: '48' },
-    // Give up waiting for inclusion after this many blocks without a new transfer.
+    // Give up waiting for inclusion after this many blocks without a new transfer, or after
+    // this many seconds in all (a node that stops making blocks).
     'stall-blocks': { type: 'string', default: '5' },
+    'max-wait': { type: 'string', default: '1800' },
     out: { type: 'string' }
   }
 });
@@ -37,6 +39,7 @@ const PER_SENDER = Number(opts['per-sender']);
 const CONNECTIONS = Number(opts.connections);
 const INFLIGHT = Number(opts.inflight);
 const STALL_BLOCKS = Number(opts['stall-blocks']);
+const MAX_WAIT_S = Number(opts['max-wait']);
 const FUNDERS = ['Alice', 'Bob', 'Charlie', 'Dave', 'Eve', 'Ferdie'];
 
 const log = (...args) => console.log(`[${opts.label}]`, ...args);
@@ -235,7 +238,9 @@ async function main () {
   // including them for STALL_BLOCKS blocks.
   const target = nonces.reduce((a, n) => a + n, 0) + submitted.accepted;
   let lastProgress = { sum: -1, block: submitEndBlock };
+  const waitDeadline = now() + MAX_WAIT_S;
   for (;;) {
+    if (now() > waitDeadline) throw new Error(`the chain did not include the load within ${MAX_WAIT_S} s`);
     await sleep(Math.min(slotMs, 2000));
     const block = await bestNumber(api);
     const accounts = await api.query.system.account.multi(senders.map((s) => s.address));
