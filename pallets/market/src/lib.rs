@@ -763,6 +763,11 @@ pub trait BenchmarkHelper<AccountId> {
 	fn max_sla_deals_per_provider() -> u32 {
 		u32::MAX
 	}
+	/// The shortest SLA measurement window a benchmark provider offers: the most windows end,
+	/// and are settled, by the time a deal does.
+	fn shortest_sla_window() -> u32 {
+		600
+	}
 }
 
 /// What the SLA pallet reads of a deal: its name (the host probers ask the provider's gateway

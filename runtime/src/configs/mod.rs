@@ -232,7 +232,13 @@ pub struct RegistryBenchmarkHelper;
 #[cfg(feature = "runtime-benchmarks")]
 impl pallet_market::BenchmarkHelper<AccountId> for RegistryBenchmarkHelper {
 	fn max_sla_deals_per_provider() -> u32 {
-		<<Runtime as pallet_sla::Config>::MaxSlaDealsPerProvider as frame_support::traits::Get<u32>>::get()
+		<<Runtime as pallet_sla::Config>::MaxSlaDealsPerProvider as frame_support::traits::Get<
+			u32,
+		>>::get()
+	}
+
+	fn shortest_sla_window() -> u32 {
+		SlaProbeWindow::get()
 	}
 
 	fn register_provider(who: &AccountId) {
