@@ -3,6 +3,7 @@
 
 use crate::attest::{collateral::CollateralSource, tsm::DEFAULT_REPORT_DIR, AttestSettings};
 use clap::{Parser, ValueEnum};
+use podchain_cluster::objects::SnapshotPodOptions;
 use serde::Deserialize;
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -108,14 +109,18 @@ pub struct Flags {
 	#[arg(long, env = "PODCHAIN_AGENT_ATTESTATION_COLLATERAL")]
 	pub attestation_collateral: Option<PathBuf>,
 	/// Prove storage: snapshot each volume of the provider's SLA deals once per commitment
-	/// period, commit its Merkle root on chain and answer the publishers' challenges (podman
-	/// backend): `--storage-proofs=false` to turn off [default: true].
+	/// period, commit its Merkle root on chain and answer the publishers' challenges:
+	/// `--storage-proofs=false` to turn off [default: true].
 	#[arg(long, env = "PODCHAIN_AGENT_STORAGE_PROOFS")]
 	pub storage_proofs: Option<bool>,
 	/// Directory of the committed volume snapshots the agent keeps to answer challenges
 	/// (as large as the volumes) [default: <data-dir>/storage-proofs].
 	#[arg(long, env = "PODCHAIN_AGENT_STORAGE_PROOFS_DIR")]
 	pub storage_proofs_dir: Option<PathBuf>,
+	/// Image of the pod that reads a volume for a storage proof on Kubernetes: it needs `sleep`
+	/// and `tar` [default: docker.io/library/busybox:1.36].
+	#[arg(long, env = "PODCHAIN_AGENT_SNAPSHOT_IMAGE")]
+	pub snapshot_image: Option<String>,
 	/// What to do [default: run].
 	#[command(subcommand)]
 	pub command: Option<Command>,
@@ -162,6 +167,7 @@ struct FileSettings {
 	attestation_collateral: Option<PathBuf>,
 	storage_proofs: Option<bool>,
 	storage_proofs_dir: Option<PathBuf>,
+	snapshot_image: Option<String>,
 }
 
 /// The agent's resolved settings.
@@ -209,6 +215,8 @@ pub struct Config {
 	pub storage_proofs: bool,
 	/// Where the committed volume snapshots are kept.
 	pub storage_proofs_dir: PathBuf,
+	/// Image of the storage-proof pod on Kubernetes.
+	pub snapshot_image: String,
 }
 
 /// Settings that cannot be used.
@@ -262,6 +270,10 @@ impl Config {
 				.storage_proofs_dir
 				.or(file.storage_proofs_dir)
 				.unwrap_or_else(|| data_dir.join("storage-proofs")),
+			snapshot_image: flags
+				.snapshot_image
+				.or(file.snapshot_image)
+				.unwrap_or_else(|| SnapshotPodOptions::default().image),
 			rpc_url: flags.rpc_url.or(file.rpc_url).unwrap_or_else(|| "ws://127.0.0.1:9944".into()),
 			key_file: flags.key_file.or(file.key_file),
 			backend: flags.backend.or(file.backend).unwrap_or(Backend::Podman),

@@ -65,7 +65,7 @@ pub struct Metrics {
 	pub attestation_expires_at: Gauge,
 	/// Storage-proof events by kind: snapshots taken or failed, committed snapshots missing.
 	pub storage_proofs: Family<Kind, Counter>,
-	/// Seconds a deal's pods were paused while its volumes were snapshotted.
+	/// Seconds a snapshot of a deal's volumes took (on podman its pods are paused meanwhile).
 	pub storage_snapshot_seconds: Histogram,
 	/// Seconds since the epoch of the last reconcile round that read both chain and cluster.
 	last_healthy: AtomicU64,
@@ -139,7 +139,7 @@ impl Default for Metrics {
 			Histogram::new([0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0].into_iter());
 		registry.register(
 			"storage_snapshot_seconds",
-			"Time a deal's pods were paused while its volumes were snapshotted",
+			"Time a snapshot of a deal's volumes took (on podman the deal's pods are paused meanwhile)",
 			storage_snapshot_seconds.clone(),
 		);
 		Self {

@@ -8,7 +8,11 @@ use crate::{
 	http,
 	manifests::{SpecContext, Vault},
 	metrics::Metrics,
-	storage_proofs::{snapshot::SnapshotStore, Prover},
+	storage_proofs::{
+		snapshot::SnapshotStore,
+		source::{KubeVolumes, PodmanVolumes, VolumeSource},
+		Prover,
+	},
 	store::Store,
 };
 use podchain_chain::{tx::Submitter, AccountKey};
@@ -126,7 +130,11 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 		message: e.to_string(),
 	})?;
 
-	let (backend, podman): (Arc<dyn Backend>, Option<Arc<PodmanBackend>>) = match config.backend {
+	let mut metrics = Metrics::default();
+	let mut build = BuildOptions::default();
+	build.snapshot.image = config.snapshot_image.clone();
+	type Backends = (Arc<dyn Backend>, Arc<dyn VolumeSource>, Option<Arc<PodmanBackend>>);
+	let (backend, volumes, podman): Backends = match config.backend {
 		BackendKind::Podman => {
 			let podman = Arc::new(match &config.podman_socket {
 				Some(socket) => PodmanBackend::connect(socket).await?,
@@ -138,21 +146,19 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 				}
 			});
 			tracing::info!(socket = %podman.socket().display(), "podman backend ready");
-			(podman.clone(), Some(podman))
+			metrics.count_podman_requests(podman.requests());
+			(podman.clone(), Arc::new(PodmanVolumes(podman.clone())), Some(podman))
 		}
 		BackendKind::Kubernetes => {
-			let kube =
+			let kube = Arc::new(
 				KubeBackend::from_kubeconfig(config.kubeconfig.as_deref(), KubeOptions::default())
-					.await?;
+					.await?,
+			);
 			tracing::info!("Kubernetes backend ready");
-			(Arc::new(kube), None)
+			(kube.clone(), Arc::new(KubeVolumes { kube, options: build.clone() }), None)
 		}
 	};
 
-	let mut metrics = Metrics::default();
-	if let Some(podman) = &podman {
-		metrics.count_podman_requests(podman.requests());
-	}
 	let metrics = Arc::new(metrics);
 	// A metering source counts as failing for a few samples after its last failure.
 	metrics.metering.set_window((config.sample_interval * 3).max(Duration::from_secs(60)));
@@ -201,7 +207,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 	let specs = SpecContext {
 		provider: key.account_id().to_string(),
 		ingress_domain: config.ingress_domain.clone(),
-		build: BuildOptions::default(),
+		build,
 	};
 	let agent = Arc::new(Agent {
 		settings: Settings {
@@ -238,18 +244,12 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 	if let Some(attestor) = attestor {
 		tasks.push(tokio::spawn(renew::renew_forever(attestor, agent.clone())));
 	}
-	match (&podman, config.storage_proofs) {
-		(Some(podman), true) => {
-			data_dir(&config.storage_proofs_dir)?;
-			let store = SnapshotStore::new(config.storage_proofs_dir.clone());
-			let prover = Arc::new(Prover::new(agent.clone(), podman.clone(), store));
-			tracing::info!(dir = %config.storage_proofs_dir.display(), "proving storage of SLA deals' volumes");
-			tasks.push(tokio::spawn(prover.run()));
-		}
-		(None, true) => {
-			tracing::warn!("storage proofs run on the podman backend only: SLA deals' volumes are not committed");
-		}
-		(_, false) => {}
+	if config.storage_proofs {
+		data_dir(&config.storage_proofs_dir)?;
+		let store = SnapshotStore::new(config.storage_proofs_dir.clone());
+		let prover = Arc::new(Prover::new(agent.clone(), volumes, store));
+		tracing::info!(dir = %config.storage_proofs_dir.display(), "proving storage of SLA deals' volumes");
+		tasks.push(tokio::spawn(prover.run()));
 	}
 
 	shutdown_signal().await;

@@ -8,7 +8,9 @@
 //! | object | name | what |
 //! | --- | --- | --- |
 //! | Namespace | `podchain-deal-<id>` | Pod Security `restricted` (enforce, warn, audit) |
-//! | ResourceQuota | `reserved` | the resources reserved on chain, pods `replicas.max + 1`, ephemeral storage for that many pods |
+//! | ResourceQuota | `reserved-pods` | pods but the storage-proof pod: the CPU and memory reserved on chain, `replicas.max + 1` pods |
+//! | ResourceQuota | `reserved` | the storage and GPUs reserved on chain, ephemeral storage for `replicas.max + 1` pods, the claims and exposures |
+//! | ResourceQuota | `snapshot` | the storage-proof pod (priority class `podchain-snapshot`): one small pod |
 //! | LimitRange | `containers` | per-container default and max from the manifest (ephemeral storage from the options) |
 //! | NetworkPolicy | `isolate` | ingress from the namespace, the ingress controller, and to exposed TCP ports; egress to the namespace, the cluster DNS (port 53) and public addresses only |
 //! | Secret | `secret-<name>` | one per manifest secret |
@@ -27,6 +29,12 @@
 //! disk (its writable layer, logs and `emptyDir`s), as request and limit alike: the manifest has
 //! no field for it. A container writing more is evicted, rather than filling the node's disk and
 //! getting other tenants' pods evicted. Images must write larger data to a volume.
+//!
+//! The storage prover reads a volume through a short-lived pod of its own in the deal's
+//! namespace ([`snapshot_pod`]): its CPU and memory are outside what the deal reserved, so the
+//! namespace's quota is split in three. Scoped quotas count only pods, CPU and memory, hence
+//! `reserved` for the rest. The pod's priority class, [`SNAPSHOT_PRIORITY_CLASS`], is what
+//! tells the quotas apart; the `snapshot` quota holds whatever pod names it to one small pod.
 //!
 //! Deals' pods reach, by egress, only their own namespace, the cluster DNS
 //! ([`BuildOptions::dns_namespace`], port 53) and addresses outside
@@ -47,6 +55,7 @@ use std::collections::BTreeMap;
 mod names;
 mod network;
 mod policy;
+mod snapshot;
 #[cfg(test)]
 pub(crate) mod tests;
 mod workload;
@@ -54,7 +63,12 @@ mod workload;
 pub use names::{
 	claim_name, http_service_name, manifest_hash_from_hex, manifest_hash_hex, namespace_name,
 	secret_name, tcp_service_name, DEPLOYMENT_NAME, INGRESS_NAME, LIMIT_RANGE_NAME,
-	MANAGED_BY_LABEL, NAMESPACE_PREFIX, NETWORK_POLICY_NAME, QUOTA_NAME,
+	MANAGED_BY_LABEL, NAMESPACE_PREFIX, NETWORK_POLICY_NAME, POD_QUOTA_NAME, QUOTA_NAME,
+	SNAPSHOT_QUOTA_NAME,
+};
+pub use snapshot::{
+	snapshot_pod, snapshot_pod_name, snapshot_resources, SnapshotPodOptions,
+	SNAPSHOT_EPHEMERAL_STORAGE, SNAPSHOT_MOUNT_PATH, SNAPSHOT_OF_LABEL, SNAPSHOT_PRIORITY_CLASS,
 };
 
 /// Label carrying the deal id on every object of a deal.
@@ -124,8 +138,12 @@ pub struct DealObjects {
 	pub manifest_hash: [u8; 32],
 	/// The deal's namespace (`podchain-deal-<id>`), with Pod Security `restricted` labels.
 	pub namespace: Namespace,
-	/// Quota equal to the reserved resources.
+	/// Quota of the deal's pods: the CPU and memory reserved (applied before [`Self::quota`]).
+	pub pod_quota: ResourceQuota,
+	/// Quota of the other reserved resources (storage, GPUs, ephemeral storage, exposures).
 	pub quota: ResourceQuota,
+	/// Quota of the storage-proof pod.
+	pub snapshot_quota: ResourceQuota,
 	/// Default and maximum container resources.
 	pub limit_range: LimitRange,
 	/// Traffic only from inside the namespace and from the ingress controller (and to exposed
@@ -225,6 +243,8 @@ pub struct BuildOptions {
 	/// metadata service, whose node credentials would otherwise be one request away. Every
 	/// other address (the internet) is allowed.
 	pub egress_denied_cidrs: Vec<String>,
+	/// The pod that reads a volume for a storage proof.
+	pub snapshot: SnapshotPodOptions,
 }
 
 /// [`BuildOptions::egress_denied_cidrs`] by default: the private (RFC 1918), shared (RFC 6598,
@@ -254,6 +274,7 @@ impl Default for BuildOptions {
 			dns_namespace: "kube-system".into(),
 			dns_pod_labels: BTreeMap::from([("k8s-app".into(), "kube-dns".into())]),
 			egress_denied_cidrs: DEFAULT_EGRESS_DENIED_CIDRS.map(String::from).to_vec(),
+			snapshot: SnapshotPodOptions::default(),
 		}
 	}
 }
@@ -319,7 +340,9 @@ pub fn build(spec: &DealSpec, options: &BuildOptions) -> Result<DealObjects, Bui
 		deal: spec.deal,
 		manifest_hash: spec.manifest_hash,
 		namespace: policy::namespace(&common),
+		pod_quota: policy::pod_quota(&common, spec),
 		quota: policy::quota(&common, spec, options),
+		snapshot_quota: policy::snapshot_quota(&common, &spec.manifest, options),
 		limit_range: policy::limit_range(&common, &spec.manifest, options),
 		network_policy: policy::network_policy(&common, &spec.manifest, options),
 		secrets: workload::secrets(&common, &spec.manifest),

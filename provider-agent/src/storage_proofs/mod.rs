@@ -8,9 +8,8 @@
 //! The prover runs beside the reconcile loop ([`Prover::run`]): after each finalized round it
 //! reads the open challenges of the provider's deals (and of ended deals it still holds
 //! snapshots of) and answers those whose chunks are known; every few blocks it checks which
-//! volumes are due a new commitment and takes them. On podman a snapshot is consistent: the
-//! deal's pods are paused while its volumes are read (podman 4.3 has no volume export), for
-//! the time it takes to copy them.
+//! volumes are due a new commitment and takes them, through the backend's [`VolumeSource`]
+//! ([`source`]: paused pods on podman, a read-only pod on Kubernetes).
 //!
 //! What the provider vouches for is the snapshot, not the live volume: the answer is read from
 //! the snapshot on disk, so an agent that lost or altered it fails the challenge (and is
@@ -19,6 +18,8 @@
 
 pub mod plan;
 pub mod snapshot;
+pub mod source;
+mod stream;
 
 use crate::{agent::Agent, chain::Snapshot, metrics::kind, plan::ChainState, state};
 use plan::{needs_answer, plan_volume, snapshots_to_keep, Committed, VolumeFacts};
@@ -26,8 +27,8 @@ use podchain_chain::{
 	runtime::{self, runtime_types as types},
 	AtBlock, ChainError, Node,
 };
-use podchain_cluster::podman::PodmanBackend;
 use snapshot::{Pending, SnapshotError, SnapshotInfo, SnapshotStore};
+use source::VolumeSource;
 use std::{
 	collections::{BTreeMap, BTreeSet},
 	sync::{
@@ -41,13 +42,21 @@ use types::bounded_collections::bounded_vec::BoundedVec;
 /// Blocks between two checks of which volumes are due a commitment.
 pub const CHECK_EVERY_BLOCKS: u32 = 5;
 
+/// Most bytes of one volume's snapshot for a deal reserving `storage_gib` GiB: the storage
+/// and room for the entries' headers (64 MiB, and 1/16 more). What a volume holds beyond it (a
+/// sparse file's holes count in full) is refused rather than filling the provider's disk.
+pub fn snapshot_limit(storage_gib: u32) -> u64 {
+	let storage = u64::from(storage_gib) << 30;
+	storage.saturating_add(storage / 16).saturating_add(64 << 20)
+}
+
 type ChainChallenge =
 	types::pallet_storage_proofs::types::Challenge<podchain_chain::AccountId, u128, u32>;
 
 /// The storage prover of one agent.
 pub struct Prover {
 	agent: Arc<Agent>,
-	podman: Arc<PodmanBackend>,
+	volumes: Arc<dyn VolumeSource>,
 	store: SnapshotStore,
 	/// Answers sent: by deal, the challenge's filing block and the answer's last valid block.
 	answered: Arc<Mutex<BTreeMap<u64, (u32, u32)>>>,
@@ -59,11 +68,12 @@ pub struct Prover {
 }
 
 impl Prover {
-	/// A prover for `agent`'s deals on `podman`, keeping snapshots in `store`.
-	pub fn new(agent: Arc<Agent>, podman: Arc<PodmanBackend>, store: SnapshotStore) -> Self {
+	/// A prover for `agent`'s deals, reading their volumes from `volumes` and keeping
+	/// snapshots in `store`.
+	pub fn new(agent: Arc<Agent>, volumes: Arc<dyn VolumeSource>, store: SnapshotStore) -> Self {
 		Self {
 			agent,
-			podman,
+			volumes,
 			store,
 			answered: Arc::default(),
 			last_check: Mutex::default(),
@@ -111,17 +121,18 @@ impl Prover {
 	async fn step(self: &Arc<Self>, node: &Node, snapshot: &Snapshot) -> Result<(), ChainError> {
 		let at = node.finalized().await?;
 		let now = u32::try_from(at.block_number()).unwrap_or(u32::MAX);
-		let running: BTreeSet<u64> = snapshot
+		// Running SLA deals, with the most bytes a snapshot of one of their volumes may have.
+		let running: BTreeMap<u64, u64> = snapshot
 			.deals
 			.values()
 			.filter(|d| d.sla.is_some())
 			.filter(|d| {
 				matches!(d.chain.state, ChainState::Active { .. } | ChainState::OutOfFunds { .. })
 			})
-			.map(|d| d.chain.id)
+			.map(|d| (d.chain.id, snapshot_limit(d.reserved.storage_gib)))
 			.collect();
 		// Ended deals may still have a challenge open: ask for every deal with snapshots too.
-		let known: BTreeSet<u64> = running.iter().copied().chain(self.store.deals()).collect();
+		let known: BTreeSet<u64> = running.keys().copied().chain(self.store.deals()).collect();
 		let known: Vec<u64> = known.into_iter().collect();
 		let challenges = read_challenges(node, &at, &known).await?;
 		for (deal, challenge) in &challenges {
@@ -142,7 +153,7 @@ impl Prover {
 				.map_err(ChainError::rpc)?;
 			// Deals neither running nor challenged: nothing of theirs can be asked for again.
 			for deal in self.store.deals() {
-				if !running.contains(&deal) && !challenges.contains_key(&deal) {
+				if !running.contains_key(&deal) && !challenges.contains_key(&deal) {
 					match self.store.remove_deal(deal) {
 						Ok(()) => {
 							tracing::info!(deal, "storage proofs: deal over, snapshots removed")
@@ -172,12 +183,12 @@ impl Prover {
 		node: &Node,
 		now: u32,
 		period: u32,
-		running: &BTreeSet<u64>,
+		running: &BTreeMap<u64, u64>,
 		challenges: &BTreeMap<u64, ChainChallenge>,
 	) -> Result<(), ChainError> {
 		let at = node.finalized().await?;
-		for deal in running {
-			self.commit_due(node, &at, now, period, *deal, challenges.get(deal)).await?;
+		for (deal, limit) in running {
+			self.commit_due(node, &at, now, period, *deal, *limit, challenges.get(deal)).await?;
 		}
 		Ok(())
 	}
@@ -266,7 +277,8 @@ impl Prover {
 		}
 	}
 
-	/// Snapshots and commits the volumes of running deal `deal` that are due.
+	/// Snapshots (of at most `limit` bytes each) and commits the volumes of running deal
+	/// `deal` that are due.
 	async fn commit_due(
 		&self,
 		node: &Node,
@@ -274,6 +286,7 @@ impl Prover {
 		now: u32,
 		period: u32,
 		deal: u64,
+		limit: u64,
 		challenge: Option<&ChainChallenge>,
 	) -> Result<(), ChainError> {
 		// Snapshots are of a deal running as deployed: never one half way through a start or
@@ -287,21 +300,21 @@ impl Prover {
 				return Ok(());
 			}
 		}
-		let mounts = match self.podman.volume_mounts(deal).await {
-			Ok(mounts) => mounts,
+		let volumes = match self.volumes.volumes(deal).await {
+			Ok(volumes) => volumes,
 			Err(e) => {
 				self.agent.metrics.error("storage_proofs_cluster");
 				tracing::warn!(deal, error = %e, "storage proofs: cannot list the deal's volumes");
 				return Ok(());
 			}
 		};
-		if mounts.is_empty() {
+		if volumes.is_empty() {
 			return Ok(());
 		}
-		let names: Vec<Vec<u8>> = mounts.iter().map(|m| m.name.clone().into_bytes()).collect();
+		let names: Vec<Vec<u8>> = volumes.iter().map(|v| v.clone().into_bytes()).collect();
 		let committed = read_commitments(node, at, deal, &names).await?;
 		let mut due = Vec::new();
-		for (mount, name) in mounts.iter().zip(&names) {
+		for (volume, name) in volumes.iter().zip(&names) {
 			let challenged_root = challenge.filter(|c| c.volume.0 == *name).map(|c| c.root);
 			let facts = VolumeFacts {
 				committed: committed.get(name).copied(),
@@ -324,53 +337,36 @@ impl Prover {
 				tracing::warn!(deal, error = %e, "storage proofs: cannot remove old snapshots");
 			}
 			if plan.snapshot {
-				due.push(mount.clone());
+				due.push(volume.clone());
 			}
 		}
 		if due.is_empty() {
 			return Ok(());
 		}
-		for (name, info) in self.take_snapshots(deal, &due).await {
+		for (name, info) in self.take_snapshots(deal, &due, limit).await {
 			self.send_commitment(node, deal, name, info).await;
 		}
 		Ok(())
 	}
 
-	/// Takes consistent snapshots of `mounts` of `deal`: its pods paused while they are read.
+	/// Takes snapshots of `volumes` of `deal`, each of at most `limit` bytes.
 	async fn take_snapshots(
 		&self,
 		deal: u64,
-		mounts: &[podchain_cluster::podman::VolumeMount],
+		volumes: &[String],
+		limit: u64,
 	) -> Vec<(Vec<u8>, SnapshotInfo)> {
 		let started = Instant::now();
-		let paused = match self.podman.pause_deal(deal).await {
-			Ok(paused) => paused,
+		let taken = match self.volumes.snapshot(deal, volumes, &self.store, limit).await {
+			Ok(taken) => taken,
 			Err(e) => {
 				self.agent.metrics.storage_proofs.get_or_create(&kind("snapshot_failed")).inc();
-				tracing::warn!(deal, error = %e, "storage proofs: cannot pause the deal to snapshot it");
+				tracing::warn!(deal, error = %e, "storage proofs: cannot snapshot the deal's volumes");
 				return Vec::new();
 			}
 		};
-		let store = self.store.clone();
-		let sources: Vec<(Vec<u8>, std::path::PathBuf)> =
-			mounts.iter().map(|m| (m.name.clone().into_bytes(), m.mountpoint.clone())).collect();
-		let taken = tokio::task::spawn_blocking(move || {
-			sources
-				.into_iter()
-				.map(|(name, path)| {
-					let taken = store.take(deal, &name, &path);
-					(name, taken)
-				})
-				.collect::<Vec<_>>()
-		})
-		.await
-		.unwrap_or_default();
-		if let Err(e) = self.podman.unpause_pods(&paused).await {
-			self.agent.metrics.error("storage_proofs_cluster");
-			tracing::error!(deal, error = %e, "storage proofs: cannot unpause the deal's pods");
-		}
-		let frozen = started.elapsed();
-		self.agent.metrics.storage_snapshot_seconds.observe(frozen.as_secs_f64());
+		let took = started.elapsed();
+		self.agent.metrics.storage_snapshot_seconds.observe(took.as_secs_f64());
 		let mut infos = Vec::new();
 		for (name, taken) in taken {
 			match taken {
@@ -378,17 +374,17 @@ impl Prover {
 					self.agent.metrics.storage_proofs.get_or_create(&kind("snapshot_taken")).inc();
 					tracing::info!(
 						deal,
-						volume = %String::from_utf8_lossy(&name),
+						volume = %name,
 						bytes = info.size,
 						chunks = info.chunk_count,
-						paused_ms = frozen.as_millis(),
+						took_ms = took.as_millis(),
 						"volume snapshot taken"
 					);
-					infos.push((name, info));
+					infos.push((name.into_bytes(), info));
 				}
 				Err(e) => {
 					self.agent.metrics.storage_proofs.get_or_create(&kind("snapshot_failed")).inc();
-					tracing::warn!(deal, volume = %String::from_utf8_lossy(&name), error = %e, "cannot snapshot a volume");
+					tracing::warn!(deal, volume = %name, error = %e, "cannot snapshot a volume");
 				}
 			}
 		}

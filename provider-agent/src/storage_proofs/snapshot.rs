@@ -17,11 +17,12 @@
 //! a challenge reads only the leaves and the chunks asked for. `pending.json` is a commitment
 //! sent and not yet seen final.
 
-use podchain_merkle::{chunk_len, leaf_hash, Hash, MerkleTree, CHUNK_SIZE};
+use super::stream::{write_archive, write_tree, ChunkWriter};
+use podchain_merkle::{chunk_len, Hash, MerkleTree, CHUNK_SIZE};
 use serde::{Deserialize, Serialize};
 use std::{
 	fs::{self, File},
-	io::{self, BufWriter, Read, Seek, SeekFrom, Write},
+	io::{self, Read, Seek, SeekFrom, Write},
 	path::{Path, PathBuf},
 };
 
@@ -67,149 +68,17 @@ pub enum SnapshotError {
 	/// The volume has more than `u32::MAX` chunks.
 	#[error("the volume is too large to commit (over 16 TiB)")]
 	TooLarge,
+	/// The backend could not read the whole volume.
+	#[error("the volume could not be read: {0}")]
+	Source(String),
+	/// The volume holds more than the deal's storage allows (sparse files count in full).
+	#[error("the volume's snapshot is over the limit of {0} bytes")]
+	OverLimit(u64),
 }
 
 fn io_error(what: impl Into<String>) -> impl FnOnce(io::Error) -> SnapshotError {
 	let what = what.into();
 	move |source| SnapshotError::Io { what, source }
-}
-
-/// Writes a stream in chunks, hashing each as it is completed.
-struct ChunkWriter {
-	out: BufWriter<File>,
-	chunk: Vec<u8>,
-	leaves: Vec<Hash>,
-	size: u64,
-}
-
-impl ChunkWriter {
-	fn new(file: File) -> Self {
-		Self {
-			out: BufWriter::with_capacity(1 << 20, file),
-			chunk: Vec::with_capacity(CHUNK_SIZE),
-			leaves: Vec::new(),
-			size: 0,
-		}
-	}
-
-	fn push(&mut self, mut bytes: &[u8]) -> io::Result<()> {
-		self.size += bytes.len() as u64;
-		while !bytes.is_empty() {
-			let take = (CHUNK_SIZE - self.chunk.len()).min(bytes.len());
-			self.chunk.extend_from_slice(&bytes[..take]);
-			bytes = &bytes[take..];
-			if self.chunk.len() == CHUNK_SIZE {
-				self.leaves.push(leaf_hash(&self.chunk));
-				self.out.write_all(&self.chunk)?;
-				self.chunk.clear();
-			}
-		}
-		Ok(())
-	}
-
-	/// The leaves (the last chunk's included, an empty stream's one empty chunk) and the size.
-	fn finish(mut self) -> io::Result<(Vec<Hash>, u64)> {
-		if !self.chunk.is_empty() || self.leaves.is_empty() {
-			self.leaves.push(leaf_hash(&self.chunk));
-			self.out.write_all(&self.chunk)?;
-		}
-		let file = self.out.into_inner().map_err(|e| e.into_error())?;
-		file.sync_all()?;
-		Ok((self.leaves, self.size))
-	}
-}
-
-/// Serialises the tree under `root` (see the module docs) into `writer`.
-fn write_tree(root: &Path, writer: &mut ChunkWriter) -> io::Result<()> {
-	writer.push(MAGIC)?;
-	let mut stack = vec![PathBuf::new()];
-	let mut entries: Vec<(Vec<u8>, PathBuf)> = Vec::new();
-	// Every path first, then in byte order: the stream does not depend on readdir's order.
-	while let Some(relative) = stack.pop() {
-		for entry in fs::read_dir(root.join(&relative))? {
-			let entry = entry?;
-			let path = relative.join(entry.file_name());
-			if entry.file_type()?.is_dir() {
-				stack.push(path.clone());
-			}
-			entries.push((path_bytes(&path), path));
-		}
-	}
-	entries.sort();
-	let mut buffer = vec![0u8; 1 << 16];
-	for (bytes, relative) in entries {
-		let full = root.join(&relative);
-		let meta = fs::symlink_metadata(&full)?;
-		let kind = meta.file_type();
-		let tag = if kind.is_dir() {
-			b'd'
-		} else if kind.is_file() {
-			b'f'
-		} else if kind.is_symlink() {
-			b'l'
-		} else {
-			continue;
-		};
-		writer.push(&[tag])?;
-		writer.push(&(bytes.len() as u32).to_le_bytes())?;
-		writer.push(&bytes)?;
-		writer.push(&mode_of(&meta).to_le_bytes())?;
-		match tag {
-			b'f' => {
-				let len = meta.len();
-				writer.push(&len.to_le_bytes())?;
-				let mut file = File::open(&full)?.take(len);
-				let mut copied = 0u64;
-				loop {
-					let read = file.read(&mut buffer)?;
-					if read == 0 {
-						break;
-					}
-					writer.push(&buffer[..read])?;
-					copied += read as u64;
-				}
-				if copied != len {
-					return Err(io::Error::new(
-						io::ErrorKind::UnexpectedEof,
-						format!("{} changed while it was read", relative.display()),
-					));
-				}
-			}
-			b'l' => {
-				let target = path_bytes(&fs::read_link(&full)?);
-				writer.push(&(target.len() as u32).to_le_bytes())?;
-				writer.push(&target)?;
-			}
-			_ => {}
-		}
-	}
-	Ok(())
-}
-
-#[cfg(unix)]
-fn path_bytes(path: &Path) -> Vec<u8> {
-	use std::os::unix::ffi::OsStrExt;
-	path.as_os_str().as_bytes().to_vec()
-}
-
-#[cfg(not(unix))]
-fn path_bytes(path: &Path) -> Vec<u8> {
-	path.to_string_lossy().replace('\\', "/").into_bytes()
-}
-
-#[cfg(unix)]
-fn mode_of(meta: &fs::Metadata) -> u32 {
-	use std::os::unix::fs::PermissionsExt;
-	meta.permissions().mode() & 0o7777
-}
-
-#[cfg(not(unix))]
-fn mode_of(meta: &fs::Metadata) -> u32 {
-	if meta.permissions().readonly() {
-		0o444
-	} else {
-		0o644
-	}
 }
 
 fn hex(hash: &Hash) -> String {
@@ -248,21 +117,60 @@ impl SnapshotStore {
 		self.volume_dir(deal, volume).join(format!("{}.leaves", hex(root)))
 	}
 
-	/// Takes a snapshot of the files under `source` as `volume` of `deal`. The caller makes
-	/// sure nothing writes there meanwhile.
+	/// Takes a snapshot of the files under `source` as `volume` of `deal`, of at most `limit`
+	/// bytes. The caller makes sure nothing writes there meanwhile.
 	pub fn take(
 		&self,
 		deal: u64,
 		volume: &[u8],
 		source: &Path,
+		limit: u64,
+	) -> Result<SnapshotInfo, SnapshotError> {
+		self.write(deal, volume, limit, format!("read {}", source.display()), |writer| {
+			write_tree(source, writer)
+		})
+	}
+
+	/// Takes a snapshot of the files a `tar` archive of the volume holds (see
+	/// `stream::write_archive`) as `volume` of `deal`, of at most `limit` bytes; the same
+	/// files give the same snapshot as [`Self::take`]. File contents are spooled beside the
+	/// snapshot while the archive is read.
+	pub fn take_archive(
+		&self,
+		deal: u64,
+		volume: &[u8],
+		archive: impl Read,
+		limit: u64,
+	) -> Result<SnapshotInfo, SnapshotError> {
+		let spool = self.volume_dir(deal, volume).join("archive.spool");
+		let taken = self.write(deal, volume, limit, "read the volume's archive".into(), |writer| {
+			write_archive(archive, &spool, writer)
+		});
+		let _ = fs::remove_file(&spool);
+		taken
+	}
+
+	/// Writes the stream `write` produces as a snapshot of `volume` of `deal`, with its leaves.
+	fn write(
+		&self,
+		deal: u64,
+		volume: &[u8],
+		limit: u64,
+		what: String,
+		write: impl FnOnce(&mut ChunkWriter) -> io::Result<()>,
 	) -> Result<SnapshotInfo, SnapshotError> {
 		let dir = self.volume_dir(deal, volume);
 		fs::create_dir_all(&dir).map_err(io_error(format!("create {}", dir.display())))?;
 		let partial = dir.join("partial.snap");
 		let file =
 			File::create(&partial).map_err(io_error(format!("create {}", partial.display())))?;
-		let mut writer = ChunkWriter::new(file);
-		write_tree(source, &mut writer).map_err(io_error(format!("read {}", source.display())))?;
+		let mut writer = ChunkWriter::new(file, limit);
+		if let Err(e) = write(&mut writer) {
+			let over = writer.over_limit;
+			drop(writer);
+			let _ = fs::remove_file(&partial);
+			return Err(if over { SnapshotError::OverLimit(limit) } else { io_error(what)(e) });
+		}
 		let (leaves, size) =
 			writer.finish().map_err(io_error(format!("write {}", partial.display())))?;
 		let mut leaf_bytes = Vec::with_capacity(leaves.len() * 32);
@@ -277,6 +185,13 @@ impl SnapshotStore {
 		fs::rename(&partial, &snapshot)
 			.map_err(io_error(format!("rename {}", partial.display())))?;
 		Ok(info)
+	}
+
+	/// Deletes snapshot `root` of `volume` (one taken from what turned out not to be the
+	/// whole volume).
+	pub fn discard(&self, deal: u64, volume: &[u8], root: &Hash) {
+		let _ = fs::remove_file(self.snapshot_path(deal, volume, root));
+		let _ = fs::remove_file(self.leaves_path(deal, volume, root));
 	}
 
 	/// Whether snapshot `root` of `volume` is on disk.
@@ -461,6 +376,8 @@ mod tests {
 	use super::*;
 	use podchain_merkle::verify;
 
+	const LIMIT: u64 = 1 << 30;
+
 	fn volume(dir: &Path) {
 		fs::create_dir_all(dir.join("sub/deeper")).unwrap();
 		fs::write(dir.join("a.txt"), b"hello").unwrap();
@@ -481,19 +398,19 @@ mod tests {
 		volume(a.path());
 		volume(b.path());
 		let store = SnapshotStore::new(out.path());
-		let first = store.take(1, b"data", a.path()).unwrap();
-		let second = store.take(2, b"data", b.path()).unwrap();
+		let first = store.take(1, b"data", a.path(), LIMIT).unwrap();
+		let second = store.take(2, b"data", b.path(), LIMIT).unwrap();
 		assert_eq!(first, second);
 		assert!(first.size > 20_000, "{first:?}");
 		assert_eq!(Some(first.chunk_count), podchain_merkle::chunk_count(first.size));
 		fs::write(b.path().join("sub/deeper/empty"), b"x").unwrap();
-		assert_ne!(store.take(2, b"data", b.path()).unwrap().root, first.root);
+		assert_ne!(store.take(2, b"data", b.path(), LIMIT).unwrap().root, first.root);
 		fs::write(b.path().join("sub/deeper/empty"), b"").unwrap();
 		fs::rename(b.path().join("a.txt"), b.path().join("b.txt")).unwrap();
-		assert_ne!(store.take(2, b"data", b.path()).unwrap().root, first.root);
+		assert_ne!(store.take(2, b"data", b.path(), LIMIT).unwrap().root, first.root);
 		// An empty volume still has a snapshot: the header alone.
 		let empty = tempfile::tempdir().unwrap();
-		let info = store.take(3, b"data", empty.path()).unwrap();
+		let info = store.take(3, b"data", empty.path(), LIMIT).unwrap();
 		assert_eq!((info.size, info.chunk_count), (MAGIC.len() as u64, 1));
 	}
 
@@ -502,7 +419,7 @@ mod tests {
 		let (source, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
 		volume(source.path());
 		let store = SnapshotStore::new(out.path());
-		let info = store.take(5, b"data", source.path()).unwrap();
+		let info = store.take(5, b"data", source.path(), LIMIT).unwrap();
 		assert!(store.has(5, b"data", &info.root));
 		let last = info.chunk_count - 1;
 		let indices = [0, 3, last, last];
@@ -541,9 +458,9 @@ mod tests {
 		let (source, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
 		volume(source.path());
 		let store = SnapshotStore::new(out.path());
-		let old = store.take(9, b"data", source.path()).unwrap();
+		let old = store.take(9, b"data", source.path(), LIMIT).unwrap();
 		fs::write(source.path().join("a.txt"), b"newer").unwrap();
-		let new = store.take(9, b"data", source.path()).unwrap();
+		let new = store.take(9, b"data", source.path(), LIMIT).unwrap();
 		let pending = Pending { snapshot: new, valid_until: 77 };
 		store.set_pending(9, b"data", Some(&pending)).unwrap();
 		// A new store on the same directory: what a restarted agent finds.
@@ -559,5 +476,103 @@ mod tests {
 		store.remove_deal(9).unwrap();
 		assert!(store.deals().is_empty());
 		store.remove_deal(9).unwrap();
+	}
+
+	/// The archive a real `tar` makes of `dir`, as the Kubernetes storage-proof pod's does.
+	fn tar_of(dir: &Path) -> Vec<u8> {
+		let out = std::process::Command::new("tar")
+			.args(["-c", "-f", "-", "-C"])
+			.arg(dir)
+			.arg(".")
+			.output()
+			.expect("tar runs");
+		assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+		out.stdout
+	}
+
+	#[test]
+	fn an_archive_of_the_files_gives_the_snapshot_of_the_files() {
+		let (source, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+		volume(source.path());
+		// A hard link reads as a second file with the same contents, in the tree as in tar.
+		fs::hard_link(source.path().join("a.txt"), source.path().join("sub/hard")).unwrap();
+		#[cfg(unix)]
+		{
+			use std::os::unix::fs::PermissionsExt;
+			fs::set_permissions(source.path().join("a.txt"), fs::Permissions::from_mode(0o600))
+				.unwrap();
+		}
+		let store = SnapshotStore::new(out.path());
+		let from_tree = store.take(1, b"data", source.path(), LIMIT).unwrap();
+		let archive = tar_of(source.path());
+		let from_archive = store.take_archive(2, b"data", &archive[..], LIMIT).unwrap();
+		assert_eq!(from_tree, from_archive);
+		// The spool is gone; the snapshot answers like any other.
+		assert!(!store.volume_dir(2, b"data").join("archive.spool").exists());
+		let proofs = store.prove(2, b"data", &from_archive.root, from_archive.size, &[0]).unwrap();
+		assert!(verify(
+			&from_archive.root,
+			from_archive.chunk_count,
+			0,
+			&proofs[0].0,
+			&proofs[0].1
+		));
+		// Paths without `./` (another tar's spelling) give the same stream.
+		let mut builder = tar::Builder::new(Vec::new());
+		builder.follow_symlinks(false);
+		builder.append_dir_all("", source.path()).unwrap();
+		let plain = builder.into_inner().unwrap();
+		assert_eq!(store.take_archive(3, b"data", &plain[..], LIMIT).unwrap(), from_tree);
+	}
+
+	#[test]
+	fn archives_that_leave_the_volume_or_stop_short_are_refused() {
+		let out = tempfile::tempdir().unwrap();
+		let store = SnapshotStore::new(out.path());
+		for evil in [&b"../outside"[..], b"/etc/passwd", b"./a/../../x"] {
+			let mut header = tar::Header::new_old();
+			header.as_old_mut().name[..evil.len()].copy_from_slice(evil);
+			header.set_size(3);
+			header.set_mode(0o644);
+			header.set_entry_type(tar::EntryType::Regular);
+			header.set_cksum();
+			let mut archive = header.as_bytes().to_vec();
+			archive.extend_from_slice(&[b'x'; 512]);
+			archive.extend_from_slice(&[0; 1024]);
+			let taken = store.take_archive(1, b"data", &archive[..], LIMIT);
+			assert!(matches!(taken, Err(SnapshotError::Io { .. })), "{evil:?}: {taken:?}");
+		}
+		// Cut in the middle of a file.
+		let source = tempfile::tempdir().unwrap();
+		volume(source.path());
+		let archive = tar_of(source.path());
+		let cut = &archive[..archive.len() - 9_000];
+		assert!(store.take_archive(1, b"data", cut, LIMIT).is_err());
+		// Nothing half-written is left to be taken for a snapshot.
+		let leftovers: Vec<_> = fs::read_dir(store.volume_dir(1, b"data"))
+			.unwrap()
+			.flatten()
+			.map(|e| e.file_name().to_string_lossy().into_owned())
+			.collect();
+		assert!(leftovers.is_empty(), "{leftovers:?}");
+	}
+
+	#[test]
+	fn a_volume_over_the_limit_is_refused_sparse_holes_included() {
+		let (source, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+		// 64 MiB apparent, nothing on disk: a tenant's way to fill the provider's disk.
+		File::create(source.path().join("sparse")).unwrap().set_len(64 << 20).unwrap();
+		let store = SnapshotStore::new(out.path());
+		let limit = 1 << 20;
+		let taken = store.take(1, b"data", source.path(), limit);
+		assert!(matches!(taken, Err(SnapshotError::OverLimit(l)) if l == limit), "{taken:?}");
+		let archive = tar_of(source.path());
+		let taken = store.take_archive(1, b"data", &archive[..], limit);
+		assert!(matches!(taken, Err(SnapshotError::OverLimit(l)) if l == limit), "{taken:?}");
+		let leftovers = fs::read_dir(store.volume_dir(1, b"data")).unwrap().count();
+		assert_eq!(leftovers, 0);
+		// Within the limit, taken.
+		assert!(store.take(1, b"data", source.path(), 65 << 20).is_ok());
+		assert_eq!(super::super::snapshot_limit(1), (1 << 30) + (1 << 26) + (64 << 20));
 	}
 }

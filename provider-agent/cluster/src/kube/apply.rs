@@ -66,7 +66,11 @@ pub(super) async fn apply(
 		// Nothing can be created in it until it is gone.
 		return Err(ClusterError::Unavailable(format!("namespace {namespace} is being deleted")));
 	}
+	// The pods' quota first: a namespace of an older agent, whose `reserved` quota also held
+	// CPU and memory, never goes without a limit on them.
+	let pod_quota = apply_one(backend, &namespace, &objects.pod_quota).await?;
 	let quota = apply_one(backend, &namespace, &objects.quota).await?;
+	apply_one(backend, &namespace, &objects.snapshot_quota).await?;
 	apply_one(backend, &namespace, &objects.limit_range).await?;
 	apply_one(backend, &namespace, &objects.network_policy).await?;
 	for secret in &objects.secrets {
@@ -81,10 +85,10 @@ pub(super) async fn apply(
 	if let Some(ingress) = &objects.ingress {
 		apply_one(backend, &namespace, ingress).await?;
 	}
-	// How it replaces its pods on a change depends on the room the quota has now.
+	// How it replaces its pods on a change depends on the room the quotas have now.
 	let mut deployment = objects.deployment.clone();
 	if let Some(spec) = deployment.spec.as_mut() {
-		spec.strategy = Some(rollout::strategy(&quota, &objects.deployment));
+		spec.strategy = Some(rollout::strategy(&[pod_quota, quota], &objects.deployment));
 	}
 	apply_one(backend, &namespace, &deployment).await?;
 

@@ -32,6 +32,8 @@
 //!   add. That permission is not read-only: it opens the kubelets' whole API, exec included
 //!   (its WebSocket upgrade is a GET), so the agent's token weighs as much as an admin's.
 //! - [`Backend::logs`] reads each container's log with timestamps.
+//! - [`KubeBackend::read_volume`] reads a deal's volume for a storage proof: a `tar` archive,
+//!   through `exec`, from a short-lived read-only pod of the agent's (see `snapshot.rs`).
 //!
 //! Errors: no answer, a server error (5xx), 401, 404, 408, 409 or 429 are
 //! [`ClusterError::Unavailable`]; other refusals (4xx: invalid, forbidden, over quota) are
@@ -43,12 +45,14 @@ mod error;
 mod logs;
 mod quantity;
 mod rollout;
+mod snapshot;
 mod status;
 mod summary;
 #[cfg(test)]
 mod tests;
 mod usage;
 
+pub use snapshot::{VolumeArchive, VolumeRead, SNAPSHOT_POD_START};
 pub use summary::{NodeUsage, Summary, NETWORK};
 pub use usage::VOLUMES_SOURCE;
 

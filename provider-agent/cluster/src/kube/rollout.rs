@@ -7,11 +7,12 @@
 //! with no room has its new pods refused (`exceeded quota`) and retried with backoff, which is
 //! slower than replacing the pods outright and looks like a failure while it lasts.
 //!
-//! So, from the quota as the apply just wrote it (its `spec.hard`, and `status.used`, the pods
-//! running now):
+//! So, from the deal's quotas as the apply just wrote them (`reserved-pods` for CPU, memory
+//! and pods, `reserved` for ephemeral storage and GPUs; their `spec.hard`, and `status.used`,
+//! the pods running now):
 //!
-//! - **room for a whole new set** (`used + replicas × new pod ≤ hard` for every resource the
-//!   quota limits): `RollingUpdate` with `maxSurge: 100%`, `maxUnavailable: 0`. The old pods
+//! - **room for a whole new set** (`used + replicas × new pod ≤ hard` for every resource
+//!   either quota limits): `RollingUpdate` with `maxSurge: 100%`, `maxUnavailable: 0`. The old pods
 //!   serve until the new ones are ready: no downtime. That bound holds even if every old pod
 //!   is still terminating while all new ones start;
 //! - **otherwise**, or when the quota's usage is not known (a new namespace, a quota whose
@@ -48,9 +49,9 @@ fn surge() -> DeploymentStrategy {
 	}
 }
 
-/// The strategy for `deployment` under `quota` (as the API server returned it on apply).
-pub(super) fn strategy(quota: &ResourceQuota, deployment: &Deployment) -> DeploymentStrategy {
-	if has_room(quota, deployment) {
+/// The strategy for `deployment` under `quotas` (as the API server returned them on apply).
+pub(super) fn strategy(quotas: &[ResourceQuota], deployment: &Deployment) -> DeploymentStrategy {
+	if quotas.iter().all(|quota| has_room(quota, deployment)) {
 		surge()
 	} else {
 		recreate()
@@ -123,6 +124,11 @@ fn pod_usage(deployment: &Deployment) -> Option<BTreeMap<String, u128>> {
 mod tests {
 	use super::*;
 	use serde_json::json;
+
+	/// The strategy under `quota` alone.
+	fn strategy(quota: &ResourceQuota, deployment: &Deployment) -> DeploymentStrategy {
+		super::strategy(std::slice::from_ref(quota), deployment)
+	}
 
 	/// A Deployment of `replicas` pods of one container asking `cpu` and `memory` (requests
 	/// equal to limits).
@@ -229,5 +235,29 @@ mod tests {
 		let odd = quota("1", "1Gi", Some(("lots", "0", "0")));
 		assert_eq!(strategy(&odd, &d), recreate());
 		assert_eq!(strategy(&ResourceQuota::default(), &d), recreate(), "no quota");
+	}
+
+	#[test]
+	fn every_quota_must_have_room() {
+		// CPU, memory and pods fit; the other quota's ephemeral storage does not.
+		let pods = quota("400m", "1Gi", Some(("100m", "64Mi", "1")));
+		let storage: ResourceQuota = serde_json::from_value(json!({
+			"metadata": {"name": "reserved"},
+			"spec": {"hard": {"requests.ephemeral-storage": "2Gi"}},
+			"status": {"hard": {"requests.ephemeral-storage": "2Gi"},
+				"used": {"requests.ephemeral-storage": "1Gi"}},
+		}))
+		.expect("a ResourceQuota");
+		let mut d = deployment(1, "100m", "64Mi");
+		assert_eq!(kind(&super::strategy(&[pods.clone(), storage.clone()], &d)), "RollingUpdate");
+		let container = &mut d.spec.as_mut().unwrap().template.spec.as_mut().unwrap().containers[0];
+		let resources = container.resources.as_mut().unwrap();
+		resources
+			.requests
+			.as_mut()
+			.unwrap()
+			.insert("ephemeral-storage".into(), Quantity("2Gi".into()));
+		assert_eq!(kind(&strategy(&pods, &d)), "RollingUpdate");
+		assert_eq!(super::strategy(&[pods, storage], &d), recreate());
 	}
 }

@@ -11,8 +11,12 @@ pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const NAMESPACE_PREFIX: &str = "podchain-deal-";
 /// Name of the Deployment running a deal's pods.
 pub const DEPLOYMENT_NAME: &str = "app";
-/// Name of a deal's ResourceQuota.
+/// Name of a deal's ResourceQuota of storage, GPUs, ephemeral storage and exposures.
 pub const QUOTA_NAME: &str = "reserved";
+/// Name of a deal's ResourceQuota of its pods' CPU and memory.
+pub const POD_QUOTA_NAME: &str = "reserved-pods";
+/// Name of a deal's ResourceQuota of its storage-proof pod.
+pub const SNAPSHOT_QUOTA_NAME: &str = "snapshot";
 /// Name of a deal's LimitRange.
 pub const LIMIT_RANGE_NAME: &str = "containers";
 /// Name of a deal's NetworkPolicy.

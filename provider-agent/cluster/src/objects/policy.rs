@@ -1,14 +1,16 @@
 //! The deal's namespace and the fences around it: quota, limit range, network policy.
 
 use super::{
-	names::Common, BuildOptions, TcpServiceType, LIMIT_RANGE_NAME, NETWORK_POLICY_NAME, POD_SURGE,
-	QUOTA_NAME,
+	names::Common, BuildOptions, TcpServiceType, LIMIT_RANGE_NAME, NETWORK_POLICY_NAME,
+	POD_QUOTA_NAME, POD_SURGE, QUOTA_NAME, SNAPSHOT_EPHEMERAL_STORAGE, SNAPSHOT_PRIORITY_CLASS,
+	SNAPSHOT_QUOTA_NAME,
 };
 use super::{DealSpec, Manifest};
 use k8s_openapi::{
 	api::{
 		core::v1::{
-			LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, ResourceQuota, ResourceQuotaSpec,
+			LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, ResourceQuota,
+			ResourceQuotaSpec, ScopeSelector, ScopedResourceSelectorRequirement,
 		},
 		networking::v1::{
 			IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule,
@@ -50,30 +52,29 @@ pub(super) fn namespace(common: &Common) -> Namespace {
 	}
 }
 
-/// The quota: exactly what the deal reserved on chain (requests and limits alike, since
-/// containers' requests are their limits), a claim per manifest volume, room for
-/// `replicas.max` pods plus [`POD_SURGE`], and [`BuildOptions::ephemeral_storage`] for every
-/// container of those pods.
+/// The quota of everything but pods' CPU and memory: what the deal reserved on chain in
+/// storage and GPUs, a claim per manifest volume, [`BuildOptions::ephemeral_storage`] for every
+/// container of `replicas.max` pods plus [`POD_SURGE`] (and the storage-proof pod's
+/// [`SNAPSHOT_EPHEMERAL_STORAGE`]), and its exposures. Unscoped: a scoped quota can only count
+/// pods, CPU and memory.
 pub(super) fn quota(common: &Common, spec: &DealSpec, options: &BuildOptions) -> ResourceQuota {
 	let reserved = &spec.reserved;
 	let manifest = &spec.manifest;
-	let cpu = Cpu::from_millis(reserved.cpu_millicores).to_string();
-	let memory = format!("{}Mi", reserved.memory_mib);
 	let pods = manifest.replicas.max.saturating_add(POD_SURGE);
 	let containers = u64::try_from(manifest.containers.len()).unwrap_or(u64::MAX);
 	let ephemeral = bytes(ByteSize::from_bytes(
-		options.ephemeral_storage.bytes().saturating_mul(containers).saturating_mul(pods.into()),
+		options
+			.ephemeral_storage
+			.bytes()
+			.saturating_mul(containers)
+			.saturating_mul(pods.into())
+			.saturating_add(SNAPSHOT_EPHEMERAL_STORAGE.bytes()),
 	));
 	let mut hard = BTreeMap::from([
-		("requests.cpu".to_owned(), quantity(cpu.clone())),
-		("limits.cpu".to_owned(), quantity(cpu)),
-		("requests.memory".to_owned(), quantity(memory.clone())),
-		("limits.memory".to_owned(), quantity(memory)),
 		("requests.storage".to_owned(), quantity(format!("{}Gi", reserved.storage_gib))),
 		("requests.ephemeral-storage".to_owned(), ephemeral.clone()),
 		("limits.ephemeral-storage".to_owned(), ephemeral),
 		("persistentvolumeclaims".to_owned(), quantity(manifest.volumes.len().to_string())),
-		("pods".to_owned(), quantity(pods.to_string())),
 	]);
 	// Extended resources are only limited where the quota names them: name the GPU even at 0.
 	if let Some(gpu) = &options.gpu_resource {
@@ -89,6 +90,68 @@ pub(super) fn quota(common: &Common, spec: &DealSpec, options: &BuildOptions) ->
 	ResourceQuota {
 		metadata: common.meta(QUOTA_NAME),
 		spec: Some(ResourceQuotaSpec { hard: Some(hard), ..ResourceQuotaSpec::default() }),
+		..ResourceQuota::default()
+	}
+}
+
+/// The quota of the deal's own pods, every pod but the storage-proof pod: exactly the CPU and
+/// memory the deal reserved on chain (requests and limits alike, since containers' requests
+/// are their limits), and room for `replicas.max` pods plus [`POD_SURGE`].
+pub(super) fn pod_quota(common: &Common, spec: &DealSpec) -> ResourceQuota {
+	let reserved = &spec.reserved;
+	let cpu = Cpu::from_millis(reserved.cpu_millicores).to_string();
+	let memory = format!("{}Mi", reserved.memory_mib);
+	let pods = spec.manifest.replicas.max.saturating_add(POD_SURGE);
+	let hard = BTreeMap::from([
+		("requests.cpu".to_owned(), quantity(cpu.clone())),
+		("limits.cpu".to_owned(), quantity(cpu)),
+		("requests.memory".to_owned(), quantity(memory.clone())),
+		("limits.memory".to_owned(), quantity(memory)),
+		("pods".to_owned(), quantity(pods.to_string())),
+	]);
+	scoped_quota(common, POD_QUOTA_NAME, "NotIn", hard)
+}
+
+/// The quota of the storage-proof pod ([`super::snapshot_pod`]): one pod of
+/// [`super::snapshot_resources`], and nothing for any other pod that names its priority class.
+pub(super) fn snapshot_quota(
+	common: &Common,
+	manifest: &Manifest,
+	options: &BuildOptions,
+) -> ResourceQuota {
+	let (cpu, memory) = super::snapshot_resources(manifest, options);
+	let hard = BTreeMap::from([
+		("requests.cpu".to_owned(), quantity(cpu.to_string())),
+		("limits.cpu".to_owned(), quantity(cpu.to_string())),
+		("requests.memory".to_owned(), bytes(memory)),
+		("limits.memory".to_owned(), bytes(memory)),
+		("pods".to_owned(), quantity("1")),
+	]);
+	scoped_quota(common, SNAPSHOT_QUOTA_NAME, "In", hard)
+}
+
+/// A quota on the pods whose priority class is (`In`) or is not (`NotIn`, which a pod without
+/// one is) [`SNAPSHOT_PRIORITY_CLASS`].
+fn scoped_quota(
+	common: &Common,
+	name: &str,
+	operator: &str,
+	hard: BTreeMap<String, Quantity>,
+) -> ResourceQuota {
+	let selector = ScopeSelector {
+		match_expressions: Some(vec![ScopedResourceSelectorRequirement {
+			scope_name: "PriorityClass".into(),
+			operator: operator.into(),
+			values: Some(vec![SNAPSHOT_PRIORITY_CLASS.into()]),
+		}]),
+	};
+	ResourceQuota {
+		metadata: common.meta(name),
+		spec: Some(ResourceQuotaSpec {
+			hard: Some(hard),
+			scope_selector: Some(selector),
+			..ResourceQuotaSpec::default()
+		}),
 		..ResourceQuota::default()
 	}
 }

@@ -46,7 +46,9 @@ fn quantities(map: &Option<BTreeMap<String, Quantity>>) -> BTreeMap<&str, &str> 
 fn all_meta(objects: &DealObjects) -> Vec<(String, &ObjectMeta)> {
 	let mut all = vec![
 		("Namespace".to_owned(), &objects.namespace.metadata),
+		("ResourceQuota".to_owned(), &objects.pod_quota.metadata),
 		("ResourceQuota".to_owned(), &objects.quota.metadata),
+		("ResourceQuota".to_owned(), &objects.snapshot_quota.metadata),
 		("LimitRange".to_owned(), &objects.limit_range.metadata),
 		("NetworkPolicy".to_owned(), &objects.network_policy.metadata),
 		("Deployment".to_owned(), &objects.deployment.metadata),
@@ -96,21 +98,36 @@ fn namespace_enforces_restricted_pod_security() {
 	}
 }
 
+/// The priority-class scope of `quota`: (operator, values).
+fn scope(quota: &ResourceQuota) -> Option<(String, Vec<String>)> {
+	let selector = quota.spec.as_ref()?.scope_selector.as_ref()?;
+	let [requirement] = selector.match_expressions.as_deref()? else { return None };
+	assert_eq!(requirement.scope_name, "PriorityClass");
+	Some((requirement.operator.clone(), requirement.values.clone().unwrap_or_default()))
+}
+
 #[test]
 fn quota_is_the_reservation() {
 	let web = web();
+	let pods = quantities(&web.pod_quota.spec.as_ref().expect("spec").hard);
+	assert_eq!(
+		pods,
+		BTreeMap::from([
+			("limits.cpu", "100m"),
+			("limits.memory", "64Mi"),
+			("pods", "2"),
+			("requests.cpu", "100m"),
+			("requests.memory", "64Mi"),
+		])
+	);
 	let hard = quantities(&web.quota.spec.as_ref().expect("spec").hard);
 	assert_eq!(
 		hard,
 		BTreeMap::from([
-			("limits.cpu", "100m"),
-			("limits.ephemeral-storage", "2Gi"),
-			("limits.memory", "64Mi"),
+			// 1 GiB per container of 1 + 1 pods, and the storage-proof pod's 16 MiB.
+			("limits.ephemeral-storage", "2064Mi"),
 			("persistentvolumeclaims", "0"),
-			("pods", "2"),
-			("requests.cpu", "100m"),
-			("requests.ephemeral-storage", "2Gi"),
-			("requests.memory", "64Mi"),
+			("requests.ephemeral-storage", "2064Mi"),
 			("requests.nvidia.com/gpu", "0"),
 			("requests.storage", "0Gi"),
 			("services.loadbalancers", "0"),
@@ -119,17 +136,119 @@ fn quota_is_the_reservation() {
 	);
 	// full: (1500m + 250m) x 5, (1536 MiB + 477 MiB) x 5, 10 GiB + 2 GiB, 1 GPU x 5.
 	let full = full();
+	let pods = quantities(&full.pod_quota.spec.as_ref().expect("spec").hard);
+	assert_eq!(pods["requests.cpu"], "8750m");
+	assert_eq!(pods["limits.memory"], "10065Mi");
+	assert_eq!(pods["pods"], "6");
 	let hard = quantities(&full.quota.spec.as_ref().expect("spec").hard);
-	assert_eq!(hard["requests.cpu"], "8750m");
-	assert_eq!(hard["limits.memory"], "10065Mi");
 	assert_eq!(hard["requests.storage"], "12Gi");
 	assert_eq!(hard["requests.nvidia.com/gpu"], "5");
-	assert_eq!(hard["pods"], "6");
 	assert_eq!(hard["persistentvolumeclaims"], "2");
 	assert_eq!(hard["services.nodeports"], "1");
-	// 1 GiB per container, 2 containers x (5 replicas + 1 surging).
-	assert_eq!(hard["requests.ephemeral-storage"], "12Gi");
-	assert_eq!(hard["limits.ephemeral-storage"], "12Gi");
+	// 1 GiB per container, 2 containers x (5 replicas + 1 surging), and 16 MiB.
+	assert_eq!(hard["requests.ephemeral-storage"], "12304Mi");
+	assert_eq!(hard["limits.ephemeral-storage"], "12304Mi");
+}
+
+#[test]
+fn quotas_tell_the_deal_pods_from_the_storage_proof_pod() {
+	let full = full();
+	// The deal's pods are every pod not of the snapshot class (a pod of no class included).
+	let not_snapshot = Some(("NotIn".to_owned(), vec![SNAPSHOT_PRIORITY_CLASS.to_owned()]));
+	assert_eq!(scope(&full.pod_quota), not_snapshot);
+	assert_eq!(full.pod_quota.metadata.name.as_deref(), Some(POD_QUOTA_NAME));
+	// Scoped quotas may only count pods, CPU and memory: the rest is in an unscoped one.
+	for quota in [&full.pod_quota, &full.snapshot_quota] {
+		let hard = quantities(&quota.spec.as_ref().expect("spec").hard);
+		for resource in hard.keys() {
+			assert!(
+				["pods", "cpu", "memory"].iter().any(|r| resource.ends_with(r)),
+				"{resource} in a scoped quota"
+			);
+		}
+	}
+	assert_eq!(full.quota.spec.as_ref().expect("spec").scope_selector, None);
+	// The snapshot class gets one pod of the snapshot pod's size and no more: a pod naming
+	// the class cannot take what the deal did not reserve.
+	let only_snapshot = Some(("In".to_owned(), vec![SNAPSHOT_PRIORITY_CLASS.to_owned()]));
+	assert_eq!(scope(&full.snapshot_quota), only_snapshot);
+	let hard = quantities(&full.snapshot_quota.spec.as_ref().expect("spec").hard);
+	assert_eq!(
+		hard,
+		BTreeMap::from([
+			("limits.cpu", "100m"),
+			("limits.memory", "64Mi"),
+			("pods", "1"),
+			("requests.cpu", "100m"),
+			("requests.memory", "64Mi"),
+		])
+	);
+}
+
+#[test]
+fn the_storage_proof_pod_fits_its_quota_and_the_namespace_rules() {
+	// web's only container is 100m and 64 MiB: the pod is capped there (the LimitRange's max).
+	let options = BuildOptions {
+		snapshot: SnapshotPodOptions {
+			cpu: podchain_manifest::Cpu::from_millis(250),
+			memory: podchain_manifest::ByteSize::from_bytes(256 << 20),
+			..SnapshotPodOptions::default()
+		},
+		..BuildOptions::default()
+	};
+	let web = build(&spec(7, fixture("web.yaml"), None), &options).expect("builds");
+	let hard = quantities(&web.snapshot_quota.spec.as_ref().expect("spec").hard);
+	assert_eq!((hard["limits.cpu"], hard["limits.memory"]), ("100m", "64Mi"));
+
+	let cpu =
+		web.snapshot_quota.spec.as_ref().unwrap().hard.as_ref().unwrap()["limits.cpu"].clone();
+	let memory =
+		web.snapshot_quota.spec.as_ref().unwrap().hard.as_ref().unwrap()["limits.memory"].clone();
+	let pod = snapshot_pod(7, "data", Some("node-a"), cpu, memory, &options);
+	assert_eq!(pod.metadata.name.as_deref(), Some("snapshot-data"));
+	assert_eq!(pod.metadata.namespace.as_deref(), Some("podchain-deal-7"));
+	// Not one of the deal's pods: no deal label, so neither status nor billing sees it.
+	let labels = pod.metadata.labels.as_ref().expect("labels");
+	assert!(!labels.contains_key(DEAL_LABEL));
+	assert_eq!(labels[SNAPSHOT_OF_LABEL], "7");
+	let spec = pod.spec.as_ref().expect("spec");
+	assert_eq!(spec.priority_class_name.as_deref(), Some(SNAPSHOT_PRIORITY_CLASS));
+	assert_eq!(spec.node_name.as_deref(), Some("node-a"));
+	assert_eq!(spec.restart_policy.as_deref(), Some("Never"));
+	assert_eq!(spec.active_deadline_seconds, Some(3600));
+	assert_eq!(spec.automount_service_account_token, Some(false));
+	// Pod Security `restricted`, as the deal's own user (it reads what they wrote), and no
+	// fsGroup (the kubelet would change the volume's ownership).
+	let security = spec.security_context.as_ref().expect("pod security");
+	assert_eq!(security.run_as_non_root, Some(true));
+	assert_eq!(security.run_as_user, Some(options.run_as_user));
+	assert_eq!(security.fs_group, None);
+	assert_eq!(security.seccomp_profile.as_ref().map(|p| p.type_.as_str()), Some("RuntimeDefault"));
+	let [container] = spec.containers.as_slice() else { panic!("one container") };
+	let context = container.security_context.as_ref().expect("container security");
+	assert_eq!(context.allow_privilege_escalation, Some(false));
+	assert_eq!(context.read_only_root_filesystem, Some(true));
+	assert_eq!(
+		context.capabilities.as_ref().and_then(|c| c.drop.clone()),
+		Some(vec!["ALL".into()])
+	);
+	assert_eq!(container.image.as_deref(), Some("docker.io/library/busybox:1.36"));
+	// The claim, read-only at the volume and at the mount.
+	let [volume] = spec.volumes.as_deref().expect("volumes") else { panic!("one volume") };
+	let claim = volume.persistent_volume_claim.as_ref().expect("claim");
+	assert_eq!((claim.claim_name.as_str(), claim.read_only), ("vol-data", Some(true)));
+	let mounts = container.volume_mounts.as_deref().expect("mounts");
+	assert_eq!(mounts[0].read_only, Some(true));
+	// Requests are limits, within the LimitRange's max and the quotas.
+	let resources = container.resources.as_ref().expect("resources");
+	assert_eq!(resources.requests, resources.limits);
+	let requests = quantities(&resources.requests);
+	assert_eq!(
+		requests,
+		BTreeMap::from([("cpu", "100m"), ("ephemeral-storage", "16Mi"), ("memory", "64Mi")])
+	);
+	let max = quantities(&web.limit_range.spec.as_ref().expect("spec").limits[0].max);
+	assert_eq!((max["cpu"], max["memory"]), ("100m", "64Mi"));
 }
 
 #[test]
@@ -145,8 +264,8 @@ fn ephemeral_storage_is_bounded_per_container_and_in_the_quota() {
 		assert_eq!(quantities(&r.limits)["ephemeral-storage"], "512Mi", "{}", c.name);
 	}
 	let hard = quantities(&full.quota.spec.as_ref().expect("spec").hard);
-	assert_eq!(hard["requests.ephemeral-storage"], "6Gi");
-	assert_eq!(hard["limits.ephemeral-storage"], "6Gi");
+	assert_eq!(hard["requests.ephemeral-storage"], "6160Mi");
+	assert_eq!(hard["limits.ephemeral-storage"], "6160Mi");
 	let container = &full.limit_range.spec.as_ref().expect("spec").limits[0];
 	for item in [&container.max, &container.default, &container.default_request] {
 		assert_eq!(quantities(item)["ephemeral-storage"], "512Mi");

@@ -29,7 +29,9 @@ async fn expect_list(server: &mut ApiServer, path: &str, names: &[&str]) {
 async fn expect_patches(server: &mut ApiServer) -> Vec<Value> {
 	let mut bodies = vec![server.expect_apply(NS).await];
 	for path in [
+		format!("{NS}/resourcequotas/reserved-pods"),
 		format!("{NS}/resourcequotas/reserved"),
+		format!("{NS}/resourcequotas/snapshot"),
 		format!("{NS}/limitranges/containers"),
 		format!("{NET}/networkpolicies/isolate"),
 		format!("{NS}/services/http-8080"),
@@ -70,10 +72,16 @@ async fn apply_puts_the_namespace_first_and_the_deployment_last() {
 	let result = run!(backend, server, |b| b.apply(&objects), |mut server| async move {
 		let bodies = apply_web(&mut server).await;
 		let kinds: Vec<&str> = bodies.iter().map(|b| b["kind"].as_str().unwrap_or("")).collect();
+		// The pods' quota before the rest: a namespace of an older agent keeps a CPU limit.
+		let quotas: Vec<&str> =
+			bodies[1..4].iter().map(|b| b["metadata"]["name"].as_str().unwrap_or("")).collect();
+		assert_eq!(quotas, ["reserved-pods", "reserved", "snapshot"]);
 		assert_eq!(
 			kinds,
 			[
 				"Namespace",
+				"ResourceQuota",
+				"ResourceQuota",
 				"ResourceQuota",
 				"LimitRange",
 				"NetworkPolicy",
@@ -91,10 +99,10 @@ async fn apply_puts_the_namespace_first_and_the_deployment_last() {
 		// The hash is recorded only once everything else is applied.
 		assert!(namespace["metadata"]["annotations"].get("podchain.io/manifest-hash").is_none());
 		assert_eq!(
-			bodies[7]["metadata"],
+			bodies[9]["metadata"],
 			json!({"name": "podchain-deal-7", "annotations": {"podchain.io/manifest-hash": hash}})
 		);
-		let deployment = &bodies[6];
+		let deployment = &bodies[8];
 		assert_eq!(
 			deployment["spec"]["template"]["metadata"]["annotations"]["podchain.io/manifest-hash"],
 			json!(hash)
@@ -175,7 +183,8 @@ async fn refusals_and_outages_are_told_apart() {
 	let (backend, server) = mock();
 	let result = run!(backend, server, |b| b.apply(&objects), |mut server| async move {
 		server.expect_apply(NS).await;
-		let quota = server.expect(Method::PATCH, &format!("{NS}/resourcequotas/reserved")).await;
+		let quota =
+			server.expect(Method::PATCH, &format!("{NS}/resourcequotas/reserved-pods")).await;
 		quota.reply_bytes(503, b"upstream connect error".to_vec());
 		server
 	},);
@@ -189,7 +198,9 @@ async fn refusals_and_outages_are_told_apart() {
 	let result = run!(backend, server, |b| b.apply(&objects), |mut server| async move {
 		for path in [
 			NS.to_owned(),
+			format!("{NS}/resourcequotas/reserved-pods"),
 			format!("{NS}/resourcequotas/reserved"),
+			format!("{NS}/resourcequotas/snapshot"),
 			format!("{NS}/limitranges/containers"),
 			format!("{NET}/networkpolicies/isolate"),
 			format!("{NS}/services/http-8080"),
@@ -251,13 +262,24 @@ async fn strategy_under(objects: DealObjects, used: Option<Value>) -> Value {
 	let (sent, got) = tokio::sync::oneshot::channel();
 	let result = run!(backend, server, |b| b.apply(&objects), move |mut server| async move {
 		server.expect_apply(NS).await;
-		let quota = server.expect(Method::PATCH, &format!("{NS}/resourcequotas/reserved")).await;
-		let mut body = quota.json();
-		if let Some(used) = used {
-			body["status"] = json!({"hard": body["spec"]["hard"].clone(), "used": used});
+		// Each quota answers with the usage of what it limits.
+		for name in ["reserved-pods", "reserved"] {
+			let quota = server.expect(Method::PATCH, &format!("{NS}/resourcequotas/{name}")).await;
+			let mut body = quota.json();
+			if let Some(used) = &used {
+				let hard = body["spec"]["hard"].clone();
+				let mine: serde_json::Map<String, Value> = hard
+					.as_object()
+					.expect("hard")
+					.keys()
+					.filter_map(|k| Some((k.clone(), used.get(k)?.clone())))
+					.collect();
+				body["status"] = json!({"hard": hard, "used": mine});
+			}
+			quota.reply(200, body);
 		}
-		quota.reply(200, body);
 		for path in [
+			format!("{NS}/resourcequotas/snapshot"),
 			format!("{NS}/limitranges/containers"),
 			format!("{NET}/networkpolicies/isolate"),
 			format!("{NS}/services/http-8080"),
