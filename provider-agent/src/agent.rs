@@ -61,6 +61,12 @@ pub struct Agent {
 	pub(crate) sent: Arc<Mutex<BTreeMap<ActionKey, u32>>>,
 	/// Block of the last usage report sent.
 	pub(crate) last_report: Mutex<Option<u32>>,
+	/// Whether the sampler has sampled every billable deal once since the agent started. No
+	/// report is sent before: a report spans every block since the last one, the agent's
+	/// downtime included, so it must carry the usage of that downtime, which only a sample
+	/// taken after the restart holds (a later report spans a few blocks, and its usage is
+	/// capped to them).
+	pub(crate) sampled_since_start: std::sync::atomic::AtomicBool,
 	/// Half probe window of the last SLA heartbeat sent.
 	pub(crate) last_heartbeat: Mutex<Option<u32>>,
 	/// SLA deals whose pods passed their health check, with the manifest they passed with.

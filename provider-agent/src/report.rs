@@ -118,7 +118,8 @@ impl Agent {
 				snapshot.number >= b.saturating_add(self.settings.report_every_blocks)
 			})
 		});
-		if !due {
+		// Not before the deals were sampled since the start (see `Agent::sampled_since_start`).
+		if !due || !self.sampled_since_start.load(std::sync::atomic::Ordering::SeqCst) {
 			return;
 		}
 		let lines = lines(snapshot, |deal| self.store.meter(deal).ok().map(|m| m.pending()));

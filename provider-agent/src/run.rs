@@ -227,6 +227,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 		snapshot: Default::default(),
 		sent: Default::default(),
 		last_report: Default::default(),
+		sampled_since_start: Default::default(),
 		last_heartbeat: Default::default(),
 		sla_passed: Default::default(),
 		accepted_in_best: Default::default(),

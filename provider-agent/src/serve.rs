@@ -243,6 +243,7 @@ impl Agent {
 					self.sample_deal(deal.chain.id, deal.reserved.gpus).await;
 				}
 			}
+			self.sampled_since_start.store(true, std::sync::atomic::Ordering::SeqCst);
 		}
 	}
 

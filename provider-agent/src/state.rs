@@ -1,11 +1,10 @@
 //! Storage read in bulk at one block, through the node's `state_*` RPC.
 //!
-//! The typed client reads each storage item as an operation of its own (`chainHead_v1_storage`,
-//! its answer coming as an event on the follow subscription), and each costs about 44 ms
-//! against a dev node on loopback however small, where a `state_*` request answers in under a
-//! millisecond. Reading a provider's deals one by one that way took a round 100 ms per deal; here
-//! the round reads the index in pages and every deal in one request, so a round's chain reads
-//! cost a few requests whatever the number of deals.
+//! The typed client reads each storage item with a request of its own. Reading a provider's
+//! deals one by one took a round 100 ms per deal when each request was a `chainHead_v1`
+//! operation (about 44 ms each on loopback, see `podchain_chain::connect`); here the round reads
+//! the index in pages and every deal in one request, so a round's chain reads cost a few
+//! requests whatever the number of deals.
 //!
 //! The requests are sent one after the other: two in flight at once on the connection made one
 //! of them wait about 40 ms (measured on loopback: 0 to 2 ms for the three requests in a row,

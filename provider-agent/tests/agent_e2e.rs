@@ -442,7 +442,7 @@ async fn a_deal_runs_is_billed_survives_an_agent_restart_and_ends() {
 		started.elapsed()
 	);
 	assert!(final_cpu / CPU_PRICE <= limit, "never above the limit");
-	assert!(billed * 100 >= used * 90, "usage was lost: {billed} of {used}");
+	assert!(billed * 100 >= used * 90, "usage was lost: {billed} of {used}\n{}", agent.tail());
 
 	let metrics = http_get(agent.http_port, "/metrics").unwrap().1;
 	assert!(

@@ -11,7 +11,17 @@ use std::{
 
 /// The repository's root.
 pub fn repo_root() -> PathBuf {
-	Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+	// Found at run time (cargo runs a test with the manifest dir of its package set), not
+	// compile time: checkouts sharing one target dir may run a test binary another built.
+	let built_in = || Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+	let Some(start) = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from) else {
+		return built_in();
+	};
+	start
+		.ancestors()
+		.find(|dir| dir.join("Cargo.lock").is_file())
+		.map(Path::to_path_buf)
+		.unwrap_or_else(built_in)
 }
 
 /// The binary `name` of this workspace: `$env` if set, else the one built beside the running

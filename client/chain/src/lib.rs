@@ -83,6 +83,13 @@ impl Node {
 
 /// Connects to a node's WebSocket RPC. `ws://` is allowed (a local node); production nodes
 /// should be reached over `wss://`.
+///
+/// The typed client works through the node's `chain_*`, `state_*` and `author_*` methods (the
+/// legacy backend), not through `chainHead_v1` operations: an operation's answer comes as an
+/// event on the follow subscription, and each one took about 44 ms against a dev node on
+/// loopback (two per block opened, one per storage item read), where the same `state_*`
+/// request answers in under a millisecond. podchain's tools talk to full nodes they trust, so
+/// they lose nothing a light client would need.
 pub async fn connect(url: &str) -> Result<Node, ChainError> {
 	let failed = |e: subxt::Error| ChainError::Connect { url: url.to_owned(), source: Box::new(e) };
 	let rpc = if url.starts_with("ws://") || url.starts_with("http://") {
@@ -91,6 +98,8 @@ pub async fn connect(url: &str) -> Result<Node, ChainError> {
 		subxt::rpcs::RpcClient::from_url(url).await
 	}
 	.map_err(|e| failed(e.into()))?;
-	let api = Client::from_rpc_client(rpc.clone()).await.map_err(|e| failed(e.into()))?;
+	let backend = subxt::backend::LegacyBackend::<ChainConfig>::builder().build(rpc.clone());
+	let api =
+		Client::from_backend(std::sync::Arc::new(backend)).await.map_err(|e| failed(e.into()))?;
 	Ok(Node { api, rpc: subxt::rpcs::LegacyRpcMethods::new(rpc) })
 }
