@@ -142,13 +142,16 @@ log "starting the web console (log: $work/console.log)"
 setsid "${podchain[@]}" console --listen "127.0.0.1:$CONSOLE_PORT" >"$work/console.log" 2>&1 &
 console_pid=$!
 wait_until "the console (is another one using port $CONSOLE_PORT?)" 30 curl -fsS "http://127.0.0.1:$CONSOLE_PORT/"
+# The URL with the token of this run: the console's local API answers nothing without it.
+console_url="$(grep -o 'http://[^ ]*?token=[0-9a-f]*' "$work/console.log" | head -1)"
 
 cat >&2 <<MSG
 
 podchain is running on this machine:
   chain         $RPC   (polkadot.js Apps: https://polkadot.js.org/apps/?rpc=$RPC)
   deal $deal        http://$DEMO_HOST:$GATEWAY_PORT/   (or curl -H "Host: $DEMO_HOST" http://127.0.0.1:$GATEWAY_PORT/)
-  console       http://127.0.0.1:$CONSOLE_PORT/   (the web console, acting as //Dave)
+  console       $console_url
+                (the web console; its local API delivers manifests and reads logs as //Dave)
   agent         http://127.0.0.1:$AGENT_HTTP_PORT/metrics
   try           $CLI_BIN --rpc $RPC --key-file $work/publisher.key status $deal
 Stop with Ctrl-C: the deal is closed and everything is removed.

@@ -6,12 +6,13 @@
 //!
 //! Any web page the user visits can send requests to 127.0.0.1, so the server trusts no request
 //! by where it comes from:
+//! - every API request must carry the per-run random token (`X-Podchain-Token`). It is only in
+//!   the URL this command prints (`/?token=...`), never in a page the server serves, so neither
+//!   another web page nor another local user reading `/` learns it; the page keeps it in its
+//!   session storage and drops it from the address bar. A custom header also makes a browser
+//!   ask first (CORS preflight), which the server never grants another origin;
 //! - every request must name this server in `Host` (`127.0.0.1:PORT`, `localhost:PORT`,
-//!   `[::1]:PORT`): a rebound DNS name pointing at 127.0.0.1 gets nothing, not even the page
-//!   holding the token;
-//! - every API request must carry the per-run random token (`X-Podchain-Token`), which only
-//!   the served page holds: a custom header makes a browser ask first (CORS preflight), and the
-//!   server never allows another origin, so other pages can neither send it nor read answers;
+//!   `[::1]:PORT`): a rebound DNS name pointing at 127.0.0.1 gets nothing;
 //! - an API request with an `Origin` must come from the served origin itself.
 
 use crate::{
@@ -62,7 +63,7 @@ pub struct ConsoleArgs {
 
 /// What every request shares.
 struct Server {
-	/// The page with the token and the RPC URL filled in.
+	/// The page with the RPC URL filled in.
 	index: Bytes,
 	token: String,
 	/// `Host` values naming this server.
@@ -89,14 +90,14 @@ pub async fn run(ctx: &Context, args: &ConsoleArgs) -> Result<(), CliError> {
 	let p2p = provider_link::client().await?;
 	let token = new_token();
 	let server = Arc::new(Server {
-		index: Bytes::from(inject(index_template(), &token, &ctx.rpc)),
+		index: Bytes::from(inject(index_template(), &ctx.rpc)),
 		hosts: hosts_of(local),
 		token,
 		node,
 		key,
 		p2p,
 	});
-	let url = format!("http://{local}/");
+	let url = format!("http://{local}/?token={}", server.token);
 	ctx.out
 		.result(json!({ "url": url }), || format!("podchain console on {url}  (Ctrl-C stops it)"));
 	loop {
@@ -149,20 +150,14 @@ fn index_template() -> &'static [u8] {
 		.unwrap_or_default()
 }
 
-/// The page with the token and the RPC URL in its `<meta>` tags (empty in the built file, so the
-/// same files also deploy as a static site, without the local API).
-pub fn inject(template: &[u8], token: &str, rpc: &str) -> Vec<u8> {
-	let page = String::from_utf8_lossy(template)
-		.replacen(
-			r#"<meta name="podchain-token" content="">"#,
-			&format!(r#"<meta name="podchain-token" content="{}">"#, escape(token)),
-			1,
-		)
-		.replacen(
-			r#"<meta name="podchain-rpc" content="">"#,
-			&format!(r#"<meta name="podchain-rpc" content="{}">"#, escape(rpc)),
-			1,
-		);
+/// The page with the RPC URL in its `<meta>` tag (empty in the built file, so the same files
+/// also deploy as a static site, without the local API). Never the token.
+pub fn inject(template: &[u8], rpc: &str) -> Vec<u8> {
+	let page = String::from_utf8_lossy(template).replacen(
+		r#"<meta name="podchain-rpc" content="">"#,
+		&format!(r#"<meta name="podchain-rpc" content="{}">"#, escape(rpc)),
+		1,
+	);
 	page.into_bytes()
 }
 
@@ -545,10 +540,9 @@ mod tests {
 	}
 
 	#[test]
-	fn the_token_and_rpc_are_escaped_into_the_page() {
-		let template = br#"<head><meta name="podchain-token" content=""><meta name="podchain-rpc" content=""></head>"#;
-		let page = String::from_utf8(inject(template, "abc", "ws://x\"><script>")).unwrap();
-		assert!(page.contains(r#"<meta name="podchain-token" content="abc">"#));
+	fn the_rpc_is_escaped_into_the_page() {
+		let template = br#"<head><meta name="podchain-rpc" content=""></head>"#;
+		let page = String::from_utf8(inject(template, "ws://x\"><script>")).unwrap();
 		assert!(page.contains(r#"content="ws://x&quot;&gt;&lt;script&gt;""#));
 		assert!(!page.contains("<script>"));
 	}
@@ -563,8 +557,8 @@ mod tests {
 	#[test]
 	fn the_embedded_console_has_a_page_with_the_placeholders() {
 		let page = String::from_utf8_lossy(index_template());
-		assert!(page.contains(r#"<meta name="podchain-token" content="">"#));
 		assert!(page.contains(r#"<meta name="podchain-rpc" content="">"#));
+		assert!(!page.contains("token"), "the page never carries the token");
 	}
 
 	#[test]

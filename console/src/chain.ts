@@ -11,8 +11,21 @@ export interface Account { address: string; name: string; source: 'dev' | 'exten
 
 const meta = (name: string) => document.querySelector<HTMLMetaElement>(`meta[name="${name}"]`)?.content ?? '';
 
-/** The local API's token when served by `podchain console` (empty as a static site). */
-export const localToken = meta('podchain-token');
+/**
+ * The local API's token: in the URL `podchain console` prints (`?token=`), then kept in this
+ * tab's session storage and dropped from the address bar (so it is not bookmarked or shared).
+ * Empty as a static site, or when opened without it.
+ */
+export const localToken = (() => {
+  const url = new URL(location.href);
+  const given = url.searchParams.get('token');
+  if (given && /^[0-9a-f]{64}$/.test(given)) {
+    sessionStorage.setItem('podchain-token', given);
+    url.searchParams.delete('token');
+    history.replaceState(null, '', url.toString());
+  }
+  return sessionStorage.getItem('podchain-token') ?? '';
+})();
 
 /** The node: `?rpc=` in the URL, else the one `podchain console` was given, else the default. */
 export const rpcUrl = new URLSearchParams(location.search).get('rpc') || meta('podchain-rpc') || 'ws://127.0.0.1:9944';

@@ -112,7 +112,7 @@ export function deployView (root: HTMLElement): void {
   }));
 
   root.append(
-    hasLocalApi ? '' : h('p', { class: 'status error' }, 'Deploying needs `podchain console`: it checks the manifest and delivers it to the provider over libp2p.'),
+    hasLocalApi ? '' : h('p', { class: 'status error' }, 'Deploying needs `podchain console`, opened at the URL it prints (with its token): it checks the manifest and delivers it to the provider over libp2p.'),
     field('Manifest (YAML or JSON)', manifest, 'paste it, drop a file here, or choose one below'),
     field('Manifest file', file),
     field('Run for (hours)', hours, 'sets the escrow: the price per hour times this'),

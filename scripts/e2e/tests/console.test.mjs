@@ -31,7 +31,8 @@ const work = mkdtempSync(join(tmpdir(), 'podchain-console-'));
 const shots = process.env.CONSOLE_SCREENSHOTS || join(work, 'screenshots');
 mkdirSync(shots, { recursive: true });
 
-let node, agent, consoleServer, browser, consoleUrl, consolePort, gatewayPort;
+// consoleBase: the server; consoleUrl: the URL it printed, with its token.
+let node, agent, consoleServer, browser, consoleBase, consoleUrl, consoleToken, consolePort, gatewayPort;
 const processes = [];
 
 /** Starts `bin args`, its output in `work/<name>.log`; resolves once `ready()` holds. */
@@ -87,9 +88,11 @@ before(async () => {
   const key = join(work, 'publisher.key');
   execFileSync(CLI_BIN, ['--key-file', key, 'account', 'import', '//Dave'], { stdio: 'ignore' });
   consoleServer = startProcess('console', CLI_BIN, ['--rpc', node.wsUrl, '--key-file', key, 'console', '--listen', `127.0.0.1:${consolePort}`]);
-  consoleUrl = `http://127.0.0.1:${consolePort}/`;
-  await waitFor('podchain console', async () => (await fetch(consoleUrl)).ok, { timeoutMs: 30_000 })
+  consoleBase = `http://127.0.0.1:${consolePort}/`;
+  consoleUrl = await waitFor('podchain console to print its URL', () => tail('console').match(/http:\/\/\S+\?token=[0-9a-f]{64}/)?.[0], { timeoutMs: 30_000 })
     .catch((e) => { throw new Error(`${e.message}\n${tail('console')}`); });
+  consoleToken = new URL(consoleUrl).searchParams.get('token');
+  assert.ok(consoleUrl.startsWith(consoleBase), consoleUrl);
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
 });
 
@@ -175,6 +178,7 @@ test('the console shows the provider, deploys the web fixture and follows it to 
   // A second page watches My deals while the first deploys: a new deal appears there live.
   const watcher = await openPage();
   await watcher.goto(`${consoleUrl}#/deals`);
+  assert.ok(!watcher.url().includes('token='), 'the token leaves the address bar');
   await watcher.waitForSelector('#deals #no-deals');
 
   // Deploy: check, quote, sign (the dialog shows the call), follow the stages.
@@ -277,7 +281,9 @@ test('the local API refuses other hosts, other origins and requests without the 
   const host = `127.0.0.1:${consolePort}`;
   const page = await raw('GET', '/', { host });
   assert.equal(page.status, 200);
-  const token = page.text.match(/<meta name="podchain-token" content="([0-9a-f]{64})">/)[1];
+  // Anyone on this machine can read the page: it never holds the token.
+  const token = consoleToken;
+  assert.ok(!page.text.includes(token));
   assert.equal(page.headers['access-control-allow-origin'], undefined);
   const check = (headers, method = 'POST') => raw(method, '/api/manifest/check', headers, WEB);
   assert.equal((await check({ host, 'x-podchain-token': token })).status, 200);
@@ -301,7 +307,7 @@ test('the local API refuses other hosts, other origins and requests without the 
       const res = await fetch(`${url}api/deals/0/logs`, { headers: { 'x-podchain-token': 'guess' } });
       return `answered ${res.status}`;
     } catch (e) { return 'blocked'; }
-  }, consoleUrl);
+  }, consoleBase);
   assert.equal(outcome, 'blocked');
   await foreign.close();
 });
