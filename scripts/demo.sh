@@ -7,13 +7,14 @@
 #      created, accepted, the manifest delivered over libp2p; the deal is named `demo` and the
 #      server answers through the agent's HTTP gateway at http://demo.localhost:GATEWAY_PORT/
 #      (it runs on a podman network of its own, not on the host's);
-#   4. the deal's status and itemised bill once the agent has billed some usage.
+#   4. the deal's status and itemised bill once the agent has billed some usage;
+#   5. the web console (`podchain console`, with //Dave's key) on http://127.0.0.1:CONSOLE_PORT/.
 #
 # Then it keeps running (the chain on ws://127.0.0.1:9944 for polkadot.js Apps and the CLI)
 # until Ctrl-C, which closes the deal, stops the agent and the node, and removes everything.
 # Installs and builds what it needs first (scripts/setup.sh, scripts/build.sh); must run as
 # root (podman here). Ports: RPC_PORT (9944), GATEWAY_PORT (8480), AGENT_P2P_PORT (30555),
-# AGENT_HTTP_PORT (9655).
+# AGENT_HTTP_PORT (9655), CONSOLE_PORT (8490).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 [[ "$(id -u)" -eq 0 ]] || die "the demo runs podman as root: run it as root (with Rust installed for root)"
 "$REPO_ROOT/scripts/setup.sh"
@@ -24,9 +25,10 @@ GATEWAY_PORT="${GATEWAY_PORT:-8480}"
 DEMO_HOST="demo.localhost"
 AGENT_P2P_PORT="${AGENT_P2P_PORT:-30555}"
 AGENT_HTTP_PORT="${AGENT_HTTP_PORT:-9655}"
+CONSOLE_PORT="${CONSOLE_PORT:-8490}"
 RPC="ws://127.0.0.1:$RPC_PORT"
 work="$(mktemp -d /tmp/podchain-demo-XXXXXX)"
-node_pid="" agent_pid="" deal=""
+node_pid="" agent_pid="" console_pid="" deal=""
 
 podman_store() {
 	CONTAINERS_CONF="$work/agent/podman/containers.conf" \
@@ -47,7 +49,7 @@ stop() {
 	fi
 	log "stopping the agent and the node"
 	local pid
-	for pid in $agent_pid $node_pid; do
+	for pid in $console_pid $agent_pid $node_pid; do
 		kill "$pid" 2>/dev/null || continue
 		for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
 		kill -9 "$pid" 2>/dev/null || true
@@ -136,16 +138,25 @@ done
 echo
 "${podchain[@]}" bill "$deal"
 
+log "starting the web console (log: $work/console.log)"
+setsid "${podchain[@]}" console --listen "127.0.0.1:$CONSOLE_PORT" >"$work/console.log" 2>&1 &
+console_pid=$!
+wait_until "the console (is another one using port $CONSOLE_PORT?)" 30 curl -fsS "http://127.0.0.1:$CONSOLE_PORT/"
+# The URL with the token of this run: the console's local API answers nothing without it.
+console_url="$(grep -o 'http://[^ ]*?token=[0-9a-f]*' "$work/console.log" | head -1)"
+
 cat >&2 <<MSG
 
 podchain is running on this machine:
   chain         $RPC   (polkadot.js Apps: https://polkadot.js.org/apps/?rpc=$RPC)
   deal $deal        http://$DEMO_HOST:$GATEWAY_PORT/   (or curl -H "Host: $DEMO_HOST" http://127.0.0.1:$GATEWAY_PORT/)
+  console       $console_url
+                (the web console; its local API delivers manifests and reads logs as //Dave)
   agent         http://127.0.0.1:$AGENT_HTTP_PORT/metrics
   try           $CLI_BIN --rpc $RPC --key-file $work/publisher.key status $deal
 Stop with Ctrl-C: the deal is closed and everything is removed.
 MSG
-while kill -0 "$node_pid" 2>/dev/null && kill -0 "$agent_pid" 2>/dev/null; do
+while kill -0 "$node_pid" 2>/dev/null && kill -0 "$agent_pid" 2>/dev/null && kill -0 "$console_pid" 2>/dev/null; do
 	sleep 2
 done
-die "the node or the agent stopped (logs in $work)"
+die "the node, the agent or the console stopped (logs in $work)"

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what building and testing podchain needs, skipping what is already there:
 # Debian packages (protobuf and clang for the node; podman, runc, catatonit and busybox-static
-# for the agent's single-machine backend and its test image; curl for the demo), Rust wasm
-# targets and rust-src, the e2e tests' and examples' npm packages.
+# for the agent's single-machine backend and its test image; curl for the demo; chromium for
+# the web console's browser tests), Rust wasm targets and rust-src, the npm packages of the e2e
+# tests, the examples and the web console.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-APT_PACKAGES=(protobuf-compiler clang libclang-dev podman runc catatonit busybox-static curl)
+APT_PACKAGES=(protobuf-compiler clang libclang-dev podman runc catatonit busybox-static curl chromium)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -28,8 +29,12 @@ installed_components="$(rustup component list --installed)"
 grep -q '^rust-src' <<<"$installed_components" || { log "adding rust-src"; rustup component add rust-src; }
 
 command -v node >/dev/null || die "node not found: install Node.js 20 or newer"
-if [ ! -d "$REPO_ROOT/scripts/e2e/node_modules/@polkadot/api" ]; then
-	log "installing the e2e tests' npm packages"
-	(cd "$REPO_ROOT/scripts/e2e" && npm ci --no-audit --no-fund --loglevel=error)
-fi
+# Again whenever package-lock.json is newer than the installed tree.
+for dir in scripts/e2e console; do
+	if [ ! -f "$REPO_ROOT/$dir/node_modules/.package-lock.json" ] ||
+		[ "$REPO_ROOT/$dir/package-lock.json" -nt "$REPO_ROOT/$dir/node_modules/.package-lock.json" ]; then
+		log "installing the npm packages of $dir"
+		(cd "$REPO_ROOT/$dir" && npm ci --no-audit --no-fund --loglevel=error)
+	fi
+done
 log "prerequisites are in place"

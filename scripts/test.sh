@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: pallet and runtime unit tests, the benchmark test suites, and the end-to-end
-# tests against real nodes (dev chain through @polkadot/api; four local validators).
+# Runs every test: pallet and runtime unit tests, the benchmark test suites, the web console's
+# unit tests, and the end-to-end tests against real nodes (dev chain through @polkadot/api; four
+# local validators; the web console in chromium against a node, an agent on podman and the CLI).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 "$REPO_ROOT/scripts/setup.sh"
 cd "$REPO_ROOT"
@@ -22,6 +23,9 @@ timed "reconcile benchmark" cargo bench --locked --workspace --bench reconcile
 
 log "agent gateway benchmark (a tenant on podman: direct vs through the gateway, cold starts)"
 timed "gateway benchmark" cargo bench --locked --workspace --bench gateway
+
+log "web console unit tests (vitest)"
+(cd "$REPO_ROOT/console" && timed "console unit tests" npm test --silent)
 
 [ -x "$NODE_BIN" ] || die "cargo test did not leave $NODE_BIN"
 log "end-to-end tests against $NODE_BIN"

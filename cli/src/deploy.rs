@@ -21,7 +21,7 @@ use podchain_manifest::Manifest;
 use podchain_p2p::{
 	protocol::{LogChunk, LogsQuery, LogsRequest, ManifestRequest, RejectReason},
 	status::PodsStatus,
-	P2pError, P2pNode,
+	P2pError, P2pHandle, P2pNode,
 };
 use serde_json::json;
 use std::{path::PathBuf, time::Duration};
@@ -365,33 +365,7 @@ async fn deliver(
 	// The manifest, sealed to the provider's agent.
 	let handle = client.handle();
 	let signer = Signer(key.clone());
-	let canonical = manifest.canonical_bytes();
-	poll_every(
-		timeout,
-		Duration::from_millis(250),
-		"the provider's agent to take the manifest",
-		|| {
-			let request = ManifestRequest::new(&signer, &endpoint.peer, id, &canonical);
-			let handle = handle.clone();
-			let addrs = endpoint.addrs.clone();
-			async move {
-				let request = request.map_err(CliError::input)?;
-				match handle.deliver_manifest(endpoint.peer, addrs, request).await {
-					Ok(_) => Ok(Some(())),
-					// The agent reads finalized blocks: it may not know the deal yet.
-					Err(P2pError::Rejected {
-						reason: RejectReason::UnknownDeal | RejectReason::Busy,
-						..
-					}) => Ok(None),
-					Err(P2pError::Rejected { reason, .. }) => Err(CliError::provider(format!(
-						"the provider refused the manifest: {reason}"
-					))),
-					Err(e) => Err(CliError::provider(format!("provider offline: {e}"))),
-				}
-			}
-		},
-	)
-	.await?;
+	send_manifest(&handle, &signer, endpoint, id, &manifest.canonical_bytes(), timeout).await?;
 	out.stage(format!(
 		"manifest delivered to {}, sealed to it; waiting for the provider to accept",
 		endpoint.peer
@@ -416,6 +390,45 @@ async fn deliver(
 	.await?;
 	out.stage(format!("deal {id} is {status}"));
 	Ok(status)
+}
+
+/// Delivers deal `id`'s manifest (its canonical bytes) to the provider's agent, sealed to it
+/// and signed by the publisher, retrying while the agent does not know the deal yet (it reads
+/// finalized blocks) or is busy, for at most `timeout`.
+pub async fn send_manifest(
+	handle: &P2pHandle,
+	signer: &Signer,
+	endpoint: &provider_link::Endpoint,
+	id: u64,
+	canonical: &[u8],
+	timeout: Duration,
+) -> Result<(), CliError> {
+	poll_every(
+		timeout,
+		Duration::from_millis(250),
+		"the provider's agent to take the manifest",
+		|| {
+			let request = ManifestRequest::new(signer, &endpoint.peer, id, canonical);
+			let handle = handle.clone();
+			let addrs = endpoint.addrs.clone();
+			async move {
+				let request = request.map_err(CliError::input)?;
+				match handle.deliver_manifest(endpoint.peer, addrs, request).await {
+					Ok(_) => Ok(Some(())),
+					// The agent reads finalized blocks: it may not know the deal yet.
+					Err(P2pError::Rejected {
+						reason: RejectReason::UnknownDeal | RejectReason::Busy,
+						..
+					}) => Ok(None),
+					Err(P2pError::Rejected { reason, .. }) => Err(CliError::provider(format!(
+						"the provider refused the manifest: {reason}"
+					))),
+					Err(e) => Err(CliError::provider(format!("provider offline: {e}"))),
+				}
+			}
+		},
+	)
+	.await
 }
 
 /// What a wait for a deal's pods makes of each status its agent reports.

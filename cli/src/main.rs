@@ -3,6 +3,7 @@
 mod account;
 mod attestation;
 mod challenge;
+mod console;
 mod deals;
 mod deploy;
 mod error;
@@ -118,6 +119,9 @@ enum Command {
 		#[arg(long, default_value = "300")]
 		timeout: u64,
 	},
+	/// Serve the web console (publishers' and providers' dashboard) on 127.0.0.1, with a local
+	/// API that delivers manifests and reads logs with this CLI's key.
+	Console(console::ConsoleArgs),
 	/// A deal's container logs, from its provider (to the deal's publisher only).
 	Logs {
 		/// The deal.
@@ -234,6 +238,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
 		Command::Challenge { id, volume, timeout } => {
 			challenge::run(&ctx, id, volume.as_deref(), timeout).await
 		}
+		Command::Console(args) => console::run(&ctx, &args).await,
 		Command::Logs { id, follow, tail, container } => {
 			logs::run(&ctx, id, follow, tail, container).await
 		}
