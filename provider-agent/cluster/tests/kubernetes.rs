@@ -32,6 +32,9 @@ use podchain_cluster::{
 	objects::{build, http_service_name, namespace_name, BuildOptions, DealSpec, DEPLOYMENT_NAME},
 	Backend, DealId, DealStatus, Deployed,
 };
+mod common;
+
+use common::wait_for;
 use podchain_manifest::{Manifest, Replicas};
 use std::{
 	path::PathBuf,
@@ -87,22 +90,6 @@ fn spec_with(deal: DealId, content: Option<&str>, replicas: Replicas) -> DealSpe
 		manifest,
 		reserved: totals.into(),
 		http_host: Some(format!("podchain-test-{deal}.example.invalid")),
-	}
-}
-
-/// Polls `check` every 2 s until it returns `Some`, or panics after `limit` with `what`.
-async fn wait_for<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
-where
-	F: FnMut() -> Fut,
-	Fut: std::future::Future<Output = Option<T>>,
-{
-	let start = Instant::now();
-	loop {
-		if let Some(value) = check().await {
-			return value;
-		}
-		assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
-		tokio::time::sleep(Duration::from_secs(2)).await;
 	}
 }
 

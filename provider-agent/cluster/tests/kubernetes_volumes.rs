@@ -29,6 +29,9 @@ use podchain_cluster::{
 	},
 	Backend, DealId, DealStatus,
 };
+mod common;
+
+use common::wait_for;
 use podchain_manifest::Manifest;
 use std::{
 	collections::BTreeMap,
@@ -80,21 +83,6 @@ fn options() -> BuildOptions {
 			..SnapshotPodOptions::default()
 		},
 		..BuildOptions::default()
-	}
-}
-
-async fn wait_for<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
-where
-	F: FnMut() -> Fut,
-	Fut: std::future::Future<Output = Option<T>>,
-{
-	let start = Instant::now();
-	loop {
-		if let Some(value) = check().await {
-			return value;
-		}
-		assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
-		tokio::time::sleep(Duration::from_secs(2)).await;
 	}
 }
 

@@ -7,12 +7,17 @@
 //! [`SNAPSHOT_PRIORITY_CLASS`]), not under what the deal reserved. It carries no deal label: the
 //! deal's status and usage never see it, so the publisher is not billed for it.
 
-use super::{claim_name, namespace_name, policy::bytes, BuildOptions, MANAGED_BY_LABEL, MANAGER};
+use super::{
+	claim_name, namespace_name,
+	policy::bytes,
+	workload::{restricted_container, restricted_pod},
+	BuildOptions, MANAGED_BY_LABEL, MANAGER,
+};
 use crate::DealId;
 use k8s_openapi::{
 	api::core::v1::{
-		Capabilities, Container, PersistentVolumeClaimVolumeSource, Pod, PodSecurityContext,
-		PodSpec, ResourceRequirements, SeccompProfile, SecurityContext, Volume, VolumeMount,
+		Container, PersistentVolumeClaimVolumeSource, Pod, PodSpec, ResourceRequirements,
+		SecurityContext, Volume, VolumeMount,
 	},
 	apimachinery::pkg::{api::resource::Quantity, apis::meta::v1::ObjectMeta},
 };
@@ -100,14 +105,11 @@ pub fn snapshot_pod(
 			..ResourceRequirements::default()
 		}),
 		security_context: Some(SecurityContext {
-			allow_privilege_escalation: Some(false),
-			capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), add: None }),
 			read_only_root_filesystem: Some(true),
-			..SecurityContext::default()
+			..restricted_container()
 		}),
 		..Container::default()
 	};
-	let user = options.run_as_user;
 	Pod {
 		metadata: ObjectMeta {
 			name: Some(snapshot_pod_name(volume)),
@@ -136,16 +138,7 @@ pub fn snapshot_pod(
 			automount_service_account_token: Some(false),
 			enable_service_links: Some(false),
 			// No `fsGroup`: it would have the kubelet change the volume's ownership.
-			security_context: Some(PodSecurityContext {
-				run_as_non_root: Some(true),
-				run_as_user: Some(user),
-				run_as_group: Some(user),
-				seccomp_profile: Some(SeccompProfile {
-					type_: "RuntimeDefault".into(),
-					localhost_profile: None,
-				}),
-				..PodSecurityContext::default()
-			}),
+			security_context: Some(restricted_pod(options.run_as_user)),
 			..PodSpec::default()
 		}),
 		..Pod::default()

@@ -108,17 +108,7 @@ pub(super) fn deployment(
 		// Service environment variables would leak the namespace's services into every
 		// container and can collide with the manifest's own variables.
 		enable_service_links: Some(false),
-		security_context: Some(PodSecurityContext {
-			run_as_non_root: Some(true),
-			run_as_user: Some(user),
-			run_as_group: Some(user),
-			fs_group: Some(user),
-			seccomp_profile: Some(SeccompProfile {
-				type_: "RuntimeDefault".into(),
-				localhost_profile: None,
-			}),
-			..PodSecurityContext::default()
-		}),
+		security_context: Some(PodSecurityContext { fs_group: Some(user), ..restricted_pod(user) }),
 		..PodSpec::default()
 	};
 	Ok(Deployment {
@@ -245,16 +235,36 @@ fn container(c: &ManifestContainer, options: &BuildOptions) -> Result<Container,
 			limits: Some(resources),
 			..ResourceRequirements::default()
 		}),
-		security_context: Some(SecurityContext {
-			allow_privilege_escalation: Some(false),
-			capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), add: None }),
-			..SecurityContext::default()
-		}),
+		security_context: Some(restricted_container()),
 		// A crashing container's last log lines become its termination message, which the
 		// status of a failed deal reports.
 		termination_message_policy: Some("FallbackToLogsOnError".into()),
 		..Container::default()
 	})
+}
+
+/// What Pod Security `restricted` asks of a pod running as `user` (and its group).
+pub(super) fn restricted_pod(user: i64) -> PodSecurityContext {
+	PodSecurityContext {
+		run_as_non_root: Some(true),
+		run_as_user: Some(user),
+		run_as_group: Some(user),
+		seccomp_profile: Some(SeccompProfile {
+			type_: "RuntimeDefault".into(),
+			localhost_profile: None,
+		}),
+		..PodSecurityContext::default()
+	}
+}
+
+/// What Pod Security `restricted` asks of a container: no privilege escalation, no
+/// capabilities.
+pub(super) fn restricted_container() -> SecurityContext {
+	SecurityContext {
+		allow_privilege_escalation: Some(false),
+		capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), add: None }),
+		..SecurityContext::default()
+	}
 }
 
 fn env_var(name: &str, value: &EnvValue) -> EnvVar {
