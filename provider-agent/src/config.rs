@@ -121,6 +121,16 @@ pub struct Flags {
 	/// and `tar` [default: docker.io/library/busybox:1.36].
 	#[arg(long, env = "PODCHAIN_AGENT_SNAPSHOT_IMAGE")]
 	pub snapshot_image: Option<String>,
+	/// Directory of the images publishers deliver (content-addressed, shared between deals)
+	/// [default: <data-dir>/images].
+	#[arg(long, env = "PODCHAIN_AGENT_IMAGES_DIR")]
+	pub images_dir: Option<PathBuf>,
+	/// Most GiB one deal's delivered images may take [default: 10].
+	#[arg(long, env = "PODCHAIN_AGENT_IMAGE_DEAL_LIMIT_GIB")]
+	pub image_deal_limit_gib: Option<u64>,
+	/// Most GiB all delivered images together may take [default: 100].
+	#[arg(long, env = "PODCHAIN_AGENT_IMAGE_STORE_LIMIT_GIB")]
+	pub image_store_limit_gib: Option<u64>,
 	/// What to do [default: run].
 	#[command(subcommand)]
 	pub command: Option<Command>,
@@ -168,6 +178,9 @@ struct FileSettings {
 	storage_proofs: Option<bool>,
 	storage_proofs_dir: Option<PathBuf>,
 	snapshot_image: Option<String>,
+	images_dir: Option<PathBuf>,
+	image_deal_limit_gib: Option<u64>,
+	image_store_limit_gib: Option<u64>,
 }
 
 /// The agent's resolved settings.
@@ -217,6 +230,12 @@ pub struct Config {
 	pub storage_proofs_dir: PathBuf,
 	/// Image of the storage-proof pod on Kubernetes.
 	pub snapshot_image: String,
+	/// Where delivered images are kept.
+	pub images_dir: PathBuf,
+	/// Most bytes one deal's delivered images may take.
+	pub image_deal_limit: u64,
+	/// Most bytes all delivered images may take.
+	pub image_store_limit: u64,
 }
 
 /// Settings that cannot be used.
@@ -242,6 +261,17 @@ pub enum ConfigError {
 	/// A setting is out of range.
 	#[error("{0}")]
 	Invalid(String),
+}
+
+/// `value` GiB in bytes: at least 1 GiB, and at most what a u64 of bytes holds.
+fn gib(setting: &str, value: u64) -> Result<u64, ConfigError> {
+	match value.checked_mul(1 << 30) {
+		Some(bytes) if value > 0 => Ok(bytes),
+		_ => Err(ConfigError::Invalid(format!(
+			"{setting} must be from 1 to {} GiB, not {value}",
+			u64::MAX >> 30
+		))),
+	}
 }
 
 impl Config {
@@ -274,6 +304,18 @@ impl Config {
 				.snapshot_image
 				.or(file.snapshot_image)
 				.unwrap_or_else(|| SnapshotPodOptions::default().image),
+			images_dir: flags
+				.images_dir
+				.or(file.images_dir)
+				.unwrap_or_else(|| data_dir.join("images")),
+			image_deal_limit: gib(
+				"image-deal-limit-gib",
+				flags.image_deal_limit_gib.or(file.image_deal_limit_gib).unwrap_or(10),
+			)?,
+			image_store_limit: gib(
+				"image-store-limit-gib",
+				flags.image_store_limit_gib.or(file.image_store_limit_gib).unwrap_or(100),
+			)?,
 			rpc_url: flags.rpc_url.or(file.rpc_url).unwrap_or_else(|| "ws://127.0.0.1:9944".into()),
 			key_file: flags.key_file.or(file.key_file),
 			backend: flags.backend.or(file.backend).unwrap_or(Backend::Podman),
@@ -408,6 +450,8 @@ mod tests {
 		assert_eq!(config.gateway_max_in_flight, 256);
 		assert_eq!(config.podman_network_pool, "10.90.0.0/16");
 		assert!(config.podman_firewall);
+		assert_eq!(config.images_dir, PathBuf::from("podchain-agent-data/images"));
+		assert_eq!((config.image_deal_limit, config.image_store_limit), (10 << 30, 100 << 30));
 	}
 
 	#[test]
@@ -445,6 +489,10 @@ mod tests {
 		assert!(Config::resolve(flags).is_ok(), "one machine serves <name>.localhost");
 		let flags = Flags { gateway_max_in_flight: Some(0), ..Default::default() };
 		assert!(Config::resolve(flags).unwrap_err().to_string().contains("gateway-max-in-flight"));
+		let flags = Flags { image_deal_limit_gib: Some(0), ..Default::default() };
+		assert!(Config::resolve(flags).unwrap_err().to_string().contains("image-deal-limit-gib"));
+		let flags = Flags { image_store_limit_gib: Some(u64::MAX), ..Default::default() };
+		assert!(Config::resolve(flags).unwrap_err().to_string().contains("image-store-limit-gib"));
 	}
 
 	#[test]

@@ -6,6 +6,7 @@ use crate::{
 	config::{Backend as BackendKind, Config},
 	gateway::{Gateway, GatewaySettings},
 	http,
+	images::Images,
 	manifests::{SpecContext, Vault},
 	metrics::Metrics,
 	storage_proofs::{
@@ -16,6 +17,7 @@ use crate::{
 	store::Store,
 };
 use podchain_chain::{tx::Submitter, AccountKey};
+use podchain_image::store::StoreLimits;
 use podchain_cluster::{
 	kube::{KubeBackend, KubeOptions},
 	objects::BuildOptions,
@@ -204,10 +206,24 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 		"agent started"
 	);
 
+	let images = if backend.runs_delivered_images() {
+		data_dir(&config.images_dir)?;
+		let limits =
+			StoreLimits { per_deal: config.image_deal_limit, total: config.image_store_limit };
+		let images = Images::open(&config.images_dir, limits).map_err(|e| StartError::DataDir {
+			path: config.images_dir.display().to_string(),
+			message: e.to_string(),
+		})?;
+		tracing::info!(dir = %config.images_dir.display(), bytes = images.size(), "image store ready");
+		Some(images)
+	} else {
+		None
+	};
 	let specs = SpecContext {
 		provider: key.account_id().to_string(),
 		ingress_domain: config.ingress_domain.clone(),
 		build,
+		delivered_images: images.is_some(),
 	};
 	let agent = Arc::new(Agent {
 		settings: Settings {
@@ -222,6 +238,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 		backend,
 		store,
 		vault,
+		images,
 		specs,
 		metrics,
 		snapshot: Default::default(),

@@ -90,6 +90,7 @@ fn spec_with(deal: DealId, content: Option<&str>, replicas: Replicas) -> DealSpe
 		manifest,
 		reserved: totals.into(),
 		http_host: Some(format!("podchain-test-{deal}.example.invalid")),
+		images: Default::default(),
 	}
 }
 

@@ -240,6 +240,7 @@ fn build(deal: u64, greeting: &str, command: Option<&[&str]>, sleepy: bool) -> D
 		manifest,
 		reserved: Reserved { cpu_millicores: 250, memory_mib: 64, storage_gib: 1, gpus: 0 },
 		http_host: None,
+		images: Default::default(),
 	};
 	objects::build(&spec, &BuildOptions::default()).expect("objects build")
 }
