@@ -24,13 +24,6 @@ pub struct Upload {
 	image: Arc<LocalImage>,
 }
 
-impl Upload {
-	/// Bytes of its blobs (manifest excluded).
-	pub fn size(&self) -> u64 {
-		self.image.total_size()
-	}
-}
-
 /// The image as the push reads it.
 struct Reader(Arc<LocalImage>);
 
@@ -75,7 +68,11 @@ pub fn resolve(
 		let image = match reused {
 			Some(i) => uploads[i].image.clone(),
 			None => {
-				out.stage(format!("reading image {} for container {}", path.display(), container.name));
+				out.stage(format!(
+					"reading image {} for container {}",
+					path.display(),
+					container.name
+				));
 				let image = LocalImage::open(&path).map_err(|e| {
 					CliError::input(format!(
 						"container {}: image {}: {e}",
@@ -216,7 +213,11 @@ impl Bar {
 			}
 		} else if percent / 25 > self.last_quarter {
 			self.last_quarter = percent / 25;
-			eprintln!("  {} {percent}% of {:.1} MB, {rate:.1} MB/s", self.label, p.total as f64 / 1e6);
+			eprintln!(
+				"  {} {percent}% of {:.1} MB, {rate:.1} MB/s",
+				self.label,
+				p.total as f64 / 1e6
+			);
 		}
 	}
 

@@ -5,11 +5,11 @@
 use podchain_chain::AccountKey;
 use podchain_image::local::LocalImage;
 use podchain_p2p::{
-	image::ImageReject,
-	push::ImageReader,
-	P2pConfig, P2pError, P2pNode, PeerId, PublisherSigner,
+	image::ImageReject, push::ImageReader, P2pConfig, P2pError, P2pNode, PeerId, PublisherSigner,
 };
-use podchain_testkit::{http_get, http_get_host, repo_root, wait_for, AgentDir, AgentProcess, DevNode};
+use podchain_testkit::{
+	http_get, http_get_host, repo_root, wait_for, AgentDir, AgentProcess, DevNode,
+};
 use serde_json::Value;
 use std::{
 	path::{Path, PathBuf},
@@ -52,7 +52,11 @@ fn archive(dir: &Path, file: &str, page: &str, filler_mib: u32) -> PathBuf {
 		.env("SKIP_APT", "1")
 		.output()
 		.expect("bash runs");
-	assert!(built.status.success(), "build-test-image.sh: {}", String::from_utf8_lossy(&built.stderr));
+	assert!(
+		built.status.success(),
+		"build-test-image.sh: {}",
+		String::from_utf8_lossy(&built.stderr)
+	);
 	path
 }
 
@@ -141,7 +145,7 @@ async fn publishers_deliver_their_own_images() {
 	let work = tempfile::Builder::new().prefix("podchain-images-").tempdir_in("/tmp").unwrap();
 	let (_node, rpc, agent_dir, agent, key) = market(work.path()).await;
 	let one = archive(work.path(), "one.oci.tar", "delivered one", 0);
-	let two = archive(work.path(), "two.oci.tar", "delivered two", 0);
+	archive(work.path(), "two.oci.tar", "delivered two", 0);
 	eprintln!("node, agent and archives ready after {:?}", started.elapsed());
 
 	// Bad archives are named before anything is created or locked.
@@ -149,8 +153,11 @@ async fn publishers_deliver_their_own_images() {
 	let cut = work.path().join("cut.oci.tar");
 	let bytes = std::fs::read(&one).unwrap();
 	std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-	let (code, _, stderr) =
-		podchain(&rpc, &key, &["deploy", &manifest(work.path(), "cut.yaml", "{archive: cut.oci.tar}").to_string_lossy()]);
+	let (code, _, stderr) = podchain(
+		&rpc,
+		&key,
+		&["deploy", &manifest(work.path(), "cut.yaml", "{archive: cut.oci.tar}").to_string_lossy()],
+	);
 	assert_eq!(code, 2, "{stderr}");
 	assert!(stderr.contains("cut.oci.tar"), "the error names the archive: {stderr}");
 	let flipped = work.path().join("flipped.oci.tar");
@@ -162,14 +169,20 @@ async fn publishers_deliver_their_own_images() {
 	let (code, _, stderr) = podchain(
 		&rpc,
 		&key,
-		&["deploy", &manifest(work.path(), "flipped.yaml", "{archive: flipped.oci.tar}").to_string_lossy()],
+		&[
+			"deploy",
+			&manifest(work.path(), "flipped.yaml", "{archive: flipped.oci.tar}").to_string_lossy(),
+		],
 	);
 	assert_eq!(code, 2, "{stderr}");
 	assert!(stderr.contains("flipped.oci.tar"), "{stderr}");
 	let (code, _, stderr) = podchain(
 		&rpc,
 		&key,
-		&["deploy", &manifest(work.path(), "missing.yaml", "{archive: missing.oci.tar}").to_string_lossy()],
+		&[
+			"deploy",
+			&manifest(work.path(), "missing.yaml", "{archive: missing.oci.tar}").to_string_lossy(),
+		],
 	);
 	assert_eq!(code, 2, "{stderr}");
 	assert_eq!(json(&rpc, &key, &["account", "show"])["free"], free_before, "nothing was paid");
@@ -189,7 +202,11 @@ async fn publishers_deliver_their_own_images() {
 	assert_eq!(served("one", &agent).await, "delivered one\n");
 	let digest1 = image["digest"].as_str().unwrap().trim_start_matches("sha256:").to_owned();
 	let name1 = format!("localhost/podchain-deal-{id1}/team/web:{digest1}");
-	assert_eq!(delivered_names(&agent_dir), vec![name1.clone()], "loaded under the deal's own name");
+	assert_eq!(
+		delivered_names(&agent_dir),
+		vec![name1.clone()],
+		"loaded under the deal's own name"
+	);
 
 	// The second deal shares the base layer: only the new layer and config travel.
 	let second = manifest(work.path(), "two.yaml", "{archive: two.oci.tar}");
@@ -214,7 +231,9 @@ async fn publishers_deliver_their_own_images() {
 	);
 	assert_eq!(code, 2, "{stderr}");
 	assert!(stderr.contains("reserves for delivered images"), "{stderr}");
-	let client = P2pNode::spawn(podchain_p2p::Keypair::generate_ed25519(), P2pConfig::default()).await.unwrap();
+	let client = P2pNode::spawn(podchain_p2p::Keypair::generate_ed25519(), P2pConfig::default())
+		.await
+		.unwrap();
 	let peer: PeerId = agent.peer_id().parse().unwrap();
 	let stranger = Arc::new(Key(AccountKey::from_secret("//Eve").unwrap()));
 	let reader: Arc<dyn ImageReader> = Arc::new(Reader(LocalImage::open(&one).unwrap()));
@@ -267,7 +286,8 @@ async fn an_interrupted_image_transfer_resumes() {
 		|| agent.tail(),
 		|| async move {
 			let metrics = http_get(port, "/metrics")?.1;
-			let line = metrics.lines().find(|l| l.starts_with("podchain_agent_image_bytes_total "))?;
+			let line =
+				metrics.lines().find(|l| l.starts_with("podchain_agent_image_bytes_total "))?;
 			let bytes: u64 = line.rsplit(' ').next()?.parse().ok()?;
 			(bytes > 16 << 20).then_some(bytes)
 		},
@@ -280,7 +300,11 @@ async fn an_interrupted_image_transfer_resumes() {
 
 	let out = deploy.wait_with_output().expect("podchain ends");
 	let stderr = String::from_utf8_lossy(&out.stderr);
-	assert!(out.status.success(), "the deploy survives the agent's restart:\n{stderr}\n{}", agent.tail());
+	assert!(
+		out.status.success(),
+		"the deploy survives the agent's restart:\n{stderr}\n{}",
+		agent.tail()
+	);
 	let deployed: Value = serde_json::from_slice(&out.stdout).unwrap();
 	let image = &deployed["images"][0];
 	let (total, sent, retries) = (

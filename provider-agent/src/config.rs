@@ -131,6 +131,15 @@ pub struct Flags {
 	/// Most GiB all delivered images together may take [default: 100].
 	#[arg(long, env = "PODCHAIN_AGENT_IMAGE_STORE_LIMIT_GIB")]
 	pub image_store_limit_gib: Option<u64>,
+	/// Kubernetes: where to serve delivered images to the cluster's nodes (pull only, plain
+	/// HTTP), e.g. `10.0.0.5:5000`; with `--registry-host`, deals may run images their
+	/// publishers deliver.
+	#[arg(long, env = "PODCHAIN_AGENT_REGISTRY_LISTEN")]
+	pub registry_listen: Option<SocketAddr>,
+	/// Kubernetes: the `host[:port]` the nodes pull delivered images from (their containerd
+	/// configuration maps it to `--registry-listen`), e.g. `podchain-agent.local:5000`.
+	#[arg(long, env = "PODCHAIN_AGENT_REGISTRY_HOST")]
+	pub registry_host: Option<String>,
 	/// What to do [default: run].
 	#[command(subcommand)]
 	pub command: Option<Command>,
@@ -181,6 +190,8 @@ struct FileSettings {
 	images_dir: Option<PathBuf>,
 	image_deal_limit_gib: Option<u64>,
 	image_store_limit_gib: Option<u64>,
+	registry_listen: Option<SocketAddr>,
+	registry_host: Option<String>,
 }
 
 /// The agent's resolved settings.
@@ -236,6 +247,9 @@ pub struct Config {
 	pub image_deal_limit: u64,
 	/// Most bytes all delivered images may take.
 	pub image_store_limit: u64,
+	/// Where delivered images are served to a Kubernetes cluster's nodes, and the host they
+	/// pull them from.
+	pub registry: Option<(SocketAddr, String)>,
 }
 
 /// Settings that cannot be used.
@@ -312,6 +326,18 @@ impl Config {
 				"image-deal-limit-gib",
 				flags.image_deal_limit_gib.or(file.image_deal_limit_gib).unwrap_or(10),
 			)?,
+			registry: match (
+				flags.registry_listen.or(file.registry_listen),
+				flags.registry_host.or(file.registry_host),
+			) {
+				(Some(listen), Some(host)) => Some((listen, host)),
+				(None, None) => None,
+				_ => {
+					return Err(ConfigError::Invalid(
+						"registry-listen and registry-host go together".into(),
+					))
+				}
+			},
 			image_store_limit: gib(
 				"image-store-limit-gib",
 				flags.image_store_limit_gib.or(file.image_store_limit_gib).unwrap_or(100),
@@ -397,6 +423,19 @@ impl Config {
 		}
 		if !(1..=65_536).contains(&self.gateway_max_in_flight) {
 			return invalid("gateway-max-in-flight must be between 1 and 65536");
+		}
+		if let Some((_, host)) = &self.registry {
+			if self.backend != Backend::Kubernetes {
+				return invalid("registry-listen serves a Kubernetes cluster's nodes: use it with backend = kubernetes");
+			}
+			let host_ok = !host.is_empty()
+				&& host.len() <= 255
+				&& host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+			if !host_ok {
+				return invalid(
+					"registry-host must be a host[:port] such as registry.podchain.local:5000",
+				);
+			}
 		}
 		if self.attest && self.attestation.is_none() {
 			return invalid("attest needs a collateral source: pccs-url or attestation-collateral");
@@ -493,6 +532,28 @@ mod tests {
 		assert!(Config::resolve(flags).unwrap_err().to_string().contains("image-deal-limit-gib"));
 		let flags = Flags { image_store_limit_gib: Some(u64::MAX), ..Default::default() };
 		assert!(Config::resolve(flags).unwrap_err().to_string().contains("image-store-limit-gib"));
+		let listen = Some("127.0.0.1:5000".parse().unwrap());
+		let flags = Flags { registry_listen: listen, ..Default::default() };
+		assert!(Config::resolve(flags).unwrap_err().to_string().contains("go together"));
+		let host = Some("registry.podchain.local:5000".to_owned());
+		let flags =
+			Flags { registry_listen: listen, registry_host: host.clone(), ..Default::default() };
+		assert!(Config::resolve(flags).unwrap_err().to_string().contains("backend = kubernetes"));
+		let kubernetes = Some(Backend::Kubernetes);
+		let flags = Flags {
+			registry_listen: listen,
+			registry_host: host,
+			backend: kubernetes,
+			..Default::default()
+		};
+		assert!(Config::resolve(flags).unwrap().registry.is_some());
+		let flags = Flags {
+			registry_listen: listen,
+			registry_host: Some("bad host".into()),
+			backend: kubernetes,
+			..Default::default()
+		};
+		assert!(Config::resolve(flags).unwrap_err().to_string().contains("registry-host"));
 	}
 
 	#[test]

@@ -1,14 +1,14 @@
 //! Carrying out the plan's actions: chain transactions and cluster changes.
 
+use crate::metrics::kind;
 use crate::{
 	agent::{ActionKey, Agent},
 	chain::Snapshot,
 	plan::{Action, Hash},
 };
-use crate::metrics::kind;
 use podchain_chain::{deals::CloseReason, runtime, tx::Submitted, Node};
-use std::collections::BTreeMap;
 use podchain_cluster::objects;
+use std::collections::BTreeMap;
 
 impl Agent {
 	/// Carries out one action; failures are logged and counted, and the next round retries.
@@ -106,7 +106,8 @@ impl Agent {
 		};
 		let Some(images) = self.stage_images(id, &manifest).await else { return false };
 		let objects =
-			match objects::build(&self.specs.spec(deal, manifest, hash, images), &self.specs.build) {
+			match objects::build(&self.specs.spec(deal, manifest, hash, images), &self.specs.build)
+			{
 				Ok(objects) => objects,
 				Err(e) => {
 					tracing::error!(deal = id, error = %e, "cannot build the deal's objects");

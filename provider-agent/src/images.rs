@@ -20,7 +20,9 @@ use podchain_p2p::{
 	node::{InboundImageChunk, InboundImageOffer},
 };
 
-use crate::{agent::Agent, manifests::ImageDigest, metrics::kind, plan::ChainState};
+use crate::{
+	agent::Agent, manifests::ImageDigest, metrics::kind, plan::ChainState, registry::ImageSource,
+};
 
 /// The agent's image store.
 pub struct Images {
@@ -62,6 +64,53 @@ impl Images {
 	pub fn size(&self) -> u64 {
 		self.store.size().unwrap_or(0)
 	}
+
+	/// What the registry serves: the complete images `may_pull(deal)` names that the deal
+	/// pins, and their blobs.
+	pub fn pulls(
+		&self,
+		may_pull: impl Fn(u64) -> Vec<ImageDigest> + Send + Sync + 'static,
+	) -> Pulls {
+		Pulls { store: self.store.clone(), may_pull: Box::new(may_pull) }
+	}
+}
+
+/// The images a deal may pull, for the registry.
+pub struct Pulls {
+	store: Arc<BlobStore>,
+	may_pull: Box<dyn Fn(u64) -> Vec<ImageDigest> + Send + Sync>,
+}
+
+impl Pulls {
+	/// The complete images `deal` pins and may pull now.
+	fn pullable(&self, deal: u64) -> Vec<ImageDigest> {
+		(self.may_pull)(deal)
+			.into_iter()
+			.filter(|image| self.store.image_complete(deal, image))
+			.collect()
+	}
+}
+
+impl ImageSource for Pulls {
+	fn manifest(&self, deal: u64, digest: &ImageDigest) -> Option<(String, Vec<u8>)> {
+		if !self.pullable(deal).contains(digest) {
+			return None;
+		}
+		let media_type = self.store.manifest_of(digest).ok()?.media_type;
+		let bytes = std::fs::read(self.store.blob_path(digest)?).ok()?;
+		Some((media_type, bytes))
+	}
+
+	fn blob(&self, deal: u64, digest: &ImageDigest) -> Option<(std::path::PathBuf, u64)> {
+		let listed = self.pullable(deal).iter().any(|image| {
+			self.store
+				.manifest_of(image)
+				.is_ok_and(|manifest| manifest.blobs().iter().any(|blob| &blob.digest == digest))
+		});
+		let path = self.store.blob_path(digest).filter(|_| listed)?;
+		let size = std::fs::metadata(&path).ok()?.len();
+		Some((path, size))
+	}
 }
 
 /// An image in the store, written out on demand.
@@ -96,7 +145,9 @@ fn reject_of(error: StoreError) -> ImageReject {
 		e @ (StoreError::ManifestNotStored(_) | StoreError::ImageIncomplete { .. }) => {
 			ImageReject::Corrupt(e.to_string())
 		}
-		StoreError::CorruptPinFile { .. } | StoreError::Io { .. } | StoreError::InjectedFault(_) => {
+		StoreError::CorruptPinFile { .. }
+		| StoreError::Io { .. }
+		| StoreError::InjectedFault(_) => {
 			tracing::error!(error = %error, "the image store failed");
 			ImageReject::Internal("the provider's image store failed".into())
 		}
@@ -104,6 +155,18 @@ fn reject_of(error: StoreError) -> ImageReject {
 }
 
 impl Agent {
+	/// The images `deal` may pull from the registry now: those its held manifest pins, while
+	/// the deal is open and not closing.
+	pub fn pullable_images(&self, deal: u64) -> Vec<ImageDigest> {
+		let open = self.snapshot().and_then(|s| s.deals.get(&deal).map(|d| d.chain.state));
+		match open {
+			Some(state) if state != ChainState::Closing => {
+				self.vault.images(deal).unwrap_or_default()
+			}
+			_ => Vec::new(),
+		}
+	}
+
 	/// The deal's publisher, if the deal is open and takes images: its held manifest runs
 	/// delivered images.
 	fn image_deal(&self, deal: u64, publisher: &[u8; 32]) -> Result<Vec<ImageDigest>, ImageReject> {

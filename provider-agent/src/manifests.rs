@@ -261,6 +261,33 @@ mod tests {
 	}
 
 	#[test]
+	fn a_manifest_runs_once_its_delivered_images_are_in() {
+		let dir = tempfile::tempdir().unwrap();
+		let store = Arc::new(Store::open(&dir.path().join("agent.redb")).unwrap());
+		let digest = [0xcd; 32];
+		let yaml = WEB.replace(
+			"image: localhost/podchain-demo:latest",
+			&format!("image: {{name: app, digest: {}}}", podchain_manifest::digest_text(&digest)),
+		);
+		let manifest = Manifest::from_yaml(&yaml).unwrap();
+		assert_eq!(delivered_digests(&manifest), vec![digest]);
+		let plain = Manifest::from_yaml(WEB).unwrap();
+		{
+			let vault = Vault::open(store.clone(), at_rest_key()).unwrap();
+			vault.put(1, manifest.hash(), &manifest.canonical_bytes(), vec![digest]).unwrap();
+			vault.put(2, plain.hash(), &plain.canonical_bytes(), Vec::new()).unwrap();
+		}
+		// After a restart the vault knows again which images each manifest waits for.
+		let vault = Vault::open(store, at_rest_key()).unwrap();
+		assert_eq!(vault.images(1), Some(vec![digest]));
+		assert_eq!(vault.runnable(|_, _| false), BTreeMap::from([(2, plain.hash())]));
+		let both = BTreeMap::from([(1, manifest.hash()), (2, plain.hash())]);
+		assert_eq!(vault.runnable(|deal, d| deal == 1 && *d == digest), both);
+		// Another deal's copy of the image does not count.
+		assert_eq!(vault.runnable(|deal, _| deal == 3).len(), 1);
+	}
+
+	#[test]
 	fn a_named_deal_is_served_under_the_ingress_domain() {
 		let manifest = Manifest::from_yaml(WEB).unwrap();
 		let deal = DealView {

@@ -139,7 +139,8 @@ impl PodmanBackend {
 			#[serde(rename = "Names", default)]
 			names: Vec<String>,
 		}
-		let images: Vec<Listed> = self.api.get(&format!("{LIBPOD}/images/json"), "list images").await?;
+		let images: Vec<Listed> =
+			self.api.get(&format!("{LIBPOD}/images/json"), "list images").await?;
 		let repository = deal_repository(deal);
 		for name in images.iter().flat_map(|i| &i.names).filter(|n| n.starts_with(&repository)) {
 			let path = format!("{LIBPOD}/images/{}", encode(name));
