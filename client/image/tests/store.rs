@@ -140,6 +140,28 @@ fn offers_with_wrong_bytes_or_types_are_refused() {
 		store.offer(1, &sha256(&index), &index),
 		Err(StoreError::Format(FormatError::UnsupportedMediaType { role: "manifest", .. }))
 	));
+	// A sha512 layer digest.
+	let mut sha512 = descriptor(OCI_LAYER, &image.layers[0]);
+	sha512["digest"] = serde_json::json!(format!("sha512:{}", "cd".repeat(64)));
+	let manifest = manifest_with(descriptor(OCI_CONFIG, &image.config), vec![sha512]);
+	assert!(matches!(
+		store.offer(1, &sha256(&manifest), &manifest),
+		Err(StoreError::Format(FormatError::UnsupportedDigestAlgorithm(_)))
+	));
+	// Too many layers.
+	let layers = (0..300).map(|_| descriptor(OCI_LAYER, &image.layers[0])).collect();
+	let manifest = manifest_with(descriptor(OCI_CONFIG, &image.config), layers);
+	assert!(matches!(
+		store.offer(1, &sha256(&manifest), &manifest),
+		Err(StoreError::Format(FormatError::TooManyBlobs { count: 300, .. }))
+	));
+	// A manifest over the 4 MiB bound.
+	let mut huge = image.manifest.clone();
+	huge.extend(std::iter::repeat_n(b' ', 4 * 1024 * 1024));
+	assert!(matches!(
+		store.offer(1, &sha256(&huge), &huge),
+		Err(StoreError::Format(FormatError::TooLarge { what: "manifest", .. }))
+	));
 	// Garbage.
 	assert!(matches!(
 		store.offer(1, &sha256(b"not json"), b"not json"),
@@ -589,4 +611,16 @@ fn podman_loads_the_oci_archive() {
 	]));
 	assert_eq!(output.trim(), "hello from podchain");
 	let _ = std::process::Command::new("podman").args(["rmi", "-f", loaded_name]).output();
+}
+
+#[test]
+fn an_empty_layer_needs_no_upload() {
+	let dir = tempfile::tempdir().unwrap();
+	let store = open(dir.path());
+	let image = image("linux", "amd64", vec![Vec::new(), layer(&[("a", b"a")])], "empty");
+	let states = store.offer(1, &image.manifest_digest, &image.manifest).unwrap();
+	assert_eq!(states[1].size, 0);
+	assert_eq!(states[1].have, 0);
+	assert!(store.blob_path(&sha256(b"")).is_some());
+	upload(&store, 1, &image, 100);
 }
