@@ -54,6 +54,10 @@ use std::{
 /// A deal's on-chain id.
 pub type DealId = u64;
 
+/// Most images one deal may pin (a deal's manifest names a few containers; the bound keeps pin
+/// files and the per-offer accounting small whatever a publisher sends).
+pub const MAX_IMAGES_PER_DEAL: usize = 64;
+
 /// Size limits of the store, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreLimits {
@@ -126,6 +130,14 @@ pub enum StoreError {
 		deal: DealId,
 		/// The blob.
 		digest: String,
+	},
+	/// The deal already pins [`MAX_IMAGES_PER_DEAL`] images.
+	#[error("deal {deal} already pins {limit} images, the most a deal may pin")]
+	TooManyImages {
+		/// The deal.
+		deal: DealId,
+		/// The bound.
+		limit: usize,
 	},
 	/// The deal does not pin this image manifest.
 	#[error("deal {deal} does not pin image {manifest}")]
@@ -322,6 +334,11 @@ impl BlobStore {
 		}
 		let manifest = parse_image_manifest(manifest_bytes)?;
 		let mut state = self.lock();
+		if let Some(pinned) = state.pins.get(&deal) {
+			if !pinned.contains(manifest_digest) && pinned.len() >= MAX_IMAGES_PER_DEAL {
+				return Err(StoreError::TooManyImages { deal, limit: MAX_IMAGES_PER_DEAL });
+			}
+		}
 		for blob in manifest.blobs() {
 			if let Some(actual) = self.stored_size(&blob.digest)? {
 				if actual != blob.size {

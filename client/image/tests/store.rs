@@ -633,3 +633,23 @@ fn an_empty_layer_needs_no_upload() {
 	assert!(store.blob_path(&sha256(b"")).is_some());
 	upload(&store, 1, &image, 100);
 }
+
+#[test]
+fn a_deal_pins_a_bounded_number_of_images() {
+	let dir = tempfile::tempdir().unwrap();
+	let store = open(dir.path());
+	let images: Vec<TestImage> = (0..=podchain_image::store::MAX_IMAGES_PER_DEAL)
+		.map(|i| amd64_image("app", format!("app {i}").as_bytes()))
+		.collect();
+	for image in &images[..podchain_image::store::MAX_IMAGES_PER_DEAL] {
+		store.offer(1, &image.manifest_digest, &image.manifest).unwrap();
+	}
+	let last = images.last().unwrap();
+	assert!(matches!(
+		store.offer(1, &last.manifest_digest, &last.manifest),
+		Err(StoreError::TooManyImages { deal: 1, limit: 64 })
+	));
+	// Re-offering a pinned image is still fine, and another deal is not affected.
+	store.offer(1, &images[0].manifest_digest, &images[0].manifest).unwrap();
+	store.offer(2, &last.manifest_digest, &last.manifest).unwrap();
+}
