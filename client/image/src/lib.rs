@@ -12,6 +12,8 @@
 //! bytes hash to its digest. Digests are SHA-256 only and are handled as `[u8; 32]` everywhere, so a
 //! digest never reaches a file path as attacker-chosen text.
 
+#![warn(missing_docs)]
+
 pub mod local;
 pub mod store;
 

@@ -222,8 +222,8 @@ impl LocalImage {
 		let size = if *digest == self.manifest_digest {
 			self.manifest_bytes.len() as u64
 		} else {
-			self.blobs()
-				.iter()
+			std::iter::once(&self.manifest.config)
+				.chain(self.manifest.layers.iter())
 				.find(|blob| blob.digest == *digest)
 				.map(|blob| blob.size)
 				.ok_or_else(|| {

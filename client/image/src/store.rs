@@ -54,6 +54,10 @@ use std::{
 /// A deal's on-chain id.
 pub type DealId = u64;
 
+/// Most images one deal may pin (a deal's manifest names a few containers; the bound keeps pin
+/// files and the per-offer accounting small whatever a publisher sends).
+pub const MAX_IMAGES_PER_DEAL: usize = 64;
+
 /// Size limits of the store, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreLimits {
@@ -126,6 +130,14 @@ pub enum StoreError {
 		deal: DealId,
 		/// The blob.
 		digest: String,
+	},
+	/// The deal already pins [`MAX_IMAGES_PER_DEAL`] images.
+	#[error("deal {deal} already pins {limit} images, the most a deal may pin")]
+	TooManyImages {
+		/// The deal.
+		deal: DealId,
+		/// The bound.
+		limit: usize,
 	},
 	/// The deal does not pin this image manifest.
 	#[error("deal {deal} does not pin image {manifest}")]
@@ -281,8 +293,10 @@ impl BlobStore {
 		};
 		let mut state = store.lock();
 		let referenced = store.referenced(&mut state);
+		let configs = store.pinned_configs(&mut state);
 		for path in list_dir(&store.root.join("partial"))? {
-			let keep = match parse_partial_name(&path) {
+			let parsed = parse_partial_name(&path);
+			let keep = match parsed {
 				Some((digest, size)) => {
 					referenced.contains(&(digest, size))
 						&& !store.blob_file(&digest).exists()
@@ -292,6 +306,9 @@ impl BlobStore {
 			};
 			if !keep {
 				remove_file(&path)?;
+			} else if let Some((digest, size)) = parsed {
+				// A kill between the last append and the rename leaves a full partial.
+				store.finish_if_full(&mut state, &digest, size, configs.contains(&digest))?;
 			}
 		}
 		drop(state);
@@ -317,6 +334,11 @@ impl BlobStore {
 		}
 		let manifest = parse_image_manifest(manifest_bytes)?;
 		let mut state = self.lock();
+		if let Some(pinned) = state.pins.get(&deal) {
+			if !pinned.contains(manifest_digest) && pinned.len() >= MAX_IMAGES_PER_DEAL {
+				return Err(StoreError::TooManyImages { deal, limit: MAX_IMAGES_PER_DEAL });
+			}
+		}
 		for blob in manifest.blobs() {
 			if let Some(actual) = self.stored_size(&blob.digest)? {
 				if actual != blob.size {
@@ -367,7 +389,8 @@ impl BlobStore {
 		}
 		state.manifests.insert(*manifest_digest, Arc::new(manifest.clone()));
 		let mut states = Vec::new();
-		for blob in manifest.blobs() {
+		for (i, blob) in manifest.blobs().iter().enumerate() {
+			self.finish_if_full(&mut state, &blob.digest, blob.size, i == 0)?;
 			let have = self.have(&state, &blob.digest, blob.size)?;
 			states.push(BlobState { digest: blob.digest, size: blob.size, have });
 		}
@@ -388,13 +411,23 @@ impl BlobStore {
 	) -> Result<u64, StoreError> {
 		let mut state = self.lock();
 		let (size, is_config) = self.pinned_blob(&mut state, deal, digest)?;
-		if self.blob_file(digest).exists() {
+		if let Some(actual) = self.stored_size(digest)? {
+			if actual != size {
+				return Err(StoreError::SizeMismatch {
+					digest: digest_to_string(digest),
+					declared: size,
+					actual,
+				});
+			}
 			return Ok(size);
 		}
 		let key = (*digest, size);
-		if !state.partials.contains_key(&key) {
-			let partial = self.load_partial(digest, size)?;
-			state.partials.insert(key, partial);
+		if let std::collections::hash_map::Entry::Vacant(vacant) = state.partials.entry(key) {
+			// First touch since the store opened: hash the prefix already on disk once.
+			vacant.insert(self.load_partial(digest, size)?);
+			if self.finish_if_full(&mut state, digest, size, is_config)? {
+				return Ok(size);
+			}
 		}
 		let partial_path = self.partial_file(digest, size);
 		let Some(partial) = state.partials.get_mut(&key) else {
@@ -450,9 +483,10 @@ impl BlobStore {
 			return false;
 		}
 		match self.cached_manifest(&mut state, manifest_digest) {
-			Ok(Some(manifest)) => {
-				manifest.blobs().iter().all(|blob| self.blob_file(&blob.digest).exists())
-			}
+			Ok(Some(manifest)) => manifest
+				.blobs()
+				.iter()
+				.all(|blob| self.stored_size(&blob.digest).ok().flatten() == Some(blob.size)),
 			_ => false,
 		}
 	}
@@ -592,10 +626,14 @@ impl BlobStore {
 					continue;
 				}
 				let path = self.blob_file(&blob.digest);
-				let file = File::open(&path).map_err(|_| StoreError::ImageIncomplete {
+				let incomplete = || StoreError::ImageIncomplete {
 					manifest: digest_to_string(manifest_digest),
 					missing: digest_to_string(&blob.digest),
-				})?;
+				};
+				let file = File::open(&path).map_err(|_| incomplete())?;
+				if file.metadata().map_err(|e| io_err("reading", &path, e))?.len() != blob.size {
+					return Err(incomplete());
+				}
 				files.push((blob.digest, blob.size, file));
 			}
 			(manifest, manifest_bytes, files)
@@ -703,8 +741,9 @@ impl BlobStore {
 
 	/// Bytes held of a blob: its size if complete, else the partial's length.
 	fn have(&self, state: &State, digest: &BlobDigest, size: u64) -> Result<u64, StoreError> {
-		if self.blob_file(digest).exists() {
-			return Ok(size);
+		if let Some(actual) = self.stored_size(digest)? {
+			// A stored blob of another size cannot be this descriptor's (offer refuses that).
+			return Ok(if actual == size { size } else { 0 });
 		}
 		if let Some(partial) = state.partials.get(&(*digest, size)) {
 			return Ok(partial.have);
@@ -743,16 +782,11 @@ impl BlobStore {
 			state.pins.values().flat_map(|p| p.iter().copied()).collect();
 		let mut items = HashSet::new();
 		for manifest_digest in manifests {
-			match (
-				self.cached_manifest(state, &manifest_digest),
-				self.stored_size(&manifest_digest),
-			) {
-				(Ok(Some(parsed)), Ok(Some(len))) => {
-					items.extend(image_items_of(&manifest_digest, len, &parsed))
-				}
-				// A pinned manifest not (yet) stored references nothing but itself; a new
-				// offer stores it again.
-				_ => {}
+			// A pinned manifest not (yet) stored references nothing; a new offer stores it again.
+			if let (Ok(Some(parsed)), Ok(Some(len))) =
+				(self.cached_manifest(state, &manifest_digest), self.stored_size(&manifest_digest))
+			{
+				items.extend(image_items_of(&manifest_digest, len, &parsed));
 			}
 		}
 		items
@@ -797,6 +831,52 @@ impl BlobStore {
 			}
 		}
 		found.ok_or_else(|| StoreError::NotPinned { deal, digest: digest_to_string(digest) })
+	}
+
+	/// Digests that some pinned image lists as its config.
+	fn pinned_configs(&self, state: &mut State) -> HashSet<BlobDigest> {
+		let manifests: Vec<BlobDigest> =
+			state.pins.values().flat_map(|p| p.iter().copied()).collect();
+		manifests
+			.iter()
+			.filter_map(|m| self.cached_manifest(state, m).ok().flatten())
+			.map(|parsed| parsed.config.digest)
+			.collect()
+	}
+
+	/// Completes a partial that already holds all `size` bytes (left so by a kill or an I/O error
+	/// between the last append and the rename). Returns whether the blob is now complete; a
+	/// partial whose bytes are wrong is deleted (the upload starts over).
+	fn finish_if_full(
+		&self,
+		state: &mut State,
+		digest: &BlobDigest,
+		size: u64,
+		is_config: bool,
+	) -> Result<bool, StoreError> {
+		let key = (*digest, size);
+		let path = self.partial_file(digest, size);
+		let full = match state.partials.get(&key) {
+			Some(partial) => partial.have == size,
+			// An empty blob needs no upload: it completes as soon as it is offered.
+			None => size == 0 || fs::metadata(&path).is_ok_and(|m| m.len() == size),
+		};
+		if !full || self.blob_file(digest).exists() {
+			return Ok(false);
+		}
+		let partial = match state.partials.remove(&key) {
+			Some(partial) => partial,
+			None => self.load_partial(digest, size)?,
+		};
+		match self.complete(partial, digest, is_config, &path) {
+			Ok(()) => Ok(true),
+			Err(
+				StoreError::DigestMismatch { .. }
+				| StoreError::UnsupportedPlatform { .. }
+				| StoreError::Format(_),
+			) => Ok(false),
+			Err(other) => Err(other),
+		}
 	}
 
 	/// Opens (or creates) a partial and hashes the prefix already on disk.
