@@ -172,10 +172,16 @@ fn a_flipped_byte_in_a_layer_is_a_digest_mismatch() {
 	let mut bytes = image.layout.archive_bytes();
 	let header = data_offset(&bytes, &layer_path) - 512;
 	bytes[header + 10] ^= 0x01;
+	let result = open_bytes(dir.path(), &bytes);
 	assert!(
-		matches!(open_bytes(dir.path(), &bytes), Err(ImageError::CorruptArchive(_))),
-		"flipped header byte"
+		matches!(result, Err(ImageError::CorruptArchive(_))),
+		"flipped header byte: {result:?}"
 	);
+	// The same in the first header: still an archive (ustar magic), so corrupt, not foreign.
+	let mut bytes = image.layout.archive_bytes();
+	bytes[10] ^= 0x01;
+	let result = open_bytes(dir.path(), &bytes);
+	assert!(matches!(result, Err(ImageError::CorruptArchive(_))), "first header: {result:?}");
 }
 
 #[test]
