@@ -351,3 +351,31 @@ fn opens_a_podman_built_busybox_archive() {
 		.args(["rmi", "-f", "localhost/podchain-image-test-local:latest"])
 		.output();
 }
+
+#[test]
+fn docker_media_types_are_accepted() {
+	let dir = tempfile::tempdir().unwrap();
+	let base = amd64_image("app", b"app");
+	let manifest = serde_json::to_vec(&json!({
+		"schemaVersion": 2,
+		"mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+		"config": descriptor("application/vnd.docker.container.image.v1+json", &base.config),
+		"layers": base.layers.iter()
+			.map(|l| descriptor("application/vnd.docker.image.rootfs.diff.tar.gzip", l))
+			.collect::<Vec<_>>(),
+	}))
+	.unwrap();
+	let mut layout = base.layout.clone();
+	layout.add_blob(&manifest);
+	layout.set_index(vec![descriptor(
+		"application/vnd.docker.distribution.manifest.v2+json",
+		&manifest,
+	)]);
+	let opened = open_bytes(dir.path(), &layout.archive_bytes()).unwrap();
+	assert_eq!(opened.manifest_digest(), sha256(&manifest));
+	assert_eq!(
+		opened.manifest().media_type,
+		"application/vnd.docker.distribution.manifest.v2+json"
+	);
+	assert_eq!(opened.name(), None, "no ref name annotation");
+}
