@@ -510,8 +510,10 @@ fn index_archive(
 	let mut end_of_data = 0u64;
 	for (count, entry) in entries.enumerate() {
 		let entry = entry.map_err(|e| {
-			if count == 0 {
+			if count == 0 && !has_tar_magic(file) {
 				ImageError::NotAnArchive { path: path.to_path_buf(), reason: e.to_string() }
+			} else if count == 0 && file_len < 512 {
+				ImageError::TruncatedArchive(format!("the file ends inside the first header: {e}"))
 			} else if end_of_data.saturating_add(512) > file_len {
 				// The next header could not be read whole: the file ends inside it.
 				ImageError::TruncatedArchive(format!("the file ends inside a tar header: {e}"))
@@ -569,6 +571,13 @@ fn index_archive(
 		Err(source) => return Err(io_error(path, source)),
 	}
 	Ok((blobs, has_layout))
+}
+
+/// Whether the first block carries the ustar magic (`ustar` at byte 257): a damaged first
+/// header of a real archive is corruption, not a foreign file.
+fn has_tar_magic(file: &File) -> bool {
+	let mut magic = [0u8; 5];
+	file.read_exact_at(&mut magic, 257).is_ok() && &magic == b"ustar"
 }
 
 fn layout_blob_path(root: &Path, digest: &BlobDigest) -> PathBuf {

@@ -172,10 +172,16 @@ fn a_flipped_byte_in_a_layer_is_a_digest_mismatch() {
 	let mut bytes = image.layout.archive_bytes();
 	let header = data_offset(&bytes, &layer_path) - 512;
 	bytes[header + 10] ^= 0x01;
+	let result = open_bytes(dir.path(), &bytes);
 	assert!(
-		matches!(open_bytes(dir.path(), &bytes), Err(ImageError::CorruptArchive(_))),
-		"flipped header byte"
+		matches!(result, Err(ImageError::CorruptArchive(_))),
+		"flipped header byte: {result:?}"
 	);
+	// The same in the first header: still an archive (ustar magic), so corrupt, not foreign.
+	let mut bytes = image.layout.archive_bytes();
+	bytes[10] ^= 0x01;
+	let result = open_bytes(dir.path(), &bytes);
+	assert!(matches!(result, Err(ImageError::CorruptArchive(_))), "first header: {result:?}");
 }
 
 #[test]
@@ -344,4 +350,32 @@ fn opens_a_podman_built_busybox_archive() {
 	let _ = std::process::Command::new("podman")
 		.args(["rmi", "-f", "localhost/podchain-image-test-local:latest"])
 		.output();
+}
+
+#[test]
+fn docker_media_types_are_accepted() {
+	let dir = tempfile::tempdir().unwrap();
+	let base = amd64_image("app", b"app");
+	let manifest = serde_json::to_vec(&json!({
+		"schemaVersion": 2,
+		"mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+		"config": descriptor("application/vnd.docker.container.image.v1+json", &base.config),
+		"layers": base.layers.iter()
+			.map(|l| descriptor("application/vnd.docker.image.rootfs.diff.tar.gzip", l))
+			.collect::<Vec<_>>(),
+	}))
+	.unwrap();
+	let mut layout = base.layout.clone();
+	layout.add_blob(&manifest);
+	layout.set_index(vec![descriptor(
+		"application/vnd.docker.distribution.manifest.v2+json",
+		&manifest,
+	)]);
+	let opened = open_bytes(dir.path(), &layout.archive_bytes()).unwrap();
+	assert_eq!(opened.manifest_digest(), sha256(&manifest));
+	assert_eq!(
+		opened.manifest().media_type,
+		"application/vnd.docker.distribution.manifest.v2+json"
+	);
+	assert_eq!(opened.name(), None, "no ref name annotation");
 }

@@ -620,6 +620,20 @@ fn podman_loads_the_oci_archive() {
 	]));
 	assert_eq!(output.trim(), "hello from podchain");
 	let _ = std::process::Command::new("podman").args(["rmi", "-f", loaded_name]).output();
+
+	// A second publisher image on the same busybox base: only its config and its own layer are
+	// missing; the busybox layer is reported complete and is not sent again.
+	let second_archive = dir.path().join("second.oci.tar");
+	let second_tag = "localhost/podchain-image-test-store-second:latest";
+	podman_busybox_archive(second_tag, Some("a different app"), &second_archive);
+	let _ = std::process::Command::new("podman").args(["rmi", "-f", second_tag]).output();
+	let second = LocalImage::open(&second_archive).unwrap();
+	assert_eq!(second.blobs()[1].digest, image.blobs()[1].digest, "shared busybox layer");
+	let states = store.offer(43, &second.manifest_digest(), second.manifest_bytes()).unwrap();
+	let missing: u64 = states.iter().map(|s| s.size - s.have).sum();
+	assert_eq!(states[1].have, states[1].size);
+	assert!(missing < 10_000, "only {missing} bytes left to send of {}", second.total_size());
+	println!("second image: {missing} of {} bytes to send", second.total_size());
 }
 
 #[test]
