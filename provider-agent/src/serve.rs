@@ -4,6 +4,7 @@ use crate::metrics::Loudness;
 use crate::{agent::Agent, manifests, metrics::kind, plan::ChainState};
 use podchain_cluster::{kube::VOLUMES_SOURCE, DealStatus, Metered, Sampled};
 use podchain_p2p::{
+	image::ImageReject,
 	node::{InboundLogs, InboundManifest},
 	protocol::{LogChunk, LogLine, RejectReason, Traffic, MAX_LOGS_RESPONSE_BYTES},
 	status::PodsStatus,
@@ -83,6 +84,13 @@ impl Agent {
 							.await;
 						}
 						InboundRequest::Logs(request) => agent.answer_logs(request).await,
+						// Images are taken once the agent has an image store (issue 17).
+						InboundRequest::ImageOffer(request) => request.reject(
+							ImageReject::Internal("this agent does not take images yet".into()),
+						),
+						InboundRequest::ImageChunk(request) => request.reject(
+							ImageReject::Internal("this agent does not take images yet".into()),
+						),
 					}
 				})
 				.await;
