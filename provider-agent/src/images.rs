@@ -137,6 +137,9 @@ fn reject_of(error: StoreError) -> ImageReject {
 			ImageReject::OverLimit { size, limit }
 		}
 		StoreError::NotPinned { .. } | StoreError::ImageNotPinned { .. } => ImageReject::NotPinned,
+		StoreError::TooManyImages { limit, .. } => {
+			ImageReject::TooManyImages { limit: u32::try_from(limit).unwrap_or(u32::MAX) }
+		}
 		StoreError::WrongOffset { expected, .. } => ImageReject::OffsetMismatch { expected },
 		StoreError::PastEnd { .. } | StoreError::SizeMismatch { .. } => ImageReject::SizeMismatch,
 		StoreError::UnsupportedPlatform { platform } => {

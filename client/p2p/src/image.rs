@@ -126,6 +126,13 @@ pub enum ImageReject {
 		/// The provider's limit.
 		limit: u64,
 	},
+	/// The deal already pins as many images as a deal may (its updates' images count until the
+	/// deal ends).
+	#[error("the deal already pins {limit} images, the most a deal may")]
+	TooManyImages {
+		/// The bound.
+		limit: u32,
+	},
 	/// The image uses a media type the provider does not take (named).
 	#[error("unsupported media type {0}")]
 	UnsupportedMediaType(String),
