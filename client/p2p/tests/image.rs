@@ -398,3 +398,49 @@ async fn oversized_chunks_are_refused_by_the_codec() {
 	assert_eq!(report.sent_bytes, setup.image.total());
 	setup.assert_stored();
 }
+
+/// A publisher flooding chunks at a provider whose application is slow: what does not fit the
+/// bounded queue (and the bounded signature checks) is refused as busy at once, and queued
+/// requests are refused when the application does not answer in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_is_refused_as_busy() {
+	let keypair = Keypair::generate_ed25519();
+	let provider = keypair.public().to_peer_id();
+	let config = P2pConfig {
+		listen_addrs: vec![local()],
+		serve: true,
+		inbound_queue: 2,
+		request_timeout: Duration::from_secs(2),
+		..Default::default()
+	};
+	let mut node = P2pNode::spawn(keypair, config).await.unwrap();
+	// Taken and never read: the application is stuck.
+	let _inbound = node.take_inbound().unwrap();
+	let addr = node.handle().listen_addrs()[0].clone();
+	let client = P2pNode::spawn(Keypair::generate_ed25519(), P2pConfig::default()).await.unwrap();
+	let publisher = sr25519(1);
+	let bytes = noise(3, IMAGE_CHUNK_SIZE);
+	let digest = sha256(&bytes);
+	let answers = futures::future::join_all((0..12).map(|i| {
+		let chunk = ImageChunk::new(&publisher, &provider, DEAL, digest, i, &bytes).unwrap();
+		let handle = client.handle();
+		let addr = addr.clone();
+		async move { handle.send_image(provider, [addr], ImageRequest::Chunk(chunk)).await }
+	}))
+	.await;
+	let busy = ImageResponse::Reject(ImageReject::Busy);
+	let busy_count = answers.iter().filter(|a| matches!(a, Ok(r) if *r == busy)).count();
+	// Queued ones end at the request timeout: refused, or the stream closed first.
+	let unanswered = answers
+		.iter()
+		.filter(|a| {
+			matches!(
+				a,
+				Ok(ImageResponse::Reject(ImageReject::Internal(_)))
+					| Err(P2pError::Protocol { .. })
+			)
+		})
+		.count();
+	assert!(busy_count >= 10, "{answers:?}");
+	assert_eq!(busy_count + unanswered, 12, "{answers:?}");
+}
