@@ -32,18 +32,22 @@ use crate::{
 /// Protocol name of image delivery.
 pub const IMAGE_PROTOCOL: StreamProtocol = StreamProtocol::new("/podchain/image/1");
 
-/// Bytes of blob a publisher puts in one chunk. 4 MiB: measured on loopback against 1, 2
-/// and 8 MiB (see `benches/image_transfer.rs`); large enough that the per-chunk costs
-/// (a key agreement, a signature, a round trip) vanish, small enough that a provider
-/// buffering a few concurrent chunks stays well within memory.
-pub const IMAGE_CHUNK_SIZE: usize = 4 * 1024 * 1024;
+/// Bytes of blob a publisher puts in one chunk. 1 MiB, measured on loopback between two
+/// nodes on 2 busy cores (`benches/image_transfer.rs`, 200 MB in four layers, MB/s over
+/// several runs): 1 MiB 100-139, 2 MiB 64-120, 4 MiB 93-111, 8 MiB 91. The per-chunk costs (a
+/// key agreement, a signature, a round trip) stay small at 1 MiB, and a smaller chunk bounds
+/// what a provider buffers per inbound stream (the codec reads a whole request before
+/// decoding it). One chunk per blob travels at a time, [`crate::push::PUSH_PARALLEL_BLOBS`]
+/// blobs at once, so on a link with round-trip time `t` one blob moves at most 1 MiB per `t`.
+pub const IMAGE_CHUNK_SIZE: usize = 1024 * 1024;
 
 /// Largest blob payload (plaintext) one chunk may carry; a provider refuses more.
 pub const MAX_IMAGE_CHUNK_SIZE: usize = IMAGE_CHUNK_SIZE;
 
-/// Largest image manifest (plaintext) an offer may carry; OCI registries refuse manifests
-/// over 4 MiB too.
-pub const MAX_IMAGE_MANIFEST_SIZE: usize = 4 * 1024 * 1024;
+/// Largest image manifest (plaintext) an offer may carry: 1 MiB, hundreds of times what an
+/// image manifest of [`MAX_IMAGE_BLOBS`] layers takes, and no more than a chunk, so that it
+/// does not raise [`MAX_IMAGE_REQUEST_BYTES`].
+pub const MAX_IMAGE_MANIFEST_SIZE: usize = 1024 * 1024;
 
 /// Largest encoded image request: the larger sealed payload plus room for the other fields.
 /// The codec stops reading there, so a larger request is dropped without an answer.

@@ -69,7 +69,7 @@ pub struct PushProgress {
 pub struct PushReport {
 	/// Bytes of all the image's blobs.
 	pub total_bytes: u64,
-	/// Bytes carried by chunks the provider stored (resent ones counted again).
+	/// Bytes the provider stored during the push (resent ones counted again).
 	pub sent_bytes: u64,
 	/// Bytes the provider held before the push.
 	pub skipped_bytes: u64,
@@ -93,10 +93,27 @@ struct Sending {
 	size: u64,
 	offset: u64,
 	stalls: u32,
+	/// The chunk after the one in flight, read and sealed meanwhile.
+	next: Option<Prepared>,
 }
 
-/// One chunk's round trip: the blob's index in `sending`, the chunk's place and the answer.
-type ChunkOutcome = (usize, u64, u64, Result<ImageResponse, P2pError>);
+/// A chunk being read, sealed and signed on a blocking thread.
+struct Prepared {
+	offset: u64,
+	len: u64,
+	chunk: tokio::task::JoinHandle<Result<ImageChunk, P2pError>>,
+}
+
+/// One chunk's round trip.
+struct ChunkOutcome {
+	/// The blob's index in `sending`.
+	index: usize,
+	offset: u64,
+	len: u64,
+	answer: Result<ImageResponse, P2pError>,
+	/// The blob's following chunk, prepared while this one travelled.
+	next: Option<Prepared>,
+}
 
 pub(crate) struct Push<S: ?Sized> {
 	pub(crate) handle: P2pHandle,
@@ -155,6 +172,12 @@ where
 				self.progress.skipped = plan.iter().map(|b| b.have).sum();
 				first_plan = Some(plan.iter().filter(|b| b.have == b.size).count());
 			}
+			// Bytes stored whose acknowledgement was lost (the chunk was abandoned, or the
+			// connection dropped before the answer) were sent too.
+			for blob in &plan {
+				let before = self.held.get(&blob.digest).copied().unwrap_or(blob.have);
+				self.sent_bytes += blob.have.saturating_sub(before);
+			}
 			self.held = plan.iter().map(|b| (b.digest, b.have)).collect();
 			self.update_sent(None);
 			progress(self.progress);
@@ -192,15 +215,19 @@ where
 					size: blob.size,
 					offset: blob.have,
 					stalls: 0,
+					next: None,
 				});
-				in_flight.push(self.chunk(sending.len() - 1, &sending[sending.len() - 1]));
+				let index = sending.len() - 1;
+				in_flight.push(self.chunk(index, &mut sending[index]));
 			}
 			// Dropping `in_flight` on a failure abandons the other chunks: the offer that
 			// follows learns what the provider holds.
-			let Some((index, offset, len, answer)) = in_flight.next().await else {
+			let Some(ChunkOutcome { index, offset, len, answer, next }) = in_flight.next().await
+			else {
 				return Ok(());
 			};
 			let blob = &mut sending[index];
+			blob.next = next;
 			match self.settle(answer)? {
 				ImageResponse::Stored { have } => {
 					if have > blob.size {
@@ -241,31 +268,50 @@ where
 			self.update_sent(Some(digest));
 			progress(self.progress);
 			if !complete {
-				in_flight.push(self.chunk(index, &sending[index]));
+				in_flight.push(self.chunk(index, &mut sending[index]));
 			}
 		}
 	}
 
-	/// Reads, seals and signs the next chunk of `blob` on a blocking thread, then sends it.
-	fn chunk(&self, index: usize, blob: &Sending) -> BoxFuture<'static, ChunkOutcome> {
+	/// Sends the chunk of `blob` at its offset (prepared earlier, or now), and prepares the
+	/// following one while it travels: reading and sealing overlap the round trip.
+	fn chunk(&self, index: usize, blob: &mut Sending) -> BoxFuture<'static, ChunkOutcome> {
 		let (handle, peer, addrs) = (self.handle.clone(), self.peer, self.addrs.clone());
-		let (signer, image, deal_id) = (self.signer.clone(), self.image.clone(), self.deal_id);
-		let (digest, offset) = (blob.digest, blob.offset);
-		let len = (blob.size - blob.offset).min(IMAGE_CHUNK_SIZE as u64);
+		let offset = blob.offset;
+		let current = match blob.next.take() {
+			Some(prepared) if prepared.offset == offset => prepared,
+			// After a resync the prepared chunk is at the wrong place: dropped (its thread
+			// finishes and the result is discarded).
+			_ => self.prepare(blob, offset),
+		};
+		let after = offset + current.len;
+		let next = (after < blob.size).then(|| self.prepare(blob, after));
 		Box::pin(async move {
-			let built = tokio::task::spawn_blocking(move || {
-				let mut bytes = vec![0; len as usize];
-				read_exact(&*image, &digest, offset, &mut bytes)?;
-				ImageChunk::new(&*signer, &peer, deal_id, digest, offset, &bytes)
-			})
-			.await
-			.unwrap_or_else(|e| Err(P2pError::ImageRead(format!("reading task failed: {e}"))));
+			let Prepared { len, chunk, .. } = current;
+			let built = chunk
+				.await
+				.unwrap_or_else(|e| Err(P2pError::ImageRead(format!("reading task failed: {e}"))));
 			let answer = match built {
 				Ok(chunk) => handle.send_image(peer, addrs, ImageRequest::Chunk(chunk)).await,
 				Err(e) => Err(e),
 			};
-			(index, offset, len, answer)
+			ChunkOutcome { index, offset, len, answer, next }
 		})
+	}
+
+	/// Starts reading, sealing and signing the chunk of `blob` at `offset` on a blocking
+	/// thread.
+	fn prepare(&self, blob: &Sending, offset: u64) -> Prepared {
+		let (signer, image, deal_id, peer) =
+			(self.signer.clone(), self.image.clone(), self.deal_id, self.peer);
+		let digest = blob.digest;
+		let len = blob.size.saturating_sub(offset).min(IMAGE_CHUNK_SIZE as u64);
+		let chunk = tokio::task::spawn_blocking(move || {
+			let mut bytes = vec![0; len as usize];
+			read_exact(&*image, &digest, offset, &mut bytes)?;
+			ImageChunk::new(&*signer, &peer, deal_id, digest, offset, &bytes)
+		});
+		Prepared { offset, len, chunk }
 	}
 
 	/// Sorts an answer: refusals and network failures into transient and fatal ones.
