@@ -86,7 +86,7 @@ pub fn resolve(
 		let name = archive
 			.name
 			.clone()
-			.or_else(|| image.name().map(str::to_owned))
+			.or_else(|| image.name().map(without_registry))
 			.unwrap_or_else(|| container.name.clone());
 		let pinned = DeliveredImage { name, digest: image.manifest_digest() };
 		if reused.is_none() {
@@ -104,6 +104,15 @@ pub fn resolve(
 	// The names the images gave must be valid repository names too.
 	manifest.validate().map_err(CliError::input)?;
 	Ok(uploads)
+}
+
+/// An archive's own name without the registry it was built for (`localhost/team/app` is
+/// `team/app`): the provider runs it from its own store, under its own registry.
+fn without_registry(name: &str) -> String {
+	match name.split_once('/') {
+		Some((first, rest)) if first == "localhost" || first.contains('.') => rest.to_owned(),
+		_ => name.to_owned(),
+	}
 }
 
 /// Pushes `uploads` to the provider's agent for deal `id`, with a progress bar on a terminal;
@@ -225,5 +234,18 @@ impl Bar {
 		if self.drawn {
 			eprintln!();
 		}
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn archive_names_lose_their_registry() {
+		assert_eq!(without_registry("localhost/team/web"), "team/web");
+		assert_eq!(without_registry("docker.io/library/nginx"), "library/nginx");
+		assert_eq!(without_registry("team/web"), "team/web");
+		assert_eq!(without_registry("web"), "web");
 	}
 }

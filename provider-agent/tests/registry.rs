@@ -50,6 +50,19 @@ fn deliver(store: &BlobStore, deal: u64, image: &LocalImage) {
 	assert!(store.image_complete(deal, &image.manifest_digest()));
 }
 
+/// Status and body bytes of `GET path` on 127.0.0.1:`port`.
+fn fetch(port: u16, path: &str) -> (u16, Vec<u8>) {
+	use std::io::{Read, Write};
+	let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connects");
+	write!(stream, "GET {path} HTTP/1.0\r\nHost: registry\r\n\r\n").unwrap();
+	let mut response = Vec::new();
+	stream.read_to_end(&mut response).unwrap();
+	let end = response.windows(4).position(|w| w == b"\r\n\r\n").expect("headers end");
+	let head = String::from_utf8_lossy(&response[..end]);
+	let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+	(status, response[end + 4..].to_vec())
+}
+
 /// `podman pull` of `reference` into the throwaway store under `dir`: success, and its output.
 fn pull(dir: &Path, reference: &str) -> (bool, String) {
 	let out = Command::new("podman")
@@ -119,9 +132,9 @@ async fn podman_pulls_a_deals_image_and_nothing_else() {
 	// Blobs: one deal 7's image lists is served; deal 8's top layer is not, through 7.
 	let port = addr.port();
 	let listed = one.blobs().last().unwrap().digest;
-	let (status, _) =
-		http_get(port, &format!("/v2/{seven}/web/blobs/{}", digest_text(&listed))).unwrap();
+	let (status, body) = fetch(port, &format!("/v2/{seven}/web/blobs/{}", digest_text(&listed)));
 	assert_eq!(status, 200);
+	assert_eq!(podchain_image::sha256(&body), listed, "the blob's very bytes");
 	let foreign = two.blobs().last().unwrap().digest;
 	assert_ne!(foreign, listed);
 	let (status, body) =
