@@ -73,6 +73,21 @@ describe('ChainHistory.billSeries', () => {
   });
 });
 
+describe('ChainHistory.forget', () => {
+  it('drops the blocks before a block: the series then start there', () => {
+    const history = new ChainHistory();
+    foldRange(history, 1, 20, { 5: [settled(1, 10)], 15: [settled(1, 20)] });
+    history.fold(6, []);
+    history.forget(10);
+    expect(history.has(9)).toBe(false);
+    expect(history.has(10)).toBe(true);
+    expect(history.billSeries(1, anchor(20, 30)).map((p) => [p.block, p.total])).toEqual([[10, 10n], [14, 10n], [15, 30n], [20, 30n]]);
+    // A block forgotten may come again (it is folded anew), without counting twice.
+    expect(history.fold(5, [settled(1, 10)])).toBe(true);
+    expect(history.coveredFrom(20)).toBe(10);
+  });
+});
+
 describe('ChainHistory.totalSeries', () => {
   it('sums the bills of a provider\'s deals by block', () => {
     const history = new ChainHistory();

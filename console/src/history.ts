@@ -73,6 +73,15 @@ export class ChainHistory {
     return true;
   }
 
+  /** Drops what blocks before `block` brought: a page open for days keeps a bounded window. */
+  forget (block: number): void {
+    for (const b of this.folded) if (b < block) this.folded.delete(b);
+    for (const perBlock of this.settled.values()) for (const b of perBlock.keys()) if (b < block) perBlock.delete(b);
+    for (const [deal, perBlock] of this.settled) if (perBlock.size === 0) this.settled.delete(deal);
+    const kept = this.sla.filter((e) => e.block >= block);
+    this.sla.splice(0, this.sla.length, ...kept);
+  }
+
   /** Whether `block` was folded. */
   has (block: number): boolean { return this.folded.has(block); }
 
