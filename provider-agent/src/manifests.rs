@@ -60,9 +60,22 @@ impl Vault {
 		let vault = Self { store, key, hashes: Mutex::new(BTreeMap::new()) };
 		let mut hashes = BTreeMap::new();
 		for deal in vault.store.deals()? {
-			if let Some((hash, manifest)) = vault.get(deal)? {
-				hashes.insert(deal, Held { hash, images: delivered_digests(&manifest) });
-			}
+			let Some(stored) = vault.store.manifest(deal)? else { continue };
+			let hash = stored
+				.get(..32)
+				.and_then(|h| <Hash>::try_from(h).ok())
+				.ok_or_else(|| VaultError::Unreadable(deal, "too short".into()))?;
+			// One manifest that does not open must not keep the agent (and every other deal)
+			// down: it is held as it was, and deploying it reports the error.
+			let images = match vault.get(deal) {
+				Ok(Some((_, manifest))) => delivered_digests(&manifest),
+				Ok(None) => continue,
+				Err(e) => {
+					tracing::error!(deal, error = %e, "a held manifest cannot be read");
+					Vec::new()
+				}
+			};
+			hashes.insert(deal, Held { hash, images });
 		}
 		*vault.hashes.lock().map_err(|_| VaultError::Unreadable(0, "poisoned".into()))? = hashes;
 		Ok(vault)

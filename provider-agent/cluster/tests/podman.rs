@@ -718,10 +718,12 @@ async fn delivered_images_load_once_under_the_deals_name_and_go_with_it() {
 		images,
 	};
 	// Without the image staged, nothing can be built.
-	let unstaged = objects::build(&spec(manifest.clone(), 71, Default::default()), &BuildOptions::default());
+	let unstaged =
+		objects::build(&spec(manifest.clone(), 71, Default::default()), &BuildOptions::default());
 	assert!(matches!(unstaged, Err(objects::BuildError::ImageNotStaged { .. })), "{unstaged:?}");
 	let staged = [(image.digest, reference.clone())].into();
-	let objects = objects::build(&spec(manifest.clone(), 71, staged), &BuildOptions::default()).unwrap();
+	let objects =
+		objects::build(&spec(manifest.clone(), 71, staged), &BuildOptions::default()).unwrap();
 	apply_watching(backend, &objects).await;
 	assert_eq!(harness.wait_for_200(71, "/").await, page);
 	let names = harness.podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);

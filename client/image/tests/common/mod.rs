@@ -203,7 +203,10 @@ pub fn podman_busybox_archive(tag: &str, extra: Option<&str>, out: &Path) {
 		containerfile.push_str("COPY extra.txt /extra.txt\n");
 	}
 	std::fs::write(context.path().join("Containerfile"), containerfile).unwrap();
-	run(Command::new("podman").args(["build", "-q", "-t", tag]).arg(context.path()));
+	// Files get a fixed time, so two builds share the busybox layer byte for byte.
+	run(Command::new("podman")
+		.args(["build", "-q", "--timestamp", "0", "-t", tag])
+		.arg(context.path()));
 	let _ = std::fs::remove_file(out);
 	run(Command::new("podman").args(["save", "--format", "oci-archive", "-o"]).arg(out).arg(tag));
 }
