@@ -8,6 +8,13 @@
 # or the two files themselves: CONTAINERS_CONF=... CONTAINERS_STORAGE_CONF=...
 #
 # Idempotent: a no-op (about 0.1 s) when the image exists at the current IMAGE_VERSION.
+#
+# The publisher's side: ARCHIVE=/path/app.oci.tar writes the image as an OCI archive instead
+# (what `podchain deploy` sends for `image: {archive: ...}`), built in a throwaway store, in two
+# layers: the busybox base, byte-identical on every build (so deals share it), and a layer with
+# /www/index.html holding PAGE (default "podchain-demo ok") and, with FILLER_MIB=N, N MiB of
+# random bytes in /www/filler.bin (a large layer). No agent store is needed then.
+#
 # Other environment (all optional):
 #   IMAGE=...   tag to build (default localhost/podchain-demo:latest)
 #   FORCE=1     rebuild even if the image is current
@@ -44,6 +51,55 @@ if ((${#missing[@]})); then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The busybox root file system in directory $1.
+base_rootfs() {
+	local root="$1"
+	mkdir -p "$root"/{bin,sbin,etc,www,tmp,proc,sys,dev,run,var,data,root}
+	chmod 1777 "$root/tmp"
+	chown 65534:65534 "$root/data"
+	install -m 0755 /bin/busybox "$root/bin/busybox"
+	local applet
+	for applet in $(/bin/busybox --list); do
+		[[ "$applet" == busybox ]] || ln -sf busybox "$root/bin/$applet"
+	done
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
+	printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+}
+
+if [[ -n "${ARCHIVE:-}" ]]; then
+	work="$(mktemp -d)"
+	trap 'rm -rf "$work"' EXIT
+	# A store of its own: the publisher's machine has no agent store.
+	printf '[storage]\ndriver = "vfs"\nrunroot = "%s/run"\ngraphroot = "%s/root"\n' "$work" "$work" >"$work/storage.conf"
+	export CONTAINERS_STORAGE_CONF="$work/storage.conf"
+	export CONTAINERS_CONF="${CONTAINERS_CONF:-/dev/null}"
+	base_rootfs "$work/rootfs"
+	# The base layer, the same bytes on every build: sorted, numeric owners, fixed times.
+	tar -C "$work/rootfs" --numeric-owner --sort=name --mtime=@0 -cf "$work/base.tar" .
+	podman import \
+		--change 'ENV=PATH=/bin:/sbin' \
+		--change 'WORKDIR=/' \
+		--change 'CMD=["/bin/httpd","-f","-p","127.0.0.1:8080","-h","/www"]' \
+		"$work/base.tar" localhost/podchain-base:build >"$work/import.log" 2>&1 ||
+		{ cat "$work/import.log" >&2; die "podman import failed"; }
+	mkdir -p "$work/context"
+	printf '%s\n' "${PAGE:-podchain-demo ok}" >"$work/context/index.html"
+	printf 'FROM localhost/podchain-base:build\nCOPY index.html /www/index.html\n' >"$work/context/Containerfile"
+	if [[ "${FILLER_MIB:-0}" -gt 0 ]]; then
+		head -c "$((FILLER_MIB << 20))" /dev/urandom >"$work/context/filler.bin"
+		printf 'COPY filler.bin /www/filler.bin\n' >>"$work/context/Containerfile"
+	fi
+	podman build --quiet --timestamp 0 -t "$IMAGE" "$work/context" >"$work/build.log" 2>&1 ||
+		{ cat "$work/build.log" >&2; die "podman build failed"; }
+	rm -f "$ARCHIVE"
+	podman save --format oci-archive -o "$ARCHIVE" "$IMAGE" >"$work/save.log" 2>&1 ||
+		{ cat "$work/save.log" >&2; die "podman save failed"; }
+	# The throwaway store's files belong to root and may be read-only: remove them as root.
+	podman system reset --force >/dev/null 2>&1 || true
+	log "wrote $IMAGE as an OCI archive: $ARCHIVE ($(du -h "$ARCHIVE" | cut -f1))"
+	exit 0
+fi
+
 if [[ -n "${PODCHAIN_PODMAN_DIR:-}" ]]; then
 	export CONTAINERS_CONF="$PODCHAIN_PODMAN_DIR/containers.conf"
 	export CONTAINERS_STORAGE_CONF="$PODCHAIN_PODMAN_DIR/storage.conf"
@@ -63,16 +119,7 @@ trap '[[ -z "$work" ]] || rm -rf "$work"' EXIT
 build_image() {
 	work="$(mktemp -d)"
 	local root="$work/rootfs"
-	mkdir -p "$root"/{bin,sbin,etc,www,tmp,proc,sys,dev,run,var,data,root}
-	chmod 1777 "$root/tmp"
-	chown 65534:65534 "$root/data"
-	install -m 0755 /bin/busybox "$root/bin/busybox"
-	local applet
-	for applet in $(/bin/busybox --list); do
-		[[ "$applet" == busybox ]] || ln -sf busybox "$root/bin/$applet"
-	done
-	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
-	printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+	base_rootfs "$root"
 	printf 'podchain-demo ok\n' >"$root/www/index.html"
 	tar -C "$root" --numeric-owner -cf "$work/rootfs.tar" .
 

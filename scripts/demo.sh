@@ -3,8 +3,9 @@
 #
 #   1. a development chain (podchain-node --dev);
 #   2. a provider: //Charlie registered on chain, its agent running pods with podman;
-#   3. a publisher, //Dave, deploying a small web server with `podchain deploy`: the deal is
-#      created, accepted, the manifest delivered over libp2p; the deal is named `demo` and the
+#   3. a publisher, //Dave, deploying a small web server with `podchain deploy`, from an image
+#      it builds itself (an OCI archive): the deal is created, the manifest and the image
+#      delivered over libp2p, the deal accepted; the deal is named `demo` and the
 #      server answers through the agent's HTTP gateway at http://demo.localhost:GATEWAY_PORT/
 #      (it runs on a podman network of its own, not on the host's);
 #   4. the deal's status and itemised bill once the agent has billed some usage;
@@ -113,14 +114,19 @@ log "starting the provider agent (podman backend; log: $work/agent.log)"
 setsid "${agent[@]}" >"$work/agent.log" 2>&1 &
 agent_pid=$!
 wait_until "the agent" 90 curl -fsS "http://127.0.0.1:$AGENT_HTTP_PORT/healthz"
-PODCHAIN_PODMAN_DIR="$work/agent/podman" "$REPO_ROOT/scripts/build-test-image.sh"
 
-log "publisher //Dave: deploying a web server"
+log "publisher //Dave: building the web server's image on the publisher's side, deploying it"
+# The image is the publisher's own, an OCI archive: `podchain deploy` pins its digest into
+# the manifest and sends it to the provider over libp2p. The provider's store starts empty.
+ARCHIVE="$work/web.oci.tar" IMAGE=localhost/demo/web:1 PAGE="podchain-demo ok" \
+	"$REPO_ROOT/scripts/build-test-image.sh"
 podchain=("$CLI_BIN" --rpc "$RPC" --key-file "$work/publisher.key")
 "${podchain[@]}" account import //Dave >/dev/null
 # The fixture listens on 127.0.0.1; on its own network the server listens on every address of
-# the pod, where the gateway reaches it.
-sed 's/"127.0.0.1:8080"/"8080"/' "$REPO_ROOT/client/manifest/fixtures/web.yaml" >"$work/web.yaml"
+# the pod, where the gateway reaches it. Its image is the archive built above.
+sed -e 's/"127.0.0.1:8080"/"8080"/' \
+	-e 's|image: localhost/podchain-demo:latest|image: { archive: ./web.oci.tar, name: demo/web }|' \
+	"$REPO_ROOT/client/manifest/fixtures/web.yaml" >"$work/web.yaml"
 "${podchain[@]}" deploy "$work/web.yaml" --for 1h
 deal="$("${podchain[@]}" --json status | grep -o '"id": [0-9]*' | head -1 | grep -o '[0-9]*$')"
 "${podchain[@]}" name register demo "$deal"

@@ -24,6 +24,9 @@ timed "reconcile benchmark" cargo bench --locked --workspace --bench reconcile
 log "agent gateway benchmark (a tenant on podman: direct vs through the gateway, cold starts)"
 timed "gateway benchmark" cargo bench --locked --workspace --bench gateway
 
+log "image transfer benchmark (a 200 MB image pushed over libp2p on loopback; goal >= 50 MB/s)"
+timed "image transfer benchmark" cargo bench --locked --workspace --bench image_transfer
+
 log "web console unit tests (vitest)"
 (cd "$REPO_ROOT/console" && timed "console unit tests" npm test --silent)
 

@@ -344,7 +344,8 @@ pub async fn top_up(ctx: &Context, id: u64, amount: Balance) -> Result<(), CliEr
 /// `podchain update ID MANIFEST`: asks for the new manifest on chain, delivers it to the
 /// provider, and waits until the provider acknowledges it (its pods run it).
 pub async fn update(ctx: &Context, id: u64, path: &Path, timeout: u64) -> Result<(), CliError> {
-	let manifest = Manifest::from_path(path).map_err(CliError::input)?;
+	let mut manifest = Manifest::from_path(path).map_err(CliError::input)?;
+	let uploads = crate::images::resolve(&ctx.out, &mut manifest, path)?;
 	let key = ctx.key()?;
 	let node = ctx.connect().await?;
 	let deal = own_deal(&node.finalized().await?, &key, id).await?;
@@ -392,6 +393,8 @@ pub async fn update(ctx: &Context, id: u64, path: &Path, timeout: u64) -> Result
 		}
 	})
 	.await?;
+	// The images it pins (layers the provider already holds are not sent again).
+	crate::images::push(&ctx.out, &handle, &signer, &endpoint, id, &uploads).await?;
 	ctx.out.stage("manifest delivered; waiting for the provider to run it");
 	// The provider acknowledges on chain once the new pods are ready; meanwhile its agent's
 	// status shows the rollout, and a terminal failure of the new pods ends the wait.

@@ -1,10 +1,11 @@
 //! `podchain deploy`: choose a provider, lock the deposit, deliver the manifest sealed to the
-//! provider, wait for its acceptance (the agent accepts once it holds the manifest), and wait
-//! until its agent runs it.
+//! provider and the images it pins from the publisher's archives, wait for its acceptance (the
+//! agent accepts once it holds the manifest and its images), and wait until its agent runs it.
 
 use crate::{
 	attestation,
 	error::CliError,
+	images,
 	provider_link::{self, Signer},
 	providers::{offers, resources_of, Filters},
 	terms,
@@ -180,7 +181,9 @@ where
 /// `podchain deploy`.
 pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<(), CliError> {
 	let out = &ctx.out;
-	let manifest = Manifest::from_path(&args.manifest).map_err(CliError::input)?;
+	let mut manifest = Manifest::from_path(&args.manifest).map_err(CliError::input)?;
+	// Images from archives are read and pinned before anything is hashed or paid.
+	let uploads = images::resolve(out, &mut manifest, &args.manifest)?;
 	let resources = resources_of(&manifest)?;
 	let duration = parse_duration(&args.for_).map_err(CliError::input)?;
 	let key = ctx.key()?;
@@ -334,12 +337,19 @@ pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<(), CliError> {
 	out.stage(format!("deal {id} created; delivering the manifest"));
 	let named = |e: CliError| e.about_deal(id);
 	let (endpoint, client) = link.map_err(named)?;
-	let delivered = deliver(ctx, args, &node, &key, &endpoint, &client, id, &manifest).await;
+	let delivered =
+		deliver(ctx, args, &node, &key, &endpoint, &client, id, &manifest, &uploads).await;
 	client.shutdown().await;
-	let status = delivered.map_err(named)?;
+	let (status, images) = delivered.map_err(named)?;
 	let provider = offer.provider.to_string();
 	ctx.out.result(
-		json!({ "id": id, "provider": provider, "deposit": deposit.to_string(), "status": status }),
+		json!({
+			"id": id,
+			"provider": provider,
+			"deposit": deposit.to_string(),
+			"status": status,
+			"images": images,
+		}),
 		|| format!("deal {id} runs on {provider}\nfollow it with `podchain status {id}` and `podchain logs {id} --follow`"),
 	);
 	Ok(())
@@ -358,7 +368,8 @@ async fn deliver(
 	client: &P2pNode,
 	id: u64,
 	manifest: &Manifest,
-) -> Result<String, CliError> {
+	uploads: &[images::Upload],
+) -> Result<(String, Vec<serde_json::Value>), CliError> {
 	let out = &ctx.out;
 	let timeout = Duration::from_secs(args.timeout);
 
@@ -366,10 +377,10 @@ async fn deliver(
 	let handle = client.handle();
 	let signer = Signer(key.clone());
 	send_manifest(&handle, &signer, endpoint, id, &manifest.canonical_bytes(), timeout).await?;
-	out.stage(format!(
-		"manifest delivered to {}, sealed to it; waiting for the provider to accept",
-		endpoint.peer
-	));
+	out.stage(format!("manifest delivered to {}, sealed to it", endpoint.peer));
+	// Then the images it pins: the agent accepts the deal once it holds them all.
+	let pushed = images::push(out, &handle, &signer, endpoint, id, uploads).await?;
+	out.stage("waiting for the provider to accept");
 
 	// A finalized-state read is cheap; polling often keeps the deploy's stages prompt.
 	poll_every(timeout, Duration::from_millis(200), "the provider to accept", || {
@@ -389,7 +400,7 @@ async fn deliver(
 	})
 	.await?;
 	out.stage(format!("deal {id} is {status}"));
-	Ok(status)
+	Ok((status, pushed))
 }
 
 /// Delivers deal `id`'s manifest (its canonical bytes) to the provider's agent, sealed to it

@@ -7,6 +7,7 @@ mod console;
 mod deals;
 mod deploy;
 mod error;
+mod images;
 mod logs;
 mod output;
 mod provider_link;

@@ -6,6 +6,7 @@ use podchain_chain::{runtime, AccountId, AccountKey, AtBlock};
 use podchain_p2p::{Multiaddr, P2pConfig, P2pNode, PeerId, PublisherSigner};
 
 /// The publisher's account key signs manifest deliveries and log requests.
+#[derive(Clone)]
 pub struct Signer(pub AccountKey);
 
 impl PublisherSigner for Signer {

@@ -44,7 +44,21 @@ pub fn format_pod(planck: u128) -> String {
 	format!("{whole}.{} POD", fraction.trim_end_matches('0'))
 }
 
-/// Parses a duration: a number and a unit, `s`, `m`, `h` or `d` (`90s`, `30m`, `24h`, `7d`).
+/// A byte count for people: `512 B`, `1.5 KiB`, `200.0 MiB`, `3.2 GiB`.
+pub fn format_bytes(bytes: u64) -> String {
+	const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+	if bytes < 1024 {
+		return format!("{bytes} B");
+	}
+	let mut value = bytes as f64 / 1024.0;
+	let mut unit = 0;
+	while value >= 1024.0 && unit < UNITS.len() - 1 {
+		value /= 1024.0;
+		unit += 1;
+	}
+	format!("{value:.1} {}", UNITS[unit])
+}
+
 /// A rate of bytes per second: a number with an optional binary unit (`500KiB`, `10MiB`,
 /// `1GiB`; plain numbers are bytes), `/s` optional.
 pub fn parse_bytes_per_second(text: &str) -> Result<u64, String> {
@@ -63,6 +77,7 @@ pub fn parse_bytes_per_second(text: &str) -> Result<u64, String> {
 	value.checked_mul(factor).ok_or_else(invalid)
 }
 
+/// Parses a duration: a number and a unit, `s`, `m`, `h` or `d` (`90s`, `30m`, `24h`, `7d`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
 	let text = text.trim();
 	let invalid = || format!("{text:?} is not a duration (e.g. 30m, 24h or 7d)");
@@ -83,6 +98,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
 	use super::*;
+
+	#[test]
+	fn byte_counts_read_well() {
+		assert_eq!(format_bytes(0), "0 B");
+		assert_eq!(format_bytes(1023), "1023 B");
+		assert_eq!(format_bytes(1536), "1.5 KiB");
+		assert_eq!(format_bytes(200 << 20), "200.0 MiB");
+		assert_eq!(format_bytes(u64::MAX), "16777216.0 TiB");
+	}
 
 	#[test]
 	fn amounts_parse_in_pod_or_planck() {

@@ -31,13 +31,16 @@ export const localToken = (() => {
 export const rpcUrl = new URLSearchParams(location.search).get('rpc') || meta('podchain-rpc') || 'ws://127.0.0.1:9944';
 
 export let api: ApiPromise;
+/** The node connection itself: raw calls through it are not logged as errors when they fail. */
+export let wsProvider: WsProvider;
 export let accounts: Account[] = [];
 let devPairs = new Map<string, KeyringPair>();
 let extensionSigner: ((address: string) => Promise<unknown>) | undefined;
 
 /** Connects; on development chains, offers the well-known dev accounts. */
 export async function connect (): Promise<ApiPromise> {
-  api = await ApiPromise.create({ provider: new WsProvider(rpcUrl), noInitWarn: true });
+  wsProvider = new WsProvider(rpcUrl);
+  api = await ApiPromise.create({ provider: wsProvider, noInitWarn: true });
   const chainType = await api.rpc.system.chainType();
   if (chainType.isDevelopment || chainType.isLocal) {
     await cryptoWaitReady();

@@ -24,6 +24,9 @@ export function lineChart (title: string, series: Series[], format: (v: number) 
   }
   const xs = all.map((p) => p[0]), ys = all.map((p) => p[1]);
   const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
+  // The blocks it spans, for tests and tools reading the page.
+  figure.dataset.first = String(x0);
+  figure.dataset.last = String(x1);
   const y1 = Math.max(...ys, 1);
   const sx = (x: number) => pad + ((x - x0) / Math.max(x1 - x0, 1)) * (width - 2 * pad);
   const sy = (y: number) => height - pad / 2 - (y / y1) * (height - pad);

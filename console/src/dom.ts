@@ -57,3 +57,22 @@ export async function busy (button: HTMLButtonElement, status: ReturnType<typeof
   status.clear();
   try { await action(); } catch (err) { status.fail(err); } finally { button.disabled = false; }
 }
+
+/**
+ * `render` run one at a time: a call while it runs makes it run once more afterwards (new
+ * blocks and history arriving together would otherwise build the same cards twice).
+ */
+export function serialized (render: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  let again = false;
+  const run = async (): Promise<void> => {
+    if (running) { again = true; return running; }
+    running = (async () => {
+      try {
+        do { again = false; await render(); } while (again);
+      } finally { running = undefined; }
+    })();
+    return running;
+  };
+  return run;
+}

@@ -4,6 +4,7 @@ import './style.css';
 import { accounts, api, connect, loadExtensionAccounts } from './chain';
 import { h } from './dom';
 import { hasLocalApi, session } from './local';
+import { chainHistory, DEFAULT_LOOKBACK, historyStatus, loadHistory, lookback, normalize, onHistory } from './history-load';
 import { live, resetViewListeners } from './live';
 import { collectEventsAlways, networkView } from './views/network';
 import { providersView } from './views/providers';
@@ -67,10 +68,23 @@ async function start (): Promise<void> {
   picker.addEventListener('change', () => { localStorage.setItem('podchain-account', picker.value); void route(); });
   live.onHeads(({ best, finalized }) => { head.textContent = `best #${best} · finalized #${finalized}`; }, true);
   collectEventsAlways();
+  // Every finalized block goes into the history the charts are drawn from.
+  // A page open for long keeps the last `keep` blocks (at least the lookback).
+  const keep = Math.max(lookback(), DEFAULT_LOOKBACK);
+  live.onFinalized((block, events) => {
+    chainHistory.fold(block, normalize(events));
+    if (block % 100 === 0 && block > keep) {
+      chainHistory.forget(block - keep);
+      if ((historyStatus.from ?? Infinity) < block - keep) Object.assign(historyStatus, { from: block - keep, pruned: false, error: undefined });
+    }
+  }, true);
   await live.start(api);
   window.addEventListener('hashchange', () => void route());
   await route();
   document.body.dataset.ready = 'true';
+  // Past blocks fill in after the first paint; the view shown redraws as they arrive.
+  onHistory(() => live.refresh());
+  void loadHistory(api, live.finalized).catch((err) => console.warn('history:', err));
 }
 
 void start();

@@ -133,6 +133,7 @@ fn deal() -> podchain_cluster::DealObjects {
 		reserved: Reserved::from(manifest.resources().expect("totals")),
 		manifest,
 		http_host: Some(HOST.into()),
+		images: Default::default(),
 	};
 	objects::build(&spec, &BuildOptions::default()).expect("objects")
 }

@@ -125,6 +125,7 @@ fn spec(deal: u64, manifest: &Manifest) -> DealSpec {
 		manifest_hash: manifest.hash(),
 		reserved: Reserved { cpu_millicores: 1000, memory_mib: 1024, storage_gib: 10, gpus: 0 },
 		http_host: None,
+		images: Default::default(),
 	}
 }
 

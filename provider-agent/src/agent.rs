@@ -7,6 +7,7 @@
 use crate::{
 	chain::{self, Snapshot},
 	gateway::{Gateway, Route},
+	images::Images,
 	manifests::{SpecContext, Vault},
 	metrics::{kind, Metrics},
 	plan::{self, ChainState, Hash, PlanInput},
@@ -50,6 +51,8 @@ pub struct Agent {
 	pub store: Arc<Store>,
 	/// Manifests held.
 	pub vault: Vault,
+	/// Images publishers delivered, when the backend runs them.
+	pub images: Option<Images>,
 	/// What deal specs are built with.
 	pub specs: SpecContext,
 	/// Metrics.
@@ -332,7 +335,10 @@ impl Agent {
 			now: snapshot.number,
 			accepted_in_best,
 			deals: snapshot.deals.values().map(|d| d.chain.clone()).collect(),
-			manifests: self.vault.hashes(),
+			// A manifest counts as held once its delivered images are all in too.
+			manifests: self.vault.runnable(|deal, digest| {
+				self.images.as_ref().is_some_and(|images| images.has(deal, digest))
+			}),
 			deployed: deployed.into_iter().map(|d| (d.deal, d.manifest_hash)).collect(),
 			rolled_out: BTreeSet::new(),
 			stored,
@@ -401,7 +407,7 @@ impl Agent {
 			}
 		};
 		let idle = manifest.replicas.idle_seconds.map(|s| Duration::from_secs(s.into()));
-		match objects::http_port(&self.specs.spec(deal, manifest, hash)) {
+		match objects::http_port(&self.specs.spec_unstaged(deal, manifest, hash)) {
 			Ok(port) => port.map(|port| HttpService { port, idle }),
 			Err(e) => {
 				tracing::warn!(deal = deal.chain.id, error = %e, "the deal's name cannot be served");

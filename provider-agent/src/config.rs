@@ -121,6 +121,25 @@ pub struct Flags {
 	/// and `tar` [default: docker.io/library/busybox:1.36].
 	#[arg(long, env = "PODCHAIN_AGENT_SNAPSHOT_IMAGE")]
 	pub snapshot_image: Option<String>,
+	/// Directory of the images publishers deliver (content-addressed, shared between deals)
+	/// [default: <data-dir>/images].
+	#[arg(long, env = "PODCHAIN_AGENT_IMAGES_DIR")]
+	pub images_dir: Option<PathBuf>,
+	/// Most GiB one deal's delivered images may take [default: 10].
+	#[arg(long, env = "PODCHAIN_AGENT_IMAGE_DEAL_LIMIT_GIB")]
+	pub image_deal_limit_gib: Option<u64>,
+	/// Most GiB all delivered images together may take [default: 100].
+	#[arg(long, env = "PODCHAIN_AGENT_IMAGE_STORE_LIMIT_GIB")]
+	pub image_store_limit_gib: Option<u64>,
+	/// Kubernetes: where to serve delivered images to the cluster's nodes (pull only, plain
+	/// HTTP), e.g. `10.0.0.5:5000`; with `--registry-host`, deals may run images their
+	/// publishers deliver.
+	#[arg(long, env = "PODCHAIN_AGENT_REGISTRY_LISTEN")]
+	pub registry_listen: Option<SocketAddr>,
+	/// Kubernetes: the `host[:port]` the nodes pull delivered images from (their containerd
+	/// configuration maps it to `--registry-listen`), e.g. `podchain-agent.local:5000`.
+	#[arg(long, env = "PODCHAIN_AGENT_REGISTRY_HOST")]
+	pub registry_host: Option<String>,
 	/// What to do [default: run].
 	#[command(subcommand)]
 	pub command: Option<Command>,
@@ -168,6 +187,11 @@ struct FileSettings {
 	storage_proofs: Option<bool>,
 	storage_proofs_dir: Option<PathBuf>,
 	snapshot_image: Option<String>,
+	images_dir: Option<PathBuf>,
+	image_deal_limit_gib: Option<u64>,
+	image_store_limit_gib: Option<u64>,
+	registry_listen: Option<SocketAddr>,
+	registry_host: Option<String>,
 }
 
 /// The agent's resolved settings.
@@ -217,6 +241,15 @@ pub struct Config {
 	pub storage_proofs_dir: PathBuf,
 	/// Image of the storage-proof pod on Kubernetes.
 	pub snapshot_image: String,
+	/// Where delivered images are kept.
+	pub images_dir: PathBuf,
+	/// Most bytes one deal's delivered images may take.
+	pub image_deal_limit: u64,
+	/// Most bytes all delivered images may take.
+	pub image_store_limit: u64,
+	/// Where delivered images are served to a Kubernetes cluster's nodes, and the host they
+	/// pull them from.
+	pub registry: Option<(SocketAddr, String)>,
 }
 
 /// Settings that cannot be used.
@@ -242,6 +275,17 @@ pub enum ConfigError {
 	/// A setting is out of range.
 	#[error("{0}")]
 	Invalid(String),
+}
+
+/// `value` GiB in bytes: at least 1 GiB, and at most what a u64 of bytes holds.
+fn gib(setting: &str, value: u64) -> Result<u64, ConfigError> {
+	match value.checked_mul(1 << 30) {
+		Some(bytes) if value > 0 => Ok(bytes),
+		_ => Err(ConfigError::Invalid(format!(
+			"{setting} must be from 1 to {} GiB, not {value}",
+			u64::MAX >> 30
+		))),
+	}
 }
 
 impl Config {
@@ -274,6 +318,30 @@ impl Config {
 				.snapshot_image
 				.or(file.snapshot_image)
 				.unwrap_or_else(|| SnapshotPodOptions::default().image),
+			images_dir: flags
+				.images_dir
+				.or(file.images_dir)
+				.unwrap_or_else(|| data_dir.join("images")),
+			image_deal_limit: gib(
+				"image-deal-limit-gib",
+				flags.image_deal_limit_gib.or(file.image_deal_limit_gib).unwrap_or(10),
+			)?,
+			registry: match (
+				flags.registry_listen.or(file.registry_listen),
+				flags.registry_host.or(file.registry_host),
+			) {
+				(Some(listen), Some(host)) => Some((listen, host)),
+				(None, None) => None,
+				_ => {
+					return Err(ConfigError::Invalid(
+						"registry-listen and registry-host go together".into(),
+					))
+				}
+			},
+			image_store_limit: gib(
+				"image-store-limit-gib",
+				flags.image_store_limit_gib.or(file.image_store_limit_gib).unwrap_or(100),
+			)?,
 			rpc_url: flags.rpc_url.or(file.rpc_url).unwrap_or_else(|| "ws://127.0.0.1:9944".into()),
 			key_file: flags.key_file.or(file.key_file),
 			backend: flags.backend.or(file.backend).unwrap_or(Backend::Podman),
@@ -356,6 +424,19 @@ impl Config {
 		if !(1..=65_536).contains(&self.gateway_max_in_flight) {
 			return invalid("gateway-max-in-flight must be between 1 and 65536");
 		}
+		if let Some((_, host)) = &self.registry {
+			if self.backend != Backend::Kubernetes {
+				return invalid("registry-listen serves a Kubernetes cluster's nodes: use it with backend = kubernetes");
+			}
+			let host_ok = !host.is_empty()
+				&& host.len() <= 255
+				&& host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+			if !host_ok {
+				return invalid(
+					"registry-host must be a host[:port] such as registry.podchain.local:5000",
+				);
+			}
+		}
 		if self.attest && self.attestation.is_none() {
 			return invalid("attest needs a collateral source: pccs-url or attestation-collateral");
 		}
@@ -408,6 +489,8 @@ mod tests {
 		assert_eq!(config.gateway_max_in_flight, 256);
 		assert_eq!(config.podman_network_pool, "10.90.0.0/16");
 		assert!(config.podman_firewall);
+		assert_eq!(config.images_dir, PathBuf::from("podchain-agent-data/images"));
+		assert_eq!((config.image_deal_limit, config.image_store_limit), (10 << 30, 100 << 30));
 	}
 
 	#[test]
@@ -445,6 +528,32 @@ mod tests {
 		assert!(Config::resolve(flags).is_ok(), "one machine serves <name>.localhost");
 		let flags = Flags { gateway_max_in_flight: Some(0), ..Default::default() };
 		assert!(Config::resolve(flags).unwrap_err().to_string().contains("gateway-max-in-flight"));
+		let flags = Flags { image_deal_limit_gib: Some(0), ..Default::default() };
+		assert!(Config::resolve(flags).unwrap_err().to_string().contains("image-deal-limit-gib"));
+		let flags = Flags { image_store_limit_gib: Some(u64::MAX), ..Default::default() };
+		assert!(Config::resolve(flags).unwrap_err().to_string().contains("image-store-limit-gib"));
+		let listen = Some("127.0.0.1:5000".parse().unwrap());
+		let flags = Flags { registry_listen: listen, ..Default::default() };
+		assert!(Config::resolve(flags).unwrap_err().to_string().contains("go together"));
+		let host = Some("registry.podchain.local:5000".to_owned());
+		let flags =
+			Flags { registry_listen: listen, registry_host: host.clone(), ..Default::default() };
+		assert!(Config::resolve(flags).unwrap_err().to_string().contains("backend = kubernetes"));
+		let kubernetes = Some(Backend::Kubernetes);
+		let flags = Flags {
+			registry_listen: listen,
+			registry_host: host,
+			backend: kubernetes,
+			..Default::default()
+		};
+		assert!(Config::resolve(flags).unwrap().registry.is_some());
+		let flags = Flags {
+			registry_listen: listen,
+			registry_host: Some("bad host".into()),
+			backend: kubernetes,
+			..Default::default()
+		};
+		assert!(Config::resolve(flags).unwrap_err().to_string().contains("registry-host"));
 	}
 
 	#[test]

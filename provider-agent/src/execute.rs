@@ -1,5 +1,6 @@
 //! Carrying out the plan's actions: chain transactions and cluster changes.
 
+use crate::metrics::kind;
 use crate::{
 	agent::{ActionKey, Agent},
 	chain::Snapshot,
@@ -7,6 +8,7 @@ use crate::{
 };
 use podchain_chain::{deals::CloseReason, runtime, tx::Submitted, Node};
 use podchain_cluster::objects;
+use std::collections::BTreeMap;
 
 impl Agent {
 	/// Carries out one action; failures are logged and counted, and the next round retries.
@@ -50,6 +52,12 @@ impl Agent {
 				}
 				let result = self.store.forget(id);
 				self.vault.forget(id);
+				if let Some(images) = &self.images {
+					if let Err(e) = images.release(id) {
+						self.metrics.error("images");
+						tracing::error!(deal = id, error = %e, "cannot release the deal's images");
+					}
+				}
 				if let Err(e) = &result {
 					tracing::error!(deal = id, error = %e, "cannot forget the deal");
 				} else {
@@ -58,6 +66,30 @@ impl Agent {
 				self.metrics.action("forget", result.is_ok());
 			}
 		}
+	}
+
+	/// Stages the images `manifest`'s publisher delivered, returning the reference each runs
+	/// by; `None` if one cannot be staged now (the next round retries).
+	async fn stage_images(
+		&self,
+		id: u64,
+		manifest: &podchain_manifest::Manifest,
+	) -> Option<BTreeMap<[u8; 32], String>> {
+		let mut staged = BTreeMap::new();
+		for image in manifest.delivered_images() {
+			let images = self.images.as_ref()?;
+			match self.backend.stage_image(id, image, images.archive(image.digest)).await {
+				Ok(reference) => {
+					staged.insert(image.digest, reference);
+				}
+				Err(e) => {
+					self.metrics.images.get_or_create(&kind("stage_failed")).inc();
+					tracing::error!(deal = id, image = %image.name, error = %e, "cannot stage the deal's image");
+					return None;
+				}
+			}
+		}
+		Some(staged)
 	}
 
 	/// Runs the held manifest `hash` for deal `id`.
@@ -72,8 +104,10 @@ impl Agent {
 				return false;
 			}
 		};
+		let Some(images) = self.stage_images(id, &manifest).await else { return false };
 		let objects =
-			match objects::build(&self.specs.spec(deal, manifest, hash), &self.specs.build) {
+			match objects::build(&self.specs.spec(deal, manifest, hash, images), &self.specs.build)
+			{
 				Ok(objects) => objects,
 				Err(e) => {
 					tracing::error!(deal = id, error = %e, "cannot build the deal's objects");

@@ -5,6 +5,9 @@
 //! - [`config`]: settings from a TOML file, the environment and flags;
 //! - [`chain`]: the provider's deals as read at a finalized block;
 //! - [`manifests`]: manifests delivered over libp2p, checked and kept encrypted at rest;
+//! - [`images`]: images publishers deliver over libp2p, kept content-addressed and staged
+//!   into the cluster when their deal deploys; [`registry`] serves them to a Kubernetes
+//!   cluster's nodes (pull only);
 //! - [`plan`]: the actions that bring the cluster in line with the chain, decided purely
 //!   from the finalized chain view and the agent's own state;
 //! - [`metering`]: integrating the cluster's usage samples into billing units;
@@ -27,10 +30,12 @@ pub mod execute;
 pub mod gateway;
 pub mod heartbeat;
 pub mod http;
+pub mod images;
 pub mod manifests;
 pub mod metering;
 pub mod metrics;
 pub mod plan;
+pub mod registry;
 pub mod report;
 pub mod run;
 pub mod serve;

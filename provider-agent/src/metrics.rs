@@ -53,6 +53,10 @@ pub struct Metrics {
 	pub errors: Family<Kind, Counter>,
 	/// Manifest deliveries by outcome.
 	pub manifests: Family<Kind, Counter>,
+	/// Image offers and refused chunks, by outcome.
+	pub images: Family<Kind, Counter>,
+	/// Bytes of delivered images stored.
+	pub image_bytes: Counter,
 	/// Usage samples that could not read a source, by what went unmetered.
 	pub metering_failures: Family<Kind, Counter>,
 	/// 1 while usage of this kind cannot be metered (a failure within the health window).
@@ -106,6 +110,14 @@ impl Default for Metrics {
 		registry.register("errors", "Errors by where they happened", errors.clone());
 		let manifests = Family::<Kind, Counter>::default();
 		registry.register("manifests", "Manifest deliveries by outcome", manifests.clone());
+		let images = Family::<Kind, Counter>::default();
+		registry.register(
+			"images",
+			"Delivered images: offered, refused (offers), chunk_refused, staged, stage_failed",
+			images.clone(),
+		);
+		let image_bytes = Counter::default();
+		registry.register("image_bytes", "Bytes of delivered images stored", image_bytes.clone());
 		let metering_failures = Family::<Kind, Counter>::default();
 		registry.register(
 			"metering_failures",
@@ -151,6 +163,8 @@ impl Default for Metrics {
 			usage_reported,
 			errors,
 			manifests,
+			images,
+			image_bytes,
 			metering_failures,
 			metering_degraded,
 			metering: MeteringHealth::default(),

@@ -6,8 +6,10 @@ use crate::{
 	config::{Backend as BackendKind, Config},
 	gateway::{Gateway, GatewaySettings},
 	http,
+	images::Images,
 	manifests::{SpecContext, Vault},
 	metrics::Metrics,
+	registry,
 	storage_proofs::{
 		snapshot::SnapshotStore,
 		source::{KubeVolumes, PodmanVolumes, VolumeSource},
@@ -17,11 +19,12 @@ use crate::{
 };
 use podchain_chain::{tx::Submitter, AccountKey};
 use podchain_cluster::{
-	kube::{KubeBackend, KubeOptions},
+	kube::{DeliveredImages, KubeBackend, KubeOptions},
 	objects::BuildOptions,
 	podman::{PodmanBackend, PodmanOptions},
 	Backend,
 };
+use podchain_image::store::StoreLimits;
 use podchain_p2p::{identity, AtRestKey, Keypair, P2pConfig, P2pNode};
 use std::{path::Path, sync::Arc, time::Duration};
 
@@ -48,6 +51,9 @@ pub enum StartError {
 	/// The libp2p node could not start.
 	#[error("libp2p: {0}")]
 	P2p(String),
+	/// The registry of delivered images could not start.
+	#[error("image registry: {0}")]
+	Registry(String),
 	/// The HTTP gateway could not bind.
 	#[error("cannot serve the HTTP gateway on {addr}: {source}")]
 	Gateway {
@@ -108,6 +114,19 @@ pub fn p2p_identity(config: &Config) -> Result<Keypair, StartError> {
 		.map_err(|e| StartError::P2p(e.to_string()))
 }
 
+/// The key the registry's repository tokens are derived from: a hash of the identity's secret
+/// under a label of its own, distinct from every other use of it.
+fn registry_key(keypair: &Keypair) -> Result<[u8; 32], StartError> {
+	let ed25519 = keypair
+		.clone()
+		.try_into_ed25519()
+		.map_err(|_| StartError::P2p("the identity is not an ed25519 key".into()))?;
+	let secret = ed25519.secret();
+	Ok(podchain_manifest::blake2_256(
+		&[b"podchain-agent/registry-key/v1".as_slice(), secret.as_ref()].concat(),
+	))
+}
+
 /// Runs the agent until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> Result<(), StartError> {
 	let key = provider_key(&config)?;
@@ -130,6 +149,15 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 		message: e.to_string(),
 	})?;
 
+	// The registry's secret: derived from the identity, so repositories outlive restarts.
+	let registry_key = registry_key(&keypair)?;
+	let kube_options = KubeOptions {
+		delivered_images: config
+			.registry
+			.as_ref()
+			.map(|(_, host)| DeliveredImages { host: host.clone(), key: registry_key }),
+		..KubeOptions::default()
+	};
 	let mut metrics = Metrics::default();
 	let mut build = BuildOptions::default();
 	build.snapshot.image = config.snapshot_image.clone();
@@ -151,7 +179,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 		}
 		BackendKind::Kubernetes => {
 			let kube = Arc::new(
-				KubeBackend::from_kubeconfig(config.kubeconfig.as_deref(), KubeOptions::default())
+				KubeBackend::from_kubeconfig(config.kubeconfig.as_deref(), kube_options.clone())
 					.await?,
 			);
 			tracing::info!("Kubernetes backend ready");
@@ -204,10 +232,24 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 		"agent started"
 	);
 
+	let images = if backend.runs_delivered_images() {
+		data_dir(&config.images_dir)?;
+		let limits =
+			StoreLimits { per_deal: config.image_deal_limit, total: config.image_store_limit };
+		let images = Images::open(&config.images_dir, limits).map_err(|e| StartError::DataDir {
+			path: config.images_dir.display().to_string(),
+			message: e.to_string(),
+		})?;
+		tracing::info!(dir = %config.images_dir.display(), bytes = images.size(), "image store ready");
+		Some(images)
+	} else {
+		None
+	};
 	let specs = SpecContext {
 		provider: key.account_id().to_string(),
 		ingress_domain: config.ingress_domain.clone(),
 		build,
+		delivered_images: images.is_some(),
 	};
 	let agent = Arc::new(Agent {
 		settings: Settings {
@@ -222,6 +264,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 		backend,
 		store,
 		vault,
+		images,
 		specs,
 		metrics,
 		snapshot: Default::default(),
@@ -244,6 +287,14 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 	tasks.extend(gateway_task);
 	if let Some(attestor) = attestor {
 		tasks.push(tokio::spawn(renew::renew_forever(attestor, agent.clone())));
+	}
+	if let (Some((listen, _)), Some(images)) = (&config.registry, &agent.images) {
+		let source = agent.clone();
+		let pulls = images.pulls(move |deal| source.pullable_images(deal));
+		let (_, server) = registry::serve(*listen, registry_key, Arc::new(pulls))
+			.await
+			.map_err(|e| StartError::Registry(format!("cannot listen on {listen}: {e}")))?;
+		tasks.push(server);
 	}
 	if config.storage_proofs {
 		data_dir(&config.storage_proofs_dir)?;

@@ -83,6 +83,21 @@ impl Agent {
 							.await;
 						}
 						InboundRequest::Logs(request) => agent.answer_logs(request).await,
+						// Decrypting, hashing and writing a chunk: off the async threads.
+						InboundRequest::ImageOffer(request) => {
+							let agent = agent.clone();
+							let _ = tokio::task::spawn_blocking(move || {
+								agent.receive_image_offer(request)
+							})
+							.await;
+						}
+						InboundRequest::ImageChunk(request) => {
+							let agent = agent.clone();
+							let _ = tokio::task::spawn_blocking(move || {
+								agent.receive_image_chunk(request)
+							})
+							.await;
+						}
 					}
 				})
 				.await;
@@ -101,8 +116,8 @@ impl Agent {
 			return;
 		};
 		let checked = manifests::check_delivery(&request, &snapshot, &self.specs).and_then(
-			|(bytes, hash)| {
-				self.vault.put(deal, hash, &bytes).map_err(|e| {
+			|(bytes, hash, images)| {
+				self.vault.put(deal, hash, &bytes, images).map_err(|e| {
 					tracing::error!(deal, error = %e, "cannot store a manifest");
 					RejectReason::Internal("cannot store the manifest".into())
 				})?;

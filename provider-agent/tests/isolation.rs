@@ -48,6 +48,7 @@ fn deal(deal: u64, greeting: &str, host: &str) -> DealObjects {
 		reserved: Reserved::from(manifest.resources().expect("totals")),
 		manifest,
 		http_host: Some(host.into()),
+		images: Default::default(),
 	};
 	objects::build(&spec, &BuildOptions::default()).expect("objects build")
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use blake2::{digest::consts::U32, Blake2b, Digest};
 
-use crate::model::{EnvValue, Exposure, Manifest};
+use crate::model::{EnvValue, Exposure, Image, Manifest};
 
 /// A JSON value with only what the canonical form needs; objects sort their keys by bytes.
 enum Canon<'a> {
@@ -102,7 +102,7 @@ fn container(c: &crate::model::Container) -> Canon<'_> {
 	let cpu = format!("{}m", r.cpu.millis());
 	obj([
 		("name", Canon::Str(&c.name)),
-		("image", Canon::Str(&c.image)),
+		("image", image(&c.image)),
 		("command", strs(&c.command)),
 		("args", strs(&c.args)),
 		("env", Canon::Obj(env)),
@@ -117,6 +117,20 @@ fn container(c: &crate::model::Container) -> Canon<'_> {
 		),
 		("mounts", Canon::List(mounts)),
 	])
+}
+
+fn image(image: &Image) -> Canon<'_> {
+	match image {
+		Image::Reference(reference) => Canon::Str(reference),
+		Image::Delivered(delivered) => obj([
+			("name", Canon::Str(&delivered.name)),
+			("digest", Canon::String(delivered.digest_text())),
+		]),
+		// Only the CLI holds these, and resolves them before hashing; providers refuse them.
+		Image::Archive(archive) => {
+			obj([("archive", Canon::Str(&archive.path)), ("name", opt_str(&archive.name))])
+		}
+	}
 }
 
 fn volume(v: &crate::model::Volume) -> Canon<'_> {

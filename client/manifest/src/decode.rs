@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use crate::{
 	error::{Diagnostic, Pos},
 	model::{
-		Container, EnvValue, Exposure, HealthCheck, Manifest, Mount, Port, Protocol, Replicas,
-		Resources, Secret, SecretValue, Volume,
+		ArchiveImage, Container, DeliveredImage, EnvValue, Exposure, HealthCheck, Image, Manifest,
+		Mount, Port, Protocol, Replicas, Resources, Secret, SecretValue, Volume,
 	},
 	quantity::{ByteSize, Cpu, QuantityError},
 	tree::{Entry, Node, Path, Positions, Value},
@@ -29,6 +29,20 @@ const TCP_FIELDS: &[&str] = &["port"];
 const SECRET_FIELDS: &[&str] = &["name", "data"];
 const SECRET_REF_FIELDS: &[&str] = &["secret", "key"];
 const HEALTH_FIELDS: &[&str] = &["path", "status", "body"];
+const IMAGE_FIELDS: &[&str] = &["name", "digest", "archive"];
+
+/// `sha256:<64 lowercase hex digits>` to its bytes.
+pub fn parse_digest(text: &str) -> Option<[u8; 32]> {
+	let hex = text.strip_prefix("sha256:")?;
+	if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+		return None;
+	}
+	let mut digest = [0u8; 32];
+	for (i, byte) in digest.iter_mut().enumerate() {
+		*byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+	}
+	Some(digest)
+}
 
 /// Decodes the tree; on failure returns every schema problem found.
 pub(crate) fn decode(root: &Node) -> Result<(Manifest, Positions), Vec<Diagnostic>> {
@@ -327,7 +341,7 @@ impl Decoder {
 	fn container(&mut self, node: &Node, path: &Path) -> Option<Container> {
 		let f = self.fields(node, path, CONTAINER_FIELDS)?;
 		let name = self.require(&f, "name").and_then(|n| self.string(n, &f.path("name")));
-		let image = self.require(&f, "image").and_then(|n| self.string(n, &f.path("image")));
+		let image = self.require(&f, "image").and_then(|n| self.image(n, &f.path("image")));
 		let command = self.strings(&f, "command");
 		let args = self.strings(&f, "args");
 		let env = match f.get("env") {
@@ -348,6 +362,52 @@ impl Decoder {
 			resources: resources?,
 			mounts: mounts?,
 		})
+	}
+
+	/// A reference string, `{digest, name?}` (delivered by the publisher) or `{archive, name?}`
+	/// (a local archive the CLI resolves).
+	fn image(&mut self, node: &Node, path: &Path) -> Option<Image> {
+		match &node.value {
+			Value::Str(s) => Some(Image::Reference(s.clone())),
+			Value::Map(_) => {
+				let f = self.fields(node, path, IMAGE_FIELDS)?;
+				let name = match f.get("name") {
+					Some(n) => Some(self.string(n, &f.path("name"))?),
+					None => None,
+				};
+				match (f.get("digest"), f.get("archive")) {
+					(Some(digest), None) => {
+						let text = self.string(digest, &f.path("digest"))?;
+						let Some(digest) = parse_digest(&text) else {
+							let message = format!(
+								"{text:?} is not a digest: write sha256:<64 lowercase hex digits>"
+							);
+							self.error(&f.path("digest"), digest.pos, message);
+							return None;
+						};
+						let Some(name) = name else {
+							self.error(path, f.pos, "missing required field \"name\"");
+							return None;
+						};
+						Some(Image::Delivered(DeliveredImage { name, digest }))
+					}
+					(None, Some(archive)) => {
+						let path = self.string(archive, &f.path("archive"))?;
+						Some(Image::Archive(ArchiveImage { path, name }))
+					}
+					_ => {
+						let message = "an image mapping needs exactly one of \"digest\" (an image \
+						               the publisher delivers) or \"archive\" (a local OCI archive)";
+						self.error(path, f.pos, message);
+						None
+					}
+				}
+			}
+			_ => {
+				self.type_error(node, path, "a string or a mapping", true);
+				None
+			}
+		}
 	}
 
 	fn env_value(&mut self, node: &Node, path: &Path) -> Option<EnvValue> {

@@ -41,13 +41,26 @@
 //! | `secrets` | list of `{name, data}` | `data`: key to string value |
 //! | `health` | `{path, status?, body?}` | optional; what SLA probers request, see below |
 //!
-//! A container has `name` (DNS label, unique), `image` (a Docker/OCI reference), `command` and
+//! A container has `name` (DNS label, unique), `image` (see below), `command` and
 //! `args` (lists of strings, replacing the image's entrypoint and arguments), `env` (variable
 //! name to either a string or `{secret, key}`), `ports` (list of `{port, protocol}`, protocol
 //! `tcp` (default) or `udp`, unique in the pod), `resources` (required: `cpu` and `memory`, more
 //! than 0, and `gpus`, default 0) and `mounts` (list of `{volume, path, read_only}`, `read_only`
 //! default false). An HTTP exposure without `host` is served under the name registered for the
 //! deal. The limits on counts and sizes are in [`limits`].
+//!
+//! Images: `image` is either
+//! - a Docker/OCI reference the provider pulls or already has (`docker.io/library/nginx:1.27`).
+//!   It may not name the repositories providers keep delivered images in (`podchain-deal-*`,
+//!   [`DELIVERED_PREFIX`]) nor read as an image id (all hex, or `sha256:...`), so that no deal
+//!   can run another deal's image from a provider's shared store;
+//! - `{digest: sha256:<hex>, name: app}`: an image the publisher delivers over libp2p, pinned by
+//!   the SHA-256 of its OCI image manifest (linux/amd64). `name` is a repository name for
+//!   people (lowercase path components); the digest is what runs;
+//! - `{archive: ./app.oci.tar, name?: app}`: an OCI archive or layout directory on the
+//!   publisher's machine. `podchain deploy` reads it, replaces it with `{digest, name}` and
+//!   sends the image. Only the publisher's side accepts it: [`Manifest::from_bytes`], which
+//!   providers use, refuses it.
 //!
 //! Scale to zero: `replicas: {min: 0, max: 1, idle: 5m}` stops the pod after `idle` (integer
 //! seconds, or a whole number with `s`, `m` or `h`; 10 s to 24 h) without a request through the
@@ -95,7 +108,7 @@
 //! ```text
 //! {"containers":[{"args":[string...],"command":[string...],
 //!                 "env":{NAME: string | {"key":string,"secret":string}},
-//!                 "image":string,
+//!                 "image":string | {"digest":"sha256:<hex>","name":string},
 //!                 "mounts":[{"path":string,"read_only":bool,"volume":string}],
 //!                 "name":string,
 //!                 "ports":[{"port":int,"protocol":"tcp"|"udp"}],
@@ -146,10 +159,13 @@ mod validate;
 mod yaml;
 
 pub use canonical::blake2_256;
+pub use decode::parse_digest;
 pub use error::{Diagnostic, Diagnostics, Error, Pos, ResourceOverflow};
 pub use model::{
-	Container, EnvValue, Exposure, HealthCheck, Manifest, Mount, Port, Protocol, Replicas,
-	ResourceTotals, Resources, Secret, SecretValue, Volume, VERSION_V1,
+	digest_text, ArchiveImage, Container, DeliveredImage, EnvValue, Exposure, HealthCheck, Image,
+	Manifest, Mount, Port, Protocol, Replicas, ResourceTotals, Resources, Secret, SecretValue,
+	Volume, VERSION_V1,
 };
+pub use names::DELIVERED_PREFIX;
 pub use parse::Format;
 pub use quantity::{ByteSize, Cpu};

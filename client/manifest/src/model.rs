@@ -49,8 +49,9 @@ pub struct HealthCheck {
 pub struct Container {
 	/// Unique within the pod, a DNS label (`web`).
 	pub name: String,
-	/// Image reference (`localhost/podchain-demo:latest`, `docker.io/library/nginx@sha256:...`).
-	pub image: String,
+	/// What the container runs: an image the provider pulls or has, or one the publisher
+	/// delivers.
+	pub image: Image,
 	/// Replaces the image's entrypoint when not empty.
 	pub command: Vec<String>,
 	/// Replaces the image's default arguments when not empty.
@@ -63,6 +64,86 @@ pub struct Container {
 	pub resources: Resources,
 	/// Volumes mounted into the container.
 	pub mounts: Vec<Mount>,
+}
+
+/// A container's image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Image {
+	/// An image reference the provider pulls or already has (`docker.io/library/nginx:1.27`,
+	/// `localhost/podchain-demo:latest`).
+	Reference(String),
+	/// An image the publisher delivers to the provider over libp2p, pinned by the digest of its
+	/// OCI image manifest (linux/amd64). The deal's manifest hash covers the digest, so the
+	/// provider runs exactly that image.
+	Delivered(DeliveredImage),
+	/// An OCI archive or layout on the publisher's machine. Only `podchain deploy` reads it: it
+	/// becomes [`Image::Delivered`] before the manifest is hashed, and providers refuse it.
+	Archive(ArchiveImage),
+}
+
+/// An image delivered by the publisher: see [`Image::Delivered`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveredImage {
+	/// A repository name for people and logs (`app`, `team/api`); the digest identifies it.
+	pub name: String,
+	/// SHA-256 of the OCI image manifest.
+	pub digest: [u8; 32],
+}
+
+impl DeliveredImage {
+	/// `sha256:<64 lowercase hex digits>`.
+	pub fn digest_text(&self) -> String {
+		digest_text(&self.digest)
+	}
+}
+
+/// `sha256:<64 lowercase hex digits>` of a digest.
+pub fn digest_text(digest: &[u8; 32]) -> String {
+	let mut text = String::with_capacity(71);
+	text.push_str("sha256:");
+	for byte in digest {
+		text.push_str(&format!("{byte:02x}"));
+	}
+	text
+}
+
+/// An image still on the publisher's machine: see [`Image::Archive`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveImage {
+	/// Path of the OCI archive (`podman save --format oci-archive`) or OCI layout directory,
+	/// relative to the manifest's directory unless absolute.
+	pub path: String,
+	/// Repository name to give the image; by default the archive's own name, else the
+	/// container's.
+	pub name: Option<String>,
+}
+
+impl Image {
+	/// The registry reference, for [`Image::Reference`].
+	pub fn reference(&self) -> Option<&str> {
+		match self {
+			Image::Reference(reference) => Some(reference),
+			_ => None,
+		}
+	}
+
+	/// The pinned image, for [`Image::Delivered`].
+	pub fn delivered(&self) -> Option<&DeliveredImage> {
+		match self {
+			Image::Delivered(image) => Some(image),
+			_ => None,
+		}
+	}
+}
+
+impl fmt::Display for Image {
+	fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+		match self {
+			Image::Reference(reference) => f.write_str(reference),
+			Image::Delivered(image) => write!(f, "{}@{}", image.name, image.digest_text()),
+			Image::Archive(archive) => write!(f, "archive {}", archive.path),
+		}
+	}
 }
 
 /// The value of an environment variable.
@@ -254,6 +335,17 @@ pub struct ResourceTotals {
 }
 
 impl Manifest {
+	/// The images the publisher delivers, each digest once, in container order.
+	pub fn delivered_images(&self) -> Vec<&DeliveredImage> {
+		let mut images: Vec<&DeliveredImage> = Vec::new();
+		for image in self.containers.iter().filter_map(|c| c.image.delivered()) {
+			if !images.iter().any(|seen| seen.digest == image.digest) {
+				images.push(image);
+			}
+		}
+		images
+	}
+
 	/// The health check SLA probers use: the declared one, or [`HealthCheck::root`].
 	pub fn health_check(&self) -> HealthCheck {
 		self.health.clone().unwrap_or_else(HealthCheck::root)

@@ -85,6 +85,51 @@ pub(crate) fn check_image(image: &str) -> Result<(), String> {
 	}
 }
 
+/// Repository prefix under which providers keep the images publishers deliver
+/// (`localhost/podchain-deal-7/app`): a reference may not name it, so no deal can run another
+/// deal's delivered image.
+pub const DELIVERED_PREFIX: &str = "podchain-deal-";
+
+/// Problems of a registry reference that is well formed but unsafe on a shared container
+/// store: it names the delivered images' repositories, or could be read as an image id (a
+/// container store looks up all-hex names and `sha256:<id>` by id too).
+pub(crate) fn check_reference_scope(image: &str) -> Result<(), String> {
+	let name = image.split(['@']).next().unwrap_or(image);
+	let local_path = name.strip_prefix("localhost/").or_else(|| {
+		let first = name.split('/').next().unwrap_or(name);
+		(!first.contains(['.', ':'])).then_some(name)
+	});
+	if local_path.is_some_and(|path| path.starts_with(DELIVERED_PREFIX)) {
+		return Err(format!(
+			"{image:?} names a repository the provider reserves for delivered images \
+			 ({DELIVERED_PREFIX}*); to run your own image, name its archive or digest"
+		));
+	}
+	let id_like = image.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+		|| image.starts_with("sha256:");
+	if id_like {
+		return Err(format!(
+			"{image:?} could be read as an image id on the provider; add a tag \
+			 ({image}:latest) or a registry (docker.io/library/{image})"
+		));
+	}
+	Ok(())
+}
+
+/// A delivered image's name: lowercase path components separated by '/', at most 128 bytes,
+/// no registry, tag or digest.
+pub(crate) fn check_repository_name(name: &str) -> Result<(), String> {
+	let ok = !name.is_empty() && name.len() <= 128 && name.split('/').all(is_path_component);
+	if ok {
+		Ok(())
+	} else {
+		Err(format!(
+			"{name:?} is not a repository name: lowercase letters and digits separated by '.', \
+			 '_', '__' or '-', components separated by '/', at most 128 bytes, no tag or digest"
+		))
+	}
+}
+
 fn image_problem(image: &str) -> Option<&'static str> {
 	if image.is_empty() {
 		return Some("it is empty");

@@ -50,7 +50,8 @@ impl Manifest {
 	}
 
 	/// Parses and validates a manifest received as bytes (the agent's case): UTF-8, format
-	/// detected.
+	/// detected. A received manifest must be resolved: an `archive` image (a file on the
+	/// publisher's machine) is refused.
 	pub fn from_bytes(bytes: &[u8]) -> Result<Manifest, Diagnostics> {
 		check_size(bytes.len())?;
 		let src = std::str::from_utf8(bytes).map_err(|e| {
@@ -64,7 +65,7 @@ impl Manifest {
 				"the manifest is not valid UTF-8",
 			))
 		})?;
-		Manifest::parse(src)
+		Manifest::parse_checked(src, Format::detect(src), Sources::Resolved)
 	}
 
 	/// Reads, parses and validates a manifest file: `.json` as JSON, `.yaml` and `.yml` as
@@ -88,6 +89,10 @@ impl Manifest {
 
 	/// Parses and validates `src` as `format`.
 	pub fn parse_as(src: &str, format: Format) -> Result<Manifest, Diagnostics> {
+		Manifest::parse_checked(src, format, Sources::Local)
+	}
+
+	fn parse_checked(src: &str, format: Format, sources: Sources) -> Result<Manifest, Diagnostics> {
 		check_size(src.len())?;
 		let tree = match format {
 			Format::Yaml => yaml::parse(src),
@@ -95,13 +100,25 @@ impl Manifest {
 		}
 		.map_err(Diagnostics::one)?;
 		let (manifest, positions) = decode::decode(&tree).map_err(Diagnostics::new)?;
-		let problems = validate::check(&manifest, &positions);
+		let mut problems = validate::check(&manifest, &positions);
+		if sources == Sources::Resolved {
+			problems.extend(validate::unresolved_archives(&manifest, &positions));
+		}
 		if problems.is_empty() {
 			Ok(manifest)
 		} else {
 			Err(Diagnostics::new(problems))
 		}
 	}
+}
+
+/// Whether a manifest may still name files on the publisher's machine.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sources {
+	/// The publisher's own manifest: `archive` images are allowed (the CLI resolves them).
+	Local,
+	/// A manifest received by a provider: every image is a reference or a pinned digest.
+	Resolved,
 }
 
 fn check_size(len: usize) -> Result<(), Diagnostics> {

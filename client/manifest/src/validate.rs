@@ -7,10 +7,10 @@ use crate::{
 	decode::suggest,
 	error::Diagnostic,
 	limits::*,
-	model::{Container, EnvValue, Exposure, Manifest, Protocol, VERSION_V1},
+	model::{Container, EnvValue, Exposure, Image, Manifest, Protocol, VERSION_V1},
 	names::{
-		check_env_name, check_image, check_mount_path, check_secret_key, dns_label_error,
-		is_dns_label,
+		check_env_name, check_image, check_mount_path, check_reference_scope,
+		check_repository_name, check_secret_key, dns_label_error, is_dns_label,
 	},
 	tree::{Path, Positions},
 };
@@ -19,6 +19,23 @@ use crate::{
 pub(crate) fn check(m: &Manifest, positions: &Positions) -> Vec<Diagnostic> {
 	let mut v = Validator { positions, diags: Vec::new() };
 	v.manifest(m);
+	v.diags
+}
+
+/// The `archive` images of a manifest that should have been resolved to digests.
+pub(crate) fn unresolved_archives(m: &Manifest, positions: &Positions) -> Vec<Diagnostic> {
+	let mut v = Validator { positions, diags: Vec::new() };
+	for (i, c) in m.containers.iter().enumerate() {
+		if let Image::Archive(archive) = &c.image {
+			let path = Path::root().key("containers").index(i).key("image");
+			let message = format!(
+				"archive {:?} is a file on the publisher's machine: `podchain deploy` sends the \
+				 image and pins its digest",
+				archive.path
+			);
+			v.error(&path, message);
+		}
+	}
 	v.diags
 }
 
@@ -85,6 +102,34 @@ impl Validator<'_> {
 		}
 	}
 
+	fn image(&mut self, path: &Path, image: &Image) {
+		match image {
+			Image::Reference(reference) => {
+				if let Err(e) =
+					check_image(reference).and_then(|()| check_reference_scope(reference))
+				{
+					self.error(path, e);
+				}
+			}
+			Image::Delivered(delivered) => {
+				if let Err(e) = check_repository_name(&delivered.name) {
+					self.error(&path.key("name"), e);
+				}
+			}
+			Image::Archive(archive) => {
+				if archive.path.is_empty() || archive.path.len() > MAX_PATH_LEN {
+					let message = format!("must be a path of 1 to {MAX_PATH_LEN} bytes");
+					self.error(&path.key("archive"), message);
+				}
+				if let Some(name) = &archive.name {
+					if let Err(e) = check_repository_name(name) {
+						self.error(&path.key("name"), e);
+					}
+				}
+			}
+		}
+	}
+
 	fn containers(&mut self, m: &Manifest) {
 		let path = Path::root().key("containers");
 		if m.containers.is_empty() {
@@ -104,9 +149,7 @@ impl Validator<'_> {
 			} else {
 				names.insert(&c.name, name_path);
 			}
-			if let Err(e) = check_image(&c.image) {
-				self.error(&path.key("image"), e);
-			}
+			self.image(&path.key("image"), &c.image);
 			self.arguments(&path, "command", &c.command);
 			self.arguments(&path, "args", &c.args);
 			self.env(m, &path, c);

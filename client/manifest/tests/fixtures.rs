@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use podchain_manifest::{
-	ByteSize, Cpu, EnvValue, Error, Exposure, Manifest, Port, Protocol, Replicas, ResourceTotals,
+	ByteSize, Cpu, EnvValue, Error, Exposure, Image, Manifest, Port, Protocol, Replicas,
+	ResourceTotals,
 };
 
 fn fixture(name: &str) -> PathBuf {
@@ -30,7 +31,7 @@ fn web_decodes_to_the_demo_pod() {
 	assert_eq!(m.containers.len(), 1);
 	let c = &m.containers[0];
 	assert_eq!(c.name, "httpd");
-	assert_eq!(c.image, "localhost/podchain-demo:latest");
+	assert_eq!(c.image, Image::Reference("localhost/podchain-demo:latest".into()));
 	assert_eq!(c.command, ["httpd", "-f", "-p", "127.0.0.1:8080", "-h", "/www"]);
 	assert!(c.args.is_empty() && c.env.is_empty() && c.mounts.is_empty());
 	assert_eq!(c.ports, [Port { port: 8080, protocol: Protocol::Tcp }]);

@@ -4,8 +4,8 @@
 use std::{collections::BTreeMap, path::Path};
 
 use podchain_manifest::{
-	ByteSize, Container, Cpu, EnvValue, Exposure, Manifest, Mount, Port, Protocol, Replicas,
-	Resources, Secret, SecretValue, Volume,
+	ByteSize, Container, Cpu, DeliveredImage, EnvValue, Exposure, Image, Manifest, Mount, Port,
+	Protocol, Replicas, Resources, Secret, SecretValue, Volume,
 };
 use proptest::{prelude::*, sample::Index};
 
@@ -182,6 +182,8 @@ fn container() -> impl Strategy<Value = ContainerParts> {
 		"localhost/podchain-demo:latest",
 		"registry.example.com:5000/a/b-c:1.0",
 		"docker.io/library/nginx@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+		// Delivered by the publisher: `name@digest` here, a `{digest, name}` mapping in the source.
+		"team/app@sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
 	]);
 	let env = prop::collection::btree_map(
 		"[A-Z_][A-Z0-9_]{0,6}",
@@ -261,7 +263,13 @@ impl ContainerParts {
 		};
 		Container {
 			name: format!("c{i}"),
-			image: self.image.into(),
+			image: match self.image.split_once('@') {
+				Some((name, digest)) if !name.contains('.') => Image::Delivered(DeliveredImage {
+					name: name.into(),
+					digest: podchain_manifest::parse_digest(digest).unwrap(),
+				}),
+				_ => Image::Reference(self.image.into()),
+			},
 			command: self.command,
 			args: self.args,
 			env,
@@ -399,11 +407,18 @@ fn to_tree(m: &Manifest, rng: &mut Rng) -> T {
 					("gpus", T::Int(r.gpus.into()), r.gpus == 0),
 				],
 			);
+			let image = match &c.image {
+				Image::Delivered(d) => map(
+					rng,
+					vec![("name", s(&d.name), false), ("digest", s(&d.digest_text()), false)],
+				),
+				other => s(&other.to_string()),
+			};
 			map(
 				rng,
 				vec![
 					("name", s(&c.name), false),
-					("image", s(&c.image), false),
+					("image", image, false),
 					(
 						"command",
 						list(c.command.iter().map(|a| s(a)).collect()),

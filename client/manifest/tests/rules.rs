@@ -306,3 +306,112 @@ fn health_check_needs_a_visible_path_a_status_in_range_and_the_deal_name_exposur
 	only(&exposed("{http: {host: api, port: 8080}}", "{path: /}"), needs);
 	only(&exposed("{tcp: {port: 8080}}", "{path: /}"), needs);
 }
+
+fn with_image(image: &str) -> String {
+	format!(
+		"version: podchain/v1\ncontainers: [{}]\n",
+		CONTAINER.replace("image: busybox", &format!("image: {image}"))
+	)
+}
+
+const DIGEST: &str = "sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+#[test]
+fn delivered_images_are_pinned_by_digest_and_hash_with_it() {
+	use podchain_manifest::Image;
+	let m = Manifest::from_yaml(&with_image(&format!("{{name: team/app, digest: {DIGEST}}}")))
+		.expect("valid");
+	let Image::Delivered(image) = &m.containers[0].image else { panic!("{:?}", m.containers) };
+	assert_eq!((image.name.as_str(), image.digest_text()), ("team/app", DIGEST.to_string()));
+	assert_eq!(m.containers[0].image.to_string(), format!("team/app@{DIGEST}"));
+	assert_eq!(m.delivered_images().len(), 1);
+	let canonical = String::from_utf8(m.canonical_bytes()).expect("UTF-8");
+	assert!(canonical.contains(&format!(r#""image":{{"digest":"{DIGEST}","name":"team/app"}}"#)));
+	// Providers read the canonical form back to the same hash.
+	assert_eq!(Manifest::from_bytes(canonical.as_bytes()).expect("valid").hash(), m.hash());
+	// Another digest is another manifest.
+	let other = with_image(&format!("{{name: team/app, digest: {}}}", DIGEST.replace("00", "01")));
+	assert_ne!(Manifest::from_yaml(&other).unwrap().hash(), m.hash());
+	// References keep their canonical form (and so the hashes deals already recorded).
+	let plain = String::from_utf8(web().canonical_bytes()).unwrap();
+	assert!(plain.contains(r#""image":"busybox""#), "{plain}");
+}
+
+#[test]
+fn image_mappings_are_checked() {
+	only(&with_image("{name: app}"), "an image mapping needs exactly one of \"digest\" (an image the publisher delivers) or \"archive\" (a local OCI archive)");
+	only(
+		&with_image(&format!("{{name: app, digest: {DIGEST}, archive: a.tar}}")),
+		"an image mapping needs exactly one of \"digest\" (an image the publisher delivers) or \"archive\" (a local OCI archive)",
+	);
+	only(
+		&with_image("{name: app, digest: sha512:00}"),
+		"\"sha512:00\" is not a digest: write sha256:<64 lowercase hex digits>",
+	);
+	only(
+		&with_image(&format!("{{name: app, digest: {}}}", DIGEST.to_uppercase())),
+		"is not a digest: write sha256:<64 lowercase hex digits>",
+	);
+	only(&with_image(&format!("{{digest: {DIGEST}}}")), "missing required field \"name\"");
+	only(
+		&with_image(&format!("{{name: App, digest: {DIGEST}}}")),
+		"at most 128 bytes, no tag or digest",
+	);
+	only(
+		&with_image(&format!("{{name: 'app:1', digest: {DIGEST}}}")),
+		"at most 128 bytes, no tag or digest",
+	);
+	only(
+		&with_image("{archive: ./app.tar, tag: x}"),
+		"unknown field \"tag\" (expected one of: name, digest, archive)",
+	);
+	only(&with_image("[busybox]"), "expected a string or a mapping, found a list");
+}
+
+#[test]
+fn archives_are_the_publishers_and_providers_refuse_them() {
+	let src = with_image("{archive: ./app.oci.tar}");
+	let m = Manifest::from_yaml(&src).expect("the publisher's side reads it");
+	assert!(
+		matches!(&m.containers[0].image, podchain_manifest::Image::Archive(a) if a.path == "./app.oci.tar" && a.name.is_none())
+	);
+	let err = Manifest::from_bytes(src.as_bytes()).unwrap_err().to_string();
+	assert_eq!(
+		err,
+		"2:31: containers[0].image: archive \"./app.oci.tar\" is a file on the publisher's \
+		 machine: `podchain deploy` sends the image and pins its digest"
+	);
+	// Its canonical form too.
+	let err = Manifest::from_bytes(&m.canonical_bytes()).unwrap_err().to_string();
+	assert!(err.contains("is a file on the publisher's machine"), "{err}");
+	only(
+		&with_image("{archive: ''}"),
+		"containers[0].image.archive: must be a path of 1 to 1024 bytes",
+	);
+}
+
+#[test]
+fn references_cannot_reach_other_deals_images() {
+	for reserved in [
+		"podchain-deal-7/app:abc",
+		"localhost/podchain-deal-7/app",
+		&format!("podchain-deal-7/app@{DIGEST}"),
+	] {
+		let found = problems(&with_image(reserved));
+		assert!(
+			found.len() == 1 && found[0].contains("reserves for delivered images"),
+			"{reserved}: {found:?}"
+		);
+	}
+	for id in ["abc123", "0123456789ab", "sha256:0123", "a"] {
+		let found = problems(&with_image(id));
+		assert!(
+			found.len() == 1 && found[0].contains("could be read as an image id"),
+			"{id}: {found:?}"
+		);
+	}
+	// A registry's own repository of that name, a tag, and a name with letters past f are fine.
+	for fine in ["docker.io/podchain-deal-7/app", "abc123:latest", "library/abc", "cafeg"] {
+		assert_eq!(problems(&with_image(fine)), Vec::<String>::new(), "{fine}");
+	}
+}

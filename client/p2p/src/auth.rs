@@ -5,7 +5,11 @@
 //! - manifest: `"podchain/manifest/1" || deal_id (u64) || publisher (32) || provider ed25519
 //!   key (32) || blake2_256(sealed payload)`;
 //! - logs: `"podchain/logs/1" || deal_id (u64) || publisher (32) || provider ed25519 key (32)
-//!   || timestamp_ms (u64) || nonce (16) || blake2_256(query)`.
+//!   || timestamp_ms (u64) || nonce (16) || blake2_256(query)`;
+//! - image offer: `"podchain/image-offer/1" || deal_id (u64) || publisher (32) || provider
+//!   ed25519 key (32) || image manifest sha256 (32) || blake2_256(sealed manifest)`;
+//! - image chunk: `"podchain/image-chunk/1" || deal_id (u64) || publisher (32) || provider
+//!   ed25519 key (32) || blob sha256 (32) || offset (u64) || blake2_256(sealed bytes)`.
 //!
 //! Messages stay under 256 bytes, so signers that pre-hash longer payloads sign them as is.
 
@@ -23,6 +27,12 @@ pub const MANIFEST_DOMAIN: &[u8] = b"podchain/manifest/1";
 
 /// Domain of log request signatures.
 pub const LOGS_DOMAIN: &[u8] = b"podchain/logs/1";
+
+/// Domain of image offer signatures.
+pub const IMAGE_OFFER_DOMAIN: &[u8] = b"podchain/image-offer/1";
+
+/// Domain of image chunk signatures.
+pub const IMAGE_CHUNK_DOMAIN: &[u8] = b"podchain/image-chunk/1";
 
 /// A publisher's sr25519 key: implemented by the CLI over `subxt-signer`'s keypair.
 pub trait PublisherSigner {
@@ -82,6 +92,45 @@ pub fn logs_message(
 	message.extend_from_slice(&timestamp_ms.to_le_bytes());
 	message.extend_from_slice(nonce);
 	message.extend_from_slice(query_digest);
+	message
+}
+
+/// The message a publisher signs to offer the image manifest `manifest_digest` for a deal.
+pub fn image_offer_message(
+	deal_id: u64,
+	publisher: &[u8; 32],
+	provider: &[u8; 32],
+	manifest_digest: &[u8; 32],
+	sealed_digest: &[u8; 32],
+) -> Vec<u8> {
+	let mut message = Vec::with_capacity(IMAGE_OFFER_DOMAIN.len() + 8 + 4 * 32);
+	message.extend_from_slice(IMAGE_OFFER_DOMAIN);
+	message.extend_from_slice(&deal_id.to_le_bytes());
+	message.extend_from_slice(publisher);
+	message.extend_from_slice(provider);
+	message.extend_from_slice(manifest_digest);
+	message.extend_from_slice(sealed_digest);
+	message
+}
+
+/// The message a publisher signs to send bytes of blob `digest` at `offset` for a deal. No
+/// timestamp or nonce: chunks are idempotent (see [`crate::image::ImageChunk`]).
+pub fn image_chunk_message(
+	deal_id: u64,
+	publisher: &[u8; 32],
+	provider: &[u8; 32],
+	digest: &[u8; 32],
+	offset: u64,
+	sealed_digest: &[u8; 32],
+) -> Vec<u8> {
+	let mut message = Vec::with_capacity(IMAGE_CHUNK_DOMAIN.len() + 8 + 4 * 32 + 8);
+	message.extend_from_slice(IMAGE_CHUNK_DOMAIN);
+	message.extend_from_slice(&deal_id.to_le_bytes());
+	message.extend_from_slice(publisher);
+	message.extend_from_slice(provider);
+	message.extend_from_slice(digest);
+	message.extend_from_slice(&offset.to_le_bytes());
+	message.extend_from_slice(sealed_digest);
 	message
 }
 

@@ -2,7 +2,7 @@
 
 use libp2p::PeerId;
 
-use crate::protocol::RejectReason;
+use crate::{image::ImageReject, protocol::RejectReason};
 
 /// Failure to load, create or use the node's identity key.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +98,17 @@ pub enum P2pError {
 		/// Why it refused.
 		reason: RejectReason,
 	},
+	/// The provider refused an image push for a reason that retrying cannot fix.
+	#[error("image rejected by {peer}: {reason}")]
+	ImageRejected {
+		/// The peer that refused.
+		peer: PeerId,
+		/// Why it refused.
+		reason: ImageReject,
+	},
+	/// The image to push could not be read on this side; nothing more was sent.
+	#[error("reading the image failed: {0}")]
+	ImageRead(String),
 	/// The exchange failed after connecting: the remote does not speak the protocol, closed the
 	/// stream or sent something undecodable.
 	#[error("protocol error with {peer}: {reason}")]

@@ -4,9 +4,12 @@
 //! - [`seal`]: payloads encrypted to a provider's peer id, and the agent's encryption at rest.
 //! - [`auth`]: publisher (sr25519) signatures on requests, and replay protection.
 //! - [`protocol`]: the wire types of `/podchain/manifest/1` and `/podchain/logs/1`.
+//! - [`image`]: the wire types of `/podchain/image/1`, a deal's container image pushed blob by
+//!   blob in sealed, signed chunks.
+//! - [`push`]: the publisher's image push: skip, resume, resync, retries.
 //! - [`status`]: the deal status a logs answer carries, its text form and which states are
 //!   terminal.
-//! - [`node`]: a libp2p node (TCP, Noise, Yamux) running those protocols on tokio behind a
+//! - [`node`]: a libp2p node (TCP, Noise, Yamux) running those protocols (and pushing images) on tokio behind a
 //!   clonable [`P2pHandle`].
 
 #![warn(missing_docs)]
@@ -14,19 +17,26 @@
 pub mod auth;
 pub mod error;
 pub mod identity;
+pub mod image;
 pub mod node;
 pub mod protocol;
+pub mod push;
 pub mod seal;
 pub mod status;
 
 pub use auth::PublisherSigner;
 pub use error::{AuthError, IdentityError, P2pError, SealError};
+pub use image::{BlobState, ImageChunk, ImageOffer, ImageReject, ImageRequest, ImageResponse};
 pub use libp2p::{identity::Keypair, Multiaddr, PeerId};
-pub use node::{InboundLogs, InboundManifest, InboundRequest, P2pConfig, P2pHandle, P2pNode};
+pub use node::{
+	InboundImageChunk, InboundImageOffer, InboundLogs, InboundManifest, InboundRequest, P2pConfig,
+	P2pHandle, P2pNode,
+};
 pub use protocol::{
 	LogChunk, LogLine, LogsQuery, LogsRequest, LogsResponse, ManifestAck, ManifestRequest,
 	ManifestResponse, RejectReason,
 };
+pub use push::{ImageReader, PushProgress, PushReport};
 pub use seal::{AtRestKey, OpeningKey, SealedPayload};
 pub use status::PodsStatus;
 

@@ -1,11 +1,12 @@
-//! The libp2p node: TCP (and DNS names) with Noise and Yamux, running the manifest and logs
-//! request-response protocols in a tokio task. [`P2pHandle`] sends requests; a serving node
-//! hands authenticated inbound requests to the application over a channel.
+//! The libp2p node: TCP (and DNS names) with Noise and Yamux, running the manifest, logs and
+//! image request-response protocols in a tokio task. [`P2pHandle`] sends requests (and pushes
+//! whole images, see [`P2pHandle::push_image`]); a serving node hands authenticated inbound
+//! requests to the application over a channel.
 
 use std::{
 	collections::HashMap,
 	sync::{Arc, Mutex},
-	time::Duration,
+	time::{Duration, Instant},
 };
 
 use futures::{future::BoxFuture, stream::FuturesUnordered, Stream, StreamExt};
@@ -24,12 +25,18 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
 	auth::{self, PublisherSigner, ReplayGuard},
-	error::P2pError,
+	error::{AuthError, P2pError},
+	image::{
+		BlobState, ImageChunk, ImageOffer, ImageReject, ImageRequest, ImageResponse,
+		IMAGE_PROTOCOL, MAX_IMAGE_BLOBS, MAX_IMAGE_MANIFEST_SIZE, MAX_IMAGE_REQUEST_BYTES,
+		MAX_IMAGE_RESPONSE_BYTES,
+	},
 	protocol::{
 		LogChunk, LogsQuery, LogsRequest, LogsResponse, ManifestAck, ManifestRequest,
 		ManifestResponse, RejectReason, LOGS_PROTOCOL, MANIFEST_PROTOCOL, MAX_LOGS_RESPONSE_BYTES,
 		MAX_MANIFEST_REQUEST_BYTES, MAX_MANIFEST_SIZE, MAX_SMALL_MESSAGE_BYTES,
 	},
+	push::{ImageReader, PushProgress, PushReport},
 	seal::{self, OpeningKey},
 };
 
@@ -147,8 +154,11 @@ impl P2pNode {
 			inbound: inbound_tx,
 			pending_manifest: HashMap::new(),
 			pending_logs: HashMap::new(),
+			pending_image: HashMap::new(),
 			dial_errors: HashMap::new(),
 			answers: FuturesUnordered::new(),
+			checks: FuturesUnordered::new(),
+			max_checks: config.inbound_queue.max(1),
 			listen_addrs: listen_addrs.clone(),
 			opening,
 			provider_key,
@@ -293,6 +303,68 @@ impl P2pHandle {
 		})
 	}
 
+	/// Sends one request of `/podchain/image/1` as is and returns the provider's answer
+	/// (refusals included). [`P2pHandle::push_image`] is built on it. Nothing is checked here:
+	/// a request over [`MAX_IMAGE_REQUEST_BYTES`] is dropped by the provider unanswered.
+	pub async fn send_image(
+		&self,
+		peer: PeerId,
+		addrs: impl IntoIterator<Item = Multiaddr>,
+		request: ImageRequest,
+	) -> Result<ImageResponse, P2pError> {
+		let addrs = dial_addrs(peer, addrs)?;
+		self.request(peer, |reply| Command::Image { peer, addrs, request, reply }).await
+	}
+
+	/// Pushes the image a deal pins to provider `peer` (dialled at `addrs` as for
+	/// [`P2pHandle::deliver_manifest`]): offers it, skips the blobs the provider holds,
+	/// resumes partial ones where they end, and sends the rest in sealed, signed chunks of
+	/// [`IMAGE_CHUNK_SIZE`](crate::image::IMAGE_CHUNK_SIZE), [`PUSH_PARALLEL_BLOBS`](crate::push::PUSH_PARALLEL_BLOBS) blobs at a time (each blob's chunks in
+	/// order). `progress` is called after the plan and after every stored chunk.
+	///
+	/// A chunk that times out, a dropped connection or a busy provider make it wait (backing
+	/// off from [`PUSH_BACKOFF`](crate::push::PUSH_BACKOFF)), offer again and resume from what the provider then holds; it
+	/// gives up after [`PUSH_MAX_RETRIES`](crate::push::PUSH_MAX_RETRIES) failures in a row without a stored chunk. A refusal
+	/// that asking again cannot fix ends the push as [`P2pError::ImageRejected`]. The request
+	/// timeout applies to each chunk, not to the whole push.
+	pub async fn push_image<S>(
+		&self,
+		peer: PeerId,
+		addrs: impl IntoIterator<Item = Multiaddr>,
+		signer: Arc<S>,
+		deal_id: u64,
+		image: Arc<dyn ImageReader>,
+		mut progress: impl FnMut(PushProgress) + Send,
+	) -> Result<PushReport, P2pError>
+	where
+		S: PublisherSigner + Send + Sync + ?Sized + 'static,
+	{
+		let started = Instant::now();
+		let addrs = dial_addrs(peer, addrs)?;
+		let manifest = image.manifest_bytes();
+		if manifest.len() > MAX_IMAGE_MANIFEST_SIZE {
+			return Err(P2pError::TooLarge {
+				size: manifest.len(),
+				limit: MAX_IMAGE_MANIFEST_SIZE,
+			});
+		}
+		let manifest_digest = image.manifest_digest();
+		let push = crate::push::Push {
+			handle: self.clone(),
+			peer,
+			addrs,
+			signer,
+			deal_id,
+			image,
+			progress: PushProgress { total: 0, sent: 0, skipped: 0, blob: None },
+			held: HashMap::new(),
+			sent_bytes: 0,
+			failures: 0,
+			retries: 0,
+		};
+		push.run(manifest_digest, manifest, &mut progress, started).await
+	}
+
 	async fn request<R>(
 		&self,
 		peer: PeerId,
@@ -338,6 +410,89 @@ pub enum InboundRequest {
 	Manifest(InboundManifest),
 	/// A log request, signed by its `publisher`, fresh and not a replay.
 	Logs(InboundLogs),
+	/// An image offer, signed by its `publisher`.
+	ImageOffer(InboundImageOffer),
+	/// A chunk of an image's blob, signed by its `publisher`.
+	ImageChunk(InboundImageChunk),
+}
+
+/// An image offer whose signature verified. The application checks that the deal exists,
+/// that the signer is its publisher and that the deal pins the image: see
+/// [`InboundImageOffer::open_checked`]. Decrypting costs CPU: call it off the async threads.
+#[derive(Debug)]
+pub struct InboundImageOffer {
+	peer: PeerId,
+	offer: ImageOffer,
+	opening: Arc<OpeningKey>,
+	responder: oneshot::Sender<ImageResponse>,
+}
+
+impl InboundImageOffer {
+	/// The sending peer.
+	pub fn peer(&self) -> PeerId {
+		self.peer
+	}
+
+	/// The offer (signature already verified).
+	pub fn offer(&self) -> &ImageOffer {
+		&self.offer
+	}
+
+	/// Checks the signer against the deal's publisher and returns the image manifest's bytes,
+	/// which hash to [`ImageOffer::manifest_digest`] (see [`ImageOffer::open_checked`]).
+	pub fn open_checked(&self, deal_publisher: &[u8; 32]) -> Result<Vec<u8>, ImageReject> {
+		self.offer.open_checked(&self.opening, deal_publisher)
+	}
+
+	/// Answers with the image's blobs and what is held of each (at most
+	/// [`MAX_IMAGE_BLOBS`]).
+	pub fn respond(self, plan: Vec<BlobState>) {
+		let _ = self.responder.send(ImageResponse::Plan(plan));
+	}
+
+	/// Refuses the offer.
+	pub fn reject(self, reason: ImageReject) {
+		let _ = self.responder.send(ImageResponse::Reject(reason));
+	}
+}
+
+/// A chunk whose signature verified. The application checks that the deal exists and that
+/// the signer is its publisher ([`InboundImageChunk::open_checked`], off the async threads),
+/// then hands the bytes to its store, which checks the blob, the offset and the digest.
+#[derive(Debug)]
+pub struct InboundImageChunk {
+	peer: PeerId,
+	chunk: ImageChunk,
+	opening: Arc<OpeningKey>,
+	responder: oneshot::Sender<ImageResponse>,
+}
+
+impl InboundImageChunk {
+	/// The sending peer.
+	pub fn peer(&self) -> PeerId {
+		self.peer
+	}
+
+	/// The chunk (signature already verified).
+	pub fn chunk(&self) -> &ImageChunk {
+		&self.chunk
+	}
+
+	/// Checks the signer against the deal's publisher and decrypts the bytes (see
+	/// [`ImageChunk::open_checked`]).
+	pub fn open_checked(&self, deal_publisher: &[u8; 32]) -> Result<Vec<u8>, ImageReject> {
+		self.chunk.open_checked(&self.opening, deal_publisher)
+	}
+
+	/// Answers with the bytes of the blob now held.
+	pub fn stored(self, have: u64) {
+		let _ = self.responder.send(ImageResponse::Stored { have });
+	}
+
+	/// Refuses the chunk.
+	pub fn reject(self, reason: ImageReject) {
+		let _ = self.responder.send(ImageResponse::Reject(reason));
+	}
 }
 
 /// A manifest delivery whose signature verified. The application still checks that the deal
@@ -435,12 +590,27 @@ enum Command {
 		request: LogsRequest,
 		reply: Reply<LogsResponse>,
 	},
+	Image {
+		peer: PeerId,
+		addrs: Vec<Multiaddr>,
+		request: ImageRequest,
+		reply: Reply<ImageResponse>,
+	},
 }
 
 /// An application's answer, ready to be written back.
 enum Answer {
 	Manifest(ResponseChannel<ManifestResponse>, ManifestResponse),
 	Logs(ResponseChannel<LogsResponse>, LogsResponse),
+	Image(ResponseChannel<ImageResponse>, ImageResponse),
+}
+
+/// An image request whose signature was checked off the event loop (hashing a chunk's
+/// ciphertext takes milliseconds).
+struct CheckedImage {
+	peer: PeerId,
+	channel: ResponseChannel<ImageResponse>,
+	checked: Result<ImageRequest, ImageReject>,
 }
 
 #[derive(NetworkBehaviour)]
@@ -449,6 +619,7 @@ struct Behaviour {
 	limits: connection_limits::Behaviour,
 	manifest: cbor::Behaviour<ManifestRequest, ManifestResponse>,
 	logs: cbor::Behaviour<LogsRequest, LogsResponse>,
+	image: cbor::Behaviour<ImageRequest, ImageResponse>,
 }
 
 fn build_swarm(keypair: Keypair, config: &P2pConfig) -> Result<Swarm<Behaviour>, P2pError> {
@@ -466,6 +637,9 @@ fn build_swarm(keypair: Keypair, config: &P2pConfig) -> Result<Swarm<Behaviour>,
 	let logs_codec = cbor::codec::Codec::default()
 		.set_request_size_maximum(MAX_SMALL_MESSAGE_BYTES)
 		.set_response_size_maximum(MAX_LOGS_RESPONSE_BYTES);
+	let image_codec = cbor::codec::Codec::default()
+		.set_request_size_maximum(MAX_IMAGE_REQUEST_BYTES)
+		.set_response_size_maximum(MAX_IMAGE_RESPONSE_BYTES);
 	let behaviour = Behaviour {
 		limits: connection_limits::Behaviour::new(limits),
 		manifest: request_response::Behaviour::with_codec(
@@ -475,7 +649,12 @@ fn build_swarm(keypair: Keypair, config: &P2pConfig) -> Result<Swarm<Behaviour>,
 		),
 		logs: request_response::Behaviour::with_codec(
 			logs_codec,
-			[(LOGS_PROTOCOL, support)],
+			[(LOGS_PROTOCOL, support.clone())],
+			rr_config.clone(),
+		),
+		image: request_response::Behaviour::with_codec(
+			image_codec,
+			[(IMAGE_PROTOCOL, support)],
 			rr_config,
 		),
 	};
@@ -499,9 +678,14 @@ struct EventLoop {
 	inbound: Option<mpsc::Sender<InboundRequest>>,
 	pending_manifest: HashMap<OutboundRequestId, Reply<ManifestResponse>>,
 	pending_logs: HashMap<OutboundRequestId, Reply<LogsResponse>>,
+	pending_image: HashMap<OutboundRequestId, Reply<ImageResponse>>,
 	/// Last dial error per peer, to say why a request found its provider unreachable.
 	dial_errors: HashMap<PeerId, String>,
 	answers: FuturesUnordered<BoxFuture<'static, Answer>>,
+	/// Image requests whose signatures are being checked; at most `max_checks`, more are
+	/// refused as busy.
+	checks: FuturesUnordered<BoxFuture<'static, CheckedImage>>,
+	max_checks: usize,
 	listen_addrs: Arc<Mutex<Vec<Multiaddr>>>,
 	opening: Arc<OpeningKey>,
 	provider_key: [u8; 32],
@@ -522,6 +706,9 @@ impl EventLoop {
 				Some(answer) = self.answers.next(), if !self.answers.is_empty() => {
 					self.on_answer(answer)
 				}
+				Some(checked) = self.checks.next(), if !self.checks.is_empty() => {
+					self.on_image_checked(checked)
+				}
 			}
 		}
 		tracing::debug!("p2p node stopped");
@@ -531,6 +718,7 @@ impl EventLoop {
 		// Forget requests whose caller gave up (timed out) in the meantime.
 		self.pending_manifest.retain(|_, reply| !reply.is_closed());
 		self.pending_logs.retain(|_, reply| !reply.is_closed());
+		self.pending_image.retain(|_, reply| !reply.is_closed());
 		let behaviour = self.swarm.behaviour_mut();
 		match command {
 			Command::Manifest { peer, addrs, request, reply } => {
@@ -542,6 +730,10 @@ impl EventLoop {
 				tracing::debug!(%peer, deal = request.deal_id, "requesting logs");
 				let id = behaviour.logs.send_request_with_addresses(&peer, request, addrs);
 				self.pending_logs.insert(id, reply);
+			}
+			Command::Image { peer, addrs, request, reply } => {
+				let id = behaviour.image.send_request_with_addresses(&peer, request, addrs);
+				self.pending_image.insert(id, reply);
 			}
 		}
 	}
@@ -560,6 +752,13 @@ impl EventLoop {
 					on_rr_event(event, &mut self.pending_logs, &mut self.dial_errors)
 				{
 					self.on_logs_request(peer, request, channel);
+				}
+			}
+			SwarmEvent::Behaviour(BehaviourEvent::Image(event)) => {
+				if let Some((peer, request, channel)) =
+					on_rr_event(event, &mut self.pending_image, &mut self.dial_errors)
+				{
+					self.on_image_request(peer, request, channel);
 				}
 			}
 			SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. } => {
@@ -643,6 +842,66 @@ impl EventLoop {
 		}
 	}
 
+	fn on_image_request(
+		&mut self,
+		peer: PeerId,
+		request: ImageRequest,
+		channel: ResponseChannel<ImageResponse>,
+	) {
+		if self.inbound.is_none() {
+			let reason = ImageReject::Internal("not serving".into());
+			self.send_image(channel, ImageResponse::Reject(reason));
+			return;
+		}
+		// Each check holds a decoded request (up to a chunk): bounded like the inbound queue.
+		if self.checks.len() >= self.max_checks {
+			self.send_image(channel, ImageResponse::Reject(ImageReject::Busy));
+			return;
+		}
+		let provider_key = self.provider_key;
+		self.checks.push(Box::pin(async move {
+			let checked = tokio::task::spawn_blocking(move || {
+				let verified = match &request {
+					ImageRequest::Offer(offer) => offer.verify_signature(&provider_key),
+					ImageRequest::Chunk(chunk) => chunk.verify_signature(&provider_key),
+				};
+				verified.map(|()| request).map_err(|e: AuthError| ImageReject::from(e))
+			})
+			.await
+			.unwrap_or_else(|e| Err(ImageReject::Internal(format!("signature check: {e}"))));
+			CheckedImage { peer, channel, checked }
+		}));
+	}
+
+	fn on_image_checked(&mut self, CheckedImage { peer, channel, checked }: CheckedImage) {
+		let request = match checked {
+			Ok(request) => request,
+			Err(reason) => {
+				tracing::debug!(%peer, %reason, "refusing image request");
+				self.send_image(channel, ImageResponse::Reject(reason));
+				return;
+			}
+		};
+		let (responder, answer) = oneshot::channel();
+		let opening = self.opening.clone();
+		let inbound = match request {
+			ImageRequest::Offer(offer) => {
+				InboundRequest::ImageOffer(InboundImageOffer { peer, offer, opening, responder })
+			}
+			ImageRequest::Chunk(chunk) => {
+				InboundRequest::ImageChunk(InboundImageChunk { peer, chunk, opening, responder })
+			}
+		};
+		match self.hand_over(inbound) {
+			Ok(()) => self.await_answer(
+				answer,
+				|reason| ImageResponse::Reject(reason.into()),
+				move |r| Answer::Image(channel, r),
+			),
+			Err(reason) => self.send_image(channel, ImageResponse::Reject(reason.into())),
+		}
+	}
+
 	/// Queues a request for the application, without ever blocking the swarm.
 	fn hand_over(&self, request: InboundRequest) -> Result<(), RejectReason> {
 		let Some(inbound) = &self.inbound else {
@@ -683,6 +942,14 @@ impl EventLoop {
 				self.send_logs(channel, LogsResponse::Reject(reason));
 			}
 			Answer::Logs(channel, response) => self.send_logs(channel, response),
+			Answer::Image(channel, ImageResponse::Plan(plan)) if plan.len() > MAX_IMAGE_BLOBS => {
+				let reason = ImageReject::Corrupt(format!(
+					"the image has {} blobs, more than {MAX_IMAGE_BLOBS}",
+					plan.len()
+				));
+				self.send_image(channel, ImageResponse::Reject(reason));
+			}
+			Answer::Image(channel, response) => self.send_image(channel, response),
 		}
 	}
 
@@ -693,6 +960,10 @@ impl EventLoop {
 
 	fn send_logs(&mut self, channel: ResponseChannel<LogsResponse>, r: LogsResponse) {
 		let _ = self.swarm.behaviour_mut().logs.send_response(channel, r);
+	}
+
+	fn send_image(&mut self, channel: ResponseChannel<ImageResponse>, r: ImageResponse) {
+		let _ = self.swarm.behaviour_mut().image.send_response(channel, r);
 	}
 }
 

@@ -6,9 +6,9 @@ use std::{
 };
 
 use podchain_p2p::{
-	auth, blake2_256, identity, seal, InboundRequest, Keypair, LogChunk, LogLine, LogsQuery,
-	LogsRequest, ManifestRequest, Multiaddr, P2pConfig, P2pError, P2pHandle, P2pNode, PeerId,
-	PublisherSigner, RejectReason,
+	auth, blake2_256, identity, seal, ImageReject, InboundRequest, Keypair, LogChunk, LogLine,
+	LogsQuery, LogsRequest, ManifestRequest, Multiaddr, P2pConfig, P2pError, P2pHandle, P2pNode,
+	PeerId, PublisherSigner, RejectReason,
 };
 use schnorrkel::{ExpansionMode, MiniSecretKey};
 
@@ -101,6 +101,12 @@ async fn provider_with(answer: bool, config: P2pConfig) -> Provider {
 						deal_status: Some("running".into()),
 						traffic: None,
 					});
+				}
+				InboundRequest::ImageOffer(offer) => {
+					offer.reject(ImageReject::Internal("images are tested in image.rs".into()))
+				}
+				InboundRequest::ImageChunk(chunk) => {
+					chunk.reject(ImageReject::Internal("images are tested in image.rs".into()))
 				}
 			}
 		}

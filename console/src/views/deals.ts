@@ -2,16 +2,19 @@
 // register a name, close, logs, the deal's URL.
 
 import { u8aToString } from '@polkadot/util';
+import { cancelAvailability } from '../actions';
 import { api, submit } from '../chain';
 import { lineChart, type Series } from '../chart';
-import { busy, field, h, statusLine, table } from '../dom';
+import { busy, field, h, serialized, statusLine, table } from '../dom';
 import { billLines, formatPod, parsePod, RESOURCES, shortAddress, type Charges } from '../format';
+import { chainHistory, historyNote } from '../history-load';
+import type { BillPoint } from '../history';
 import { live } from '../live';
 import { checkManifest, deliverManifest, hasLocalApi, logs } from '../local';
 import { currentAccount } from '../main';
 
-/** Each deal's bill at each finalized block seen while the console is open. */
-const history = new Map<number, { block: number; charged: Charges; total: bigint }[]>();
+/** Each deal's bill as last read, after the last finalized block: the charts count back from it. */
+const anchors = new Map<number, BillPoint>();
 const big = (x: any) => BigInt(x.toString());
 const chargesOf = (c: any): Charges => ({ cpu: big(c.cpu), memory: big(c.memory), storage: big(c.storage), gpu: big(c.gpu), egress: big(c.egress) });
 
@@ -22,24 +25,28 @@ export async function dealIds (account: string, as: 'publisher' | 'provider' = '
   return keys.map((k) => Number(k.args[1].toString())).sort((a, b) => b - a);
 }
 
-/** Reads deal `id` and its bill; records the bill for the chart. */
-export async function readDeal (id: number): Promise<{ deal: any; bill: any } | undefined> {
-  const [deal, bill] = await Promise.all([(api.call as any).marketApi.deployment(id), (api.call as any).marketApi.bill(id)]);
+/** Reads deal `id` and its bill as of the last finalized block; keeps the bill for the chart. */
+export async function readDeal (id: number): Promise<{ deal: any; bill: any; anchor?: BillPoint } | undefined> {
+  const block = live.finalized;
+  const at = (live.atFinalized ?? api) as any;
+  const [deal, bill] = await Promise.all([at.call.marketApi.deployment(id), at.call.marketApi.bill(id)]);
   if (deal.isNone) return undefined;
+  let anchor: BillPoint | undefined;
   if (bill.isSome) {
     const b = bill.unwrap();
-    const points = history.get(id) ?? [];
-    if (points.at(-1)?.block !== live.finalized) points.push({ block: live.finalized, charged: chargesOf(b.charged), total: big(b.total) });
-    history.set(id, points.slice(-600));
+    anchor = { block, charged: chargesOf(b.charged), total: big(b.total) };
+    if ((anchors.get(id)?.block ?? -1) <= block) anchors.set(id, anchor);
   }
-  return { deal: deal.unwrap(), bill: bill.unwrapOr(null) };
+  return { deal: deal.unwrap(), bill: bill.unwrapOr(null), anchor };
 }
 
+/** Deal `id`'s bill by block: from the chain's history, then live. */
 export function billChart (id: number, title: string): HTMLElement {
-  const points = history.get(id) ?? [];
+  const anchor = anchors.get(id);
+  const points = anchor ? chainHistory.billSeries(id, anchor) : [];
   const series: Series[] = RESOURCES.map((r) => ({ name: r, points: points.map((p) => [p.block, Number(p.charged[r])] as [number, number]) }))
     .filter((s) => s.points.some(([, y]) => y > 0));
-  return lineChart(title, series.length ? series : [{ name: 'total', points: points.map((p) => [p.block, Number(p.total)]) }], (v) => formatPod(BigInt(Math.round(v)), 6));
+  return lineChart(`${title}, ${historyNote()}`, series.length ? series : [{ name: 'total', points: points.map((p) => [p.block, Number(p.total)]) }], (v) => formatPod(BigInt(Math.round(v)), 6));
 }
 
 export function stateName (state: any): string {
@@ -70,6 +77,10 @@ function dealCard (id: number, deal: any, bill: any): HTMLElement {
   const newManifest = h('textarea', { rows: 6, cols: 60, spellcheck: 'false' });
   const update = h('button', { type: 'button' }, 'Update manifest');
   const close = h('button', { type: 'button', class: 'danger' }, 'Close deal');
+  const pending = deal.state.isPending;
+  const cancel = cancelAvailability(pending ? { pending: true, createdAt: Number(deal.state.asPending.createdAt.toString()) } : { pending: false },
+    Number((api.consts.market.acceptanceTimeout as any).toString()), live.best);
+  const cancelButton = h('button', { type: 'button', class: 'danger', title: cancel.reason }, 'Cancel deal');
   const showLogs = h('button', { type: 'button', disabled: !hasLocalApi, 'data-static': !hasLocalApi }, 'Show logs');
   const logBox = h('pre', { class: 'logs', hidden: true, tabindex: 0, 'aria-label': `Logs of deal ${id}` });
   const url = h('span', {}, '');
@@ -93,6 +104,10 @@ function dealCard (id: number, deal: any, bill: any): HTMLElement {
     await submit(api.tx.market.closeDeployment(id, 'PublisherRequest'), me);
     status.ok(`deal ${id} closed`);
   }));
+  cancelButton.addEventListener('click', () => busy(cancelButton, status, async () => {
+    await submit(api.tx.market.cancelDeployment(id), me);
+    status.ok(`deal ${id} cancelled: the escrow is refunded`);
+  }));
   showLogs.addEventListener('click', () => busy(showLogs, status, async () => {
     const result = await logs(id, 100);
     logBox.hidden = false;
@@ -112,7 +127,9 @@ function dealCard (id: number, deal: any, bill: any): HTMLElement {
     billChart(id, `Deal ${id}: charges per resource, by finalized block`),
     h('div', { class: 'actions' }, field('Top-up amount (POD)', amount), topUp, field('Name', label, 'lowercase letters, digits, -'), name),
     h('details', {}, h('summary', {}, 'Update manifest'), field('New manifest', newManifest), update),
-    h('div', { class: 'actions' }, showLogs, close),
+    h('div', { class: 'actions' }, showLogs,
+      // A pending deal cannot be closed, only cancelled once its provider had time to accept.
+      pending ? (cancel.available ? cancelButton : h('span', { class: 'muted cancel-note' }, cancel.reason)) : close),
     status, logBox);
   return card;
 }
@@ -121,7 +138,7 @@ export async function dealsView (root: HTMLElement): Promise<void> {
   const list = h('div', { id: 'deals' });
   root.append(h('p', {}, 'Deals of ', h('code', {}, currentAccount()), ', updated at each finalized block.'), list);
   const cards = new Map<number, HTMLElement>();
-  const render = async () => {
+  const render = serialized(async () => {
     const ids = await dealIds(currentAccount());
     const seen = new Set<number>();
     for (const id of ids) {
@@ -154,7 +171,8 @@ export async function dealsView (root: HTMLElement): Promise<void> {
     for (const [id, card] of cards) if (!seen.has(id)) { card.remove(); cards.delete(id); }
     if (cards.size === 0) list.replaceChildren(h('p', { class: 'muted', id: 'no-deals' }, 'no open deals'));
     else list.querySelector('#no-deals')?.remove();
-  };
+  });
   await render();
   live.onFinalized(() => void render().catch(() => undefined));
+  live.onRefresh(() => void render().catch(() => undefined));
 }

@@ -3,16 +3,15 @@
 
 import { api, submit } from '../chain';
 import { lineChart } from '../chart';
-import { busy, field, h, statusLine, table } from '../dom';
+import { busy, field, h, serialized, statusLine, table } from '../dom';
 import { formatPermill, formatPod, formatResources, parsePod, shortAddress } from '../format';
+import { chainHistory, historyNote } from '../history-load';
+import type { BillPoint } from '../history';
 import { live } from '../live';
 import { currentAccount } from '../main';
 import { resourcesOf } from '../providers-data';
 import { dealIds, readDeal, stateName } from './deals';
 
-const earnings: [number, number][] = [];
-const SLA_EVENTS = new Set(['sla', 'providerStaking', 'storageProofs']);
-const slaLog: { block: number; text: string }[] = [];
 
 export async function providerView (root: HTMLElement): Promise<void> {
   const me = currentAccount();
@@ -42,7 +41,7 @@ export async function providerView (root: HTMLElement): Promise<void> {
   pause.addEventListener('click', () => busy(pause, status, async () => { await submit(api.tx.registry.pauseProvider(), me); status.ok('paused: no new deals'); }));
   resume.addEventListener('click', () => busy(resume, status, async () => { await submit(api.tx.registry.resumeProvider(), me); status.ok('resumed'); }));
 
-  const render = async () => {
+  const render = serialized(async () => {
     const [current, ledger, standing, offer, ids] = await Promise.all([
       api.query.registry.providers(me) as any, api.query.providerStaking.ledgers(me) as any,
       (api.call as any).slaApi.standing(me), (api.call as any).slaApi.offer(me), dealIds(me, 'provider')
@@ -50,7 +49,12 @@ export async function providerView (root: HTMLElement): Promise<void> {
     const p = current.unwrap();
     const deals = (await Promise.all(ids.map(async (id) => ({ id, read: await readDeal(id) })))).filter((d) => d.read);
     const earned = deals.reduce((sum, d) => sum + (d.read!.bill ? BigInt(d.read!.bill.total.toString()) : 0n), 0n);
-    if (earnings.at(-1)?.[0] !== live.finalized) earnings.push([live.finalized, Number(earned)]);
+    // What its open deals billed by block, counted back from their bills now through the
+    // settlements of the blocks read (history, then live).
+    const anchors = new Map<number, BillPoint>(deals.filter((d) => d.read!.anchor).map((d) => [d.id, d.read!.anchor!]));
+    const earnings = chainHistory.totalSeries(anchors);
+    const slaLog = chainHistory.slaLog(me, ids);
+    const note = historyNote();
     const l = ledger.isSome ? ledger.unwrap() : undefined;
     const o = offer.isSome ? offer.unwrap() : undefined;
     body.replaceChildren(
@@ -63,22 +67,16 @@ export async function providerView (root: HTMLElement): Promise<void> {
         h('dt', {}, 'Reputation'), h('dd', {}, `${formatPermill(Number(standing.reputation.toString()))} (windows met ${standing.windowsUp.toString()}, missed ${standing.windowsDown.toString()})`),
         h('dt', {}, 'SLA offer'), h('dd', {}, o ? `up to ${formatPermill(Number(o.maxUptimeTarget.toString()))}, windows ${o.minWindowBlocks.toString()}–${o.maxWindowBlocks.toString()} blocks, penalty ≤ ${formatPod(BigInt(o.maxPenaltyPerWindow.toString()))}` : 'none'),
         h('dt', {}, 'Billed by its open deals'), h('dd', {}, formatPod(earned))),
-      lineChart('Billed by open deals, by finalized block', [{ name: 'billed', points: earnings }], (v) => formatPod(BigInt(Math.round(v)), 6)),
+      lineChart(`Billed by open deals, by finalized block, ${note}`, [{ name: 'billed', points: earnings }], (v) => formatPod(BigInt(Math.round(v)), 6)),
       table('Its deals', ['Deal', 'Publisher', 'State', 'Resources', 'Escrow', 'Billed'], deals.map(({ id, read }) => [
         String(id), h('code', {}, shortAddress(read!.deal.publisher.toString())), stateName(read!.deal.state),
         formatResources(resourcesOf(read!.deal.resources)), formatPod(BigInt(read!.deal.escrow.toString())),
         read!.bill ? formatPod(BigInt(read!.bill.total.toString())) : '–'])),
-      table('SLA windows, probes and slashes (since the console opened)', ['Block', 'Event'], slaLog.slice(0, 25).map((e) => [`#${e.block}`, h('code', {}, e.text)])));
-  };
+      table(`SLA windows, probes and slashes (${note})`, ['Block', 'Event'], slaLog.slice(0, 25).map((e) => [`#${e.block}`, h('code', {}, e.text)])));
+  });
   root.append(h('p', {}, 'Provider ', h('code', {}, me)), body,
     h('div', { class: 'actions' }, field('Amount (POD)', amount), bond, unbond, pause, resume), status);
   await render();
-  live.onFinalized((block, events) => {
-    for (const { event } of events) {
-      if (SLA_EVENTS.has(event.section) && JSON.stringify(event.data.toJSON()).includes(me)) {
-        slaLog.unshift({ block, text: `${event.section}.${event.method} ${JSON.stringify(event.data.toHuman())}` });
-      }
-    }
-    void render().catch((e) => status.fail(e));
-  });
+  live.onFinalized(() => void render().catch((e) => status.fail(e)));
+  live.onRefresh(() => void render().catch((e) => status.fail(e)));
 }

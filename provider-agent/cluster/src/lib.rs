@@ -19,6 +19,7 @@ pub mod podman;
 pub use objects::{DealObjects, DealSpec};
 
 use async_trait::async_trait;
+use podchain_manifest::DeliveredImage;
 
 /// Identifier of a deal on chain.
 pub type DealId = u64;
@@ -246,4 +247,32 @@ pub trait Backend: Send + Sync {
 		since_ms: u64,
 		max_lines: u32,
 	) -> Result<Vec<LogLine>, ClusterError>;
+	/// Whether the backend runs images that publishers deliver (see [`Backend::stage_image`]).
+	fn runs_delivered_images(&self) -> bool {
+		false
+	}
+
+	/// Makes a delivered image available to `deal`'s pods and returns the reference they run
+	/// it by ([`objects::DealSpec::images`]). Idempotent: an image already staged is not
+	/// staged again.
+	async fn stage_image(
+		&self,
+		deal: DealId,
+		image: &DeliveredImage,
+		archive: std::sync::Arc<dyn ImageArchive>,
+	) -> Result<String, ClusterError> {
+		let _ = (deal, archive);
+		Err(ClusterError::Refused(format!(
+			"this cluster does not run images delivered by publishers ({}@{})",
+			image.name,
+			image.digest_text()
+		)))
+	}
+}
+
+/// A delivered image the agent holds, written out as an OCI archive (`oci-layout`,
+/// `index.json`, `blobs/`) for a backend that loads images from one.
+pub trait ImageArchive: Send + Sync {
+	/// Writes the archive, its index naming the image `ref_name`.
+	fn write_archive(&self, ref_name: &str, out: &mut dyn std::io::Write) -> std::io::Result<()>;
 }

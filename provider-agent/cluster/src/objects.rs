@@ -101,6 +101,9 @@ pub struct DealSpec {
 	/// Full HTTP host name for an HTTP exposure (the deal's registered name under the
 	/// provider's domain), if any.
 	pub http_host: Option<String>,
+	/// The reference each image the publisher delivered runs by, by the digest the manifest
+	/// pins ([`Backend::stage_image`](crate::Backend::stage_image)).
+	pub images: BTreeMap<[u8; 32], String>,
 }
 
 /// Resources reserved on chain, in the chain's units.
@@ -321,6 +324,18 @@ pub enum BuildError {
 		/// What the deal reserved.
 		reserved: u32,
 	},
+	/// A container runs an image the publisher delivers that was not staged in the cluster.
+	#[error("container {container} runs a delivered image that is not staged: {image}")]
+	ImageNotStaged {
+		/// The container.
+		container: String,
+		/// The image, `name@sha256:...`.
+		image: String,
+	},
+	/// A container's image is still a file on the publisher's machine (a received manifest
+	/// never is).
+	#[error("container {0} names a local archive, not an image")]
+	UnresolvedImage(String),
 	/// The manifest's resource totals overflow (a parsed manifest never does).
 	#[error("the manifest's {0} total overflows")]
 	Overflow(&'static str),
@@ -347,7 +362,7 @@ pub fn build(spec: &DealSpec, options: &BuildOptions) -> Result<DealObjects, Bui
 		network_policy: policy::network_policy(&common, &spec.manifest, options),
 		secrets: workload::secrets(&common, &spec.manifest),
 		volumes: workload::claims(&common, &spec.manifest, options),
-		deployment: workload::deployment(&common, &spec.manifest, options)?,
+		deployment: workload::deployment(&common, &spec.manifest, &spec.images, options)?,
 		services: network::services(&common, &spec.manifest, options),
 		ingress: network::ingress(&common, &http_route, options),
 	})

@@ -73,7 +73,7 @@ fn spec_with(deal: DealId, content: Option<&str>, replicas: Replicas) -> DealSpe
 	let mut manifest = Manifest::from_path(&path).expect("web fixture");
 	manifest.replicas = replicas;
 	let web = &mut manifest.containers[0];
-	web.image = image();
+	web.image = podchain_manifest::Image::Reference(image());
 	let page = content.map(|c| format!("echo {c} > /tmp/index.html; ")).unwrap_or_default();
 	// A busy loop beside the server, held to the container's CPU limit: CPU time that grows.
 	let busy = "(while :; do :; done) & ";
@@ -90,6 +90,7 @@ fn spec_with(deal: DealId, content: Option<&str>, replicas: Replicas) -> DealSpe
 		manifest,
 		reserved: totals.into(),
 		http_host: Some(format!("podchain-test-{deal}.example.invalid")),
+		images: Default::default(),
 	}
 }
 

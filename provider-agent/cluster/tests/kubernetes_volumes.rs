@@ -73,6 +73,7 @@ fn spec(deal: DealId, version: u32) -> DealSpec {
 		reserved: manifest.resources().expect("totals").into(),
 		manifest,
 		http_host: None,
+		images: Default::default(),
 	}
 }
 

@@ -240,6 +240,7 @@ fn build(deal: u64, greeting: &str, command: Option<&[&str]>, sleepy: bool) -> D
 		manifest,
 		reserved: Reserved { cpu_millicores: 250, memory_mib: 64, storage_gib: 1, gpus: 0 },
 		http_host: None,
+		images: Default::default(),
 	};
 	objects::build(&spec, &BuildOptions::default()).expect("objects build")
 }
@@ -599,4 +600,154 @@ async fn a_deal_sleeps_keeping_its_data_and_wakes_on_demand() {
 	eprintln!("cold start to the first answer: {cold:?}");
 	assert_eq!(h.backend.status(id).await.expect("status"), DealStatus::Running);
 	h.backend.remove(id).await.expect("remove");
+}
+
+/// An OCI archive on disk, handed to the backend as the agent's image store hands it (the
+/// store writes the archive naming the image as asked; here the file's own index names it,
+/// and podman keeps both names).
+struct ArchiveFile {
+	path: PathBuf,
+	written: std::sync::atomic::AtomicU32,
+}
+
+impl podchain_cluster::ImageArchive for ArchiveFile {
+	fn write_archive(&self, ref_name: &str, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+		self.written.fetch_add(1, Ordering::SeqCst);
+		// Re-labels the index with `ref_name`, as the store does, copying every other entry.
+		let mut archive = tar::Archive::new(std::fs::File::open(&self.path)?);
+		let mut builder = tar::Builder::new(out);
+		for entry in archive.entries()? {
+			let mut entry = entry?;
+			let path = entry.path()?.into_owned();
+			let mut header = entry.header().clone();
+			if path == Path::new("index.json") {
+				let mut text = String::new();
+				std::io::Read::read_to_string(&mut entry, &mut text)?;
+				let mut index: serde_json::Value = serde_json::from_str(&text)?;
+				index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] =
+					ref_name.into();
+				let bytes = serde_json::to_vec(&index)?;
+				header.set_size(bytes.len() as u64);
+				header.set_cksum();
+				builder.append(&header, bytes.as_slice())?;
+			} else {
+				builder.append(&header, &mut entry)?;
+			}
+		}
+		builder.finish()
+	}
+}
+
+/// Writes the busybox web image serving `page` as an OCI archive, as a publisher builds it.
+fn publisher_archive(dir: &Path, page: &str) -> PathBuf {
+	let path = dir.join(format!("{}.oci.tar", page.replace(' ', "-")));
+	let output = Command::new("bash")
+		.arg(repo_root().join("scripts/build-test-image.sh"))
+		.env("ARCHIVE", &path)
+		.env("PAGE", page)
+		.env("IMAGE", "localhost/team/web:podman-test")
+		.env("SKIP_APT", "1")
+		.output()
+		.expect("bash runs");
+	assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+	path
+}
+
+/// The manifest digest in an OCI archive's index.
+fn archive_digest(path: &Path) -> [u8; 32] {
+	let mut archive = tar::Archive::new(std::fs::File::open(path).unwrap());
+	for entry in archive.entries().unwrap() {
+		let mut entry = entry.unwrap();
+		if entry.path().unwrap() == Path::new("index.json") {
+			let index: serde_json::Value = serde_json::from_reader(&mut entry).unwrap();
+			let digest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+			return podchain_manifest::parse_digest(&digest).unwrap();
+		}
+	}
+	panic!("no index.json in {}", path.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivered_images_load_once_under_the_deals_name_and_go_with_it() {
+	use podchain_manifest::{DeliveredImage, Image};
+	let harness = Harness::start().await;
+	let backend = &harness.backend;
+	assert!(backend.runs_delivered_images());
+	let page = "delivered page";
+	let archive = std::sync::Arc::new(ArchiveFile {
+		path: publisher_archive(harness.dir.path(), page),
+		written: AtomicU32::new(0),
+	});
+	let image = DeliveredImage { name: "team/web".into(), digest: archive_digest(&archive.path) };
+
+	// Deal 71 and deal 7 run the same image, each under its own name; it loads once per name
+	// and not again when staged again.
+	let reference = backend.stage_image(71, &image, archive.clone()).await.expect("staged");
+	let hex = &image.digest_text()[7..];
+	assert_eq!(reference, format!("localhost/podchain-deal-71/team/web:{hex}"));
+	assert_eq!(backend.stage_image(71, &image, archive.clone()).await.unwrap(), reference);
+	assert_eq!(archive.written.load(Ordering::SeqCst), 1, "staged once");
+	let other = backend.stage_image(7, &image, archive.clone()).await.expect("staged for 7");
+	assert_eq!(archive.written.load(Ordering::SeqCst), 2);
+
+	// The deal runs it: the pod serves the archive's page.
+	let manifest = Manifest::from_json(
+		&serde_json::json!({
+			"version": "podchain/v1",
+			"containers": [{
+				"name": "web",
+				"image": { "name": "team/web", "digest": image.digest_text() },
+				"command": ["httpd", "-f", "-p", PORT.to_string(), "-h", "/www"],
+				"resources": { "cpu": "100m", "memory": "32Mi" },
+				"ports": [{ "port": PORT }],
+			}],
+			"expose": [{ "http": { "port": PORT } }],
+		})
+		.to_string(),
+	)
+	.expect("manifest");
+	assert!(matches!(manifest.containers[0].image, Image::Delivered(_)));
+	let spec = |manifest: Manifest, deal: u64, images| DealSpec {
+		deal,
+		provider: "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY".into(),
+		publisher: "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty".into(),
+		manifest_hash: manifest.hash(),
+		reserved: Reserved { cpu_millicores: 100, memory_mib: 32, storage_gib: 0, gpus: 0 },
+		manifest,
+		http_host: None,
+		images,
+	};
+	// Without the image staged, nothing can be built.
+	let unstaged =
+		objects::build(&spec(manifest.clone(), 71, Default::default()), &BuildOptions::default());
+	assert!(matches!(unstaged, Err(objects::BuildError::ImageNotStaged { .. })), "{unstaged:?}");
+	let staged = [(image.digest, reference.clone())].into();
+	let objects =
+		objects::build(&spec(manifest.clone(), 71, staged), &BuildOptions::default()).unwrap();
+	apply_watching(backend, &objects).await;
+	assert_eq!(harness.wait_for_200(71, "/").await, page);
+	let names = harness.podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+	assert!(names.contains(&reference) && names.contains(&other), "{names}");
+
+	// Deal 7 going takes its name only; deal 71 keeps running its image.
+	backend.remove(7).await.expect("remove 7");
+	let names = harness.podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+	assert!(names.contains(&reference) && !names.contains(&other), "{names}");
+	assert_eq!(harness.wait_for_200(71, "/").await, page);
+	backend.remove(71).await.expect("remove 71");
+	let names = harness.podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+	assert!(!names.contains("podchain-deal-"), "{names}");
+
+	// A cut archive is refused and leaves nothing under the deal's name.
+	struct Cut;
+	impl podchain_cluster::ImageArchive for Cut {
+		fn write_archive(&self, _: &str, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+			out.write_all(&[0u8; 4096])?;
+			Err(std::io::Error::other("the store's blob vanished"))
+		}
+	}
+	let failed = backend.stage_image(72, &image, std::sync::Arc::new(Cut)).await;
+	assert!(failed.is_err(), "{failed:?}");
+	let names = harness.podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+	assert!(!names.contains("podchain-deal-72"), "{names}");
 }

@@ -4,6 +4,10 @@
 // Every view is screenshotted (under $CONSOLE_SCREENSHOTS, default the test's temporary
 // directory), checked for console errors, keyboard reachability and axe's WCAG 2 A/AA rules.
 // The local server's refusals of other origins, hosts and token-less requests are checked too.
+// The charts and the SLA log are checked to reach back before a page reload (read from the
+// chain's past blocks). A page on a chain presented as a live one (no dev accounts) signs
+// through an injected polkadot.js-extension-shaped provider backed by a real sr25519 key in this
+// process: a top-up and the cancel of a deal to a provider that runs no agent land on chain.
 //
 // Needs root (podman), /usr/bin/chromium (scripts/setup.sh) and the agent and CLI binaries
 // that `cargo test --release --workspace` leaves in the target dir.
@@ -18,7 +22,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
+import { ApiPromise, WsProvider } from '@polkadot/api';
+import { Keyring } from '@polkadot/keyring';
 import { freePorts, PodchainNode, waitFor } from '../lib/node.mjs';
+import { submitFinalized } from '../lib/chain.mjs';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const TARGET = process.env.CARGO_TARGET_DIR || join(homedir(), '.cache/podchain/target');
@@ -33,6 +40,8 @@ mkdirSync(shots, { recursive: true });
 
 // consoleBase: the server; consoleUrl: the URL it printed, with its token.
 let node, agent, consoleServer, browser, consoleBase, consoleUrl, consoleToken, consolePort, gatewayPort;
+// The test's own connection, and the deal to //Ferdie (a provider with no agent): it stays pending.
+let api, keyring, pendingId, pendingCreatedAt;
 const processes = [];
 
 /** Starts `bin args`, its output in `work/<name>.log`; resolves once `ready()` holds. */
@@ -85,6 +94,27 @@ before(async () => {
     .catch((e) => { throw new Error(`${e.message}\n${tail('agent')}`); });
   execFileSync(join(REPO, 'scripts/build-test-image.sh'), { env: { ...process.env, PODCHAIN_PODMAN_DIR: join(work, 'agent/podman'), SKIP_APT: '1' }, stdio: 'ignore' });
 
+  // //Ferdie registers as a provider but runs no agent: a deal to it stays pending.
+  api = await ApiPromise.create({ provider: new WsProvider(node.wsUrl), noInitWarn: true });
+  keyring = new Keyring({ type: 'sr25519' });
+  const ferdieKey = join(work, 'ferdie.key');
+  writeFileSync(ferdieKey, '//Ferdie\n', { mode: 0o600 });
+  const ferdiePeer = execFileSync(AGENT_BIN, ['--rpc-url', node.wsUrl, '--key-file', ferdieKey, '--data-dir', join(work, 'ferdie'), 'peer-id'], { encoding: 'utf8' }).trim();
+  execFileSync('node', [join(REPO, 'scripts/e2e/examples/register-provider.mjs')], {
+    env: { ...process.env, PODCHAIN_RPC: node.wsUrl, PROVIDER_SECRET: '//Ferdie', PEER_ID: ferdiePeer,
+      MULTIADDR: '/ip4/127.0.0.1/tcp/9', GATEWAY_URL: 'http://127.0.0.1:9', INGRESS_DOMAIN: 'localhost', COUNTRY: 'FR',
+      // Dearer than //Charlie: the Deploy view's automatic pick stays //Charlie.
+      CPU_PRICE: '5000000' },
+    stdio: 'ignore'
+  });
+  const ferdie = keyring.addFromUri('//Ferdie').address;
+  const prices = (await api.query.registry.providers(ferdie)).unwrap().prices.toJSON();
+  const created = await submitFinalized(api, api.tx.market.createDeployment(ferdie, '0x' + 'ab'.repeat(32),
+    { cpuMillicores: 100, memoryMib: 64, storageGib: 1, gpus: 0 }, 'Metered', null,
+    { maxPrices: prices, maxEgressBytesPerSecond: 1n << 20n }, 10n * 10n ** 12n), keyring.addFromUri('//Dave'));
+  pendingId = created.find((e) => api.events.market.DeploymentCreated.is(e)).data.id.toNumber();
+  pendingCreatedAt = (await api.query.market.deployments(pendingId)).unwrap().state.asPending.createdAt.toNumber();
+
   const key = join(work, 'publisher.key');
   execFileSync(CLI_BIN, ['--key-file', key, 'account', 'import', '//Dave'], { stdio: 'ignore' });
   consoleServer = startProcess('console', CLI_BIN, ['--rpc', node.wsUrl, '--key-file', key, 'console', '--listen', `127.0.0.1:${consolePort}`]);
@@ -110,6 +140,7 @@ after(async () => {
   for (const args of [['pod', 'rm', '--all', '--force', '--time', '0'], ['network', 'prune', '--force']]) {
     try { execFileSync('podman', args, { env, stdio: 'ignore' }); } catch {}
   }
+  await api?.disconnect();
   await node?.stop();
   console.log(`console screenshots in ${shots}`);
 });
@@ -179,7 +210,13 @@ test('the console shows the provider, deploys the web fixture and follows it to 
   const watcher = await openPage();
   await watcher.goto(`${consoleUrl}#/deals`);
   assert.ok(!watcher.url().includes('token='), 'the token leaves the address bar');
-  await watcher.waitForSelector('#deals #no-deals');
+  // The deal to //Ferdie is pending: it cannot be cancelled before the acceptance timeout, and
+  // the card says from which block instead of offering a button that would fail.
+  const timeout = api.consts.market.acceptanceTimeout.toNumber();
+  const note = await watcher.waitForSelector(`[data-deal="${pendingId}"] .cancel-note`);
+  assert.match(await note.textContent(), new RegExp(`cancellable from block ${pendingCreatedAt + timeout}\\b`));
+  assert.equal(await watcher.$(`[data-deal="${pendingId}"] >> text=Cancel deal`), null);
+  assert.equal(await watcher.$(`[data-deal="${pendingId}"] >> text=Close deal`), null, 'a pending deal cannot be closed');
 
   // Deploy: check, quote, sign (the dialog shows the call), follow the stages.
   await page.click('nav a[href="#/deploy"]');
@@ -253,6 +290,22 @@ test('the console shows the provider, deploys the web fixture and follows it to 
   await page.waitForSelector(`${card} pre.logs:not([hidden])`);
   assert.match(await page.textContent(`${card} pre.logs`), /pods: running/);
   await page.waitForFunction((card) => document.querySelectorAll(`${card} .chart polyline`).length > 0, card, { timeout: 30_000 });
+
+  // After a reload, the bill chart still reaches back before it: read from past blocks.
+  const reloadedAt = Number((await page.textContent('#head')).match(/finalized #(\d+)/)[1]);
+  await page.reload();
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
+  await page.waitForFunction(() => window.podchainHistory && !window.podchainHistory.loading, null, { timeout: 60_000 });
+  const history = await page.evaluate(() => window.podchainHistory);
+  console.log(`console: history of ${history.blocks} blocks (since block ${history.from}) read in ${history.ms} ms after a reload at #${reloadedAt}`);
+  assert.ok(history.from <= blockCreated, `history reaches back to the deal's creation (from #${history.from})`);
+  const chart = `${card} .chart`;
+  await page.waitForFunction((chart) => /since block \d+/.test(document.querySelector(`${chart} figcaption`)?.textContent ?? ''), chart);
+  const first = Number(await page.getAttribute(chart, 'data-first'));
+  assert.ok(first <= blockCreated && first < reloadedAt, `the bill chart starts at #${first}, before the reload at #${reloadedAt}`);
+  // Settlements before the reload are steps in the line (usage reports every 5 blocks).
+  const steps = await page.evaluate((chart) => Math.max(...[...document.querySelectorAll(`${chart} polyline`)].map((l) => l.getAttribute('points').split(' ').length)), chart);
+  assert.ok(steps >= 4, `the bill chart has its settlements before the reload (${steps} points)`);
   await checkView(page, 'deals');
 
   // Provider: //Charlie's view of the same deal.
@@ -263,6 +316,12 @@ test('the console shows the provider, deploys the web fixture and follows it to 
   assert.match(await page.textContent('#provider'), new RegExp(`Its deals[\\s\\S]*${id}`));
   // Earnings by finalized block: a line once two blocks were seen.
   await page.waitForSelector('#provider svg polyline', { timeout: 30_000 });
+  assert.ok(Number(await page.getAttribute('#provider .chart', 'data-first')) < reloadedAt, 'earnings reach back before the reload');
+  assert.match(await page.textContent('#provider table:last-of-type caption'), /since block \d+/);
+  // Its bond, in a block before the page (re)loaded, is in its log: read from the chain.
+  const bonded = await page.$$eval('#provider table:last-of-type tbody tr', (rows) => rows.map((r) => r.textContent)
+    .filter((t) => t.includes('providerStaking.Bonded')).map((t) => Number(t.match(/^#(\d+)/)?.[1])));
+  assert.ok(bonded.length === 1 && bonded[0] < reloadedAt, `the bond before the reload is in the SLA log (${bonded})`);
   await checkView(page, 'provider');
 
   // Close, as the publisher.
@@ -276,6 +335,95 @@ test('the console shows the provider, deploys the web fixture and follows it to 
   assert.deepEqual(page.errors, []);
   await page.close();
 });
+
+test('a browser extension signs: a top-up and the cancel of a pending deal land, on a chain shown as live', async () => {
+  // The extension holds //Dave's key here, in this process; the page only sees the provider that
+  // polkadot.js extensions inject, and the console reaches it through @polkadot/extension-dapp.
+  const dave = keyring.addFromUri('//Dave', { name: 'Dave (extension)' });
+  const signed = [];
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  await context.exposeFunction('podchainTestSign', (payload) => {
+    signed.push(payload);
+    if (payload.address !== dave.address) throw new Error(`no key for ${payload.address}`);
+    const { signature } = api.registry.createType('ExtrinsicPayload', payload, { version: payload.version }).sign(dave);
+    return signature;
+  });
+  await context.addInitScript(({ address }) => {
+    let id = 0;
+    window.injectedWeb3 = {
+      'polkadot-js': {
+        version: '0.63.1',
+        enable: async () => ({
+          accounts: {
+            get: async () => [{ address, name: 'Dave (extension)', type: 'sr25519' }],
+            subscribe: (cb) => { cb([{ address, name: 'Dave (extension)', type: 'sr25519' }]); return () => {}; }
+          },
+          signer: { signPayload: async (payload) => ({ id: ++id, signature: await window.podchainTestSign(payload) }) }
+        })
+      }
+    };
+  }, { address: dave.address });
+  // The node, as this page sees it, is a live chain: the console offers no dev accounts.
+  await context.routeWebSocket(new RegExp(`^${node.wsUrl.replace(/\./g, '\\.')}/?$`), routeAsLiveChain);
+  const page = await context.newPage();
+  page.errors = [];
+  page.on('console', (msg) => { if (msg.type() === 'error') page.errors.push(msg.text()); });
+  page.on('pageerror', (err) => page.errors.push(err.message));
+  await page.goto(`${consoleUrl}#/deals`);
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
+  const options = await page.$$eval('#account option', (os) => os.map((o) => o.textContent));
+  assert.ok(options.length > 0 && options.every((o) => !o.includes('(dev)')), `no dev accounts on a live chain: ${options}`);
+  assert.ok(options.some((o) => o.startsWith('Dave (extension)')), `the extension's account is offered: ${options}`);
+  assert.equal(await page.inputValue('#account'), dave.address);
+
+  // A top-up of the pending deal, signed by the extension.
+  const card = `[data-deal="${pendingId}"]`;
+  await page.waitForSelector(card);
+  const escrowBefore = (await api.query.market.deployments(pendingId)).unwrap().escrow.toBigInt();
+  await page.fill(`${card} input[placeholder="10"]`, '2');
+  await page.click(`${card} >> text=Top up`);
+  await page.click('#confirm-sign');
+  await page.waitForSelector(`${card} .status.ok`, { timeout: 30_000 });
+  assert.equal(signed.length, 1, 'the extension signed it');
+  assert.equal(signed[0].address, dave.address);
+  const escrowAfter = (await api.query.market.deployments(pendingId)).unwrap().escrow.toBigInt();
+  assert.equal(escrowAfter - escrowBefore, 2n * 10n ** 12n, 'the top-up landed');
+
+  // Once the acceptance timeout passed, the card offers Cancel; the extension signs it too.
+  const cancellableFrom = pendingCreatedAt + api.consts.market.acceptanceTimeout.toNumber();
+  await page.waitForSelector(`${card} >> text=Cancel deal`, { timeout: 180_000 });
+  const best = (await api.rpc.chain.getHeader()).number.toNumber();
+  assert.ok(best + 1 >= cancellableFrom, `offered at #${best}, cancellable from #${cancellableFrom}`);
+  await page.screenshot({ path: join(shots, 'deals-pending.png'), fullPage: true });
+  await page.click(`${card} >> text=Cancel deal`);
+  assert.match(await page.textContent('#confirm-call'), /^market\.cancelDeployment\(/);
+  await page.click('#confirm-sign');
+  await page.waitForFunction((card) => !document.querySelector(card) || /cancelled/.test(document.querySelector(`${card} .status`)?.textContent ?? ''), card, { timeout: 60_000 });
+  assert.equal(signed.length, 2);
+  assert.ok((await api.query.market.deployments(pendingId)).isNone, 'the deal is gone');
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});
+
+/** Passes the page's RPC traffic to the node, answering `system_chainType` with `Live`. */
+function routeAsLiveChain (ws) {
+  const server = ws.connectToServer();
+  const asked = new Set();
+  ws.onMessage((message) => {
+    try {
+      const request = JSON.parse(message);
+      if (request.method === 'system_chainType') asked.add(request.id);
+    } catch {}
+    server.send(message);
+  });
+  server.onMessage((message) => {
+    try {
+      const response = JSON.parse(message);
+      if (asked.has(response.id)) { asked.delete(response.id); response.result = 'Live'; message = JSON.stringify(response); }
+    } catch {}
+    ws.send(message);
+  });
+}
 
 test('the local API refuses other hosts, other origins and requests without the token', async () => {
   const host = `127.0.0.1:${consolePort}`;

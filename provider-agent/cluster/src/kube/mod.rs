@@ -42,6 +42,7 @@
 mod apply;
 mod endpoints;
 mod error;
+mod images;
 mod logs;
 mod quantity;
 mod rollout;
@@ -56,9 +57,16 @@ pub use snapshot::{VolumeArchive, VolumeRead, SNAPSHOT_POD_START};
 pub use summary::{NodeUsage, Summary, NETWORK};
 pub use usage::VOLUMES_SOURCE;
 
-use crate::{Backend, ClusterError, DealId, DealObjects, DealStatus, Deployed, LogLine, Sampled};
+pub use images::{deal_of_repository, repository, DeliveredImages};
+
+use crate::{
+	Backend, ClusterError, DealId, DealObjects, DealStatus, Deployed, ImageArchive, LogLine,
+	Sampled,
+};
 use ::kube::{config::KubeConfigOptions, Client, Config};
 use async_trait::async_trait;
+use podchain_manifest::DeliveredImage;
+use std::sync::Arc;
 use std::{future::Future, path::Path, time::Duration};
 
 /// Tunables of [`KubeBackend`].
@@ -74,6 +82,8 @@ pub struct KubeOptions {
 	/// deals on that node (zero: each sample reads its nodes again). Keep it below the agent's
 	/// sample interval.
 	pub summary_max_age: Duration,
+	/// Where the nodes pull images publishers deliver from; `None`: such deals are refused.
+	pub delivered_images: Option<DeliveredImages>,
 }
 
 impl Default for KubeOptions {
@@ -82,6 +92,7 @@ impl Default for KubeOptions {
 			request_timeout: Duration::from_secs(30),
 			log_limit_bytes: 1 << 20,
 			summary_max_age: Duration::from_secs(2),
+			delivered_images: None,
 		}
 	}
 }
@@ -167,6 +178,25 @@ impl KubeBackend {
 
 #[async_trait]
 impl Backend for KubeBackend {
+	fn runs_delivered_images(&self) -> bool {
+		self.options.delivered_images.is_some()
+	}
+
+	/// The nodes pull the image from the agent's registry: nothing to do in the cluster.
+	async fn stage_image(
+		&self,
+		deal: DealId,
+		image: &DeliveredImage,
+		_archive: Arc<dyn ImageArchive>,
+	) -> Result<String, ClusterError> {
+		match &self.options.delivered_images {
+			Some(images) => Ok(images.reference(deal, image)),
+			None => Err(ClusterError::Refused(
+				"this cluster is not set up for images delivered by publishers".into(),
+			)),
+		}
+	}
+
 	#[tracing::instrument(skip_all, fields(deal = objects.deal))]
 	async fn apply(&self, objects: &DealObjects) -> Result<(), ClusterError> {
 		apply::apply(self, objects).await

@@ -25,6 +25,7 @@ pub(crate) fn spec(deal: DealId, manifest: Manifest, http_host: Option<&str>) ->
 		manifest,
 		reserved: totals.into(),
 		http_host: http_host.map(Into::into),
+		images: Default::default(),
 	}
 }
 

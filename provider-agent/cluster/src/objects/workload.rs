@@ -19,7 +19,7 @@ use k8s_openapi::{
 	apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta},
 	ByteString,
 };
-use podchain_manifest::{Container as ManifestContainer, EnvValue, Manifest, Protocol};
+use podchain_manifest::{Container as ManifestContainer, EnvValue, Image, Manifest, Protocol};
 use std::collections::BTreeMap;
 
 /// One Secret per manifest secret. Written as `data` rather than `stringData`: the API server
@@ -83,10 +83,14 @@ pub(super) fn claims(
 pub(super) fn deployment(
 	common: &Common,
 	manifest: &Manifest,
+	images: &BTreeMap<[u8; 32], String>,
 	options: &BuildOptions,
 ) -> Result<Deployment, BuildError> {
-	let containers =
-		manifest.containers.iter().map(|c| container(c, options)).collect::<Result<Vec<_>, _>>()?;
+	let containers = manifest
+		.containers
+		.iter()
+		.map(|c| container(c, images, options))
+		.collect::<Result<Vec<_>, _>>()?;
 	let volumes: Vec<Volume> = manifest
 		.volumes
 		.iter()
@@ -179,10 +183,25 @@ fn colocate(common: &Common, manifest: &Manifest) -> Option<Affinity> {
 	})
 }
 
+/// The reference `c` runs by: its own, or the one its delivered image was staged under.
+fn image(c: &ManifestContainer, images: &BTreeMap<[u8; 32], String>) -> Result<String, BuildError> {
+	match &c.image {
+		Image::Reference(reference) => Ok(reference.clone()),
+		Image::Delivered(delivered) => images.get(&delivered.digest).cloned().ok_or_else(|| {
+			BuildError::ImageNotStaged { container: c.name.clone(), image: c.image.to_string() }
+		}),
+		Image::Archive(_) => Err(BuildError::UnresolvedImage(c.name.clone())),
+	}
+}
+
 /// One container: requests equal to limits, exactly the manifest's quantities, and
 /// [`BuildOptions::ephemeral_storage`] of node-local disk, so that a container filling it is
 /// evicted instead of the node's disk filling up and other tenants' pods being evicted.
-fn container(c: &ManifestContainer, options: &BuildOptions) -> Result<Container, BuildError> {
+fn container(
+	c: &ManifestContainer,
+	images: &BTreeMap<[u8; 32], String>,
+	options: &BuildOptions,
+) -> Result<Container, BuildError> {
 	let mut resources = BTreeMap::from([
 		("cpu".to_owned(), quantity(c.resources.cpu.to_string())),
 		("memory".to_owned(), bytes(c.resources.memory)),
@@ -224,7 +243,7 @@ fn container(c: &ManifestContainer, options: &BuildOptions) -> Result<Container,
 	let some = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
 	Ok(Container {
 		name: c.name.clone(),
-		image: Some(c.image.clone()),
+		image: Some(image(c, images)?),
 		command: some(&c.command),
 		args: some(&c.args),
 		env: (!env.is_empty()).then_some(env),

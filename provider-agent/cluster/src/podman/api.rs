@@ -84,6 +84,26 @@ impl Api {
 		path: &str,
 		body: Option<(&'static str, Bytes)>,
 	) -> Result<Response<Incoming>, ClusterError> {
+		match body {
+			Some((content_type, bytes)) => {
+				self.open_with(method, path, Some(content_type), Full::new(bytes)).await
+			}
+			None => self.open_with(method, path, None, Full::new(Bytes::new())).await,
+		}
+	}
+
+	async fn open_with<B>(
+		&self,
+		method: Method,
+		path: &str,
+		content_type: Option<&'static str>,
+		body: B,
+	) -> Result<Response<Incoming>, ClusterError>
+	where
+		B: hyper::body::Body + Send + 'static,
+		B::Data: Send,
+		B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+	{
 		self.requests.fetch_add(1, Ordering::Relaxed);
 		let stream = UnixStream::connect(&self.socket).await.map_err(|e| self.unavailable(e))?;
 		let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -100,18 +120,39 @@ impl Api {
 			.uri(path)
 			// Go's server rejects HTTP/1.1 requests without a Host.
 			.header(header::HOST, "podman");
-		let body = match body {
-			Some((content_type, bytes)) => {
-				// Without a Content-Type, Go may parse the body as a form and drop it.
-				request = request.header(header::CONTENT_TYPE, content_type);
-				bytes
-			}
-			None => Bytes::new(),
-		};
+		if let Some(content_type) = content_type {
+			// Without a Content-Type, Go may parse the body as a form and drop it.
+			request = request.header(header::CONTENT_TYPE, content_type);
+		}
 		let request = request
-			.body(Full::new(body))
+			.body(body)
 			.map_err(|e| ClusterError::Other(format!("bad podman request {path}: {e}")))?;
 		sender.send_request(request).await.map_err(|e| self.unavailable(e))
+	}
+
+	/// Sends a request whose body arrives in chunks (a large upload, never held whole), and
+	/// reads the whole answer. An error from `chunks` aborts the request. No time limit: the
+	/// caller bounds it.
+	pub async fn send_streamed(
+		&self,
+		method: Method,
+		path: &str,
+		content_type: &'static str,
+		chunks: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+	) -> Result<Reply, ClusterError> {
+		let frames = futures::stream::unfold(chunks, |mut chunks| async move {
+			let chunk = chunks.recv().await?;
+			Some((chunk.map(hyper::body::Frame::data), chunks))
+		});
+		let body = http_body_util::StreamBody::new(frames);
+		let response = self.open_with(method, path, Some(content_type), body).await?;
+		let status = response.status();
+		let body = Limited::new(response.into_body(), MAX_BODY)
+			.collect()
+			.await
+			.map_err(|e| self.unavailable(format!("reading the answer to {path}: {e}")))?
+			.to_bytes();
+		Ok(Reply { status, body })
 	}
 
 	/// Sends a request and reads the whole answer.

@@ -149,6 +149,7 @@ fn route(state: &mut State, method: &str, path: &str) -> (u16, String) {
 			(200, Value::from(state.volumes.clone()).to_string())
 		}
 		("GET", p) if p.ends_with("/secrets/json") => (200, "[]".into()),
+		("GET", p) if p.ends_with("/images/json") => (200, "[]".into()),
 		("POST", p) if p.ends_with("/pause") || p.ends_with("/unpause") => {
 			let mut parts = p.rsplit('/');
 			let (action, name) =

@@ -56,6 +56,7 @@ mod calls;
 #[cfg(test)]
 mod fake;
 mod firewall;
+mod images;
 mod logs;
 mod model;
 mod network;
@@ -89,9 +90,10 @@ use self::{
 };
 use crate::{
 	objects::{manifest_hash_hex, MANIFEST_HASH_ANNOTATION},
-	Backend, ClusterError, DealId, DealObjects, DealStatus, Deployed, LogLine, Metered,
-	MeteringFailure, Sample, Sampled,
+	Backend, ClusterError, DealId, DealObjects, DealStatus, Deployed, ImageArchive, LogLine,
+	Metered, MeteringFailure, Sample, Sampled,
 };
+use podchain_manifest::DeliveredImage;
 
 /// Label carrying the number of pods of the deal (podman keeps no Deployment object).
 pub(crate) const REPLICAS_LABEL: &str = "podchain.io/replicas";
@@ -222,6 +224,26 @@ impl PodmanBackend {
 
 #[async_trait]
 impl Backend for PodmanBackend {
+	fn runs_delivered_images(&self) -> bool {
+		true
+	}
+
+	#[tracing::instrument(skip(self, archive), fields(image = %image.name))]
+	async fn stage_image(
+		&self,
+		deal: DealId,
+		image: &DeliveredImage,
+		archive: Arc<dyn ImageArchive>,
+	) -> Result<String, ClusterError> {
+		let reference = images::reference(deal, image);
+		if !self.image_exists(&reference).await? {
+			let started = std::time::Instant::now();
+			self.load_image(&reference, archive).await?;
+			tracing::info!(%reference, elapsed_ms = started.elapsed().as_millis() as u64, "loaded the deal's image");
+		}
+		Ok(reference)
+	}
+
 	#[tracing::instrument(skip_all, fields(deal = objects.deal))]
 	async fn apply(&self, objects: &DealObjects) -> Result<(), ClusterError> {
 		let deal = objects.deal;
@@ -263,6 +285,7 @@ impl Backend for PodmanBackend {
 			let path = format!("{LIBPOD}/volumes/{}?force=true", encode(&volume));
 			self.delete(path, "delete volume").await?;
 		}
+		self.remove_images(deal).await?;
 		// The backend creates no podman secrets (see render.rs); any named for the deal are
 		// left over from elsewhere and go with it.
 		let secrets: Vec<Secret> =

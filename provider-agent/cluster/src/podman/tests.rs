@@ -42,6 +42,7 @@ fn objects(deal: u64, yaml: &str) -> DealObjects {
 		manifest,
 		reserved: Reserved { cpu_millicores: 1000, memory_mib: 1024, storage_gib: 10, gpus: 0 },
 		http_host: Some("web.provider.example".into()),
+		images: Default::default(),
 	};
 	objects::build(&spec, &BuildOptions::default()).expect("objects build")
 }

@@ -325,3 +325,50 @@ async fn a_rollout_fits_the_quota() {
 		json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "100%", "maxUnavailable": 0}})
 	);
 }
+
+#[tokio::test]
+async fn a_delivered_image_is_pulled_by_digest_from_the_deals_repository() {
+	use crate::kube::{tests::mock_with, DeliveredImages, KubeOptions};
+	use podchain_manifest::{DeliveredImage, Image};
+	let key = [5; 32];
+	let options = KubeOptions {
+		delivered_images: Some(DeliveredImages { host: "registry.podchain:5000".into(), key }),
+		..KubeOptions::default()
+	};
+	let (backend, server) = mock_with(options);
+	assert!(backend.runs_delivered_images());
+	let image = DeliveredImage { name: "team/web".into(), digest: [0xef; 32] };
+	struct Unused;
+	impl crate::ImageArchive for Unused {
+		fn write_archive(&self, _: &str, _: &mut dyn std::io::Write) -> std::io::Result<()> {
+			panic!("a cluster pulls; it never needs an archive")
+		}
+	}
+	let reference = backend.stage_image(7, &image, std::sync::Arc::new(Unused)).await.unwrap();
+	let repository = crate::kube::repository(&key, 7);
+	assert_eq!(
+		reference,
+		format!("registry.podchain:5000/{repository}/team/web@sha256:{}", "ef".repeat(32))
+	);
+	let mut spec = fixtures::spec(7, fixtures::fixture("web.yaml"), Some("web.provider.example"));
+	spec.manifest.containers[0].image = Image::Delivered(image.clone());
+	spec.manifest_hash = spec.manifest.hash();
+	spec.images = [(image.digest, reference.clone())].into();
+	let objects = build(&spec, &BuildOptions::default()).expect("builds");
+	let result = run!(backend, server, |b| b.apply(&objects), |mut server| async move {
+		let bodies = apply_web(&mut server).await;
+		let container = &bodies[8]["spec"]["template"]["spec"]["containers"][0];
+		assert_eq!(container["image"], json!(reference));
+		// A digest is pulled once per node; the default policy for it, left unset.
+		assert!(container.get("imagePullPolicy").is_none(), "{container}");
+		server
+	},);
+	result.expect("applied");
+
+	// Without a registry, the backend refuses delivered images instead of naming a pull that
+	// cannot work.
+	let (plain, _server) = super::mock();
+	assert!(!plain.runs_delivered_images());
+	let refused = plain.stage_image(7, &image, std::sync::Arc::new(Unused)).await;
+	assert!(matches!(refused, Err(ClusterError::Refused(_))), "{refused:?}");
+}

@@ -31,6 +31,7 @@ pub(super) fn mock() -> (KubeBackend, ApiServer) {
 		request_timeout: Duration::from_secs(5),
 		log_limit_bytes: 4096,
 		summary_max_age: Duration::ZERO,
+		delivered_images: None,
 	})
 }
 
