@@ -222,6 +222,16 @@ async fn publishers_deliver_their_own_images() {
 	assert_eq!(served("two", &agent).await, "delivered two\n");
 	eprintln!("deal {id2} sent {sent} B, skipped {skipped} B");
 
+	// An update to a third image of the same base: only its new layer travels, and the deal
+	// rolls to it once it is in.
+	archive(work.path(), "three.oci.tar", "delivered three", 0);
+	let third = manifest(work.path(), "three.yaml", "{archive: three.oci.tar}");
+	let (code, _, stderr) =
+		podchain(&rpc, &key, &["update", &id2.to_string(), &third.to_string_lossy()]);
+	assert_eq!(code, 0, "{stderr}");
+	assert!(stderr.contains("already held"), "the update pushed the image: {stderr}");
+	assert_eq!(served("two", &agent).await, "delivered three\n");
+
 	// No manifest can run another deal's image: by its name it is refused before anything
 	// is paid, and a stranger cannot push images to a deal that is not theirs.
 	let (code, _, stderr) = podchain(
@@ -256,10 +266,12 @@ async fn publishers_deliver_their_own_images() {
 		|| async { (!delivered_names(&agent_dir).contains(&name1)).then_some(()) },
 	)
 	.await;
+	// The second deal keeps one name: its update's (the name of the image it ran before went
+	// once the new pods ran).
 	assert_eq!(delivered_names(&agent_dir).len(), 1, "{:?}", delivered_names(&agent_dir));
-	assert_eq!(served("two", &agent).await, "delivered two\n");
+	assert_eq!(served("two", &agent).await, "delivered three\n");
 	let metrics = http_get(agent.http_port, "/metrics").map(|(_, b)| b).unwrap_or_default();
-	assert!(metrics.contains("podchain_agent_images_total{kind=\"offered\"} 2"), "{metrics}");
+	assert!(metrics.contains("podchain_agent_images_total{kind=\"offered\"} 3"), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -729,11 +729,28 @@ async fn delivered_images_load_once_under_the_deals_name_and_go_with_it() {
 	let names = harness.podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
 	assert!(names.contains(&reference) && names.contains(&other), "{names}");
 
+	// An update to another image drops the first one's name once the new pods run.
+	let second = std::sync::Arc::new(ArchiveFile {
+		path: publisher_archive(harness.dir.path(), "second page"),
+		written: AtomicU32::new(0),
+	});
+	let next = DeliveredImage { name: "team/web".into(), digest: archive_digest(&second.path) };
+	let next_reference = backend.stage_image(71, &next, second).await.expect("staged");
+	let mut updated = manifest.clone();
+	updated.containers[0].image = Image::Delivered(next.clone());
+	let staged = [(next.digest, next_reference.clone())].into();
+	let objects = objects::build(&spec(updated, 71, staged), &BuildOptions::default()).unwrap();
+	apply_watching(backend, &objects).await;
+	assert_eq!(harness.wait_for_200(71, "/").await, "second page");
+	let names = harness.podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+	assert!(names.contains(&next_reference) && !names.contains(&reference), "{names}");
+	let reference = next_reference;
+
 	// Deal 7 going takes its name only; deal 71 keeps running its image.
 	backend.remove(7).await.expect("remove 7");
 	let names = harness.podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
 	assert!(names.contains(&reference) && !names.contains(&other), "{names}");
-	assert_eq!(harness.wait_for_200(71, "/").await, page);
+	assert_eq!(harness.wait_for_200(71, "/").await, "second page");
 	backend.remove(71).await.expect("remove 71");
 	let names = harness.podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
 	assert!(!names.contains("podchain-deal-"), "{names}");

@@ -134,6 +134,31 @@ impl PodmanBackend {
 	/// Removes the names of `deal`'s delivered images; an image another deal also runs keeps
 	/// its other names (podman removes an image with its last name).
 	pub(super) async fn remove_images(&self, deal: DealId) -> Result<(), ClusterError> {
+		for name in self.image_names(deal).await? {
+			let path = format!("{LIBPOD}/images/{}", encode(&name));
+			self.delete(path, "remove image").await?;
+		}
+		Ok(())
+	}
+
+	/// Removes the names of `deal`'s delivered images its pods no longer run (`running`), after
+	/// a manifest update. Best effort: a name podman will not remove yet goes with the deal.
+	pub(super) async fn prune_images(&self, deal: DealId, running: &[String]) {
+		let names = match self.image_names(deal).await {
+			Ok(names) => names,
+			Err(e) => return tracing::debug!(error = %e, "cannot list the deal's images"),
+		};
+		for name in names.into_iter().filter(|n| !running.contains(n)) {
+			let path = format!("{LIBPOD}/images/{}", encode(&name));
+			match self.delete(path, "remove image").await {
+				Ok(()) => tracing::info!(%name, "removed an image the deal no longer runs"),
+				Err(e) => tracing::debug!(%name, error = %e, "kept an image name for now"),
+			}
+		}
+	}
+
+	/// The names under `deal`'s repository of delivered images.
+	async fn image_names(&self, deal: DealId) -> Result<Vec<String>, ClusterError> {
 		#[derive(serde::Deserialize)]
 		struct Listed {
 			#[serde(rename = "Names", default)]
@@ -142,11 +167,11 @@ impl PodmanBackend {
 		let images: Vec<Listed> =
 			self.api.get(&format!("{LIBPOD}/images/json"), "list images").await?;
 		let repository = deal_repository(deal);
-		for name in images.iter().flat_map(|i| &i.names).filter(|n| n.starts_with(&repository)) {
-			let path = format!("{LIBPOD}/images/{}", encode(name));
-			self.delete(path, "remove image").await?;
-		}
-		Ok(())
+		Ok(images
+			.into_iter()
+			.flat_map(|i| i.names)
+			.filter(|n| n.starts_with(&repository))
+			.collect())
 	}
 }
 

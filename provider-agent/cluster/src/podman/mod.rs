@@ -272,6 +272,15 @@ impl Backend for PodmanBackend {
 		self.tracker.finished(deal, &result);
 		result?;
 		tracing::info!(replicas = rendered.replicas, hash = %rendered.hash, "deal played");
+		// The old pods are gone: so may the names of delivered images the manifest dropped.
+		let running: Vec<String> = objects
+			.deployment
+			.spec
+			.iter()
+			.filter_map(|spec| spec.template.spec.as_ref())
+			.flat_map(|pod| pod.containers.iter().filter_map(|c| c.image.clone()))
+			.collect();
+		self.prune_images(deal, &running).await;
 		Ok(())
 	}
 
