@@ -9,6 +9,7 @@
 
 pub mod deals;
 pub mod keys;
+mod transport;
 pub mod tx;
 
 pub use keys::{AccountKey, KeyError};
@@ -89,15 +90,20 @@ impl Node {
 /// event on the follow subscription, and each one took about 44 ms against a dev node on
 /// loopback (two per block opened, one per storage item read), where the same `state_*`
 /// request answers in under a millisecond. podchain's tools talk to full nodes they trust, so
-/// they lose nothing a light client would need.
+/// they lose nothing a light client would need. A `ws://` connection acknowledges what it
+/// receives at once (see `transport.rs`).
 pub async fn connect(url: &str) -> Result<Node, ChainError> {
 	let failed = |e: subxt::Error| ChainError::Connect { url: url.to_owned(), source: Box::new(e) };
-	let rpc = if url.starts_with("ws://") || url.starts_with("http://") {
-		subxt::rpcs::RpcClient::from_insecure_url(url).await
+	let rpc = if url.starts_with("ws://") {
+		let client = transport::ws_client(url)
+			.await
+			.map_err(|e| failed(subxt::rpcs::Error::Client(Box::new(e)).into()))?;
+		subxt::rpcs::RpcClient::new(client)
+	} else if url.starts_with("http://") {
+		subxt::rpcs::RpcClient::from_insecure_url(url).await.map_err(|e| failed(e.into()))?
 	} else {
-		subxt::rpcs::RpcClient::from_url(url).await
-	}
-	.map_err(|e| failed(e.into()))?;
+		subxt::rpcs::RpcClient::from_url(url).await.map_err(|e| failed(e.into()))?
+	};
 	let backend = subxt::backend::LegacyBackend::<ChainConfig>::builder().build(rpc.clone());
 	let api =
 		Client::from_backend(std::sync::Arc::new(backend)).await.map_err(|e| failed(e.into()))?;
