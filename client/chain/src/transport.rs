@@ -142,7 +142,9 @@ mod tests {
 		let port = listener.local_addr().unwrap().port();
 		drop(listener);
 		match ws_client(&format!("ws://127.0.0.1:{port}")).await {
-			Err(TransportError::Tcp { address, .. }) => assert_eq!(address, format!("127.0.0.1:{port}")),
+			Err(TransportError::Tcp { address, .. }) => {
+				assert_eq!(address, format!("127.0.0.1:{port}"))
+			}
 			other => panic!("expected a TCP error, got {:?}", other.map(|_| ())),
 		}
 	}
