@@ -72,11 +72,21 @@ before(async () => {
   api = await ApiPromise.create({ provider: new WsProvider(node.wsUrl), noInitWarn: true });
   const keyring = new Keyring({ type: 'sr25519' });
   [provider, publisher] = ['//Bob', '//Charlie'].map((uri) => keyring.addFromUri(uri));
-  await api.rpc.chain.subscribeFinalizedHeads(async (header) => {
-    const at = await api.at(header.hash);
-    for (const { event } of await at.query.system.events()) {
-      if (event.section === 'sla') slaEvents.push(Object.assign(event, { block: header.number.toNumber() }));
-    }
+  // A finalized-head notification may cover several blocks at once (GRANDPA finalizes them
+  // together): every block up to it is read, in order, one notification after another.
+  let lastRead = (await api.rpc.chain.getHeader(await api.rpc.chain.getFinalizedHead())).number.toNumber();
+  let reading = Promise.resolve();
+  await api.rpc.chain.subscribeFinalizedHeads((header) => {
+    const upTo = header.number.toNumber();
+    reading = reading.then(async () => {
+      for (let number = lastRead + 1; number <= upTo; number++) {
+        const at = await api.at(await api.rpc.chain.getBlockHash(number));
+        for (const { event } of await at.query.system.events()) {
+          if (event.section === 'sla') slaEvents.push(Object.assign(event, { block: number }));
+        }
+        lastRead = number;
+      }
+    }).catch((e) => console.error('reading finalized blocks failed:', e));
   });
 });
 
