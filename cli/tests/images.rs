@@ -7,9 +7,7 @@ use podchain_image::local::LocalImage;
 use podchain_p2p::{
 	image::ImageReject, push::ImageReader, P2pConfig, P2pError, P2pNode, PeerId, PublisherSigner,
 };
-use podchain_testkit::{
-	http_get, http_get_host, repo_root, wait_for, AgentDir, AgentProcess, DevNode,
-};
+use podchain_testkit::{http_get, http_get_host, wait_for, AgentDir, AgentProcess, DevNode};
 use serde_json::Value;
 use std::{
 	path::{Path, PathBuf},
@@ -43,20 +41,8 @@ fn json(rpc: &str, key: &Path, args: &[&str]) -> Value {
 /// OCI archive at `dir/file`, as a publisher would: its base layer is the same on every build.
 fn archive(dir: &Path, file: &str, page: &str, filler_mib: u32) -> PathBuf {
 	let path = dir.join(file);
-	let built = Command::new("bash")
-		.arg(repo_root().join("scripts/build-test-image.sh"))
-		.env("ARCHIVE", &path)
-		.env("PAGE", page)
-		.env("FILLER_MIB", filler_mib.to_string())
-		.env("IMAGE", format!("localhost/team/web:{}", file.replace('.', "-")))
-		.env("SKIP_APT", "1")
-		.output()
-		.expect("bash runs");
-	assert!(
-		built.status.success(),
-		"build-test-image.sh: {}",
-		String::from_utf8_lossy(&built.stderr)
-	);
+	let image = format!("localhost/team/web:{}", file.replace('.', "-"));
+	podchain_testkit::build_test_archive(&path, page, filler_mib, &image);
 	path
 }
 

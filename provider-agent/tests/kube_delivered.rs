@@ -22,49 +22,19 @@ use podchain_cluster::{
 	objects::{build, namespace_name, BuildOptions, DealSpec},
 	Backend, DealId, DealStatus, ImageArchive,
 };
-use podchain_image::{
-	local::LocalImage,
-	store::{BlobStore, StoreLimits},
-};
+use podchain_image::{local::LocalImage, store::BlobStore};
 use podchain_manifest::{DeliveredImage, Image, Manifest};
-use podchain_testkit::repo_root;
 use std::{
-	path::Path,
-	process::Command,
 	sync::Arc,
 	time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-const LIMITS: StoreLimits = StoreLimits { per_deal: 1 << 30, total: 4 << 30 };
+mod support;
 
-fn archive(dir: &Path, file: &str, page: &str) -> LocalImage {
-	let path = dir.join(file);
-	let built = Command::new("bash")
-		.arg(repo_root().join("scripts/build-test-image.sh"))
-		.env("ARCHIVE", &path)
-		.env("PAGE", page)
-		.env("IMAGE", "localhost/team/web:cluster-test")
-		.output()
-		.expect("bash runs");
-	assert!(
-		built.status.success(),
-		"build-test-image.sh: {}",
-		String::from_utf8_lossy(&built.stderr)
-	);
-	LocalImage::open(&path).expect("the archive reads")
-}
+use support::{archive, deliver, LIMITS};
 
-fn deliver(store: &BlobStore, deal: u64, image: &LocalImage) {
-	store.offer(deal, &image.manifest_digest(), image.manifest_bytes()).expect("offer");
-	for blob in image.blobs() {
-		let (mut offset, mut buf) = (0, vec![0u8; 1 << 20]);
-		while offset < blob.size {
-			let n = image.read(&blob.digest, offset, &mut buf).expect("read");
-			store.write(deal, &blob.digest, offset, &buf[..n]).expect("write");
-			offset += n as u64;
-		}
-	}
-}
+/// The name the archives' images get in the host's podman store while built.
+const IMAGE: &str = "localhost/team/web:cluster-test";
 
 /// No archive is needed on Kubernetes: the nodes pull from the registry.
 struct NoArchive;
@@ -151,8 +121,8 @@ async fn a_cluster_runs_images_publishers_deliver() {
 		return;
 	};
 	let work = tempfile::Builder::new().prefix("podchain-kube-images-").tempdir_in("/tmp").unwrap();
-	let one = archive(work.path(), "one.oci.tar", "cluster one");
-	let two = archive(work.path(), "two.oci.tar", "cluster two");
+	let one = archive(work.path(), "one.oci.tar", "cluster one", IMAGE);
+	let two = archive(work.path(), "two.oci.tar", "cluster two", IMAGE);
 	let secs = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs();
 	let deal: DealId = 4_100_000_000 + secs % 1_000_000;
 	let dir = work.path().join("images");

@@ -5,51 +5,18 @@
 
 use podchain_agent::{images::Images, registry};
 use podchain_cluster::kube::repository;
-use podchain_image::{
-	local::LocalImage,
-	store::{BlobStore, StoreLimits},
-};
+use podchain_image::store::BlobStore;
 use podchain_manifest::digest_text;
-use podchain_testkit::{http_get, repo_root};
+use podchain_testkit::http_get;
 use std::{path::Path, process::Command, sync::Arc};
 
+mod support;
+
+use support::{archive, deliver, LIMITS};
+
 const KEY: [u8; 32] = [9; 32];
-const LIMITS: StoreLimits = StoreLimits { per_deal: 1 << 30, total: 4 << 30 };
-
-/// The busybox web image serving `page`, as the publisher builds it.
-fn archive(dir: &Path, file: &str, page: &str) -> LocalImage {
-	let path = dir.join(file);
-	let built = Command::new("bash")
-		.arg(repo_root().join("scripts/build-test-image.sh"))
-		.env("ARCHIVE", &path)
-		.env("PAGE", page)
-		.env("IMAGE", "localhost/team/web:registry-test")
-		.env("SKIP_APT", "1")
-		.output()
-		.expect("bash runs");
-	assert!(
-		built.status.success(),
-		"build-test-image.sh: {}",
-		String::from_utf8_lossy(&built.stderr)
-	);
-	LocalImage::open(&path).expect("the archive reads")
-}
-
-/// Delivers `image` to `store` for `deal`, as the agent does from a publisher's chunks.
-fn deliver(store: &BlobStore, deal: u64, image: &LocalImage) {
-	store.offer(deal, &image.manifest_digest(), image.manifest_bytes()).expect("offer");
-	for blob in image.blobs() {
-		let mut offset = 0;
-		let mut buf = vec![0u8; 1 << 20];
-		while offset < blob.size {
-			let n = image.read(&blob.digest, offset, &mut buf).expect("read");
-			store.write(deal, &blob.digest, offset, &buf[..n]).expect("write");
-			offset += n as u64;
-		}
-	}
-	assert!(store.image_complete(deal, &image.manifest_digest()));
-}
-
+/// The name the archives' images get in the host's podman store while built.
+const IMAGE: &str = "localhost/team/web:registry-test";
 /// Status and body bytes of `GET path` on 127.0.0.1:`port`.
 fn fetch(port: u16, path: &str) -> (u16, Vec<u8>) {
 	use std::io::{Read, Write};
@@ -80,13 +47,15 @@ fn pull(dir: &Path, reference: &str) -> (bool, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn podman_pulls_a_deals_image_and_nothing_else() {
 	let work = tempfile::Builder::new().prefix("podchain-registry-").tempdir_in("/tmp").unwrap();
-	let one = archive(work.path(), "one.oci.tar", "registry one");
-	let two = archive(work.path(), "two.oci.tar", "registry two");
+	let one = archive(work.path(), "one.oci.tar", "registry one", IMAGE);
+	let two = archive(work.path(), "two.oci.tar", "registry two", IMAGE);
 	let dir = work.path().join("images");
 	{
 		let store = BlobStore::open(&dir, LIMITS).unwrap();
 		deliver(&store, 7, &one);
 		deliver(&store, 8, &two);
+		assert!(store.image_complete(7, &one.manifest_digest()));
+		assert!(store.image_complete(8, &two.manifest_digest()));
 	}
 	// The agent's store, reopened as after a restart; deal 7 may pull its image, deal 8
 	// (closing, say) nothing.

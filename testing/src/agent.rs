@@ -130,6 +130,26 @@ impl AgentDir {
 	}
 }
 
+/// Builds the busybox web image serving `page` (with `filler_mib` MiB of random filler) as a
+/// publisher would, and saves it as an OCI archive at `path`; `image` names it in the host's
+/// podman store meanwhile.
+pub fn build_test_archive(path: &Path, page: &str, filler_mib: u32, image: &str) {
+	let built = Command::new("bash")
+		.arg(repo_root().join("scripts/build-test-image.sh"))
+		.env("ARCHIVE", path)
+		.env("PAGE", page)
+		.env("FILLER_MIB", filler_mib.to_string())
+		.env("IMAGE", image)
+		.env("SKIP_APT", "1")
+		.output()
+		.expect("bash runs");
+	assert!(
+		built.status.success(),
+		"build-test-image.sh: {}",
+		String::from_utf8_lossy(&built.stderr)
+	);
+}
+
 impl Default for AgentDir {
 	fn default() -> Self {
 		Self::new()

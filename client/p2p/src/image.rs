@@ -268,15 +268,14 @@ impl ImageOffer {
 		key: &OpeningKey,
 		deal_publisher: &[u8; 32],
 	) -> Result<Vec<u8>, ImageReject> {
-		if &self.publisher != deal_publisher {
-			return Err(ImageReject::NotPublisher);
-		}
-		let manifest = key
-			.open(&self.sealed_manifest, self.deal_id, self.publisher)
-			.map_err(|_| ImageReject::Undecryptable)?;
-		if manifest.len() > MAX_IMAGE_MANIFEST_SIZE {
-			return Err(ImageReject::TooLarge);
-		}
+		let manifest = open_from(
+			key,
+			&self.sealed_manifest,
+			self.deal_id,
+			&self.publisher,
+			deal_publisher,
+			MAX_IMAGE_MANIFEST_SIZE,
+		)?;
 		if sha256(&manifest) != self.manifest_digest {
 			return Err(ImageReject::DigestMismatch);
 		}
@@ -361,17 +360,35 @@ impl ImageChunk {
 		key: &OpeningKey,
 		deal_publisher: &[u8; 32],
 	) -> Result<Vec<u8>, ImageReject> {
-		if &self.publisher != deal_publisher {
-			return Err(ImageReject::NotPublisher);
-		}
-		let bytes = key
-			.open(&self.sealed, self.deal_id, self.publisher)
-			.map_err(|_| ImageReject::Undecryptable)?;
-		if bytes.len() > MAX_IMAGE_CHUNK_SIZE {
-			return Err(ImageReject::TooLarge);
-		}
-		Ok(bytes)
+		open_from(
+			key,
+			&self.sealed,
+			self.deal_id,
+			&self.publisher,
+			deal_publisher,
+			MAX_IMAGE_CHUNK_SIZE,
+		)
 	}
+}
+
+/// Opens what `publisher` sealed for `deal_id`, once `publisher` is the deal's publisher on
+/// chain; the plaintext may be at most `max` bytes.
+fn open_from(
+	key: &OpeningKey,
+	sealed: &SealedPayload,
+	deal_id: u64,
+	publisher: &[u8; 32],
+	deal_publisher: &[u8; 32],
+	max: usize,
+) -> Result<Vec<u8>, ImageReject> {
+	if publisher != deal_publisher {
+		return Err(ImageReject::NotPublisher);
+	}
+	let bytes = key.open(sealed, deal_id, *publisher).map_err(|_| ImageReject::Undecryptable)?;
+	if bytes.len() > max {
+		return Err(ImageReject::TooLarge);
+	}
+	Ok(bytes)
 }
 
 /// One blob of an offered image, and how much of it the provider holds.
