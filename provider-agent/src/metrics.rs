@@ -6,7 +6,7 @@ use prometheus_client::{
 	metrics::{
 		counter::{ConstCounter, Counter},
 		family::Family,
-		gauge::Gauge,
+		gauge::{ConstGauge, Gauge},
 		histogram::Histogram,
 	},
 	registry::Registry,
@@ -227,6 +227,13 @@ impl Metrics {
 		self.registry.register_collector(Box::new(PodmanRequests(count)));
 	}
 
+	/// Serves `followed()`, whether the podman backend follows podman's events, as
+	/// `podchain_agent_podman_events_followed` (1 or 0): while it is 0 the backend reads
+	/// podman's listings again whenever they are 500 ms old, not only after a change.
+	pub fn podman_events_followed(&mut self, followed: impl Fn() -> bool + Send + Sync + 'static) {
+		self.registry.register_collector(Box::new(EventsFollowed(Box::new(followed))));
+	}
+
 	/// The metrics in Prometheus' text format.
 	pub fn encode(&self) -> String {
 		self.metering_degraded();
@@ -251,6 +258,28 @@ impl Collector for PodmanRequests {
 			counter.metric_type(),
 		)?;
 		counter.encode(metric)
+	}
+}
+
+/// Whether the podman backend follows podman's events, read at each scrape.
+struct EventsFollowed(Box<dyn Fn() -> bool + Send + Sync>);
+
+impl std::fmt::Debug for EventsFollowed {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		f.debug_tuple("EventsFollowed").field(&(self.0)()).finish()
+	}
+}
+
+impl Collector for EventsFollowed {
+	fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+		let gauge = ConstGauge::new(i64::from((self.0)()));
+		let metric = encoder.encode_descriptor(
+			"podman_events_followed",
+			"Whether the podman backend follows podman's events (1), or reads its listings every 500 ms (0)",
+			None,
+			gauge.metric_type(),
+		)?;
+		gauge.encode(metric)
 	}
 }
 
@@ -416,6 +445,19 @@ mod tests {
 		assert!(text.contains("podchain_agent_podman_requests_total 3"), "{text}");
 		count.fetch_add(2, Ordering::Relaxed);
 		assert!(metrics.encode().contains("podchain_agent_podman_requests_total 5"));
+	}
+
+	#[test]
+	fn podmans_event_watch_is_read_at_each_scrape() {
+		let mut metrics = Metrics::default();
+		let followed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+		let read = followed.clone();
+		metrics.podman_events_followed(move || read.load(Ordering::Relaxed));
+		let text = metrics.encode();
+		assert!(text.contains("# TYPE podchain_agent_podman_events_followed gauge"), "{text}");
+		assert!(text.contains("podchain_agent_podman_events_followed 0"), "{text}");
+		followed.store(true, Ordering::Relaxed);
+		assert!(metrics.encode().contains("podchain_agent_podman_events_followed 1"));
 	}
 
 	#[test]

@@ -175,6 +175,10 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 			});
 			tracing::info!(socket = %podman.socket().display(), "podman backend ready");
 			metrics.count_podman_requests(podman.requests());
+			let watched = Arc::downgrade(&podman);
+			metrics.podman_events_followed(move || {
+				watched.upgrade().is_some_and(|podman| podman.follows_events())
+			});
 			(podman.clone(), Arc::new(PodmanVolumes(podman.clone())), Some(podman))
 		}
 		BackendKind::Kubernetes => {

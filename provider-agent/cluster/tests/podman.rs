@@ -468,6 +468,62 @@ async fn tenants_outlive_an_agent_restart() {
 	assert_eq!(h.backend.status(id).await.expect("status"), DealStatus::Absent);
 }
 
+/// The backend follows podman's events: while nothing happens, its questions cost podman
+/// nothing; what happens behind its back (a container stopped, then started again) shows as
+/// soon as podman announces it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn podmans_events_keep_the_view_and_announce_changes_behind_its_back() {
+	let h = Harness::start().await;
+	let id = 9004;
+	apply_watching(&h.backend, &deal(id, "evented", None)).await;
+	h.wait_for_200(id, "/").await;
+	let deadline = Instant::now() + Duration::from_secs(10);
+	while !h.backend.follows_events() {
+		assert!(Instant::now() < deadline, "the backend does not follow podman's events");
+		tokio::time::sleep(Duration::from_millis(50)).await;
+	}
+	// Past the settling time after the apply's last events.
+	tokio::time::sleep(Duration::from_secs(1)).await;
+	assert_eq!(h.backend.status(id).await.expect("status"), DealStatus::Running);
+
+	let requests = h.backend.requests();
+	let before = requests.load(Ordering::SeqCst);
+	for _ in 0..15 {
+		tokio::time::sleep(Duration::from_millis(100)).await;
+		assert_eq!(h.backend.status(id).await.expect("status"), DealStatus::Running);
+	}
+	let asked = requests.load(Ordering::SeqCst) - before;
+	// Reading podman every 500 ms would have taken 6 requests; only the watch's background
+	// relist (pods and containers, every 20 s) may fall in the 1.5 s.
+	assert!(asked <= 2, "{asked} requests for 15 answers over 1.5 s");
+
+	let started = Instant::now();
+	h.podman(&["stop", "--time", "0", &web(id)]);
+	let stopped_after = started.elapsed();
+	let deadline = Instant::now() + Duration::from_secs(5);
+	let status = loop {
+		let status = h.backend.status(id).await.expect("status");
+		if status != DealStatus::Running {
+			break status;
+		}
+		assert!(Instant::now() < deadline, "the stopped container still reads as running");
+		tokio::time::sleep(Duration::from_millis(10)).await;
+	};
+	eprintln!(
+		"podman stop took {stopped_after:?}; the backend saw it {:?} after the stop began: {status:?}",
+		started.elapsed()
+	);
+
+	h.podman(&["start", &web(id)]);
+	let deadline = Instant::now() + Duration::from_secs(10);
+	while h.backend.status(id).await.expect("status") != DealStatus::Running {
+		assert!(Instant::now() < deadline, "the restarted container never read as running");
+		tokio::time::sleep(Duration::from_millis(10)).await;
+	}
+	assert_eq!(h.wait_for_200(id, "/").await, "evented s3cret");
+	h.backend.remove(id).await.expect("remove");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_deals_are_refused_and_reported() {
 	let h = Harness::start().await;

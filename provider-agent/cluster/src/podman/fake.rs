@@ -1,6 +1,6 @@
 //! A stand-in podman service on a unix socket for unit tests: it holds pods and containers,
 //! answers the listings, stats and disk usage the backend reads, removes what it is asked to,
-//! fails listings on demand, and counts the requests by path.
+//! fails listings on demand, streams the events a test emits, and counts the requests by path.
 
 use std::{
 	collections::BTreeMap,
@@ -29,6 +29,10 @@ pub(crate) struct State {
 	pub failing: bool,
 	/// Requests received, by path without its query.
 	pub requests: BTreeMap<String, usize>,
+	/// The open event streams.
+	pub watchers: Vec<tokio::sync::mpsc::UnboundedSender<String>>,
+	/// The events request answers 404 while set.
+	pub refuse_events: bool,
 }
 
 /// A fake podman service; it stops when dropped.
@@ -61,6 +65,25 @@ impl FakePodman {
 	pub fn requests(&self, part: &str) -> usize {
 		let state = self.state.lock().expect("lock");
 		state.requests.iter().filter(|(path, _)| path.contains(part)).map(|(_, n)| n).sum()
+	}
+
+	/// Sends an event (podman's JSON line) to every open event stream.
+	pub fn emit(&self, action: &str) {
+		let line = json!({"Type": "container", "Action": action, "Actor": {"ID": "x"}});
+		let mut state = self.state.lock().expect("lock");
+		state.watchers.retain(|watcher| watcher.send(format!("{line}\n")).is_ok());
+	}
+
+	/// Closes every open event stream.
+	pub fn end_events(&self) {
+		self.state.lock().expect("lock").watchers.clear();
+	}
+
+	/// How many event streams are open.
+	pub fn watchers(&self) -> usize {
+		let mut state = self.state.lock().expect("lock");
+		state.watchers.retain(|watcher| !watcher.is_closed());
+		state.watchers.len()
 	}
 
 	/// Adds deal `deal`'s running pod with one app container (`web`) and its infra container.
@@ -105,6 +128,9 @@ async fn answer(mut stream: UnixStream, state: Arc<Mutex<State>>) {
 	let mut first = text.lines().next().unwrap_or_default().split(' ');
 	let (method, target) = (first.next().unwrap_or_default(), first.next().unwrap_or_default());
 	let path = target.split('?').next().unwrap_or_default().to_owned();
+	if path.ends_with("/events") {
+		return stream_events(stream, &state, &path).await;
+	}
 	let (status, body) = {
 		let mut state = state.lock().expect("lock");
 		*state.requests.entry(path.clone()).or_default() += 1;
@@ -115,6 +141,38 @@ async fn answer(mut stream: UnixStream, state: Arc<Mutex<State>>) {
 		body.len()
 	);
 	let _ = stream.write_all(response.as_bytes()).await;
+}
+
+/// Answers an events request: a body without a length, one line per emitted event, until the
+/// test ends the stream.
+async fn stream_events(mut stream: UnixStream, state: &Mutex<State>, path: &str) {
+	let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
+	let refused = {
+		let mut state = state.lock().expect("lock");
+		*state.requests.entry(path.to_owned()).or_default() += 1;
+		if !state.refuse_events {
+			state.watchers.push(sender);
+		}
+		state.refuse_events
+	};
+	if refused {
+		let body = json!({"cause": "x", "message": "not faked", "response": 404}).to_string();
+		let head = format!(
+			"HTTP/1.1 404 X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+			body.len()
+		);
+		let _ = stream.write_all(format!("{head}{body}").as_bytes()).await;
+		return;
+	}
+	let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n";
+	if stream.write_all(head.as_bytes()).await.is_err() {
+		return;
+	}
+	while let Some(line) = events.recv().await {
+		if stream.write_all(line.as_bytes()).await.is_err() {
+			return;
+		}
+	}
 }
 
 fn route(state: &mut State, method: &str, path: &str) -> (u16, String) {

@@ -17,7 +17,9 @@
 //!   its pods at their addresses there ([`Backend::endpoints`]).
 //! - **One read for all deals.** The pods, the containers, the stats and the disk usage are each
 //!   read once, for every deal, and the deals' statuses, deployments and samples answered from
-//!   that view for up to 500 ms; any apply, removal, stop or start drops it (see `view.rs`).
+//!   that view: the stats and disk usage for up to 500 ms, the pods and containers until
+//!   podman's event stream announces a change (for up to 500 ms while it is not followed); any
+//!   apply, removal, stop or start drops it (see `view.rs` and `watch.rs`).
 //!   The few calls that must see podman as it is now (apply's comparison, endpoints, logs) read
 //!   it directly.
 //! - **Idempotent apply.** `play/kube` is not idempotent (a second play fails with "already
@@ -68,6 +70,7 @@ mod stats;
 mod tests;
 mod view;
 mod volumes;
+mod watch;
 
 use std::{
 	net::SocketAddr,
@@ -128,6 +131,8 @@ pub struct PodmanBackend {
 	tracker: state::Tracker,
 	/// podman's state, read once for every deal's questions (see `view.rs`).
 	views: view::Views,
+	/// Follows podman's events into `views` (see `watch.rs`).
+	watch: watch::Watch,
 }
 
 impl PodmanBackend {
@@ -174,27 +179,48 @@ impl PodmanBackend {
 		}
 		let api = Api::new(paths.socket.clone());
 		let service = Service::start(&options, &paths, &api).await?;
-		Ok(PodmanBackend {
-			api,
-			paths: Some(paths),
-			service: tokio::sync::Mutex::new(service),
-			tracker: state::Tracker::default(),
-			views: view::Views::default(),
-		})
+		Ok(Self::with_service(api, Some(paths), service, view::Timing::default()))
 	}
 
 	/// Uses a podman service already listening on `socket`.
 	#[tracing::instrument(skip_all, fields(socket = %socket.as_ref().display()))]
 	pub async fn connect(socket: impl AsRef<Path>) -> Result<Self, ClusterError> {
-		let api = Api::new(socket.as_ref().to_path_buf());
+		Self::connect_timed(socket.as_ref(), view::Timing::default()).await
+	}
+
+	/// [`PodmanBackend::connect`], with its views renewed on `timing`.
+	pub(crate) async fn connect_timed(
+		socket: &Path,
+		timing: view::Timing,
+	) -> Result<Self, ClusterError> {
+		let api = Api::new(socket.to_path_buf());
 		api.ping().await?;
-		Ok(PodmanBackend {
+		Ok(Self::with_service(api, None, None, timing))
+	}
+
+	/// The backend on `api`, following its events from now on.
+	fn with_service(
+		api: Api,
+		paths: Option<PodmanPaths>,
+		service: Option<Service>,
+		timing: view::Timing,
+	) -> Self {
+		let views = view::Views::new(timing);
+		let watch = watch::Watch::start(api.clone(), views.clone());
+		PodmanBackend {
 			api,
-			paths: None,
-			service: tokio::sync::Mutex::new(None),
+			paths,
+			service: tokio::sync::Mutex::new(service),
 			tracker: state::Tracker::default(),
-			views: view::Views::default(),
-		})
+			views,
+			watch,
+		}
+	}
+
+	/// Whether the backend follows podman's events now, so that its listings are read again
+	/// only after a change (otherwise at most 500 ms after the last read).
+	pub fn follows_events(&self) -> bool {
+		self.views.is_watched()
 	}
 
 	/// The configuration files and socket, if this backend configured the service.
@@ -216,6 +242,7 @@ impl PodmanBackend {
 	/// fail with [`ClusterError::Unavailable`] afterwards.
 	#[tracing::instrument(skip_all)]
 	pub async fn shutdown(&self) {
+		self.watch.stop();
 		if let Some(service) = self.service.lock().await.take() {
 			service.stop().await;
 		}
