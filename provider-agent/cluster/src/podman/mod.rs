@@ -242,7 +242,7 @@ impl PodmanBackend {
 	/// fail with [`ClusterError::Unavailable`] afterwards.
 	#[tracing::instrument(skip_all)]
 	pub async fn shutdown(&self) {
-		self.watch.stop();
+		self.watch.stop().await;
 		if let Some(service) = self.service.lock().await.take() {
 			service.stop().await;
 		}
