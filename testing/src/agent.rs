@@ -99,17 +99,7 @@ impl AgentDir {
 	/// Builds the demo image (`localhost/podchain-demo:latest`) into the agent's store. The
 	/// agent must have started once (it writes the store's configuration).
 	pub fn build_test_image(&self) {
-		let image = Command::new("bash")
-			.arg(repo_root().join("scripts/build-test-image.sh"))
-			.env("PODCHAIN_PODMAN_DIR", self.path().join("podman"))
-			.env("SKIP_APT", "1")
-			.output()
-			.expect("bash runs");
-		assert!(
-			image.status.success(),
-			"build-test-image.sh: {}",
-			String::from_utf8_lossy(&image.stderr)
-		);
+		build_test_image_into(&self.path().join("podman"));
 	}
 
 	/// CPU time of the deal container running the demo image, in millicore-seconds, by
@@ -130,22 +120,36 @@ impl AgentDir {
 	}
 }
 
+/// Builds the demo image (`localhost/podchain-demo:latest`) into the podman store whose
+/// configuration the podman backend wrote under `state_dir`.
+pub fn build_test_image_into(state_dir: &Path) {
+	run_build_test_image(&[("PODCHAIN_PODMAN_DIR", state_dir.as_os_str())]);
+}
+
 /// Builds the busybox web image serving `page` (with `filler_mib` MiB of random filler) as a
 /// publisher would, and saves it as an OCI archive at `path`; `image` names it in the host's
 /// podman store meanwhile.
 pub fn build_test_archive(path: &Path, page: &str, filler_mib: u32, image: &str) {
+	let filler = filler_mib.to_string();
+	run_build_test_image(&[
+		("ARCHIVE", path.as_os_str()),
+		("PAGE", page.as_ref()),
+		("FILLER_MIB", filler.as_ref()),
+		("IMAGE", image.as_ref()),
+	]);
+}
+
+/// Runs `scripts/build-test-image.sh` with `env`, never installing packages.
+fn run_build_test_image(env: &[(&str, &std::ffi::OsStr)]) {
 	let built = Command::new("bash")
 		.arg(repo_root().join("scripts/build-test-image.sh"))
-		.env("ARCHIVE", path)
-		.env("PAGE", page)
-		.env("FILLER_MIB", filler_mib.to_string())
-		.env("IMAGE", image)
+		.envs(env.iter().copied())
 		.env("SKIP_APT", "1")
 		.output()
 		.expect("bash runs");
 	assert!(
 		built.status.success(),
-		"build-test-image.sh: {}",
+		"scripts/build-test-image.sh failed (run scripts/setup.sh?): {}",
 		String::from_utf8_lossy(&built.stderr)
 	);
 }

@@ -14,7 +14,7 @@ pub mod chain;
 pub mod process;
 pub mod tsm;
 
-pub use agent::{build_test_archive, AgentDir, AgentProcess};
+pub use agent::{build_test_archive, build_test_image_into, AgentDir, AgentProcess};
 pub use chain::DevNode;
 pub use process::{
 	binary, free_port, http_get, http_get_at, http_get_host, repo_root, unmount_below, wait_for,

@@ -169,24 +169,10 @@ fn require_podman() {
 	}
 }
 
-fn repo_root() -> PathBuf {
-	Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 /// Imports the test image into the store of `state_dir`.
 fn build_image(state_dir: &Path) {
 	let started = Instant::now();
-	let output = Command::new("bash")
-		.arg(repo_root().join("scripts/build-test-image.sh"))
-		.env("PODCHAIN_PODMAN_DIR", state_dir)
-		.env("SKIP_APT", "1")
-		.output()
-		.expect("bash runs");
-	assert!(
-		output.status.success(),
-		"scripts/build-test-image.sh failed (run scripts/setup.sh?): {}",
-		String::from_utf8_lossy(&output.stderr)
-	);
+	podchain_testkit::build_test_image_into(state_dir);
 	eprintln!("test image ready after {:?}", started.elapsed());
 }
 
@@ -697,15 +683,7 @@ impl podchain_cluster::ImageArchive for ArchiveFile {
 /// Writes the busybox web image serving `page` as an OCI archive, as a publisher builds it.
 fn publisher_archive(dir: &Path, page: &str) -> PathBuf {
 	let path = dir.join(format!("{}.oci.tar", page.replace(' ', "-")));
-	let output = Command::new("bash")
-		.arg(repo_root().join("scripts/build-test-image.sh"))
-		.env("ARCHIVE", &path)
-		.env("PAGE", page)
-		.env("IMAGE", "localhost/team/web:podman-test")
-		.env("SKIP_APT", "1")
-		.output()
-		.expect("bash runs");
-	assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+	podchain_testkit::build_test_archive(&path, page, 0, "localhost/team/web:podman-test");
 	path
 }
 

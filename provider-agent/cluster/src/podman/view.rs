@@ -130,7 +130,7 @@ impl Usage {
 }
 
 /// podman's state, as the questions of one moment see it.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct View {
 	listing: Arc<Listing>,
 	usage: Arc<Usage>,
@@ -250,12 +250,6 @@ impl Inner {
 		self.listing = Arc::new(Listing::new());
 		self.usage = Arc::new(Usage::new());
 		self.generation = self.generation.wrapping_add(1);
-	}
-}
-
-impl Default for Views {
-	fn default() -> Self {
-		Views::new(Timing::default())
 	}
 }
 
@@ -423,7 +417,7 @@ mod tests {
 
 	#[test]
 	fn a_view_is_replaced_when_old_or_invalidated() {
-		let views = Views::default();
+		let views = Views::new(Timing::default());
 		let first = views.current();
 		assert!(first.same_as(&views.current()), "shared while young");
 		{
