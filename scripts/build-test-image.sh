@@ -69,10 +69,15 @@ base_rootfs() {
 if [[ -n "${ARCHIVE:-}" ]]; then
 	work="$(mktemp -d)"
 	trap 'rm -rf "$work"' EXIT
-	# A store of its own: the publisher's machine has no agent store.
+	# A store of its own: the publisher's machine has no agent store. Its runtime directory and
+	# networks are its own too: the `system reset` below removes them, and builds run in
+	# parallel (tests) must not remove each other's (a shared /run/libpod/alive, for one).
 	printf '[storage]\ndriver = "vfs"\nrunroot = "%s/run"\ngraphroot = "%s/root"\n' "$work" "$work" >"$work/storage.conf"
 	export CONTAINERS_STORAGE_CONF="$work/storage.conf"
-	export CONTAINERS_CONF="${CONTAINERS_CONF:-/dev/null}"
+	if [[ -z "${CONTAINERS_CONF:-}" ]]; then
+		printf '[engine]\ntmp_dir = "%s/tmp"\n\n[network]\nnetwork_config_dir = "%s/networks"\n' "$work" "$work" >"$work/containers.conf"
+		export CONTAINERS_CONF="$work/containers.conf"
+	fi
 	base_rootfs "$work/rootfs"
 	# The base layer, the same bytes on every build: sorted, numeric owners, fixed times.
 	tar -C "$work/rootfs" --numeric-owner --sort=name --mtime=@0 -cf "$work/base.tar" .
